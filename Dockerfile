@@ -1,0 +1,26 @@
+# The service image: slim Python, pinned dependencies, non-root, gunicorn.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    BIND=0.0.0.0:8000
+
+WORKDIR /app
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+
+COPY service ./service
+COPY schemas ./schemas
+COPY adapters ./adapters
+COPY gunicorn.conf.py ./
+
+RUN useradd --system --uid 10001 --home-dir /app app && chown -R app /app
+USER app
+
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "service:create_app()"]

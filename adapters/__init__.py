@@ -1,0 +1,1 @@
+"""Channel adapters: pure functions from a channel's export or API to canonical sale lines."""

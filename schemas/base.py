@@ -1,0 +1,84 @@
+"""The base schema and the field types every resource shares."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import marshmallow as ma
+from bson import ObjectId
+from bson.errors import InvalidId
+from marshmallow import fields, validate
+
+
+class BaseSchema(ma.Schema):
+    """Unknown fields are an error, so a typo never silently drops data."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+class ObjectIdField(fields.Field):
+    """A MongoDB ObjectId, written as its 24-character hex string."""
+
+    default_error_messages = {"invalid": "Not a valid id."}
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> ObjectId:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            return ObjectId(value)
+        except (InvalidId, TypeError) as error:
+            raise self.make_error("invalid") from error
+
+
+def Fen(**kwargs: Any) -> fields.Integer:
+    """An amount of money in integer fen (分); floats and strings are refused."""
+    return fields.Integer(strict=True, **kwargs)
+
+
+def BasisPoints(**kwargs: Any) -> fields.Integer:
+    """A rate in integer basis points (1500 = 15.00%)."""
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=10000), **kwargs)
+
+
+COUNTY_CODE = re.compile(r"^\d{6}$")
+
+
+def CountyCode(**kwargs: Any) -> fields.String:
+    """A 6-digit county code (GB/T 2260), e.g. 340722 枞阳县."""
+    return fields.String(
+        validate=validate.Regexp(COUNTY_CODE, error="Must be a 6-digit county code."), **kwargs
+    )
+
+
+class PageArgsSchema(BaseSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+def page_of(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """A list response: one page of items plus where it sits in the whole."""
+    return type(
+        name,
+        (ma.Schema,),
+        {
+            "items": fields.List(fields.Nested(item_schema)),
+            "page": fields.Integer(),
+            "per_page": fields.Integer(),
+            "total": fields.Integer(allow_none=True),
+        },
+    )
+
+
+class ErrorSchema(ma.Schema):
+    class ErrorBodySchema(ma.Schema):
+        code = fields.String()
+        message = fields.String()
+        details = fields.Dict()
+
+    error = fields.Nested(ErrorBodySchema)

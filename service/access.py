@@ -1,0 +1,140 @@
+"""Who may do what: roles, the principal of a request, and object-level scope.
+
+Every API route declares its access with ``@allow(...)`` or ``@public``; one
+``before_request`` hook enforces it, and a route that declares nothing is
+refused (fail closed). Service functions take the acting ``Principal`` and
+call the scope helpers here, so the API, the CLI and the pages share one set
+of rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from bson import ObjectId
+
+from service.errors import Forbidden
+
+ADMIN = "admin"
+COUNTY_STAFF = "county_staff"
+ENTERPRISE = "enterprise"
+CANTEEN = "canteen"
+ROLES = (ADMIN, COUNTY_STAFF, ENTERPRISE, CANTEEN)
+STAFF = (ADMIN, COUNTY_STAFF)
+EVERYONE = ROLES
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated actor of a call, from a token, a page session or the CLI."""
+
+    user_id: ObjectId | None
+    username: str
+    role: str
+    county_codes: tuple[str, ...] = field(default_factory=tuple)
+    operator_id: ObjectId | None = None
+    canteen_id: ObjectId | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF
+
+    def sees_county(self, county_code: str | None) -> bool:
+        if self.is_admin:
+            return True
+        return self.role == COUNTY_STAFF and county_code in self.county_codes
+
+    def as_actor(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "username": self.username, "role": self.role}
+
+
+def system_principal(name: str = "cli") -> Principal:
+    """The actor of command-line maintenance: an admin without a user record."""
+    return Principal(user_id=None, username=name, role=ADMIN)
+
+
+@dataclass(frozen=True)
+class Access:
+    public: bool = False
+    roles: tuple[str, ...] = ()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def allow(*roles: str) -> Callable[[F], F]:
+    """Declare the roles that may call a route (checked before the view runs)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+
+    def mark(view: F) -> F:
+        view.access = Access(roles=tuple(roles))  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def public(view: F) -> F:
+    """Declare a route that needs no login (login itself, health checks)."""
+    view.access = Access(public=True)  # type: ignore[attr-defined]
+    return view
+
+
+def access_of(view: Callable[..., Any] | None) -> Access | None:
+    return getattr(view, "access", None)
+
+
+# Object-level scope ---------------------------------------------------------
+
+
+def require_county(principal: Principal, county_code: str | None) -> None:
+    """Staff may act only in their own counties."""
+    if not principal.sees_county(county_code):
+        raise Forbidden(f"County {county_code} is outside your counties.")
+
+
+def require_operator(principal: Principal, operator_id: ObjectId, county_code: str | None) -> None:
+    """An enterprise acts only for its own operator; staff for their counties."""
+    if principal.role == ENTERPRISE:
+        if principal.operator_id != operator_id:
+            raise Forbidden("This record belongs to another market operator.")
+        return
+    if principal.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot act on market operators.")
+    require_county(principal, county_code)
+
+
+def require_canteen(principal: Principal, canteen_id: ObjectId, county_code: str | None) -> None:
+    if principal.role == CANTEEN:
+        if principal.canteen_id != canteen_id:
+            raise Forbidden("This record belongs to another canteen.")
+        return
+    if principal.role == ENTERPRISE:
+        raise Forbidden("Enterprise accounts cannot act on canteens.")
+    require_county(principal, county_code)
+
+
+def county_filter(principal: Principal, field_name: str = "county_code") -> dict[str, Any]:
+    """The query restriction that keeps staff inside their counties."""
+    if principal.is_admin:
+        return {}
+    if principal.role == COUNTY_STAFF:
+        return {field_name: {"$in": list(principal.county_codes)}}
+    raise Forbidden("Only county staff and admins may list this.")
+
+
+def restrict_counties(principal: Principal, requested: Iterable[str] | None) -> list[str] | None:
+    """Counties a staff query may cover: the requested ones, within the principal's own."""
+    requested = list(requested or [])
+    if principal.is_admin:
+        return requested or None
+    for code in requested:
+        require_county(principal, code)
+    return requested or list(principal.county_codes)

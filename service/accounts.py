@@ -1,0 +1,156 @@
+"""User accounts: creating, listing and disabling them, with their role bindings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from service import access, audit, auth, storage
+from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
+from service.clock import utcnow
+from service.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def _binding(db: Database, data: dict[str, Any]) -> dict[str, Any]:
+    """The role's binding (counties, operator or canteen), checked against what exists."""
+    role = data["role"]
+    if role == ADMIN:
+        return {"county_codes": [], "operator_id": None, "canteen_id": None}
+    if role == COUNTY_STAFF:
+        codes = sorted(set(data.get("county_codes") or []))
+        if not codes:
+            raise ValidationFailed(
+                "County staff need at least one county.",
+                details={"county_codes": ["Required for county_staff."]},
+            )
+        return {"county_codes": codes, "operator_id": None, "canteen_id": None}
+    if role == ENTERPRISE:
+        operator = db[storage.OPERATORS].find_one({"_id": data.get("operator_id")})
+        if operator is None:
+            raise ValidationFailed(
+                "An enterprise account is bound to an existing operator.",
+                details={"operator_id": ["No such operator."]},
+            )
+        return {
+            "county_codes": [operator["county_code"]],
+            "operator_id": operator["_id"],
+            "canteen_id": None,
+        }
+    canteen = db[storage.CANTEENS].find_one({"_id": data.get("canteen_id")})
+    if canteen is None:
+        raise ValidationFailed(
+            "A canteen account is bound to an existing canteen unit.",
+            details={"canteen_id": ["No such canteen."]},
+        )
+    return {"county_codes": [canteen["county_code"]], "operator_id": None, "canteen_id": canteen["_id"]}
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            "The password is too short.",
+            details={"password": [f"At least {MIN_PASSWORD_LENGTH} characters."]},
+        )
+
+
+def _require_may_manage(actor: Principal, user: dict[str, Any]) -> None:
+    """Admins manage everyone; county staff manage enterprise and canteen accounts of their counties."""
+    if actor.is_admin:
+        return
+    if actor.role != COUNTY_STAFF or user["role"] not in (ENTERPRISE, CANTEEN):
+        raise Forbidden("Only admins may manage staff and admin accounts.")
+    for code in user.get("county_codes") or []:
+        access.require_county(actor, code)
+
+
+def create_user(db: Database, actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
+    _check_password(data["password"])
+    user = {
+        "username": data["username"],
+        "display_name": data.get("display_name") or data["username"],
+        "role": data["role"],
+        **_binding(db, data),
+        "active": True,
+        "created_at": utcnow(),
+    }
+    _require_may_manage(actor, user)
+    user["password_hash"] = auth.hash_password(data["password"])
+    try:
+        user["_id"] = db[storage.USERS].insert_one(user).inserted_id
+    except DuplicateKeyError as error:
+        raise Conflict(
+            f"The username {data['username']!r} is taken.",
+            details={"username": ["Already taken."]},
+        ) from error
+    audit.record(
+        db,
+        actor,
+        "user.create",
+        entity_kind="user",
+        entity_id=user["_id"],
+        county_code=(user["county_codes"] or [None])[0],
+        after=user,
+    )
+    return user
+
+
+def _visible_query(actor: Principal) -> dict[str, Any]:
+    if actor.is_admin:
+        return {}
+    return {"county_codes": {"$in": list(actor.county_codes)}, "role": {"$in": [ENTERPRISE, CANTEEN]}}
+
+
+def list_users(
+    db: Database, actor: Principal, *, role: str | None = None, page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    query = _visible_query(actor)
+    if role is not None:
+        query = {"$and": [query, {"role": role}]} if query else {"role": role}
+    total = db[storage.USERS].count_documents(query)
+    cursor = db[storage.USERS].find(query).sort("username", 1).skip((page - 1) * per_page).limit(per_page)
+    return list(cursor), total
+
+
+def get_user(db: Database, actor: Principal, user_id: ObjectId) -> dict[str, Any]:
+    user = db[storage.USERS].find_one({"_id": user_id})
+    if user is None:
+        raise NotFound("No such user.")
+    if actor.user_id != user_id:
+        _require_may_manage(actor, user)
+    return user
+
+
+def update_user(db: Database, actor: Principal, user_id: ObjectId, changes: dict[str, Any]) -> dict[str, Any]:
+    """Disable or re-enable an account, or set a new password; either revokes its tokens."""
+    before = get_user(db, actor, user_id)
+    _require_may_manage(actor, before)
+    update: dict[str, Any] = {}
+    if "active" in changes:
+        update["active"] = changes["active"]
+    if "display_name" in changes:
+        update["display_name"] = changes["display_name"]
+    if "password" in changes:
+        _check_password(changes["password"])
+        update["password_hash"] = auth.hash_password(changes["password"])
+    if not update:
+        return before
+    db[storage.USERS].update_one({"_id": user_id}, {"$set": update})
+    if update.get("active") is False or "password_hash" in update:
+        auth.revoke_all_tokens(db, user_id)
+    after = db[storage.USERS].find_one({"_id": user_id})
+    audit.record(
+        db,
+        actor,
+        "user.update",
+        entity_kind="user",
+        entity_id=user_id,
+        county_code=(before.get("county_codes") or [None])[0],
+        before=before,
+        after=after,
+    )
+    return after

@@ -1,0 +1,12 @@
+"""The JSON API under /api/v1: thin routes over the service functions."""
+
+from __future__ import annotations
+
+from service.extensions import Api
+
+
+def register_blueprints(api: Api) -> None:
+    from service.api import audit_log, auth, users
+
+    for module in (auth, users, audit_log):
+        api.register_blueprint(module.blp)

@@ -1,0 +1,87 @@
+"""The append-only audit log: who changed what, when, from what to what.
+
+Entries are only ever inserted; no code path updates or deletes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from flask import g, has_request_context
+from pymongo.database import Database
+
+from service import access, storage
+from service.access import Principal
+from service.clock import utcnow
+
+# Fields never copied into the log (secrets, and PII the log must not hold).
+_REDACTED = {"password_hash", "id_number_hash", "secret_hash", "token_hash"}
+
+
+def _snapshot(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    if document is None:
+        return None
+    return {key: value for key, value in document.items() if key not in _REDACTED}
+
+
+def record(
+    db: Database,
+    actor: Principal,
+    action: str,
+    *,
+    entity_kind: str,
+    entity_id: Any,
+    county_code: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> None:
+    entry = {
+        "at": utcnow(),
+        "actor": actor.as_actor(),
+        "action": action,
+        "entity": {"kind": entity_kind, "id": entity_id},
+        "county_code": county_code,
+        "before": _snapshot(before),
+        "after": _snapshot(after),
+        "note": note,
+        "request_id": g.get("request_id") if has_request_context() else None,
+    }
+    db[storage.AUDIT_LOG].insert_one(entry)
+
+
+def list_entries(
+    db: Database,
+    principal: Principal,
+    *,
+    county_code: str | None = None,
+    entity_kind: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    query: dict[str, Any] = dict(access.county_filter(principal))
+    if county_code is not None:
+        access.require_county(principal, county_code)
+        query["county_code"] = county_code
+    if entity_kind is not None:
+        query["entity.kind"] = entity_kind
+    if entity_id is not None:
+        query["entity.id"] = ObjectId(entity_id) if ObjectId.is_valid(entity_id) else entity_id
+    if action is not None:
+        query["action"] = action
+    if since is not None or until is not None:
+        query["at"] = {
+            **({"$gte": since} if since is not None else {}),
+            **({"$lt": until} if until is not None else {}),
+        }
+    collection = db[storage.AUDIT_LOG]
+    total = collection.count_documents(query)
+    cursor = collection.find(query).sort([("at", -1), ("_id", -1)])
+    items = list(cursor.skip((page - 1) * per_page).limit(per_page))
+    return items, total

@@ -1,0 +1,76 @@
+"""Configuration: defaults, then the environment, then the mapping a test passes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+
+class Config:
+    """Defaults. Every setting the service reads is declared here."""
+
+    SECRET_KEY = "dev-only-change-me"
+    # Unset: the in-process emulator (data lives in memory and is lost at exit).
+    MONGO_URI: str | None = None
+    MONGO_DB_NAME = "consumption_aid"
+    # "auto": load the demo county on the embedded emulator, never on a real server.
+    DEMO_ON_START = "auto"
+    TESTING = False
+
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    JSON_AS_ASCII = False
+
+    # An argon2.profiles name; tests use CHEAPEST to stay fast.
+    ARGON2_PROFILE = "RFC_9106_LOW_MEMORY"
+    TOKEN_TTL_SECONDS = 8 * 3600
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_FAILURE_WINDOW_SECONDS = 60
+    # Keyed hash for household ID numbers; production must set its own.
+    PII_HASH_KEY = "dev-only-pii-key"
+
+    TIMEZONE = "Asia/Shanghai"
+    LOG_LEVEL = "INFO"
+    LOG_JSON = True
+
+    API_TITLE = "消费帮扶产品目录与销售台账 Consumption-aid catalogue and sales ledger"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    # Served from the installed swagger-ui-bundle package: no CDN on an intranet.
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/static/"
+    API_SPEC_OPTIONS = {"security": [{"bearerAuth": []}]}
+
+
+# Settings read from the environment, with the type each is parsed as.
+_ENV_SETTINGS: dict[str, type] = {
+    "SECRET_KEY": str,
+    "MONGO_URI": str,
+    "MONGO_DB_NAME": str,
+    "DEMO_ON_START": str,
+    "MAX_CONTENT_LENGTH": int,
+    "TOKEN_TTL_SECONDS": int,
+    "LOGIN_MAX_FAILURES": int,
+    "LOGIN_FAILURE_WINDOW_SECONDS": int,
+    "PII_HASH_KEY": str,
+    "LOG_LEVEL": str,
+    "LOG_JSON": bool,
+}
+
+
+def _parse(kind: type, raw: str) -> Any:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return kind(raw)
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """All configuration read from the environment, in one place."""
+    environ = os.environ if environ is None else environ
+    return {
+        name: _parse(kind, environ[name])
+        for name, kind in _ENV_SETTINGS.items()
+        if environ.get(name, "") != ""
+    }

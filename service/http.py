@@ -1,0 +1,192 @@
+"""Request plumbing shared by every API route: request ids, body checks, and access enforcement."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from bson import ObjectId
+from flask import Flask, current_app, g, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.routing import BaseConverter, ValidationError
+
+from service import access, auth, storage
+from service.errors import (
+    BadRequest,
+    Forbidden,
+    PreconditionFailed,
+    PreconditionRequired,
+    ServiceError,
+    Unauthorized,
+    UnsupportedMediaType,
+    render_service_error,
+)
+
+API_PREFIX = "/api/v1"
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class JSONProvider(DefaultJSONProvider):
+    """ObjectIds as strings and datetimes in ISO 8601, never HTTP-date."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    @staticmethod
+    def default(value: Any) -> Any:
+        if isinstance(value, ObjectId):
+            return str(value)
+        if isinstance(value, (datetime, date)):
+            return value.isoformat()
+        return DefaultJSONProvider.default(value)
+
+
+class ObjectIdConverter(BaseConverter):
+    """URL segments that are MongoDB ids; anything else is a plain 404."""
+
+    regex = "[0-9a-fA-F]{24}"
+
+    def to_python(self, value: str) -> ObjectId:
+        if not ObjectId.is_valid(value):
+            raise ValidationError()
+        return ObjectId(value)
+
+    def to_url(self, value: ObjectId) -> str:
+        return str(value)
+
+
+def objectid_param_schema(converter: ObjectIdConverter) -> dict[str, str]:
+    return {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"}
+
+
+def _assign_request_id() -> None:
+    supplied = request.headers.get("X-Request-ID", "")
+    # Accept a caller's id only if it is short and printable, so it is safe to log.
+    g.request_id = supplied if 0 < len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
+
+
+def _has_operator_key(value: Any) -> str | None:
+    """The first key starting with '$' anywhere in a JSON body, if any."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and key.startswith("$"):
+                return key
+            found = _has_operator_key(item)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _has_operator_key(item)
+            if found:
+                return found
+    return None
+
+
+def _check_body() -> None:
+    if request.method not in _BODY_METHODS or (not request.content_length and not request.data):
+        return
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data" and getattr(_view(), "accepts_files", False):
+        return
+    if mimetype != "application/json":
+        raise UnsupportedMediaType(
+            f"Send JSON with Content-Type: application/json (got {mimetype or 'none'}).",
+        )
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except ValueError as error:
+        raise BadRequest(f"The body is not valid JSON: {error}.") from error
+    key = _has_operator_key(body)
+    if key is not None:
+        raise BadRequest(
+            f"Field names may not start with '$' (found {key!r}).", details={key: ["Not allowed."]}
+        )
+
+
+def _view() -> Any:
+    return current_app.view_functions.get(request.endpoint) if request.endpoint else None
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _enforce_access() -> None:
+    rule = access.access_of(_view())
+    if rule is None:
+        # Fail closed: a route that forgot to declare its access is refused.
+        raise Forbidden("This route declares no access policy.")
+    if rule.public:
+        return
+    token = _bearer_token()
+    if token is None:
+        raise Unauthorized(
+            "Log in first: send Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = auth.principal_for_token(storage.get_db(), token)
+    if principal.role not in rule.roles:
+        raise Forbidden(f"The {principal.role} role may not call this.")
+    g.principal = principal
+    g.token = token
+
+
+def before_api_request() -> None:
+    if not request.path.startswith(API_PREFIX) or request.endpoint is None:
+        return
+    _enforce_access()
+    _check_body()
+
+
+def principal() -> access.Principal:
+    return g.principal
+
+
+# Optimistic concurrency --------------------------------------------------------
+# A versioned document carries an integer ``version``; its ETag is "<id>-<version>".
+# Service functions update with the expected version inside the filter, so a
+# concurrent edit matches nothing and becomes 412.
+
+
+def etag_for(document: dict[str, Any]) -> str:
+    return f'"{document["_id"]}-{document["version"]}"'
+
+
+def expected_version(document_id: ObjectId) -> int:
+    """The version a PATCH's If-Match names; 428 without one, 412 if it names another document."""
+    header = request.headers.get("If-Match")
+    if not header:
+        raise PreconditionRequired(
+            "Send If-Match with the ETag you last read, so concurrent edits are not lost."
+        )
+    prefix = f'"{document_id}-'
+    value = header.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    if not (value.startswith(prefix) and value.endswith('"') and value[len(prefix) : -1].isdigit()):
+        raise PreconditionFailed("If-Match does not match the current version; read it again.")
+    return int(value[len(prefix) : -1])
+
+
+def with_etag(document: dict[str, Any], status: int = 200) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A view's return value carrying the document's ETag header."""
+    return document, status, {"ETag": etag_for(document)}
+
+
+def init_app(app: Flask) -> None:
+    app.json = JSONProvider(app)
+    app.before_request(_assign_request_id)
+    app.before_request(before_api_request)
+    app.register_error_handler(ServiceError, render_service_error)
+
+    @app.after_request
+    def _tag_response(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
