@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -75,6 +76,74 @@ def demo_load_command():
     click.echo(demo.describe(summary))
 
 
+def _echo_import(result: dict) -> None:
+    """Print an import's counts and row errors; a rejected row makes the exit status 1."""
+    prefix = "Dry run: " if result["dry_run"] else ""
+    counts = ", ".join(
+        f"{name} {result[name]}" for name in ("rows", "inserted", "updated", "unchanged", "rejected")
+    )
+    click.echo(prefix + counts)
+    for error in result["errors"]:
+        column = error.get("column") or error["field"]
+        click.echo(f"row {error['row']}, {column}: {error['message']}", err=True)
+    if result["errors_truncated"]:
+        click.echo("(more row errors not listed)", err=True)
+    if result["rejected"]:
+        raise SystemExit(1)
+
+
+def _run_import(run, path: str) -> None:
+    try:
+        with open(path, "rb") as stream:
+            result = run(stream, os.path.basename(path))
+    except ServiceError as error:
+        raise click.ClickException(f"{error.message} {error.details or ''}".strip()) from error
+    _echo_import(result)
+
+
+@click.group("households", cls=AppGroup, help="The household register (建档立卡贫困户).")
+def households_cli() -> None:
+    pass
+
+
+@households_cli.command("import")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--county", "county_code", help="Refuse rows of villages outside this county.")
+@click.option("--dry-run", is_flag=True, help="Check and count only; store nothing.")
+def households_import_command(path, county_code, dry_run):
+    """Upsert households from an xlsx or CSV file (columns 户编号, 村代码, 户主姓名, 身份证号, ...)."""
+    from service import households
+
+    _run_import(
+        lambda stream, name: households.import_households(
+            get_db(), system_principal(), stream, name, county_code=county_code, dry_run=dry_run
+        ),
+        path,
+    )
+
+
+@click.group("benefit-links", cls=AppGroup, help="Benefit links (带贫关系) between operators and households.")
+def benefit_links_cli() -> None:
+    pass
+
+
+@benefit_links_cli.command("import")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and count only; store nothing.")
+def benefit_links_import_command(path, dry_run):
+    """Create or update links from an xlsx or CSV file (columns 经营主体统一社会信用代码, 户编号, ...)."""
+    from service import benefit_links
+
+    _run_import(
+        lambda stream, name: benefit_links.import_links(
+            get_db(), system_principal(), stream, name, dry_run=dry_run
+        ),
+        path,
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(households_cli)
+    app.cli.add_command(benefit_links_cli)

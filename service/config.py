@@ -29,6 +29,11 @@ class Config:
     # Keyed hash for household ID numbers; production must set its own.
     PII_HASH_KEY = "dev-only-pii-key"
 
+    # Product certification (扶贫产品认定): publicity (公示) period, validity, certificate numbers.
+    PUBLICITY_DAYS = 7
+    CERTIFICATION_VALID_DAYS = 730
+    CERTIFICATE_PREFIX = "FP"
+
     TIMEZONE = "Asia/Shanghai"
     LOG_LEVEL = "INFO"
     LOG_JSON = True
@@ -55,6 +60,9 @@ _ENV_SETTINGS: dict[str, type] = {
     "LOGIN_MAX_FAILURES": int,
     "LOGIN_FAILURE_WINDOW_SECONDS": int,
     "PII_HASH_KEY": str,
+    "PUBLICITY_DAYS": int,
+    "CERTIFICATION_VALID_DAYS": int,
+    "CERTIFICATE_PREFIX": str,
     "LOG_LEVEL": str,
     "LOG_JSON": bool,
 }

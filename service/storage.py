@@ -28,8 +28,58 @@ LOGIN_FAILURES = "login_failures"
 AUDIT_LOG = "audit_log"
 OPERATORS = "operators"
 CANTEENS = "canteens"
+# The sales ledger and what is derived from it, partitioned by county and month.
+SALES = "sales"
+SALES_DAILY = "sales_daily"
+OPERATOR_POOLS = "operator_pools"
+HOUSEHOLD_INCOME = "household_income"
+LEDGER_PARTITIONS = "ledger_partitions"
+PRODUCTS = "products"
+# Counters for human-readable numbers (e.g. certificate numbers), one document per series.
+SEQUENCES = "sequences"
+BENEFIT_LINKS = "benefit_links"
+HOUSEHOLDS = "households"
 
 INDEXES: dict[str, list[IndexModel]] = {
+    SALES: [
+        # The de-duplication key starts with the shard key (county_code), as a sharded cluster requires.
+        IndexModel(
+            [("county_code", ASCENDING), ("channel", ASCENDING), ("external_id", ASCENDING)],
+            unique=True,
+            name="county_channel_external_id_unique",
+        ),
+        IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),
+        IndexModel(
+            [
+                ("county_code", ASCENDING),
+                ("matched", ASCENDING),
+                ("channel", ASCENDING),
+                ("raw.sku", ASCENDING),
+            ],
+            name="county_unmatched_sku",
+        ),
+        IndexModel([("product_id", ASCENDING), ("occurred_at", ASCENDING)], name="product_occurred"),
+        IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
+    ],
+    SALES_DAILY: [
+        IndexModel(
+            [("county_code", ASCENDING), ("month", ASCENDING), ("day", ASCENDING)], name="county_month_day"
+        ),
+        IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
+        IndexModel([("buyer_unit_id", ASCENDING), ("month", ASCENDING)], name="buyer_unit_month"),
+    ],
+    OPERATOR_POOLS: [
+        IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),
+        IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
+    ],
+    HOUSEHOLD_INCOME: [
+        IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),
+        IndexModel([("household_id", ASCENDING), ("month", ASCENDING)], name="household_month"),
+        IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
+    ],
+    LEDGER_PARTITIONS: [
+        IndexModel([("dirty", ASCENDING), ("county_code", ASCENDING)], name="dirty_county"),
+    ],
     USERS: [
         IndexModel([("username", ASCENDING)], unique=True, name="username_unique"),
         IndexModel([("county_codes", ASCENDING)], name="county_codes"),
@@ -46,6 +96,63 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("county_code", ASCENDING), ("at", DESCENDING)], name="county_at"),
         IndexModel([("entity.kind", ASCENDING), ("entity.id", ASCENDING)], name="entity"),
         IndexModel([("at", DESCENDING)], name="at"),
+    ],
+    OPERATORS: [
+        # Partial: operators created before USCCs were recorded carry none.
+        IndexModel(
+            [("uscc", ASCENDING)],
+            unique=True,
+            name="uscc_unique",
+            partialFilterExpression={"uscc": {"$type": "string"}},
+        ),
+        IndexModel([("county_code", ASCENDING), ("name", ASCENDING)], name="county_name"),
+    ],
+    PRODUCTS: [
+        # Multikey: unique across products, but not within one (checked in code). Partial, because
+        # MongoDB indexes an empty array as one shared key.
+        IndexModel(
+            [("channel_sku_keys", ASCENDING)],
+            unique=True,
+            name="channel_sku_keys_unique",
+            partialFilterExpression={"channel_sku_keys": {"$type": "string"}},
+        ),
+        # Flat copy of certificates[].number (the emulator cannot index through arrays of documents).
+        IndexModel(
+            [("certificate_numbers", ASCENDING)],
+            unique=True,
+            name="certificate_numbers_unique",
+            partialFilterExpression={"certificate_numbers": {"$type": "string"}},
+        ),
+        IndexModel(
+            [("county_code", ASCENDING), ("status", ASCENDING), ("valid_until", ASCENDING)],
+            name="county_status_valid_until",
+        ),
+        IndexModel([("status", ASCENDING), ("valid_until", ASCENDING)], name="status_valid_until"),
+        IndexModel([("operator_id", ASCENDING), ("created_at", DESCENDING)], name="operator_created"),
+        # Sales lines without a channel SKU are matched by GTIN-13.
+        IndexModel(
+            [("barcode", ASCENDING)], name="barcode", partialFilterExpression={"barcode": {"$type": "string"}}
+        ),
+    ],
+    HOUSEHOLDS: [
+        IndexModel([("household_no", ASCENDING)], unique=True, name="household_no_unique"),
+        # Keyed hash of the head's ID number: one person heads at most one household.
+        IndexModel([("id_number_hash", ASCENDING)], unique=True, name="id_number_hash_unique"),
+        IndexModel([("county_code", ASCENDING), ("household_no", ASCENDING)], name="county_household_no"),
+        IndexModel([("township_code", ASCENDING), ("household_no", ASCENDING)], name="township_household_no"),
+        IndexModel([("village_code", ASCENDING), ("household_no", ASCENDING)], name="village_household_no"),
+    ],
+    BENEFIT_LINKS: [
+        # The natural key: re-importing a link finds it instead of adding a second one.
+        IndexModel(
+            [("operator_id", ASCENDING), ("household_id", ASCENDING), ("valid_from", ASCENDING)],
+            unique=True,
+            name="operator_household_from_unique",
+        ),
+        IndexModel([("household_id", ASCENDING), ("valid_from", ASCENDING)], name="household_from"),
+        IndexModel([("operator_id", ASCENDING), ("valid_to", ASCENDING)], name="operator_to"),
+        IndexModel([("county_code", ASCENDING), ("valid_from", ASCENDING)], name="county_from"),
+        IndexModel([("household_county_code", ASCENDING)], name="household_county"),
     ],
 }
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from datetime import date, timedelta
 from typing import Any
 
-from service import accounts, storage
+from stdnum.cn import ric
+
+from service import accounts, benefit_links, households, products, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, system_principal
 from service.clock import utcnow
 
@@ -41,6 +44,90 @@ class Factory:
         document["_id"] = self.db[storage.CANTEENS].insert_one(document).inserted_id
         return document
 
+    def product(
+        self,
+        operator_id: Any = None,
+        *,
+        county_code: str = "340722",
+        status: str = "draft",
+        certified_at: Any = None,
+        valid_days: int = 730,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A product made by create_product, then put straight into ``status`` (no workflow)."""
+        data = {
+            "operator_id": operator_id or self.operator(county_code)["_id"],
+            "name": f"测试产品{next(_sequence)}",
+            "category": "tea",
+            "unit": "盒",
+            "price_fen": 5800,
+            "benefit_rate_bp": 1000,
+            **fields,
+        }
+        with self.app.app_context():
+            document = products.create_product(self.db, system_principal("tests"), data)
+        state: dict[str, Any] = {"status": status}
+        if status == "publicizing":
+            state["publicity_ends_at"] = utcnow() + timedelta(days=7)
+        if status in ("certified", "revoked"):
+            start = certified_at or utcnow()
+            certificate = {
+                "number": f"FPTEST{next(_sequence):08d}",
+                "certified_at": start,
+                "valid_until": start + timedelta(days=valid_days),
+                "ended_at": None if status == "certified" else utcnow(),
+                "end_reason": None if status == "certified" else "revoked",
+            }
+            state.update(
+                certificate_no=certificate["number"],
+                certified_at=start,
+                valid_until=certificate["valid_until"],
+                certificates=[certificate],
+                certificate_numbers=[certificate["number"]],
+            )
+        if status != "draft":
+            self.db[storage.PRODUCTS].update_one({"_id": document["_id"]}, {"$set": state})
+        return self.db[storage.PRODUCTS].find_one({"_id": document["_id"]})
+
+    def certified_since(self, product: dict[str, Any], since: Any, benefit_rate_bp: int) -> dict[str, Any]:
+        """Backdate a product's rate history to ``since`` (create_product starts it today), for past sales."""
+        history = [{"benefit_rate_bp": benefit_rate_bp, "valid_from": since}]
+        self.db[storage.PRODUCTS].update_one({"_id": product["_id"]}, {"$set": {"benefit_rate_history": history}})
+        return self.db[storage.PRODUCTS].find_one({"_id": product["_id"]})
+
+    def household(self, county_code: str = "340722", **fields: Any) -> dict[str, Any]:
+        """A household made by create_household; returns the stored document (hash included)."""
+        number = next(_sequence)
+        data = {
+            "household_no": f"{county_code}{number:010d}",
+            "village_code": f"{county_code}100200",
+            "head_name": f"户主{number}",
+            "id_number": valid_id_number(number),
+            "members": 3,
+            "status": "poor",
+            **fields,
+        }
+        with self.app.app_context():
+            created = households.create_household(self.db, system_principal("tests"), data)
+        return self.db[storage.HOUSEHOLDS].find_one({"_id": created["_id"]})
+
+    def benefit_link(
+        self, operator: dict[str, Any], household: dict[str, Any], **fields: Any
+    ) -> dict[str, Any]:
+        """A link made by create_link (default: purchase, weight 1, open-ended from 2020-01-01)."""
+        data = {
+            "operator_id": operator["_id"],
+            "household_id": household["_id"],
+            "mechanism": "purchase",
+            "weight": 1,
+            "valid_from": date(2020, 1, 1),
+            "valid_to": None,
+            **fields,
+        }
+        with self.app.app_context():
+            created = benefit_links.create_link(self.db, system_principal("tests"), data)
+        return self.db[storage.BENEFIT_LINKS].find_one({"_id": created["_id"]})
+
     def user(self, role: str, **binding: Any) -> tuple[dict[str, Any], str]:
         data: dict[str, Any] = {"username": f"{role}-{next(_sequence)}", "role": role, "password": PASSWORD}
         if role == COUNTY_STAFF:
@@ -57,6 +144,13 @@ class Factory:
             raise ValueError(role)
         with self.app.app_context():
             return accounts.create_user(self.db, system_principal("tests"), data), PASSWORD
+
+
+def valid_id_number(seed: int) -> str:
+    """A valid 居民身份证号 (address 360426, a birth date and order code from ``seed``)."""
+    birth = date(1950, 1, 1) + timedelta(days=seed % 20000)
+    body = f"360426{birth:%Y%m%d}{seed % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
 
 
 class ApiCaller:

@@ -6,7 +6,17 @@ from service.extensions import Api
 
 
 def register_blueprints(api: Api) -> None:
-    from service.api import audit_log, auth, users
+    from service.api import (
+        audit_log,
+        auth,
+        benefit_links,
+        households,
+        income,
+        operators,
+        products,
+        reports,
+        users,
+    )
 
-    for module in (auth, users, audit_log):
+    for module in (auth, users, audit_log, operators, products, households, benefit_links, reports, income):
         api.register_blueprint(module.blp)

@@ -1,0 +1,61 @@
+"""What every adapter produces: canonical sale lines and row errors.
+
+Adapters are pure: a file or an API page goes in, ``SaleLine`` and ``RowError``
+values come out. Matching, validation against the catalogue, de-duplication and
+storage are the ledger's job (service/ledger.py), the same for every source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+# Every channel a sale line may come from.
+CHANNELS = (
+    "jd",  # 京东
+    "taobao",  # 淘宝/天猫
+    "pdd",  # 拼多多
+    "suning",  # 苏宁
+    "shanrong",  # 善融商务
+    "wechat",  # 微信小程序
+    "p832",  # 832平台
+    "counter",  # 专柜
+    "pavilion",  # 专馆
+    "zone",  # 线下专区
+    "canteen",  # 单位食堂
+    "unit_purchase",  # 机关/帮扶单位直接采购
+)
+
+BUYER_TYPES = ("individual", "unit")
+
+
+@dataclass(frozen=True, slots=True)
+class SaleLine:
+    """One line of a sale (or of a refund, with a negative amount naming the line it reverses)."""
+
+    channel: str
+    external_id: str
+    occurred_at: datetime
+    quantity: int
+    amount_fen: int
+    unit_price_fen: int | None = None
+    sku: str | None = None
+    barcode: str | None = None
+    title: str | None = None
+    # Set when the source names the product itself (a canteen's form), not a channel SKU.
+    product_id: str | None = None
+    refund_of: str | None = None
+    buyer_type: str = "individual"
+    buyer_unit_id: str | None = None
+    # Where the line came from, for error messages: the file's row number or the event's index.
+    row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int | None
+    field: str | None
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "field": self.field, "message": self.message}

@@ -1,0 +1,764 @@
+"""Benefit links (带贫关系): which market operator benefits which registered household, how, and when.
+
+A link ties an operator to a household with a benefit mechanism (带贫方式)
+and a weight (kilograms bought, shares held, days worked...) for a period of
+Asia/Shanghai calendar days. Periods are stored as UTC instants: valid_from is
+the start of the first day, valid_to the start of the day after the last day
+(exclusive), or None while open-ended; the API speaks in dates. Links are never
+deleted, only ended, so past months' household income stays explainable.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import IO, Any
+
+from bson import ObjectId
+from pymongo import InsertOne, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from service import access, audit, pii, storage, tabular
+from service.access import CANTEEN, ENTERPRISE, Principal
+from service.clock import end_of_local_day, local_date, start_of_local_day, utcnow
+from service.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+    validation_summary,
+)
+
+log = logging.getLogger(__name__)
+
+MECHANISMS = {
+    "seed_supply": "统一供种",
+    "technical_guidance": "技术指导",
+    "purchase": "保底价或优惠价回收",
+    "employment": "吸纳就业",
+    "processing": "加工延伸产业链",
+    "land_equity": "土地经营权林权入股或流转",
+    "other": "其他",
+}
+MECHANISM_BY_LABEL = {label: code for code, label in MECHANISMS.items()}
+MAX_WEIGHT = 10**9
+# Dates outside this range are typos (and would overflow the UTC conversion at the extremes).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+COLUMNS = {
+    "uscc": "经营主体统一社会信用代码",
+    "household_no": "户编号",
+    "mechanism": "带贫方式",
+    "weight": "权重",
+    "valid_from": "开始日期",
+    "valid_to": "结束日期",
+}
+REQUIRED_COLUMNS = tuple(column for name, column in COLUMNS.items() if name != "valid_to")
+IMPORT_BATCH = 500
+
+
+# Dates ------------------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def first_day(link: Mapping[str, Any]) -> date:
+    """The first Asia/Shanghai day a stored link is active."""
+    return local_date(_utc(link["valid_from"]))
+
+
+def last_day(link: Mapping[str, Any]) -> date | None:
+    """The last Asia/Shanghai day a stored link is active (inclusive), or None while open-ended."""
+    valid_to = link.get("valid_to")
+    return None if valid_to is None else local_date(_utc(valid_to)) - timedelta(days=1)
+
+
+def _end_day(link: Mapping[str, Any]) -> date | None:
+    """The first day a stored link is no longer active (exclusive end), or None."""
+    valid_to = link.get("valid_to")
+    return None if valid_to is None else local_date(_utc(valid_to))
+
+
+def active_days_in_month(link: Mapping[str, Any], year: int, month: int) -> int:
+    """Days of an Asia/Shanghai calendar month on which a stored link is active.
+
+    ``link`` is a stored link: ``valid_from`` and ``valid_to`` are UTC instants
+    (valid_to exclusive, None = open-ended). A link starting on the 10th of a
+    31-day month and open-ended counts 22 days; one outside the month counts 0.
+    """
+    month_start = date(year, month, 1)
+    month_end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    start = max(month_start, first_day(link))
+    end_day = _end_day(link)
+    end = month_end if end_day is None else min(month_end, end_day)
+    return max(0, (end - start).days)
+
+
+def _period(start: date, last: date | None) -> tuple[datetime, datetime | None]:
+    return start_of_local_day(start), (None if last is None else end_of_local_day(last))
+
+
+def _overlaps(
+    start: datetime, end: datetime | None, other_start: datetime, other_end: datetime | None
+) -> bool:
+    return (end is None or other_start < end) and (other_end is None or start < other_end)
+
+
+def _describe(link: Mapping[str, Any]) -> str:
+    last = last_day(link)
+    return f"from {first_day(link)} " + (f"to {last}" if last else "with no end date")
+
+
+def _check_days(start: date | None, last: date | None) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if start is not None and not FIRST_DAY <= start <= LAST_DAY:
+        errors["valid_from"] = f"The start date is between {FIRST_DAY} and {LAST_DAY}."
+    if last is not None and not FIRST_DAY <= last <= LAST_DAY:
+        errors["valid_to"] = f"The end date is between {FIRST_DAY} and {LAST_DAY}."
+    elif start is not None and last is not None and last < start:
+        errors["valid_to"] = "The last day is before the first day."
+    return errors
+
+
+def _raise_if(errors: Mapping[str, str]) -> None:
+    if errors:
+        details = {name: [message] for name, message in errors.items()}
+        raise ValidationFailed(validation_summary(details), details=details)
+
+
+# Reading -----------------------------------------------------------------------------------
+
+
+def present_many(db: Database, actor: Principal, links: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Links as ``actor`` sees them: dates as days, the head's name (masked for enterprises)."""
+    links = list(links)
+    names = {
+        household["_id"]: household.get("head_name")
+        for household in db[storage.HOUSEHOLDS].find(
+            {"_id": {"$in": list({link["household_id"] for link in links})}}, {"head_name": 1}
+        )
+    }
+    views = []
+    for link in links:
+        name = names.get(link["household_id"])
+        views.append(
+            {
+                "_id": link["_id"],
+                "operator_id": link["operator_id"],
+                "household_id": link["household_id"],
+                "household_no": link.get("household_no"),
+                "head_name": pii.mask_name(name) if actor.role == ENTERPRISE else name,
+                "county_code": link.get("county_code"),
+                "household_county_code": link.get("household_county_code"),
+                "mechanism": link["mechanism"],
+                "weight": link["weight"],
+                "valid_from": first_day(link),
+                "valid_to": last_day(link),
+                "end_reason": link.get("end_reason"),
+                "ended_at": link.get("ended_at"),
+                "version": link["version"],
+                "created_at": link.get("created_at"),
+                "updated_at": link.get("updated_at"),
+            }
+        )
+    return views
+
+
+def present(db: Database, actor: Principal, link: Mapping[str, Any]) -> dict[str, Any]:
+    return present_many(db, actor, [link])[0]
+
+
+def _load(db: Database, link_id: ObjectId) -> dict[str, Any]:
+    link = db[storage.BENEFIT_LINKS].find_one({"_id": link_id})
+    if link is None:
+        raise NotFound("No such benefit link.")
+    return link
+
+
+def _require_may_read(actor: Principal, link: Mapping[str, Any]) -> None:
+    """An enterprise reads its operator's links; staff those of their counties' operators or households."""
+    if actor.role == ENTERPRISE:
+        if actor.operator_id != link["operator_id"]:
+            raise Forbidden("This link belongs to another market operator.")
+        return
+    if actor.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot see benefit links.")
+    if not (
+        actor.sees_county(link.get("county_code")) or actor.sees_county(link.get("household_county_code"))
+    ):
+        raise Forbidden("This link is outside your counties.")
+
+
+def _require_may_change(actor: Principal, link: Mapping[str, Any]) -> None:
+    """Changing or ending a link is for staff who see both the operator's and the household's county."""
+    if not actor.is_staff:
+        raise Forbidden("Only county staff and admins may change or end a benefit link.")
+    access.require_county(actor, link.get("county_code"))
+    access.require_county(actor, link.get("household_county_code"))
+
+
+def list_links(
+    db: Database,
+    actor: Principal,
+    *,
+    operator_id: ObjectId | None = None,
+    household_id: ObjectId | None = None,
+    county_code: str | None = None,
+    mechanism: str | None = None,
+    active_on: date | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    conditions: list[dict[str, Any]] = []
+    if actor.role == ENTERPRISE:
+        if operator_id is not None and operator_id != actor.operator_id:
+            raise Forbidden("You may list only your own operator's links.")
+        conditions.append({"operator_id": actor.operator_id})
+    elif actor.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot see benefit links.")
+    else:
+        if not actor.is_admin:
+            counties = list(actor.county_codes)
+            conditions.append(
+                {"$or": [{"county_code": {"$in": counties}}, {"household_county_code": {"$in": counties}}]}
+            )
+        if county_code is not None:
+            access.require_county(actor, county_code)
+    for name, value in (
+        ("operator_id", operator_id),
+        ("household_id", household_id),
+        ("county_code", county_code),
+        ("mechanism", mechanism),
+    ):
+        if value is not None:
+            conditions.append({name: value})
+    if active_on is not None:
+        day_start = start_of_local_day(active_on)
+        conditions.append({"valid_from": {"$lte": day_start}})
+        conditions.append({"$or": [{"valid_to": None}, {"valid_to": {"$gt": day_start}}]})
+    query = {"$and": conditions} if conditions else {}
+    collection = db[storage.BENEFIT_LINKS]
+    total = collection.count_documents(query)
+    cursor = (
+        collection.find(query)
+        .sort([("household_no", 1), ("valid_from", 1), ("_id", 1)])
+        .skip((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return present_many(db, actor, cursor), total
+
+
+def get_link(db: Database, actor: Principal, link_id: ObjectId) -> dict[str, Any]:
+    link = _load(db, link_id)
+    _require_may_read(actor, link)
+    return present(db, actor, link)
+
+
+# Creating ----------------------------------------------------------------------------------
+
+
+def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) -> dict[str, Any]:
+    if actor.role == ENTERPRISE:
+        operator_id = operator_id or actor.operator_id
+        if operator_id != actor.operator_id:
+            raise Forbidden("An enterprise may link households only to its own operator.")
+    elif actor.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot create benefit links.")
+    if operator_id is None:
+        _raise_if({"operator_id": "Which operator the household is linked to."})
+    operator = db[storage.OPERATORS].find_one({"_id": operator_id})
+    if operator is None:
+        _raise_if({"operator_id": "No such operator."})
+    access.require_operator(actor, operator["_id"], operator.get("county_code"))
+    return operator
+
+
+def _household_for(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The household named by household_id or by household_no (which enterprises, unable to browse, send)."""
+    household_id, household_no = data.get("household_id"), data.get("household_no")
+    if (household_id is None) == (household_no is None):
+        _raise_if({"household_id": "Send exactly one of household_id and household_no."})
+    query = {"_id": household_id} if household_id is not None else {"household_no": household_no}
+    household = db[storage.HOUSEHOLDS].find_one(query)
+    if household is None:
+        field_name = "household_id" if household_id is not None else "household_no"
+        _raise_if({field_name: "No registered household has this number."})
+    if actor.role != ENTERPRISE:
+        access.require_county(actor, household["county_code"])
+    return household
+
+
+def _overlapping(
+    db: Database,
+    operator_id: ObjectId,
+    household_id: ObjectId,
+    start: datetime,
+    end: datetime | None,
+    exclude_id: ObjectId | None = None,
+) -> dict[str, Any] | None:
+    query: dict[str, Any] = {
+        "operator_id": operator_id,
+        "household_id": household_id,
+        "$or": [{"valid_to": None}, {"valid_to": {"$gt": start}}],
+    }
+    if end is not None:
+        query["valid_from"] = {"$lt": end}
+    if exclude_id is not None:
+        query["_id"] = {"$ne": exclude_id}
+    return db[storage.BENEFIT_LINKS].find_one(query, sort=[("valid_from", 1)])
+
+
+def _overlap_conflict(existing: Mapping[str, Any]) -> Conflict:
+    return Conflict(
+        f"Household {existing.get('household_no')} is already linked to this operator "
+        f"{_describe(existing)} (link {existing['_id']}); the periods overlap.",
+        details={"valid_from": [f"Overlaps link {existing['_id']}."], "link_id": [str(existing["_id"])]},
+    )
+
+
+def _new_link(
+    operator: Mapping[str, Any],
+    household: Mapping[str, Any],
+    data: Mapping[str, Any],
+    start: datetime,
+    end: datetime | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A link document; the operator's county and the household number are copied in for queries."""
+    return {
+        "operator_id": operator["_id"],
+        "household_id": household["_id"],
+        "household_no": household["household_no"],
+        "county_code": operator.get("county_code"),
+        "household_county_code": household["county_code"],
+        "mechanism": data["mechanism"],
+        "weight": data["weight"],
+        "valid_from": start,
+        "valid_to": end,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def create_link(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Link a household to an operator: the operator's enterprise (own operator only) or county staff."""
+    operator = _operator_for(db, actor, data.get("operator_id"))
+    household = _household_for(db, actor, data)
+    _raise_if(_check_days(data["valid_from"], data.get("valid_to")))
+    start, end = _period(data["valid_from"], data.get("valid_to"))
+    existing = _overlapping(db, operator["_id"], household["_id"], start, end)
+    if existing is not None:
+        raise _overlap_conflict(existing)
+    link = _new_link(operator, household, data, start, end, utcnow())
+    collection = db[storage.BENEFIT_LINKS]
+    try:
+        link["_id"] = collection.insert_one(link).inserted_id
+    except DuplicateKeyError:
+        # Same operator, household and first day: the stored link it collided with overlaps by definition.
+        same = _overlapping(db, operator["_id"], household["_id"], start, end)
+        if same is None:
+            raise Conflict("A link with the same first day was created at the same time.") from None
+        raise _overlap_conflict(same) from None
+    # Two overlapping creates can both pass the check above; the later one withdraws (never acknowledged).
+    rival = _overlapping(db, operator["_id"], household["_id"], start, end, exclude_id=link["_id"])
+    if rival is not None:
+        collection.delete_one({"_id": link["_id"]})
+        raise _overlap_conflict(rival)
+    audit.record(
+        db,
+        actor,
+        "benefit_link.create",
+        entity_kind="benefit_link",
+        entity_id=link["_id"],
+        county_code=link["county_code"],
+        after=link,
+    )
+    return present(db, actor, link)
+
+
+# Changing and ending --------------------------------------------------------------------------
+
+
+def update_link(
+    db: Database, actor: Principal, link_id: ObjectId, expected_version: int, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Change a link's weight or mechanism (staff; past months' figures change on the next rebuild)."""
+    before = _load(db, link_id)
+    _require_may_change(actor, before)
+    if before["version"] != expected_version:
+        raise PreconditionFailed("The link changed since you read it; read it again.")
+    update = {name: changes[name] for name in ("weight", "mechanism") if name in changes}
+    update = {name: value for name, value in update.items() if before.get(name) != value}
+    if not update:
+        return present(db, actor, before)
+    update["updated_at"] = utcnow()
+    result = db[storage.BENEFIT_LINKS].update_one(
+        {"_id": link_id, "version": expected_version}, {"$set": update, "$inc": {"version": 1}}
+    )
+    if result.matched_count == 0:
+        raise PreconditionFailed("The link changed since you read it; read it again.")
+    after = _load(db, link_id)
+    audit.record(
+        db,
+        actor,
+        "benefit_link.update",
+        entity_kind="benefit_link",
+        entity_id=link_id,
+        county_code=after.get("county_code"),
+        before=before,
+        after=after,
+    )
+    return present(db, actor, after)
+
+
+def end_link(
+    db: Database, actor: Principal, link_id: ObjectId, valid_to: date, reason: str
+) -> dict[str, Any]:
+    """End a link after ``valid_to`` (its last day); an end can be brought forward, never pushed back."""
+    before = _load(db, link_id)
+    _require_may_change(actor, before)
+    _raise_if(_check_days(first_day(before), valid_to))
+    end = end_of_local_day(valid_to)
+    current_end = before.get("valid_to")
+    if current_end is not None:
+        if _utc(current_end) == end:
+            return present(db, actor, before)
+        if _utc(current_end) < end:
+            raise Conflict(
+                f"The link already ends on {last_day(before)}; it cannot be extended. Create a new link.",
+                details={"valid_to": ["After the link's current end."]},
+            )
+    now = utcnow()
+    result = db[storage.BENEFIT_LINKS].update_one(
+        {"_id": link_id, "version": before["version"]},
+        {
+            "$set": {
+                "valid_to": end,
+                "end_reason": reason,
+                "ended_at": now,
+                "ended_by": actor.as_actor(),
+                "updated_at": now,
+            },
+            "$inc": {"version": 1},
+        },
+    )
+    if result.matched_count == 0:
+        raise PreconditionFailed("The link changed while ending it; read it again.")
+    after = _load(db, link_id)
+    audit.record(
+        db,
+        actor,
+        "benefit_link.end",
+        entity_kind="benefit_link",
+        entity_id=link_id,
+        county_code=after.get("county_code"),
+        before=before,
+        after=after,
+        note=reason,
+    )
+    return present(db, actor, after)
+
+
+# Bulk import ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """A link period already known for an (operator, household) pair: stored, or from this file."""
+
+    start: datetime
+    end: datetime | None
+    link: dict[str, Any] | None = None
+    row: int | None = None
+
+
+def _row_data(row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {
+        "uscc": unicodedata.normalize("NFKC", row.get(COLUMNS["uscc"])).strip().upper(),
+        "household_no": row.get(COLUMNS["household_no"]),
+    }
+    if not data["uscc"]:
+        errors["uscc"] = "The operator's unified social credit code is required."
+    if not data["household_no"]:
+        errors["household_no"] = "The household number is required."
+    elif COLUMNS["household_no"] in row.imprecise:
+        errors["household_no"] = "Excel stored this as a number and lost digits; format the column as text."
+    mechanism = row.get(COLUMNS["mechanism"])
+    data["mechanism"] = MECHANISM_BY_LABEL.get(mechanism, mechanism)
+    if data["mechanism"] not in MECHANISMS:
+        errors["mechanism"] = "The mechanism is one of " + "、".join(MECHANISMS.values()) + " (or its code)."
+    try:
+        data["weight"] = tabular.parse_whole_number(row.get(COLUMNS["weight"]))
+    except ValueError:
+        data["weight"] = None
+    if data["weight"] is None or not 1 <= data["weight"] <= MAX_WEIGHT:
+        errors["weight"] = "The weight is a whole number of at least 1."
+    for name in ("valid_from", "valid_to"):
+        text = row.get(COLUMNS[name])
+        data[name] = None
+        if not text:
+            if name == "valid_from":
+                errors[name] = "The start date is required."
+            continue
+        try:
+            data[name] = tabular.parse_local_date(text)
+        except ValueError as error:
+            errors[name] = str(error)
+    errors.update(
+        {k: v for k, v in _check_days(data["valid_from"], data["valid_to"]).items() if k not in errors}
+    )
+    return data, errors
+
+
+def _problems(errors: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    return [(name, COLUMNS.get(name, ""), message) for name, message in errors.items()]
+
+
+def import_links(
+    db: Database, actor: Principal, stream: IO[bytes], filename: str = "", *, dry_run: bool = False
+) -> dict[str, Any]:
+    """Create or update links from a spreadsheet, keyed by (operator, household, start date).
+
+    Staff import for operators and households of their counties; an enterprise
+    only for its own operator, and it cannot change links already stored.
+    Overlapping periods for one pair are rejected, against stored links and
+    against earlier rows of the file. Re-importing the same file changes nothing.
+    """
+    if actor.role not in (*access.STAFF, ENTERPRISE):
+        raise Forbidden("Only county staff, admins and enterprises may import benefit links.")
+    reader = tabular.read_rows(stream, filename, required=REQUIRED_COLUMNS)
+    report = tabular.ImportReport(dry_run=dry_run)
+    operators: dict[str, dict[str, Any] | None] = {}
+    known: dict[tuple[ObjectId, ObjectId], dict[datetime, _Known]] = {}
+    try:
+        for batch in tabular.batched(reader, IMPORT_BATCH):
+            _import_batch(db, actor, batch, report, operators, known)
+    finally:
+        reader.close()
+    if not dry_run and (report.inserted or report.updated):
+        audit.record(
+            db,
+            actor,
+            "benefit_link.import",
+            entity_kind="import",
+            entity_id=filename or None,
+            county_code=_home_county(actor),
+            note=report.summary(),
+        )
+    log.info("benefit link import", extra={"file": filename, **report.counts()})
+    return report.as_dict()
+
+
+def _home_county(actor: Principal) -> str | None:
+    """The county an import's summary entry is filed under, so its staff can read it."""
+    return actor.county_codes[0] if len(actor.county_codes) == 1 else None
+
+
+def _scope_problems(
+    actor: Principal, operator: Mapping[str, Any] | None, household: Mapping[str, Any] | None
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if operator is None:
+        errors["uscc"] = "No registered operator has this unified social credit code."
+    elif actor.role == ENTERPRISE and operator["_id"] != actor.operator_id:
+        errors["uscc"] = "An enterprise may import links only for its own operator."
+    elif actor.role != ENTERPRISE and not actor.sees_county(operator.get("county_code")):
+        errors["uscc"] = f"The operator is in county {operator.get('county_code')}, outside your counties."
+    if household is None:
+        errors["household_no"] = "No registered household has this number."
+    elif actor.role != ENTERPRISE and not actor.sees_county(household["county_code"]):
+        errors["household_no"] = (
+            f"The household is in county {household['county_code']}, outside your counties."
+        )
+    return errors
+
+
+def _import_batch(
+    db: Database,
+    actor: Principal,
+    batch: list[tabular.Row],
+    report: tabular.ImportReport,
+    operators: dict[str, dict[str, Any] | None],
+    known: dict[tuple[ObjectId, ObjectId], dict[datetime, _Known]],
+) -> None:
+    parsed = []
+    for row in batch:
+        report.rows += 1
+        data, errors = _row_data(row)
+        parsed.append((row, data, errors))
+    wanted = {data["uscc"] for _, data, _ in parsed if data["uscc"] and data["uscc"] not in operators}
+    if wanted:
+        found = {op["uscc"]: op for op in db[storage.OPERATORS].find({"uscc": {"$in": sorted(wanted)}})}
+        operators.update({uscc: found.get(uscc) for uscc in wanted})
+    households = {
+        household["household_no"]: household
+        for household in db[storage.HOUSEHOLDS].find(
+            {"household_no": {"$in": sorted({data["household_no"] for _, data, _ in parsed})}},
+            {"household_no": 1, "county_code": 1},
+        )
+    }
+
+    candidates = []
+    for row, data, errors in parsed:
+        operator = operators.get(data["uscc"])
+        household = households.get(data["household_no"])
+        scope = _scope_problems(actor, operator, household)
+        errors = {**scope, **errors} if scope else errors
+        if errors:
+            report.reject(row.number, _problems(errors))
+            continue
+        candidates.append((row, data, operator, household))
+    if not candidates:
+        return
+
+    pairs = {(operator["_id"], household["_id"]) for _, _, operator, household in candidates}
+    collection = db[storage.BENEFIT_LINKS]
+    for link in collection.find(
+        {
+            "operator_id": {"$in": sorted({pair[0] for pair in pairs})},
+            "household_id": {"$in": sorted({pair[1] for pair in pairs})},
+        }
+    ):
+        start = _utc(link["valid_from"])
+        end = None if link.get("valid_to") is None else _utc(link["valid_to"])
+        known.setdefault((link["operator_id"], link["household_id"]), {}).setdefault(
+            start, _Known(start=start, end=end, link=link)
+        )
+
+    now = utcnow()
+    writes: list[Any] = []
+    pending: list[tuple[tabular.Row, dict[str, Any] | None, dict[str, Any]]] = []
+    for row, data, operator, household in candidates:
+        pair = (operator["_id"], household["_id"])
+        start, end = _period(data["valid_from"], data["valid_to"])
+        periods = known.setdefault(pair, {})
+        same = periods.get(start)
+        if same is not None and same.row is not None:
+            report.reject(row.number, _problems({"valid_from": f"The same link is on row {same.row}."}))
+            continue
+        if same is not None:
+            problem, changes = _changes_to(actor, same.link, data, end)
+            if problem:
+                report.reject(row.number, _problems(problem))
+                continue
+            same.row = row.number
+            if not changes:
+                report.unchanged += 1
+                continue
+            same.end = changes.get("valid_to", same.end)
+            stored = same.link
+            writes.append(
+                UpdateOne(
+                    {"_id": stored["_id"], "version": stored["version"]},
+                    {"$set": {**changes, "updated_at": now}, "$inc": {"version": 1}},
+                )
+            )
+            pending.append((row, stored, changes))
+            continue
+        clash = next((p for p in periods.values() if _overlaps(start, end, p.start, p.end)), None)
+        if clash is not None:
+            where = f"row {clash.row}" if clash.row is not None else f"link {clash.link['_id']}"
+            report.reject(
+                row.number,
+                _problems(
+                    {"valid_from": f"The period overlaps {where} for the same operator and household."}
+                ),
+            )
+            continue
+        link = {"_id": ObjectId(), **_new_link(operator, household, data, start, end, now)}
+        periods[start] = _Known(start=start, end=end, row=row.number)
+        writes.append(InsertOne(link))
+        pending.append((row, None, link))
+    _apply(db, actor, collection, writes, pending, report)
+
+
+def _changes_to(
+    actor: Principal, stored: Mapping[str, Any], data: Mapping[str, Any], end: datetime | None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """What a row changes on the stored link with its key, or why it may not."""
+    stored_end = None if stored.get("valid_to") is None else _utc(stored["valid_to"])
+    changes: dict[str, Any] = {
+        name: data[name] for name in ("mechanism", "weight") if stored.get(name) != data[name]
+    }
+    if end != stored_end:
+        if end is None or (stored_end is not None and end > stored_end):
+            return {"valid_to": f"Link {stored['_id']} ends earlier; a link is never extended."}, {}
+        changes["valid_to"] = end
+    if changes and actor.role == ENTERPRISE:
+        return {"weight": f"Only county staff may change the stored link {stored['_id']}."}, {}
+    if changes and not actor.sees_county(stored.get("household_county_code")):
+        return {"household_no": "The household's county is outside your counties."}, {}
+    return {}, changes
+
+
+def _apply(
+    db: Database,
+    actor: Principal,
+    collection: Any,
+    writes: list[Any],
+    pending: list[tuple[tabular.Row, dict[str, Any] | None, dict[str, Any]]],
+    report: tabular.ImportReport,
+) -> None:
+    if report.dry_run:
+        report.inserted += sum(1 for _row, before, _c in pending if before is None)
+        report.updated += sum(1 for _row, before, _c in pending if before is not None)
+        return
+    failed: set[int] = set()
+    matched = 0
+    if writes:
+        try:
+            matched = collection.bulk_write(writes, ordered=False).matched_count
+        except BulkWriteError as error:
+            failed = {failure["index"] for failure in error.details.get("writeErrors", [])}
+            matched = int(error.details.get("nMatched", 0))
+    updates = [i for i, (_row, before, _c) in enumerate(pending) if before is not None and i not in failed]
+    if matched < len(updates):
+        ids = [pending[index][1]["_id"] for index in updates]
+        current = {link["_id"]: link for link in collection.find({"_id": {"$in": ids}})}
+        for index in updates:
+            _row, before, changes = pending[index]
+            now_stored = current.get(before["_id"], {})
+            if now_stored.get("version") != before["version"] + 1 or any(
+                now_stored.get(name) != value for name, value in changes.items() if name != "valid_to"
+            ):
+                failed.add(index)
+    for index, (row, before, changes) in enumerate(pending):
+        if index in failed:
+            report.reject(
+                row.number,
+                _problems({"valid_from": "Changed by someone else during the import; import again."}),
+            )
+        elif before is None:
+            report.inserted += 1
+            audit.record(
+                db,
+                actor,
+                "benefit_link.create",
+                entity_kind="benefit_link",
+                entity_id=changes["_id"],
+                county_code=changes["county_code"],
+                after=changes,
+                note=f"import row {row.number}",
+            )
+        else:
+            report.updated += 1
+            audit.record(
+                db,
+                actor,
+                "benefit_link.update",
+                entity_kind="benefit_link",
+                entity_id=before["_id"],
+                county_code=before.get("county_code"),
+                before=before,
+                after={**before, **changes, "version": before["version"] + 1},
+                note=f"import row {row.number}",
+            )

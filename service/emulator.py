@@ -1,0 +1,353 @@
+"""The in-process MongoDB emulator used when no ``MONGO_URI`` is configured.
+
+Why it exists: the service must start and be testable with no MongoDB server
+at all (demos, the test suite, a laptop). ``mongomock_ng`` provides a
+pymongo-compatible in-memory client, but as shipped it is unfit to sit behind a
+multi-threaded web server, so :func:`apply_patches` fixes three problems in
+place (class-level monkeypatches, nothing in site-packages is edited):
+
+1. **Thread safety.** mongomock_ng applies writes as read-modify-write on the
+   stored dicts with no serialisation: ``find_one_and_update`` with ``$inc``
+   hands two callers the same value, concurrent upserts of one key raise
+   DuplicateKeyError or lose increments, a reader copying a document while a
+   writer adds a field dies with "dictionary changed size during iteration",
+   and concurrent deletes raise KeyError. Every public method of
+   ``Collection``, ``Database``, ``MongoClient`` and the transaction methods of
+   ``ClientSession`` now runs under ONE process-wide re-entrant lock, as do the
+   cursor methods that materialise or walk results; a cursor materialises its
+   whole result list (copies of the documents) while holding the lock.
+   Real MongoDB runs operations concurrently; here they are serialised, which
+   is the simplest way to give each operation MongoDB's single-document
+   atomicity (and, as a side effect, makes multi-document writes atomic too).
+2. **Quadratic cursor iteration.** ``Cursor.__next__`` re-sliced the full
+   result list (``results[skip:][:limit]``) for every document it returned,
+   so iterating N documents copied O(N^2) list items; ``aggregate()`` starts
+   from ``list(find())`` and paid the same. Iteration now indexes the cached
+   result list, O(1) per document.
+3. **Quadratic unique-index inserts.** ``Collection._ensure_uniques`` scanned
+   every document of the collection for every inserted/updated document. It is
+   replaced by a lookup in a per-collection table ``index key -> [_id, ...]``
+   built lazily from the documents and updated on every insert or update that
+   passes the check. The table may only over-approximate: a hit is always
+   re-verified against the document currently stored under that ``_id`` (so
+   deleted, expired or updated-away keys never cause a false duplicate). It is
+   rebuilt when the collection's document map is replaced (drop, ``$out``,
+   aborted transaction), when the index object changes (dropped/re-created),
+   after an update fails half-way, and once stale entries have doubled it.
+   Every code path in mongomock_ng that changes a stored document calls
+   ``_ensure_uniques`` first, which is what keeps the table complete.
+   ``DuplicateKeyError`` (code 11000, same ``keyPattern``/``keyValue``) and
+   ``insert_many``'s ``BulkWriteError`` are raised exactly as before.
+
+Known limitations (documented rather than fixed):
+
+* Index keys that are unhashable (sub-documents, arrays nested in arrays) fall
+  back to a linear scan of the table for that key, as slow as before.
+* Code that writes into ``CollectionStore`` internals directly, bypassing
+  ``Collection`` methods, is not seen by the unique-key table.
+* A document that does not match a unique index's ``partialFilterExpression``
+  is not checked against that index at all (MongoDB semantics; stock
+  mongomock_ng checked the new document's key even when it did not match).
+  Sparse handling is mongomock_ng's own and unchanged.
+* Collections with a TTL index still scan all documents on most operations
+  (mongomock_ng expires documents eagerly on access).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import threading
+import types
+import weakref
+from typing import Any
+
+import mongomock_ng
+from mongomock_ng import collection as _mm_collection
+from mongomock_ng import helpers as _mm_helpers
+from mongomock_ng.collection import BulkOperationBuilder, Collection, Cursor
+from mongomock_ng.database import Database
+from mongomock_ng.filtering import filter_applies
+from mongomock_ng.mongo_client import MongoClient
+from mongomock_ng.session import ClientSession
+
+__all__ = ["apply_patches", "new_client"]
+
+# The one lock every emulator operation runs under (re-entrant: operations call each other).
+_LOCK = threading.RLock()
+_PATCH_LOCK = threading.Lock()
+_patched = False
+
+
+def _reset_lock_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.RLock()
+
+
+# A child forked while another thread held the lock would otherwise deadlock on its first query.
+os.register_at_fork(after_in_child=_reset_lock_in_child)
+
+# Cursor methods that materialise or walk the results (everything else only sets options).
+_CURSOR_METHODS = ("_compute_results", "__next__", "next", "__getitem__", "distinct", "explain")
+_SESSION_METHODS = ("start_transaction", "commit_transaction", "abort_transaction", "end_session")
+
+
+def apply_patches() -> None:
+    """Patch mongomock_ng in place (thread safety, O(1) cursor steps, fast unique checks). Idempotent."""
+    global _patched
+    with _PATCH_LOCK:
+        if _patched:
+            return
+        # Order matters: the fast __next__ is installed first so that it, too, gets the lock.
+        _patch_cursor_iteration()
+        _patch_unique_checks()
+        _patch_locking()
+        _patched = True
+
+
+def new_client(**kwargs: Any) -> mongomock_ng.MongoClient:
+    """A fresh, empty emulator client; ``tz_aware=True`` unless overridden (like the real client)."""
+    apply_patches()
+    kwargs.setdefault("tz_aware", True)
+    return mongomock_ng.MongoClient(**kwargs)
+
+
+# --- 1. one process-wide lock ----------------------------------------------------------------
+
+
+def _locked(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _LOCK:
+            result = fn(*args, **kwargs)
+            # Generator methods (e.g. list_indexes) would otherwise run their body after the lock is gone.
+            if isinstance(result, types.GeneratorType):
+                result = iter(list(result))
+            return result
+
+    wrapper._emulator_locked = True
+    return wrapper
+
+
+def _lock_methods(cls, names) -> None:
+    for name in names:
+        attr = inspect.getattr_static(cls, name, None)
+        if isinstance(attr, property):
+            if attr.fget is not None and not getattr(attr.fget, "_emulator_locked", False):
+                setattr(cls, name, property(_locked(attr.fget), attr.fset, attr.fdel, attr.__doc__))
+        elif inspect.isfunction(attr) and not getattr(attr, "_emulator_locked", False):
+            setattr(cls, name, _locked(attr))
+
+
+def _public_functions(cls) -> list[str]:
+    return [name for name, attr in vars(cls).items() if not name.startswith("_") and inspect.isfunction(attr)]
+
+
+def _patch_locking() -> None:
+    # Every public operation: the store's own reader/writer lock does not make read-modify-write atomic.
+    _lock_methods(Collection, _public_functions(Collection))
+    # Collection/database creation and listing mutate/iterate shared dicts too.
+    _lock_methods(Database, _public_functions(Database))
+    _lock_methods(MongoClient, _public_functions(MongoClient))
+    # Aborting a transaction swaps whole document maps.
+    _lock_methods(ClientSession, _SESSION_METHODS)
+    # The deprecated initialize_*_bulk_op() builders are executed outside any Collection method.
+    _lock_methods(BulkOperationBuilder, ["execute"])
+    # Cursors: results are computed (copied out of the store) inside the lock, never lazily outside it.
+    _lock_methods(Cursor, (*_CURSOR_METHODS, "alive"))
+
+
+# --- 2. O(1) cursor steps --------------------------------------------------------------------
+
+
+def _patch_cursor_iteration() -> None:
+    original_next = Cursor.__next__
+
+    @functools.wraps(original_next)
+    def __next__(self):
+        # Index the cached results instead of re-slicing them per document (O(N^2) -> O(N) per scan).
+        skip, limit = self._skip, self._limit
+        if not isinstance(skip, int) or skip < 0 or (limit and not isinstance(limit, int)):
+            return original_next(self)  # odd skip/limit values: keep the original slicing semantics
+        if limit and self._emitted >= abs(limit):
+            raise StopIteration
+        results = self._compute_results()
+        position = skip + self._emitted
+        if position >= len(results):
+            raise StopIteration
+        self._emitted += 1
+        return _mm_collection._cast_document_class(
+            results[position], self.collection.codec_options.document_class
+        )
+
+    Cursor.__next__ = __next__
+    Cursor.next = __next__
+
+
+# --- 3. unique indexes without a full scan per document --------------------------------------
+
+
+class _UniqueTable:
+    """Index entries of one unique index: entry tuple -> ids of documents that had it (a superset)."""
+
+    __slots__ = ("by_entry", "config", "rebuild_above", "recorded", "unhashable")
+
+    def __init__(self, config: dict, documents):
+        self.config = config
+        self.by_entry: dict[tuple, list] = {}
+        self.unhashable: list[tuple[tuple, Any]] = []  # (entry, id) for entries that cannot be hashed
+        self.recorded = 0
+        for doc_key, doc in documents.items():
+            entries = _index_entries(doc, config)
+            if entries:
+                self.add(entries, doc_key)
+        # Keys of deleted documents linger until looked up again; rebuilding once the table has doubled
+        # bounds that garbage at amortised O(1) per write.
+        self.rebuild_above = 2 * self.recorded + _REBUILD_SLACK
+
+    def add(self, entries, doc_key) -> None:
+        self.recorded += len(entries)
+        for entry in entries:
+            try:
+                ids = self.by_entry.setdefault(entry, [])
+            except TypeError:
+                self.unhashable.append((entry, doc_key))
+                continue
+            if doc_key not in ids:
+                ids.append(doc_key)
+
+    def candidates(self, entry) -> list:
+        try:
+            found = list(self.by_entry.get(entry, ()))
+        except TypeError:  # unhashable entry: compare against everything (slow, but rare)
+            found = [key for known, ids in self.by_entry.items() if known == entry for key in ids]
+        found.extend(key for known, key in self.unhashable if known == entry)
+        return found
+
+    def forget(self, entry, stale: list) -> None:
+        try:
+            ids = self.by_entry.get(entry)
+        except TypeError:
+            ids = None
+        if ids is not None:
+            ids[:] = [key for key in ids if key not in stale]
+        self.unhashable[:] = [(e, k) for e, k in self.unhashable if not (k in stale and e == entry)]
+
+
+class _StoreUniqueTables:
+    __slots__ = ("documents_ref", "tables")
+
+    def __init__(self, documents):
+        self.documents_ref = weakref.ref(documents)
+        self.tables: dict[str, _UniqueTable] = {}
+
+
+# Entries a table may gather beyond twice its size at the last build before it is rebuilt.
+_REBUILD_SLACK = 1024
+
+# CollectionStore -> its tables; dies with the store.
+_UNIQUE_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _store_key(doc_id):
+    # mongomock_ng stores documents with a dict _id under hashdict(_id).
+    return _mm_helpers.hashdict(doc_id) if isinstance(doc_id, dict) else doc_id
+
+
+def _index_entries(doc, index: dict):
+    """The doc's entries in this unique index, or None when the index does not cover the doc."""
+    partial = index.get("partialFilterExpression")
+    if partial is not None and not filter_applies(partial, doc):
+        return None
+    return Collection._compute_index_entries(doc, index.get("key"), index.get("sparse"))
+
+
+def _table_for(store, name: str, index: dict) -> tuple[_UniqueTable, bool]:
+    """The up-to-date table of one unique index, and whether it was (re)built just now."""
+    documents = store._documents
+    state = _UNIQUE_TABLES.get(store)
+    if state is None or state.documents_ref() is not documents:
+        # New store, or its document map was replaced (drop, $out, aborted transaction): start over.
+        state = _UNIQUE_TABLES[store] = _StoreUniqueTables(documents)
+    table = state.tables.get(name)
+    # Identity, not equality: a dropped and re-created index missed the writes made in between.
+    if table is None or table.config is not index or table.recorded > table.rebuild_above:
+        table = state.tables[name] = _UniqueTable(index, documents)
+        return table, True
+    return table, False
+
+
+def _check_uniques(collection, new_data) -> None:
+    """Collection._ensure_uniques with a table lookup instead of a scan; raises the same DuplicateKeyError."""
+    store = collection._store
+    new_key = _store_key(new_data.get("_id"))
+    passed = []
+    built = False
+    try:
+        for name, index in list(store.indexes.items()):
+            if not index.get("unique"):
+                continue
+            new_entries = _index_entries(new_data, index)
+            if new_entries is None:
+                continue
+            table, just_built = _table_for(store, name, index)
+            built = built or just_built
+            for entry in new_entries:
+                _raise_if_taken(store, index, table, entry, new_key, new_data)
+            passed.append((table, new_entries))
+    except _mm_collection.DuplicateKeyError:
+        if built:
+            # Built from a store holding this (rejected, about to be reverted) document: drop it.
+            _UNIQUE_TABLES.pop(store, None)
+        raise
+    # Record the new keys only once every unique index accepted the document.
+    for table, new_entries in passed:
+        table.add(new_entries, new_key)
+
+
+def _raise_if_taken(store, index, table, entry, new_key, new_data) -> None:
+    stale = []
+    for doc_key in table.candidates(entry):
+        if doc_key == new_key:
+            continue
+        doc = store._documents.get(doc_key)
+        doc_entries = None if doc is None else _index_entries(doc, index)
+        if doc_entries is not None and entry in doc_entries:
+            unique = index.get("key")
+            raise _mm_collection.DuplicateKeyError(
+                "E11000 Duplicate Key Error",
+                11000,
+                {
+                    "keyPattern": dict(unique),
+                    "keyValue": {k: _mm_helpers.get_value_by_dot(new_data, k) for k, _ in unique},
+                },
+            )
+        stale.append(doc_key)  # deleted, expired or updated away since it was recorded
+    if stale:
+        table.forget(entry, stale)
+
+
+def _patch_unique_checks() -> None:
+    original = Collection._ensure_uniques
+
+    @functools.wraps(original)
+    def _ensure_uniques(self, new_data):
+        # The stock check scans the whole collection per written document (10k inserts took ~100 s).
+        _check_uniques(self, new_data)
+
+    Collection._ensure_uniques = _ensure_uniques
+    original_update_documents = Collection._update_documents
+
+    @functools.wraps(original_update_documents)
+    def _update_documents(self, *args, **kwargs):
+        try:
+            return original_update_documents(self, *args, **kwargs)
+        except _mm_collection.DuplicateKeyError:
+            raise  # the document was restored (or the upsert rolled back): the tables are still right
+        except Exception:
+            # A failed update can leave a document half-changed without a unique check: rebuild next time.
+            _UNIQUE_TABLES.pop(self._store, None)
+            raise
+
+    Collection._update_documents = _update_documents

@@ -1,0 +1,642 @@
+"""Registered poor households (建档立卡贫困户): the register, look-up by ID number, and bulk import.
+
+A household is keyed by the national system's household number (户编号) and
+sits in a village (12-digit statistical code; county = first 6 digits,
+township = first 9). The head's ID number (居民身份证号) is never stored in
+clear: only its keyed hash (look-up, one household per person) and a masked
+form. Admins and county staff of the household's county see names and masked
+ID numbers; an enterprise sees only households linked to its operator, with
+masked names and no ID number; canteens see nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+from bson import ObjectId
+from pymongo import InsertOne, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from service import access, audit, pii, storage, tabular
+from service.access import CANTEEN, ENTERPRISE, Principal
+from service.clock import today_local, utcnow
+from service.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+    validation_summary,
+)
+
+log = logging.getLogger(__name__)
+
+STATUSES = {
+    "poor": "未脱贫",
+    "exited": "已脱贫",
+    "monitored": "脱贫监测户",
+    "edge": "边缘户",
+}
+STATUS_BY_LABEL = {label: code for code, label in STATUSES.items()}
+# Statuses that may carry the year the household was lifted out of poverty (脱贫年度).
+_EXIT_YEAR_STATUSES = ("exited", "monitored")
+FIRST_EXIT_YEAR = 2014  # the register (建档立卡) began in 2014
+MAX_MEMBERS = 99
+MAX_NAME_LENGTH = 50
+HOUSEHOLD_NO = re.compile(r"^\d{1,32}$")
+VILLAGE_CODE = re.compile(r"^\d{12}$")
+
+# Import columns (the county's own spreadsheet) and the fields they fill.
+COLUMNS = {
+    "household_no": "户编号",
+    "village_code": "村代码",
+    "head_name": "户主姓名",
+    "id_number": "身份证号",
+    "members": "家庭人口数",
+    "status": "户类型",
+    "exit_year": "脱贫年度",
+}
+REQUIRED_COLUMNS = tuple(COLUMNS[name] for name in COLUMNS if name != "exit_year")
+IMPORT_BATCH = 500
+# Writes of an import batch awaiting their outcome: (row, stored household or None for a new one, fields).
+Pending = list[tuple[tabular.Row, dict[str, Any] | None, dict[str, Any]]]
+
+# What a reader may see of a household (an allow-list, so the hash can never slip out).
+_VISIBLE_FIELDS = (
+    "_id",
+    "household_no",
+    "county_code",
+    "township_code",
+    "village_code",
+    "head_name",
+    "members",
+    "status",
+    "exit_year",
+    "version",
+    "created_at",
+    "updated_at",
+)
+# Fields a stored household is compared on when an import row meets it.
+_COMPARED_FIELDS = (
+    "county_code",
+    "township_code",
+    "village_code",
+    "head_name",
+    "id_number_hash",
+    "id_number_masked",
+    "members",
+    "status",
+    "exit_year",
+)
+
+
+# Validation --------------------------------------------------------------------------
+
+
+def _validated(
+    data: Mapping[str, Any], *, with_id_number: bool = True
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The fields to store for ``data``, and the problems found, by field name.
+
+    ``data`` holds household_no, village_code, optional county_code (must agree
+    with the village), head_name, members, status, exit_year and, when
+    ``with_id_number``, the clear id_number. Messages never contain the ID number.
+    """
+    fields: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+
+    household_no = str(data.get("household_no") or "").strip()
+    if not HOUSEHOLD_NO.match(household_no):
+        errors["household_no"] = "A household number (户编号) is 1–32 digits."
+    fields["household_no"] = household_no
+
+    village = str(data.get("village_code") or "").strip()
+    county = data.get("county_code")
+    if not VILLAGE_CODE.match(village):
+        errors["village_code"] = "A village code (村代码) is the 12-digit statistical code."
+    elif county and village[:6] != county:
+        errors["village_code"] = f"Village {village} is not in county {county} (its first 6 digits differ)."
+    else:
+        fields.update(county_code=village[:6], township_code=village[:9], village_code=village)
+
+    name = str(data.get("head_name") or "").strip()
+    if not name:
+        errors["head_name"] = "The head of household's name (户主姓名) is required."
+    elif len(name) > MAX_NAME_LENGTH:
+        errors["head_name"] = f"A name has at most {MAX_NAME_LENGTH} characters."
+    fields["head_name"] = name
+
+    members = data.get("members")
+    if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_MEMBERS:
+        errors["members"] = f"The number of members (家庭人口数) is a whole number from 1 to {MAX_MEMBERS}."
+    fields["members"] = members
+
+    status = data.get("status")
+    exit_year = data.get("exit_year")
+    if status not in STATUSES:
+        choices = ", ".join(f"{code} ({label})" for code, label in STATUSES.items())
+        errors["status"] = f"The status is one of {choices}."
+    elif exit_year is None:
+        if status == "exited":
+            errors["exit_year"] = "An exited household (已脱贫) needs its exit year (脱贫年度)."
+    elif status not in _EXIT_YEAR_STATUSES:
+        errors["exit_year"] = f"A {status} ({STATUSES[status]}) household has no exit year; leave it empty."
+    elif isinstance(exit_year, bool) or not isinstance(exit_year, int):
+        errors["exit_year"] = "The exit year is a year such as 2019."
+    elif not FIRST_EXIT_YEAR <= exit_year <= today_local().year:
+        errors["exit_year"] = f"The exit year is between {FIRST_EXIT_YEAR} and this year."
+    fields["status"] = status
+    fields["exit_year"] = exit_year
+
+    if with_id_number:
+        try:
+            number = pii.validate_id_number(str(data.get("id_number") or ""))
+        except ValueError as error:
+            errors["id_number"] = str(error)
+        else:
+            fields["id_number_hash"] = pii.hash_id_number(number)
+            fields["id_number_masked"] = pii.mask_id_number(number)
+    return fields, errors
+
+
+def _raise_if(errors: dict[str, str]) -> None:
+    if errors:
+        details = {name: [message] for name, message in errors.items()}
+        raise ValidationFailed(validation_summary(details), details=details)
+
+
+def _id_number_taken(actor: Principal, holder: Mapping[str, Any]) -> str:
+    """Who already holds an ID number, named only as far as the actor may see."""
+    if actor.sees_county(holder.get("county_code")):
+        return f"This person already heads household {holder['household_no']}."
+    county = holder.get("county_code")
+    return f"This person already heads a household in county {county}, outside your counties."
+
+
+def _id_number_conflict(actor: Principal, holder: Mapping[str, Any]) -> Conflict:
+    return Conflict(_id_number_taken(actor, holder), details={"id_number": ["Already heads a household."]})
+
+
+# Reading --------------------------------------------------------------------------------
+
+
+def present(household: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
+    """A household as ``actor`` may see it: enterprises get a masked name and no ID number."""
+    view = {name: household.get(name) for name in _VISIBLE_FIELDS}
+    if actor.role == ENTERPRISE:
+        view["head_name"] = pii.mask_name(household.get("head_name"))
+    else:
+        view["id_number_masked"] = household.get("id_number_masked")
+    return view
+
+
+def _load(db: Database, household_id: ObjectId) -> dict[str, Any]:
+    household = db[storage.HOUSEHOLDS].find_one({"_id": household_id})
+    if household is None:
+        raise NotFound("No such household.")
+    return household
+
+
+def linked_household_ids(db: Database, operator_id: ObjectId | None) -> list[ObjectId]:
+    """Households linked to an operator now or at any time in the past (ended links count)."""
+    if operator_id is None:
+        return []
+    return list(db[storage.BENEFIT_LINKS].distinct("household_id", {"operator_id": operator_id}))
+
+
+def require_visible(db: Database, actor: Principal, household: Mapping[str, Any]) -> None:
+    """Staff see their counties' households; an enterprise sees those ever linked to its operator."""
+    if actor.role == ENTERPRISE:
+        linked = db[storage.BENEFIT_LINKS].find_one(
+            {"operator_id": actor.operator_id, "household_id": household["_id"]}, {"_id": 1}
+        )
+        if linked is None:
+            raise Forbidden("This household is not linked to your operator.")
+        return
+    if actor.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot see households.")
+    access.require_county(actor, household.get("county_code"))
+
+
+def _require_staff(actor: Principal) -> None:
+    if not actor.is_staff:
+        raise Forbidden("Only county staff and admins may change the household register.")
+
+
+def list_households(
+    db: Database,
+    actor: Principal,
+    *,
+    county_code: str | None = None,
+    township_code: str | None = None,
+    village_code: str | None = None,
+    status: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    conditions: list[dict[str, Any]] = []
+    if actor.role == ENTERPRISE:
+        conditions.append({"_id": {"$in": linked_household_ids(db, actor.operator_id)}})
+    else:
+        scope = access.county_filter(actor)
+        if scope:
+            conditions.append(scope)
+        if county_code is not None:
+            access.require_county(actor, county_code)
+    for name, value in (
+        ("county_code", county_code),
+        ("township_code", township_code),
+        ("village_code", village_code),
+        ("status", status),
+    ):
+        if value is not None:
+            conditions.append({name: value})
+    if q:
+        text = re.escape(q.strip())
+        matches: list[dict[str, Any]] = [{"household_no": {"$regex": f"^{text}"}}]
+        # Searching by name would let an enterprise confirm names it only sees masked.
+        if actor.role != ENTERPRISE:
+            matches.append({"head_name": {"$regex": text}})
+        conditions.append({"$or": matches})
+    query = {"$and": conditions} if conditions else {}
+    collection = db[storage.HOUSEHOLDS]
+    total = collection.count_documents(query)
+    cursor = collection.find(query).sort([("household_no", 1)]).skip((page - 1) * per_page).limit(per_page)
+    return [present(household, actor) for household in cursor], total
+
+
+def get_household(db: Database, actor: Principal, household_id: ObjectId) -> dict[str, Any]:
+    household = _load(db, household_id)
+    require_visible(db, actor, household)
+    return present(household, actor)
+
+
+def lookup_household(db: Database, actor: Principal, id_number: str) -> dict[str, Any]:
+    """The household headed by the person with this ID number (staff only), or NotFound."""
+    _require_staff(actor)
+    try:
+        number = pii.validate_id_number(id_number)
+    except ValueError as error:
+        _raise_if({"id_number": str(error)})
+    household = db[storage.HOUSEHOLDS].find_one({"id_number_hash": pii.hash_id_number(number)})
+    if household is None:
+        raise NotFound("No registered household is headed by this ID number.")
+    if not actor.sees_county(household["county_code"]):
+        raise Forbidden(_id_number_taken(actor, household))
+    return present(household, actor)
+
+
+# Writing ----------------------------------------------------------------------------------
+
+
+def create_household(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
+    _require_staff(actor)
+    fields, errors = _validated(data)
+    _raise_if(errors)
+    access.require_county(actor, fields["county_code"])
+    collection = db[storage.HOUSEHOLDS]
+    if collection.find_one({"household_no": fields["household_no"]}, {"_id": 1}) is not None:
+        raise _household_no_taken(fields["household_no"])
+    holder = collection.find_one({"id_number_hash": fields["id_number_hash"]})
+    if holder is not None:
+        raise _id_number_conflict(actor, holder)
+    now = utcnow()
+    household = {**fields, "version": 1, "created_at": now, "updated_at": now}
+    try:
+        household["_id"] = collection.insert_one(household).inserted_id
+    except DuplicateKeyError:
+        # Lost a race with a concurrent create; the driver's message is not passed on (it holds the key).
+        if collection.find_one({"household_no": fields["household_no"]}, {"_id": 1}) is not None:
+            raise _household_no_taken(fields["household_no"]) from None
+        raise Conflict(
+            "This person already heads a household.", details={"id_number": ["Already heads a household."]}
+        ) from None
+    audit.record(
+        db,
+        actor,
+        "household.create",
+        entity_kind="household",
+        entity_id=household["_id"],
+        county_code=household["county_code"],
+        after=household,
+    )
+    return present(household, actor)
+
+
+def _household_no_taken(household_no: str) -> Conflict:
+    return Conflict(
+        f"Household number {household_no} is already registered.",
+        details={"household_no": ["Already registered."]},
+    )
+
+
+def update_household(
+    db: Database, actor: Principal, household_id: ObjectId, expected_version: int, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Change a household's village, head, members or status (If-Match version required)."""
+    _require_staff(actor)
+    before = _load(db, household_id)
+    access.require_county(actor, before["county_code"])
+    if before["version"] != expected_version:
+        raise PreconditionFailed("The household changed since you read it; read it again.")
+    merged = {**before, **{name: value for name, value in changes.items() if name != "id_number"}}
+    merged.pop("county_code", None)
+    if "id_number" in changes:
+        merged["id_number"] = changes["id_number"]
+    fields, errors = _validated(merged, with_id_number="id_number" in changes)
+    _raise_if(errors)
+    access.require_county(actor, fields["county_code"])
+    update = {name: value for name, value in fields.items() if before.get(name) != value}
+    if "id_number_hash" in update:
+        holder = db[storage.HOUSEHOLDS].find_one(
+            {"id_number_hash": update["id_number_hash"], "_id": {"$ne": household_id}}
+        )
+        if holder is not None:
+            raise _id_number_conflict(actor, holder)
+    if not update:
+        return present(before, actor)
+    update["updated_at"] = utcnow()
+    try:
+        result = db[storage.HOUSEHOLDS].update_one(
+            {"_id": household_id, "version": expected_version}, {"$set": update, "$inc": {"version": 1}}
+        )
+    except DuplicateKeyError:
+        raise Conflict(
+            "This person already heads a household.", details={"id_number": ["Already heads a household."]}
+        ) from None
+    if result.matched_count == 0:
+        raise PreconditionFailed("The household changed since you read it; read it again.")
+    after = _load(db, household_id)
+    audit.record(
+        db,
+        actor,
+        "household.update",
+        entity_kind="household",
+        entity_id=household_id,
+        county_code=after["county_code"],
+        before=before,
+        after=after,
+    )
+    return present(after, actor)
+
+
+# Bulk import ------------------------------------------------------------------------------
+
+
+def _row_data(row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
+    """An import row converted to the API's types, and conversion problems by field."""
+    errors: dict[str, str] = {}
+    for name in ("household_no", "id_number"):
+        if COLUMNS[name] in row.imprecise:
+            errors[name] = (
+                "Excel stored this as a number and lost its last digits; "
+                "format the column as text and enter it again."
+            )
+    data: dict[str, Any] = {name: row.get(column) for name, column in COLUMNS.items()}
+    data["members"] = _whole_number(data["members"])
+    if data["members"] is None:
+        errors["members"] = f"The number of members (家庭人口数) is a whole number from 1 to {MAX_MEMBERS}."
+    status = data["status"]
+    data["status"] = STATUS_BY_LABEL.get(status, status)
+    year_text = (data["exit_year"] or "").removesuffix("年")
+    data["exit_year"] = _whole_number(year_text) if year_text else None
+    if year_text and data["exit_year"] is None:
+        errors["exit_year"] = "The exit year is a year such as 2019."
+    return data, errors
+
+
+def _whole_number(text: str) -> int | None:
+    try:
+        return tabular.parse_whole_number(text)
+    except ValueError:
+        return None
+
+
+def _problems(errors: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    return [(name, COLUMNS.get(name, ""), message) for name, message in errors.items()]
+
+
+def import_households(
+    db: Database,
+    actor: Principal,
+    stream: IO[bytes],
+    filename: str = "",
+    *,
+    county_code: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Upsert households from the county's spreadsheet, keyed by household number.
+
+    Rows with any problem are rejected whole and reported with their row
+    number; unchanged rows are counted, not rewritten, so re-importing a file
+    changes nothing. With ``dry_run`` nothing is written.
+    """
+    _require_staff(actor)
+    if county_code is not None:
+        access.require_county(actor, county_code)
+    reader = tabular.read_rows(stream, filename, required=REQUIRED_COLUMNS)
+    report = tabular.ImportReport(dry_run=dry_run)
+    seen_numbers: dict[str, int] = {}
+    seen_hashes: dict[str, int] = {}
+    try:
+        for batch in tabular.batched(reader, IMPORT_BATCH):
+            _import_batch(db, actor, batch, county_code, report, seen_numbers, seen_hashes)
+    finally:
+        reader.close()
+    if not dry_run and (report.inserted or report.updated):
+        audit.record(
+            db,
+            actor,
+            "household.import",
+            entity_kind="import",
+            entity_id=filename or None,
+            county_code=county_code or _home_county(actor),
+            note=report.summary(),
+        )
+    log.info("household import", extra={"file": filename, **report.counts()})
+    return report.as_dict()
+
+
+def _import_batch(
+    db: Database,
+    actor: Principal,
+    batch: list[tabular.Row],
+    county_code: str | None,
+    report: tabular.ImportReport,
+    seen_numbers: dict[str, int],
+    seen_hashes: dict[str, int],
+) -> None:
+    candidates: list[tuple[tabular.Row, dict[str, Any]]] = []
+    for row in batch:
+        report.rows += 1
+        data, errors = _row_data(row)
+        fields, problems = _validated(data)
+        errors = {**problems, **errors}
+        if not errors:
+            errors = _scope_problems(actor, fields, county_code, seen_numbers, seen_hashes)
+        if errors:
+            report.reject(row.number, _problems(errors))
+            continue
+        seen_numbers[fields["household_no"]] = row.number
+        seen_hashes[fields["id_number_hash"]] = row.number
+        candidates.append((row, fields))
+    if not candidates:
+        return
+
+    collection = db[storage.HOUSEHOLDS]
+    existing = {
+        household["household_no"]: household
+        for household in collection.find(
+            {"household_no": {"$in": [f["household_no"] for _, f in candidates]}}
+        )
+    }
+    holders = {
+        household["id_number_hash"]: household
+        for household in collection.find(
+            {"id_number_hash": {"$in": [f["id_number_hash"] for _, f in candidates]}},
+            {"household_no": 1, "county_code": 1, "id_number_hash": 1},
+        )
+    }
+    now = utcnow()
+    writes: list[Any] = []
+    pending: Pending = []
+    for row, fields in candidates:
+        current = existing.get(fields["household_no"])
+        holder = holders.get(fields["id_number_hash"])
+        if holder is not None and holder["household_no"] != fields["household_no"]:
+            report.reject(row.number, _problems({"id_number": _id_number_taken(actor, holder)}))
+            continue
+        if current is None:
+            document = {"_id": ObjectId(), **fields, "version": 1, "created_at": now, "updated_at": now}
+            writes.append(InsertOne(document))
+            pending.append((row, None, document))
+            continue
+        if not actor.sees_county(current["county_code"]):
+            report.reject(
+                row.number,
+                _problems({"household_no": f"Registered in county {current['county_code']}, not yours."}),
+            )
+            continue
+        changes = {name: fields[name] for name in _COMPARED_FIELDS if current.get(name) != fields[name]}
+        if not changes:
+            report.unchanged += 1
+            continue
+        writes.append(
+            UpdateOne(
+                {"_id": current["_id"], "version": current["version"]},
+                {"$set": {**changes, "updated_at": now}, "$inc": {"version": 1}},
+            )
+        )
+        pending.append((row, current, changes))
+    if report.dry_run:
+        for _row, before, _changes in pending:
+            if before is None:
+                report.inserted += 1
+            else:
+                report.updated += 1
+        return
+    failed, matched = _bulk_write(collection, writes)
+    updates = [i for i, (_row, before, _c) in enumerate(pending) if before is not None and i not in failed]
+    if matched < len(updates):
+        failed |= _lost_updates(collection, pending, failed)
+    for index, (row, before, changes) in enumerate(pending):
+        if index in failed:
+            report.reject(
+                row.number,
+                _problems({"household_no": "Changed by someone else during the import; import again."}),
+            )
+            continue
+        if before is None:
+            report.inserted += 1
+            audit.record(
+                db,
+                actor,
+                "household.create",
+                entity_kind="household",
+                entity_id=changes["_id"],
+                county_code=changes["county_code"],
+                after=changes,
+                note=f"import row {row.number}",
+            )
+        else:
+            report.updated += 1
+            after = {**before, **changes, "version": before["version"] + 1, "updated_at": now}
+            audit.record(
+                db,
+                actor,
+                "household.update",
+                entity_kind="household",
+                entity_id=before["_id"],
+                county_code=after["county_code"],
+                before=before,
+                after=after,
+                note=f"import row {row.number}",
+            )
+
+
+def _home_county(actor: Principal) -> str | None:
+    """The county an import's summary entry is filed under, so its staff can read it."""
+    return actor.county_codes[0] if len(actor.county_codes) == 1 else None
+
+
+def _scope_problems(
+    actor: Principal,
+    fields: Mapping[str, Any],
+    county_code: str | None,
+    seen_numbers: Mapping[str, int],
+    seen_hashes: Mapping[str, int],
+) -> dict[str, str]:
+    if county_code is not None and fields["county_code"] != county_code:
+        return {"village_code": f"The village is not in county {county_code}, the county of this import."}
+    if not actor.sees_county(fields["county_code"]):
+        return {"village_code": f"County {fields['county_code']} is outside your counties."}
+    if fields["household_no"] in seen_numbers:
+        return {"household_no": f"Also on row {seen_numbers[fields['household_no']]} of this file."}
+    if fields["id_number_hash"] in seen_hashes:
+        return {"id_number": f"The same ID number is on row {seen_hashes[fields['id_number_hash']]}."}
+    return {}
+
+
+def _bulk_write(collection: Any, writes: list[Any]) -> tuple[set[int], int]:
+    """Indexes of failed writes (duplicate keys after a concurrent change), and the updates matched."""
+    if not writes:
+        return set(), 0
+    try:
+        result = collection.bulk_write(writes, ordered=False)
+    except BulkWriteError as error:
+        failed = {failure["index"] for failure in error.details.get("writeErrors", [])}
+        return failed, int(error.details.get("nMatched", 0))
+    return set(), result.matched_count
+
+
+def _lost_updates(collection: Any, pending: Pending, failed: set[int]) -> set[int]:
+    """Updates whose version filter matched nothing because the household changed meanwhile."""
+    expected = {
+        before["_id"]: (index, before["version"] + 1, changes)
+        for index, (_row, before, changes) in enumerate(pending)
+        if before is not None and index not in failed
+    }
+    if not expected:
+        return set()
+    lost: set[int] = set(index for index, _version, _changes in expected.values())
+    for household in collection.find({"_id": {"$in": list(expected)}}):
+        index, version, changes = expected[household["_id"]]
+        if household.get("version") == version and all(household.get(k) == v for k, v in changes.items()):
+            lost.discard(index)
+    return lost
+
+
+def household_numbers(db: Database, numbers: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Households by household number, in one query (for other importers)."""
+    wanted = list(dict.fromkeys(numbers))
+    if not wanted:
+        return {}
+    return {
+        household["household_no"]: household
+        for household in db[storage.HOUSEHOLDS].find({"household_no": {"$in": wanted}})
+    }

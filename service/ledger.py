@@ -1,0 +1,552 @@
+"""The sales ledger: one ingest path for every source, and the derived figures rebuilt from it.
+
+Every source — file adapters, the open-platform pull, counter pushes, canteen
+purchases — hands canonical ``SaleLine`` values to :func:`ingest`, which
+matches them to products, validates them, de-duplicates them on
+(county_code, channel, external_id) and writes them in batches. Derived
+collections (daily sales rollups, operator pools, household income) are
+rebuilt per county-month partition; a partition is marked dirty *before* its
+sales are written, so a crash in between leaves it dirty and the next ingest or
+``flask --app service ledger rebuild`` repairs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from bson import ObjectId
+from pymongo import InsertOne, UpdateOne
+from pymongo.database import Database
+
+from adapters.base import BUYER_TYPES, CHANNELS, RowError, SaleLine
+from service import attribution, ledger_rollups, storage
+from service.access import ENTERPRISE, Principal
+from service.clock import local_date, local_month, utcnow
+from service.products import certified_at, rate_at
+
+BATCH_SIZE = 1000
+MAX_KEPT_ERRORS = 1000
+# Sources' clocks drift; a line a few minutes "in the future" is not an error.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did, line by line counted."""
+
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    unmatched: int = 0
+    error_count: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    partitions: set[tuple[str, str]] = field(default_factory=set)
+
+    def reject(self, error: RowError) -> None:
+        self.rejected += 1
+        self.add_error(error)
+
+    def add_error(self, error: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append(error.as_dict())
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "unmatched": self.unmatched,
+            "errors": self.error_count,
+        }
+
+
+@dataclass(frozen=True)
+class IngestScope:
+    """Where an ingest writes: one county, and for an enterprise, only its own operator's products."""
+
+    county_code: str
+    operator_id: ObjectId | None = None
+
+    @classmethod
+    def for_actor(cls, actor: Principal, county_code: str) -> IngestScope:
+        return cls(county_code, actor.operator_id if actor.role == ENTERPRISE else None)
+
+
+# Validation ---------------------------------------------------------------------------------------
+
+
+def validate_line(line: SaleLine, now: datetime) -> RowError | None:
+    """Checks that need no database: the shape and sense of one canonical line."""
+
+    def error(field_name: str, message: str) -> RowError:
+        return RowError(line.row, field_name, message)
+
+    if line.channel not in CHANNELS:
+        return error("channel", f"Unknown channel {line.channel!r}.")
+    if not line.external_id or len(line.external_id) > 200:
+        return error("external_id", "An order or event id of 1–200 characters is required.")
+    if line.occurred_at.tzinfo is None:
+        return error("occurred_at", "The time has no time zone.")
+    if line.occurred_at > now + FUTURE_TOLERANCE:
+        return error("occurred_at", "The date is in the future.")
+    if type(line.quantity) is not int or type(line.amount_fen) is not int:
+        return error("amount_fen", "Quantity and amount must be whole numbers (amounts in fen).")
+    is_refund = line.refund_of is not None
+    if (line.quantity < 0 or line.amount_fen < 0) and not is_refund:
+        return error("quantity", "A negative quantity or amount is only allowed for a refund.")
+    if is_refund and (line.quantity > 0 or line.amount_fen > 0):
+        return error("amount_fen", "A refund carries a negative (or zero) quantity and amount.")
+    if line.unit_price_fen is not None and line.unit_price_fen < 0:
+        return error("unit_price_fen", "The unit price cannot be negative.")
+    if line.buyer_type not in BUYER_TYPES:
+        return error("buyer_type", f"Unknown buyer type {line.buyer_type!r}.")
+    if line.product_id is not None and not ObjectId.is_valid(line.product_id):
+        return error("product_id", "Not a valid product id.")
+    if line.buyer_unit_id is not None and not ObjectId.is_valid(line.buyer_unit_id):
+        return error("buyer_unit_id", "Not a valid unit id.")
+    return None
+
+
+def fingerprint(line: SaleLine) -> str:
+    """A digest of what the source said about a line; equal digests mean nothing changed."""
+    parts = (
+        line.occurred_at.isoformat(timespec="milliseconds"),
+        line.quantity,
+        line.amount_fen,
+        line.unit_price_fen,
+        line.sku,
+        line.barcode,
+        line.title,
+        line.product_id,
+        line.refund_of,
+        line.buyer_type,
+        line.buyer_unit_id,
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+# Matching -----------------------------------------------------------------------------------------
+
+
+class Catalogue:
+    """Products by id, channel SKU and barcode, loaded batch by batch with one query each."""
+
+    _FIELDS = {
+        "operator_id": 1,
+        "county_code": 1,
+        "channel_sku_keys": 1,
+        "barcode": 1,
+        "certificates": 1,
+        "benefit_rate_history": 1,
+        "name": 1,
+    }
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.by_id: dict[ObjectId, dict[str, Any]] = {}
+        self.by_sku: dict[str, dict[str, Any]] = {}
+        self.by_barcode: dict[str, dict[str, Any]] = {}
+        self._asked: set[str] = set()
+
+    def _remember(self, product: dict[str, Any]) -> None:
+        self.by_id[product["_id"]] = product
+        for key in product.get("channel_sku_keys") or []:
+            self.by_sku[key] = product
+        if product.get("barcode"):
+            self.by_barcode[product["barcode"]] = product
+
+    def load(self, lines: Iterable[SaleLine]) -> None:
+        ids, skus, barcodes = set(), set(), set()
+        for line in lines:
+            if line.product_id and f"id:{line.product_id}" not in self._asked:
+                ids.add(ObjectId(line.product_id))
+            if line.sku and f"{line.channel}:{line.sku}" not in self._asked:
+                skus.add(f"{line.channel}:{line.sku}")
+            if line.barcode and f"bar:{line.barcode}" not in self._asked:
+                barcodes.add(line.barcode)
+        if not (ids or skus or barcodes):
+            return
+        self._asked.update({f"id:{i}" for i in ids} | skus | {f"bar:{b}" for b in barcodes})
+        query = {
+            "$or": [
+                {"_id": {"$in": sorted(ids)}},
+                {"channel_sku_keys": {"$in": sorted(skus)}},
+                {"barcode": {"$in": sorted(barcodes)}},
+            ]
+        }
+        for product in self.db[storage.PRODUCTS].find(query, self._FIELDS):
+            self._remember(product)
+
+    def match(self, line: SaleLine) -> dict[str, Any] | None:
+        """The channel's SKU mapping first, then the barcode."""
+        if line.product_id:
+            return self.by_id.get(ObjectId(line.product_id))
+        if line.sku and (product := self.by_sku.get(f"{line.channel}:{line.sku}")):
+            return product
+        if line.barcode:
+            return self.by_barcode.get(line.barcode)
+        return None
+
+
+def attribute(product: dict[str, Any] | None, occurred_at: datetime, amount_fen: int) -> dict[str, Any]:
+    """The line's catalogue-derived fields: what held at the time of the sale."""
+    if product is None:
+        return {
+            "product_id": None,
+            "operator_id": None,
+            "matched": False,
+            "certified": False,
+            "benefit_rate_bp": 0,
+            "poor_income_fen": 0,
+        }
+    certified = certified_at(product, occurred_at)
+    rate = rate_at(product, occurred_at)
+    return {
+        "product_id": product["_id"],
+        "operator_id": product["operator_id"],
+        "matched": True,
+        "certified": certified,
+        "benefit_rate_bp": rate,
+        "poor_income_fen": attribution.poor_income_fen(amount_fen, rate, certified),
+    }
+
+
+def line_document(line: SaleLine, scope: IngestScope, product: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "county_code": scope.county_code,
+        "channel": line.channel,
+        "external_id": line.external_id,
+        "occurred_at": line.occurred_at,
+        "day": local_date(line.occurred_at).isoformat(),
+        "month": local_month(line.occurred_at),
+        "quantity": line.quantity,
+        "unit_price_fen": line.unit_price_fen,
+        "amount_fen": line.amount_fen,
+        "refund_of": line.refund_of,
+        "buyer": {
+            "type": line.buyer_type,
+            "unit_id": ObjectId(line.buyer_unit_id) if line.buyer_unit_id else None,
+        },
+        "raw": {"sku": line.sku, "barcode": line.barcode, "title": line.title, "product_id": line.product_id},
+        "fingerprint": fingerprint(line),
+        **attribute(product, line.occurred_at, line.amount_fen),
+    }
+
+
+# Ingest -------------------------------------------------------------------------------------------
+
+
+def _batches(lines: Iterable[SaleLine], size: int) -> Iterator[list[SaleLine]]:
+    iterator = iter(lines)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def ingest(
+    db: Database,
+    lines: Iterable[SaleLine | RowError],
+    scope: IngestScope,
+    *,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    run_id: ObjectId | None = None,
+    rebuild: bool = True,
+    result: IngestResult | None = None,
+) -> IngestResult:
+    """Match, validate, de-duplicate and store canonical lines in batches; then rebuild what changed.
+
+    ``lines`` may interleave ``RowError`` values (rows an adapter could not read); they are
+    counted and reported with the rest. A dry run does everything but write.
+    """
+    result = result or IngestResult()
+    catalogue = Catalogue(db)
+    for batch in _batches(lines, batch_size):
+        _ingest_batch(db, batch, scope, catalogue, result, dry_run=dry_run, run_id=run_id)
+    if rebuild and not dry_run:
+        # Also repair what an earlier crash or a catalogue change left dirty in this county.
+        for county_code, month in sorted(result.partitions | set(dirty_partitions(db, [scope.county_code]))):
+            rebuild_partition(db, county_code, month)
+    return result
+
+
+def _ingest_batch(
+    db: Database,
+    batch: list[SaleLine | RowError],
+    scope: IngestScope,
+    catalogue: Catalogue,
+    result: IngestResult,
+    *,
+    dry_run: bool,
+    run_id: ObjectId | None,
+) -> None:
+    now = utcnow()
+    accepted: dict[tuple[str, str], tuple[SaleLine, dict[str, Any] | None]] = {}
+    readable = [item for item in batch if isinstance(item, SaleLine)]
+    catalogue.load(line for line in readable if validate_line(line, now) is None)
+    for item in batch:
+        result.rows += 1
+        if isinstance(item, RowError):
+            result.reject(item)
+            continue
+        problem = validate_line(item, now)
+        if problem is not None:
+            result.reject(problem)
+            continue
+        product = catalogue.match(item)
+        problem = _scope_problem(item, product, scope)
+        if problem is not None:
+            result.reject(problem)
+            continue
+        key = (item.channel, item.external_id)
+        if key in accepted:
+            # The same line twice in one source: the later one wins, the earlier one is skipped.
+            result.skipped += 1
+        accepted[key] = (item, product)
+    if not accepted:
+        return
+    existing = _existing_lines(db, scope.county_code, accepted)
+    writes: list[InsertOne | UpdateOne] = []
+    partitions: set[tuple[str, str]] = set()
+    for key, (line, product) in accepted.items():
+        stored = existing.get(key)
+        if product is None:
+            result.unmatched += 1
+        if stored is not None and stored.get("fingerprint") == fingerprint(line):
+            result.unchanged += 1
+            continue
+        document = line_document(line, scope, product)
+        document["import_run_id"] = run_id
+        document["updated_at"] = now
+        partitions.add((scope.county_code, document["month"]))
+        if stored is None:
+            result.inserted += 1
+            writes.append(InsertOne({**document, "created_at": now}))
+        else:
+            result.updated += 1
+            partitions.add((scope.county_code, stored["month"]))
+            writes.append(UpdateOne({"_id": stored["_id"]}, {"$set": document}))
+    if dry_run or not writes:
+        return
+    # Dirty first: a crash after the sales are written still leaves the partitions to rebuild.
+    mark_dirty(db, partitions)
+    db[storage.SALES].bulk_write(writes, ordered=False)
+    result.partitions |= partitions
+
+
+def _scope_problem(line: SaleLine, product: dict[str, Any] | None, scope: IngestScope) -> RowError | None:
+    if product is None:
+        if scope.operator_id is not None:
+            return RowError(line.row, "sku", "No product of yours has this SKU or barcode.")
+        return None
+    if scope.operator_id is not None and product["operator_id"] != scope.operator_id:
+        return RowError(line.row, "sku", "This product belongs to another market operator.")
+    if product["county_code"] != scope.county_code:
+        return RowError(
+            line.row,
+            "sku",
+            f"This product belongs to county {product['county_code']}, not {scope.county_code}.",
+        )
+    return None
+
+
+def _existing_lines(
+    db: Database, county_code: str, accepted: dict[tuple[str, str], Any]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """One query per channel for the whole batch, never one per line."""
+    by_channel: dict[str, list[str]] = defaultdict(list)
+    for channel, external_id in accepted:
+        by_channel[channel].append(external_id)
+    found = {}
+    for channel, external_ids in by_channel.items():
+        cursor = db[storage.SALES].find(
+            {"county_code": county_code, "channel": channel, "external_id": {"$in": external_ids}},
+            {"channel": 1, "external_id": 1, "fingerprint": 1, "month": 1},
+        )
+        for document in cursor:
+            found[(document["channel"], document["external_id"])] = document
+    return found
+
+
+# Partitions and rebuilds --------------------------------------------------------------------------
+
+
+def partition_id(county_code: str, month: str) -> str:
+    return f"{county_code}:{month}"
+
+
+def mark_dirty(db: Database, partitions: Iterable[tuple[str, str]]) -> None:
+    now = utcnow()
+    operations = [
+        UpdateOne(
+            {"_id": partition_id(county_code, month)},
+            {
+                "$set": {"county_code": county_code, "month": month, "dirty": True, "dirty_at": now},
+                "$inc": {"generation": 1},
+            },
+            upsert=True,
+        )
+        for county_code, month in sorted(set(partitions))
+    ]
+    if operations:
+        db[storage.LEDGER_PARTITIONS].bulk_write(operations, ordered=True)
+
+
+def dirty_partitions(db: Database, county_codes: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    query: dict[str, Any] = {"dirty": True}
+    if county_codes is not None:
+        query["county_code"] = {"$in": list(county_codes)}
+    return [
+        (p["county_code"], p["month"])
+        for p in db[storage.LEDGER_PARTITIONS].find(query).sort([("county_code", 1), ("month", 1)])
+    ]
+
+
+def rebuild_partition(db: Database, county_code: str, month: str) -> dict[str, int]:
+    """Recompute one county-month from the raw ledger and the catalogue as they are now."""
+    marker = db[storage.LEDGER_PARTITIONS].find_one({"_id": partition_id(county_code, month)})
+    generation = marker["generation"] if marker else 0
+    refreshed = _refresh_lines(db, county_code, month)
+    derived = ledger_rollups.compute_partition(db, county_code, month)
+    ledger_rollups.replace_partition(db, county_code, month, derived)
+    # Clean only if no ingest marked it again while we were rebuilding.
+    db[storage.LEDGER_PARTITIONS].update_one(
+        {"_id": partition_id(county_code, month), "generation": generation},
+        {"$set": {"county_code": county_code, "month": month, "dirty": False, "rebuilt_at": utcnow()}},
+        upsert=marker is None,
+    )
+    return {"lines_refreshed": refreshed, **{name: len(docs) for name, docs in derived.items()}}
+
+
+def _refresh_lines(db: Database, county_code: str, month: str) -> int:
+    """Bring each line's certification and rate up to date with the catalogue (effective-dated)."""
+    sales = db[storage.SALES]
+    lines = list(
+        sales.find(
+            {"county_code": county_code, "month": month, "matched": True},
+            {
+                "product_id": 1,
+                "occurred_at": 1,
+                "amount_fen": 1,
+                "certified": 1,
+                "benefit_rate_bp": 1,
+                "poor_income_fen": 1,
+                "operator_id": 1,
+            },
+        )
+    )
+    product_ids = sorted({line["product_id"] for line in lines})
+    products = {
+        product["_id"]: product
+        for product in db[storage.PRODUCTS].find({"_id": {"$in": product_ids}}, Catalogue._FIELDS)
+    }
+    updates = []
+    for line in lines:
+        fields = attribute(products.get(line["product_id"]), line["occurred_at"], line["amount_fen"])
+        if any(line.get(name) != value for name, value in fields.items() if name != "matched"):
+            updates.append(UpdateOne({"_id": line["_id"]}, {"$set": fields}))
+    if updates:
+        sales.bulk_write(updates, ordered=False)
+    return len(updates)
+
+
+def rebuild(db: Database, county_codes: Iterable[str] | None = None, *, all_partitions: bool = False) -> list:
+    """Rebuild the dirty partitions (or every partition) of the given counties."""
+    if all_partitions:
+        partitions = ledger_rollups.all_partitions(db, county_codes)
+    else:
+        partitions = dirty_partitions(db, county_codes)
+    return [(county, month, rebuild_partition(db, county, month)) for county, month in partitions]
+
+
+def _partitions_since(db: Database, collection: str, match: dict[str, Any]) -> list[tuple[str, str]]:
+    pipeline = [{"$match": match}, {"$group": {"_id": {"county_code": "$county_code", "month": "$month"}}}]
+    return sorted((g["_id"]["county_code"], g["_id"]["month"]) for g in db[collection].aggregate(pipeline))
+
+
+def mark_product_changed(db: Database, product_id: ObjectId, since: datetime | None = None) -> int:
+    """A product's rate, certification or operator changed: its months from ``since`` on are dirty."""
+    match: dict[str, Any] = {"product_id": product_id}
+    if since is not None:
+        match["month"] = {"$gte": local_month(since)}
+    partitions = _partitions_since(db, storage.SALES_DAILY, match)
+    mark_dirty(db, partitions)
+    return len(partitions)
+
+
+def mark_operator_links_changed(db: Database, operator_id: ObjectId, since: datetime | None = None) -> int:
+    """An operator's benefit links changed: the pools it had from ``since`` on must be shared again."""
+    match: dict[str, Any] = {"operator_id": operator_id}
+    if since is not None:
+        match["month"] = {"$gte": local_month(since)}
+    partitions = _partitions_since(db, storage.OPERATOR_POOLS, match)
+    mark_dirty(db, partitions)
+    return len(partitions)
+
+
+def rematch(db: Database, county_codes: Iterable[str] | None = None) -> dict[str, int]:
+    """Re-resolve unmatched lines against the catalogue as it is now (after a SKU is mapped)."""
+    query: dict[str, Any] = {"matched": False}
+    if county_codes is not None:
+        query["county_code"] = {"$in": list(county_codes)}
+    sales = db[storage.SALES]
+    catalogue = Catalogue(db)
+    matched = 0
+    partitions: set[tuple[str, str]] = set()
+    fields = {
+        "channel": 1,
+        "external_id": 1,
+        "raw": 1,
+        "occurred_at": 1,
+        "amount_fen": 1,
+        "quantity": 1,
+        "county_code": 1,
+        "month": 1,
+    }
+    pending = list(sales.find(query, fields))
+    for start in range(0, len(pending), BATCH_SIZE):
+        chunk = pending[start : start + BATCH_SIZE]
+        probes = [
+            SaleLine(
+                channel=doc["channel"],
+                external_id=doc["external_id"],
+                occurred_at=doc["occurred_at"],
+                quantity=doc["quantity"],
+                amount_fen=doc["amount_fen"],
+                sku=doc["raw"].get("sku"),
+                barcode=doc["raw"].get("barcode"),
+                product_id=doc["raw"].get("product_id"),
+            )
+            for doc in chunk
+        ]
+        catalogue.load(probes)
+        updates = []
+        for doc, probe in zip(chunk, probes, strict=True):
+            product = catalogue.match(probe)
+            if product is None or product["county_code"] != doc["county_code"]:
+                continue
+            updates.append(
+                UpdateOne(
+                    {"_id": doc["_id"]}, {"$set": attribute(product, doc["occurred_at"], doc["amount_fen"])}
+                )
+            )
+            partitions.add((doc["county_code"], doc["month"]))
+        if updates:
+            mark_dirty(db, partitions)
+            sales.bulk_write(updates, ordered=False)
+            matched += len(updates)
+    for county_code, month in sorted(partitions):
+        rebuild_partition(db, county_code, month)
+    return {"unmatched_before": len(pending), "matched": matched, "partitions_rebuilt": len(partitions)}

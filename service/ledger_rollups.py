@@ -1,0 +1,255 @@
+"""The derived figures of one county-month partition, computed from the raw ledger.
+
+Pipelines are built by pure functions (unit-tested without a database); the
+reports read only the collections written here, never the raw ledger.
+
+- ``sales_daily``: sales by day, channel, operator, product, certified, matched and buyer unit.
+- ``operator_pools``: per operator and month, the pool of poor-household income and its sources.
+- ``household_income``: per operator, household and month, the household's share of the pool.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from pymongo.database import Database
+
+from service import attribution, storage
+from service.benefit_links import active_days_in_month
+from service.clock import start_of_local_day
+
+DERIVED = (storage.SALES_DAILY, storage.OPERATOR_POOLS, storage.HOUSEHOLD_INCOME)
+
+
+def month_bounds(month: str) -> tuple[Any, Any]:
+    """The UTC moments an Asia/Shanghai calendar month (YYYY-MM) starts and ends (exclusive)."""
+    year, number = int(month[:4]), int(month[5:7])
+    following = date(year + (number == 12), number % 12 + 1, 1)
+    return start_of_local_day(date(year, number, 1)), start_of_local_day(following)
+
+
+def daily_pipeline(county_code: str, month: str) -> list[dict[str, Any]]:
+    return [
+        {"$match": {"county_code": county_code, "month": month}},
+        {
+            "$group": {
+                "_id": {
+                    "day": "$day",
+                    "channel": "$channel",
+                    "operator_id": "$operator_id",
+                    "product_id": "$product_id",
+                    "certified": "$certified",
+                    "matched": "$matched",
+                    "buyer_unit_id": "$buyer.unit_id",
+                },
+                "sales_fen": {"$sum": "$amount_fen"},
+                "quantity": {"$sum": "$quantity"},
+                "poor_income_fen": {"$sum": "$poor_income_fen"},
+                "lines": {"$sum": 1},
+            }
+        },
+    ]
+
+
+def pool_sources_pipeline(county_code: str, month: str) -> list[dict[str, Any]]:
+    """Certified lines by operator, product and channel: what each pool is made of."""
+    return [
+        {"$match": {"county_code": county_code, "month": month, "certified": True}},
+        {
+            "$group": {
+                "_id": {"operator_id": "$operator_id", "product_id": "$product_id", "channel": "$channel"},
+                "poor_income_fen": {"$sum": "$poor_income_fen"},
+                "sales_fen": {"$sum": "$amount_fen"},
+                "lines": {"$sum": 1},
+            }
+        },
+    ]
+
+
+def links_query(operator_ids: Iterable[Any], month: str) -> dict[str, Any]:
+    """Benefit links of these operators active on at least one day of the month."""
+    start, end = month_bounds(month)
+    return {
+        "operator_id": {"$in": sorted(operator_ids)},
+        "valid_from": {"$lt": end},
+        "$or": [{"valid_to": None}, {"valid_to": {"$gt": start}}],
+    }
+
+
+def _daily_rows(db: Database, county_code: str, month: str) -> list[dict[str, Any]]:
+    rows = []
+    for group in db[storage.SALES].aggregate(daily_pipeline(county_code, month)):
+        key = group["_id"]
+        rows.append(
+            {
+                "county_code": county_code,
+                "month": month,
+                "day": key["day"],
+                "channel": key["channel"],
+                "operator_id": key.get("operator_id"),
+                "product_id": key.get("product_id"),
+                "certified": key["certified"],
+                "matched": key["matched"],
+                "buyer_unit_id": key.get("buyer_unit_id"),
+                "sales_fen": group["sales_fen"],
+                "quantity": group["quantity"],
+                "poor_income_fen": group["poor_income_fen"],
+                "lines": group["lines"],
+            }
+        )
+    rows.sort(key=lambda row: (row["day"], row["channel"], str(row["operator_id"]), str(row["product_id"])))
+    return rows
+
+
+def allocate(
+    county_code: str,
+    month: str,
+    sources: list[dict[str, Any]],
+    links: list[dict[str, Any]],
+    households: dict[Any, dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pools and household shares of one partition from its sources and links (pure)."""
+    year, number = int(month[:4]), int(month[5:7])
+    sources_by_operator: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for source in sources:
+        sources_by_operator[source["operator_id"]].append(source)
+    links_by_operator: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for link in links:
+        links_by_operator[link["operator_id"]].append(link)
+
+    pools, incomes = [], []
+    for operator_id in sorted(sources_by_operator, key=str):
+        operator_sources = sorted(
+            sources_by_operator[operator_id], key=lambda s: (str(s["product_id"]), s["channel"])
+        )
+        pool_fen = sum(source["poor_income_fen"] for source in operator_sources)
+        claims_by_household: dict[Any, dict[str, Any]] = {}
+        for link in links_by_operator.get(operator_id, []):
+            days = active_days_in_month(link, year, number)
+            household = households.get(link["household_id"])
+            if days <= 0 or household is None:
+                continue
+            claim = claims_by_household.setdefault(
+                link["household_id"], {"household": household, "weighted": 0, "links": []}
+            )
+            claim["weighted"] += link["weight"] * days
+            claim["links"].append(
+                {
+                    "link_id": link["_id"],
+                    "mechanism": link.get("mechanism"),
+                    "weight": link["weight"],
+                    "active_days": days,
+                }
+            )
+        ordered = sorted(claims_by_household.items(), key=lambda item: item[1]["household"]["household_no"])
+        total_weighted = sum(claim["weighted"] for _, claim in ordered)
+        allocated = bool(ordered) and pool_fen != 0
+        shares = (
+            attribution.share_pool(
+                pool_fen,
+                [
+                    attribution.Claim(claim["household"]["household_no"], claim["weighted"])
+                    for _, claim in ordered
+                ],
+            )
+            if allocated
+            else [0] * len(ordered)
+        )
+        pools.append(
+            {
+                "county_code": county_code,
+                "month": month,
+                "operator_id": operator_id,
+                "pool_fen": pool_fen,
+                "certified_sales_fen": sum(source["sales_fen"] for source in operator_sources),
+                "lines": sum(source["lines"] for source in operator_sources),
+                "households": len(ordered),
+                "total_weighted": total_weighted,
+                "allocated_fen": pool_fen if ordered else 0,
+                "unallocated_fen": 0 if ordered else pool_fen,
+                "sources": [
+                    {
+                        key: source[key]
+                        for key in ("product_id", "channel", "poor_income_fen", "sales_fen", "lines")
+                    }
+                    for source in operator_sources
+                ],
+            }
+        )
+        for (household_id, claim), share in zip(ordered, shares, strict=True):
+            household = claim["household"]
+            incomes.append(
+                {
+                    "county_code": county_code,
+                    "month": month,
+                    "operator_id": operator_id,
+                    "household_id": household_id,
+                    "household_no": household["household_no"],
+                    "household_county_code": household.get("county_code"),
+                    "township_code": household.get("township_code"),
+                    "members": household.get("members", 0),
+                    "weighted": claim["weighted"],
+                    "total_weighted": total_weighted,
+                    "pool_fen": pool_fen,
+                    "share_fen": share,
+                    "links": claim["links"],
+                }
+            )
+    return pools, incomes
+
+
+def compute_partition(db: Database, county_code: str, month: str) -> dict[str, list[dict[str, Any]]]:
+    """Every derived document of one county-month, computed from the raw ledger as it is now."""
+    daily = _daily_rows(db, county_code, month)
+    sources = [
+        {**group["_id"], **{k: group[k] for k in ("poor_income_fen", "sales_fen", "lines")}}
+        for group in db[storage.SALES].aggregate(pool_sources_pipeline(county_code, month))
+    ]
+    operator_ids = {source["operator_id"] for source in sources}
+    links = list(db[storage.BENEFIT_LINKS].find(links_query(operator_ids, month))) if operator_ids else []
+    household_ids = sorted({link["household_id"] for link in links})
+    households = {
+        household["_id"]: household
+        for household in db[storage.HOUSEHOLDS].find(
+            {"_id": {"$in": household_ids}},
+            {"household_no": 1, "county_code": 1, "township_code": 1, "members": 1},
+        )
+    }
+    pools, incomes = allocate(county_code, month, sources, links, households)
+    return {storage.SALES_DAILY: daily, storage.OPERATOR_POOLS: pools, storage.HOUSEHOLD_INCOME: incomes}
+
+
+def replace_partition(db: Database, county_code: str, month: str, derived: dict[str, list[dict]]) -> None:
+    for name in DERIVED:
+        collection = db[name]
+        collection.delete_many({"county_code": county_code, "month": month})
+        if derived[name]:
+            collection.insert_many([dict(document) for document in derived[name]], ordered=False)
+
+
+def stored_partition(db: Database, county_code: str, month: str) -> dict[str, list[dict[str, Any]]]:
+    """The derived documents as stored, without their ids, for comparison with a recompute."""
+    return {
+        name: list(db[name].find({"county_code": county_code, "month": month}, {"_id": 0}))
+        for name in DERIVED
+    }
+
+
+def all_partitions(db: Database, county_codes: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """Every county-month that has sales (or had derived figures), in order."""
+    match: dict[str, Any] = {}
+    if county_codes is not None:
+        match["county_code"] = {"$in": list(county_codes)}
+    found = set()
+    for name in (storage.SALES, storage.SALES_DAILY):
+        pipeline = [
+            {"$match": match},
+            {"$group": {"_id": {"county_code": "$county_code", "month": "$month"}}},
+        ]
+        found |= {
+            (group["_id"]["county_code"], group["_id"]["month"]) for group in db[name].aggregate(pipeline)
+        }
+    return sorted(found)

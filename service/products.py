@@ -1,0 +1,603 @@
+"""Poverty-alleviation products (扶贫产品): the catalogue, certification and effective-dated benefit rates.
+
+A product belongs to one market operator and carries that operator's county.
+The enterprise (or county staff on its behalf) registers and submits it; county
+staff approve, publicize (公示), certify and revoke it, following the pure
+state machine in ``service.certification``. Certification has a validity
+period; expiry is computed when a product is read, never by a scheduled job.
+
+The sales ledger uses :func:`rate_at` and :func:`certified_at` to value a sale
+with the rate and the certification that held at the moment of the sale.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from flask import current_app, has_app_context
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from service import access, audit, certification, operators, storage
+from service.access import CANTEEN, ENTERPRISE, Principal
+from service.certification import CERTIFIED, DRAFT, EXPIRED
+from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
+from service.config import Config
+from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+
+CATEGORIES = (
+    "grain_oil",  # 粮油
+    "meat_eggs",  # 畜禽肉蛋
+    "aquatic",  # 水产
+    "vegetables",  # 蔬菜
+    "fruit",  # 水果
+    "tea",  # 茶叶
+    "herbs",  # 中药材
+    "dried_goods",  # 干货
+    "processed_food",  # 加工食品
+    "handicraft",  # 手工艺品
+    "other",  # 其他
+)
+CHANNELS = (
+    "jd",  # 京东
+    "taobao",  # 淘宝/天猫
+    "pdd",  # 拼多多
+    "suning",  # 苏宁
+    "shanrong",  # 善融商务
+    "wechat",  # 微信小程序
+    "p832",  # 832平台
+    "counter",  # 专柜
+    "pavilion",  # 专馆
+    "zone",  # 专区
+    "canteen",  # 单位食堂
+    "unit_purchase",  # 单位直接采购
+)
+SORTS = (
+    "name",
+    "-name",
+    "created_at",
+    "-created_at",
+    "price_fen",
+    "-price_fen",
+    "valid_until",
+    "-valid_until",
+)
+
+# Plain fields copied from a create or patch body as they are.
+_PLAIN_FIELDS = (
+    "name",
+    "category",
+    "spec",
+    "unit",
+    "price_fen",
+    "origin_county_code",
+    "brand",
+    "barcode",
+    "annual_output",
+    "annual_output_unit",
+    "annual_value_fen",
+)
+
+
+# Pure rules the sales ledger shares -------------------------------------------------------------
+
+
+def rate_at(product: dict[str, Any], moment: datetime) -> int:
+    """The benefit rate (bp) in force at ``moment``: the last history entry starting at or before it.
+
+    0 before the first entry: no rate had been declared then.
+    """
+    rate = 0
+    for entry in product.get("benefit_rate_history") or []:
+        if entry["valid_from"] > moment:
+            break
+        rate = entry["benefit_rate_bp"]
+    return rate
+
+
+def certified_at(product: dict[str, Any], moment: datetime) -> bool:
+    """Whether the product held an unexpired certificate at ``moment``.
+
+    Read from the certificate history, so a product revoked or sent back for review
+    later was still certified before that happened.
+    """
+    return any(
+        certification.certificate_in_force(certificate, moment)
+        for certificate in product.get("certificates") or []
+    )
+
+
+def effective_status(product: dict[str, Any], now: datetime) -> str:
+    return certification.effective_status(product["status"], product.get("valid_until"), now)
+
+
+def present(product: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """A product as readers see it: its effective status and the rate in force now."""
+    now = now or utcnow()
+    return {**product, "status": effective_status(product, now), "benefit_rate_bp": rate_at(product, now)}
+
+
+def _setting(name: str) -> Any:
+    if has_app_context():
+        return current_app.config.get(name, getattr(Config, name))
+    return getattr(Config, name)
+
+
+# Access -----------------------------------------------------------------------------------------
+
+
+def _load(db: Database, product_id: ObjectId) -> dict[str, Any]:
+    product = db[storage.PRODUCTS].find_one({"_id": product_id})
+    if product is None:
+        raise NotFound("No such product.")
+    return product
+
+
+def _require_may_read(actor: Principal, product: dict[str, Any], now: datetime) -> None:
+    if actor.role == CANTEEN:
+        if effective_status(product, now) != CERTIFIED:
+            raise Forbidden("Canteen accounts see certified products only.")
+        return
+    access.require_operator(actor, product["operator_id"], product["county_code"])
+
+
+def _require_may_write(actor: Principal, product: dict[str, Any]) -> None:
+    access.require_operator(actor, product["operator_id"], product["county_code"])
+
+
+def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) -> dict[str, Any]:
+    """The operator a product is registered for, checked against the caller's scope."""
+    if operator_id is None:
+        if actor.role != ENTERPRISE:
+            raise ValidationFailed(
+                "Name the operator the product belongs to.", details={"operator_id": ["Required."]}
+            )
+        operator_id = actor.operator_id
+    operator = operators.find_operator(db, operator_id)
+    if operator is None:
+        raise ValidationFailed("No such operator.", details={"operator_id": ["No such operator."]})
+    access.require_operator(actor, operator["_id"], operator["county_code"])
+    return operator
+
+
+def _require_active(operator: dict[str, Any]) -> None:
+    if operator.get("status", operators.ACTIVE) != operators.ACTIVE:
+        raise Conflict(
+            "The operator is suspended; its products cannot be registered or advanced.",
+            details={"operator_id": ["The operator is suspended."]},
+        )
+
+
+# Channel SKUs -----------------------------------------------------------------------------------
+
+
+def _sku_keys(channel_skus: Iterable[dict[str, str]]) -> list[str]:
+    """The flattened "channel:sku" keys, refusing a key listed twice in one product."""
+    keys: list[str] = []
+    for item in channel_skus:
+        key = f"{item['channel']}:{item['sku']}"
+        if key in keys:
+            raise ValidationFailed(
+                f"The SKU {key} is listed twice.", details={"channel_skus": [f"{key} is listed twice."]}
+            )
+        keys.append(key)
+    return keys
+
+
+def _sku_conflict(db: Database, keys: list[str], product_id: ObjectId | None) -> Conflict | None:
+    """A 409 naming the first SKU another product already holds, if any does."""
+    if not keys:
+        return None
+    holder = db[storage.PRODUCTS].find_one(
+        {"channel_sku_keys": {"$in": keys}, "_id": {"$ne": product_id}},
+        {"name": 1, "channel_sku_keys": 1},
+    )
+    if holder is None:
+        return None
+    key = next(key for key in keys if key in holder["channel_sku_keys"])
+    return Conflict(
+        f"The SKU {key} is already registered to product {holder['name']!r} ({holder['_id']}).",
+        details={
+            "channel_skus": [f"{key} is already registered to product {holder['_id']}."],
+            "product_id": str(holder["_id"]),
+        },
+    )
+
+
+def _check_skus_free(db: Database, keys: list[str], product_id: ObjectId | None) -> None:
+    conflict = _sku_conflict(db, keys, product_id)
+    if conflict is not None:
+        raise conflict
+
+
+def _duplicate_key_conflict(db: Database, keys: list[str], product_id: ObjectId | None) -> Conflict:
+    """The 409 for a unique-index violation that slipped past the checks (a concurrent write)."""
+    return _sku_conflict(db, keys, product_id) or Conflict(
+        "Another product was saved with the same SKU or certificate number at the same time; try again.",
+        details={"channel_skus": ["Conflicts with a concurrent change."]},
+    )
+
+
+# Benefit rates ----------------------------------------------------------------------------------
+
+
+def _rate_history_with(
+    history: list[dict[str, Any]], rate_bp: int, valid_from: datetime
+) -> list[dict[str, Any]]:
+    """The history with a rate from ``valid_from`` on (replacing an entry of the same moment), sorted."""
+    kept = [entry for entry in history if entry["valid_from"] != valid_from]
+    kept.append({"benefit_rate_bp": rate_bp, "valid_from": valid_from})
+    return sorted(kept, key=lambda entry: entry["valid_from"])
+
+
+def _check_output_unit(product: dict[str, Any]) -> None:
+    if product.get("annual_output") is not None and not product.get("annual_output_unit"):
+        raise ValidationFailed(
+            "Give the unit of the annual output.",
+            details={"annual_output_unit": ["Required with annual_output."]},
+        )
+
+
+def _rate_start(day: date | None) -> datetime:
+    return start_of_local_day(day or today_local())
+
+
+# Reading ----------------------------------------------------------------------------------------
+
+
+def get_product(db: Database, actor: Principal, product_id: ObjectId) -> dict[str, Any]:
+    now = utcnow()
+    product = _load(db, product_id)
+    _require_may_read(actor, product, now)
+    return present(product, now)
+
+
+def _status_condition(status: str, now: datetime) -> dict[str, Any]:
+    # Expiry is not stored: "certified" and "expired" are both stored as certified, split by valid_until.
+    if status == CERTIFIED:
+        return {"status": CERTIFIED, "valid_until": {"$gt": now}}
+    if status == EXPIRED:
+        return {"status": CERTIFIED, "valid_until": {"$lte": now}}
+    return {"status": status}
+
+
+def _sort_spec(sort: str) -> list[tuple[str, int]]:
+    field = sort.lstrip("-")
+    direction = -1 if sort.startswith("-") else 1
+    return [(field, direction), ("_id", direction)]
+
+
+def list_products(
+    db: Database,
+    actor: Principal,
+    *,
+    county_code: str | None = None,
+    operator_id: ObjectId | None = None,
+    category: str | None = None,
+    status: str | None = None,
+    expiring_within_days: int | None = None,
+    q: str | None = None,
+    channel: str | None = None,
+    sku: str | None = None,
+    sort: str = "-created_at",
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """Products the caller may see; canteens see certified products of every county, and only those."""
+    now = utcnow()
+    conditions: list[dict[str, Any]] = []
+    if actor.role == ENTERPRISE:
+        conditions.append({"operator_id": actor.operator_id})
+    elif actor.role == CANTEEN:
+        if status not in (None, CERTIFIED):
+            raise Forbidden(
+                "Canteen accounts see certified products only.",
+                details={"status": ["Canteen accounts may list certified products only."]},
+            )
+        status = CERTIFIED
+    else:
+        scope = access.county_filter(actor)
+        if scope:
+            conditions.append(scope)
+        if county_code is not None:
+            access.require_county(actor, county_code)
+    if county_code is not None:
+        conditions.append({"county_code": county_code})
+    if operator_id is not None:
+        conditions.append({"operator_id": operator_id})
+    if category is not None:
+        conditions.append({"category": category})
+    if status is not None:
+        conditions.append(_status_condition(status, now))
+    if expiring_within_days is not None:
+        horizon = now + timedelta(days=expiring_within_days)
+        conditions.append({"status": CERTIFIED, "valid_until": {"$gt": now, "$lte": horizon}})
+    if q:
+        conditions.append({"name": {"$regex": re.escape(q), "$options": "i"}})
+    if sku is not None and channel is None:
+        raise ValidationFailed("Name the channel of the SKU.", details={"channel": ["Required with sku."]})
+    if channel is not None:
+        conditions.append(
+            {"channel_sku_keys": f"{channel}:{sku}"} if sku is not None else {"channel_skus.channel": channel}
+        )
+    query = {"$and": conditions} if conditions else {}
+    collection = db[storage.PRODUCTS]
+    total = collection.count_documents(query)
+    cursor = collection.find(query).sort(_sort_spec(sort)).skip((page - 1) * per_page).limit(per_page)
+    return [present(product, now) for product in cursor], total
+
+
+# Registering and editing ------------------------------------------------------------------------
+
+
+def _history_entry(
+    actor: Principal, at: datetime, from_status: str | None, to_status: str, reason: str | None, **extra: Any
+) -> dict[str, Any]:
+    return {"at": at, "by": actor.as_actor(), "from": from_status, "to": to_status, "reason": reason, **extra}
+
+
+def create_product(db: Database, actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
+    """Register a draft product for an operator (the enterprise itself, or staff on its behalf)."""
+    _check_output_unit(data)
+    operator = _operator_for(db, actor, data.get("operator_id"))
+    _require_active(operator)
+    channel_skus = list(data.get("channel_skus") or [])
+    keys = _sku_keys(channel_skus)
+    _check_skus_free(db, keys, None)
+    now = utcnow()
+    product: dict[str, Any] = {
+        "operator_id": operator["_id"],
+        "county_code": operator["county_code"],
+        **{name: data.get(name) for name in _PLAIN_FIELDS},
+        "origin_county_code": data.get("origin_county_code") or operator["county_code"],
+        "benefit_rate_history": [
+            {
+                "benefit_rate_bp": data["benefit_rate_bp"],
+                "valid_from": _rate_start(data.get("benefit_rate_valid_from")),
+            }
+        ],
+        "channel_skus": channel_skus,
+        "channel_sku_keys": keys,
+        "status": DRAFT,
+        "status_history": [_history_entry(actor, now, None, DRAFT, None)],
+        "township_review_note": None,
+        "publicity_ends_at": None,
+        "certificate_no": None,
+        "certified_at": None,
+        "valid_until": None,
+        "certificates": [],
+        "certificate_numbers": [],
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": actor.as_actor(),
+    }
+    try:
+        product["_id"] = db[storage.PRODUCTS].insert_one(product).inserted_id
+    except DuplicateKeyError as error:
+        raise _duplicate_key_conflict(db, keys, None) from error
+    audit.record(
+        db,
+        actor,
+        "product.create",
+        entity_kind="product",
+        entity_id=product["_id"],
+        county_code=product["county_code"],
+        after=product,
+    )
+    return present(product, now)
+
+
+def _end_current_certificate(
+    certificates: list[dict[str, Any]], now: datetime, reason: str
+) -> list[dict[str, Any]]:
+    """The certificate history with the certificate in force now ended at ``now``."""
+    return [
+        {**certificate, "ended_at": now, "end_reason": reason}
+        if certification.certificate_in_force(certificate, now)
+        else certificate
+        for certificate in certificates
+    ]
+
+
+_CLEARED_CERTIFICATE = {"certificate_no": None, "certified_at": None, "valid_until": None}
+
+
+def update_product(
+    db: Database, actor: Principal, product_id: ObjectId, expected_version: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Edit a draft, rejected, certified or expired product.
+
+    On a certified product, a change to a field the certification vouches for (name, operator,
+    category, benefit rate, channel SKUs) sends it back to review; other changes do not.
+    """
+    now = utcnow()
+    before = _load(db, product_id)
+    _require_may_write(actor, before)
+    if before["version"] != expected_version:
+        raise PreconditionFailed("If-Match does not match the current version; read it again.")
+    update: dict[str, Any] = {}
+    for name in _PLAIN_FIELDS:
+        if name in changes and changes[name] != before.get(name):
+            update[name] = changes[name]
+    _check_output_unit({**before, **update})
+
+    if "operator_id" in changes and changes["operator_id"] != before["operator_id"]:
+        if actor.role == ENTERPRISE:
+            raise Forbidden(
+                "An enterprise cannot move a product to another operator.",
+                details={"operator_id": ["Only county staff may change this."]},
+            )
+        operator = _operator_for(db, actor, changes["operator_id"])
+        _require_active(operator)
+        update["operator_id"] = operator["_id"]
+        update["county_code"] = operator["county_code"]
+
+    keys = before.get("channel_sku_keys") or []
+    if "channel_skus" in changes:
+        new_keys = _sku_keys(changes["channel_skus"])
+        if new_keys != keys:
+            update["channel_skus"] = changes["channel_skus"]
+            update["channel_sku_keys"] = keys = new_keys
+
+    if "benefit_rate_valid_from" in changes and "benefit_rate_bp" not in changes:
+        raise ValidationFailed(
+            "benefit_rate_valid_from applies only together with a benefit_rate_bp.",
+            details={"benefit_rate_valid_from": ["Send it with the benefit_rate_bp it applies to."]},
+        )
+    if "benefit_rate_bp" in changes:
+        day = changes.get("benefit_rate_valid_from") or today_local()
+        if day < today_local():
+            # Sales already recorded must keep the rate that held when they happened.
+            raise ValidationFailed(
+                "A benefit rate change cannot start in the past.",
+                details={"benefit_rate_valid_from": ["Must be today or later (Asia/Shanghai)."]},
+            )
+        valid_from = _rate_start(day)
+        if rate_at(before, valid_from) != changes["benefit_rate_bp"]:
+            update["benefit_rate_history"] = _rate_history_with(
+                before.get("benefit_rate_history") or [], changes["benefit_rate_bp"], valid_from
+            )
+
+    if not update:
+        return present(before, now)
+    changed = ["benefit_rate_bp" if name == "benefit_rate_history" else name for name in update]
+    status = effective_status(before, now)
+    next_status = certification.status_after_edit(status, changed)
+    if "channel_sku_keys" in update:
+        _check_skus_free(db, keys, product_id)
+    push: dict[str, Any] = {}
+    note = None
+    if next_status is not None:
+        reviewed = sorted(set(changed) & set(certification.REVIEWED_FIELDS))
+        note = "Sent back for review after changes to " + ", ".join(reviewed) + "."
+        update["status"] = next_status
+        update["certificates"] = _end_current_certificate(before["certificates"], now, "sent_back_for_review")
+        update.update(_CLEARED_CERTIFICATE)
+        push["status_history"] = _history_entry(actor, now, status, next_status, note)
+    update.update(updated_at=now, version=expected_version + 1)
+    operation: dict[str, Any] = {"$set": update}
+    if push:
+        operation["$push"] = push
+    try:
+        result = db[storage.PRODUCTS].update_one({"_id": product_id, "version": expected_version}, operation)
+    except DuplicateKeyError as error:
+        raise _duplicate_key_conflict(db, keys, product_id) from error
+    if result.matched_count == 0:
+        raise PreconditionFailed("The product was changed by someone else; read it again.")
+    after = _load(db, product_id)
+    audit.record(
+        db,
+        actor,
+        "product.update",
+        entity_kind="product",
+        entity_id=product_id,
+        county_code=after["county_code"],
+        before=before,
+        after=after,
+        note=note,
+    )
+    return present(after, now)
+
+
+# Certification ----------------------------------------------------------------------------------
+
+
+def _next_certificate_number(db: Database, county_code: str, now: datetime) -> str:
+    """FP{county}{year}{seq:05d}: a per-county, per-year sequence (numbers of failed writes are skipped)."""
+    prefix = f"{_setting('CERTIFICATE_PREFIX')}{county_code}{now.astimezone(SHANGHAI).year}"
+    counter = db[storage.SEQUENCES].find_one_and_update(
+        {"_id": f"certificate:{prefix}"},
+        {"$inc": {"value": 1}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    return f"{prefix}{counter['value']:05d}"
+
+
+def transition(
+    db: Database,
+    actor: Principal,
+    product_id: ObjectId,
+    action: str,
+    *,
+    reason: str | None = None,
+    township_review_note: str | None = None,
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """Move a product through certification (submit, approve, reject, publicize, object, certify, revoke).
+
+    The wrong role is 403, the wrong status 409 listing what the caller may do now.
+    """
+    now = utcnow()
+    product = _load(db, product_id)
+    _require_may_write(actor, product)
+    status = effective_status(product, now)
+    step = certification.check_transition(action, status, actor.role, reason)
+    version = product["version"]
+    if expected_version is not None and expected_version != version:
+        raise PreconditionFailed("If-Match does not match the current version; read it again.")
+    if step.needs_active_operator:
+        _require_active(operators.find_operator(db, product["operator_id"]) or {})
+    reason = (reason or "").strip() or None
+    extra: dict[str, Any] = {}
+    update: dict[str, Any] = {"status": step.target}
+    push: dict[str, Any] = {}
+
+    if action == "submit" and status == EXPIRED:
+        update.update(_CLEARED_CERTIFICATE)
+    elif action == "approve":
+        update["township_review_note"] = township_review_note
+        extra["township_review_note"] = township_review_note
+    elif action == "publicize":
+        update["publicity_ends_at"] = now + timedelta(days=_setting("PUBLICITY_DAYS"))
+        extra["publicity_ends_at"] = update["publicity_ends_at"]
+    elif action == "certify":
+        certification.check_publicity_over(product.get("publicity_ends_at"), now)
+        certificate = {
+            "number": _next_certificate_number(db, product["county_code"], now),
+            "certified_at": now,
+            "valid_until": now + timedelta(days=_setting("CERTIFICATION_VALID_DAYS")),
+            "ended_at": None,
+            "end_reason": None,
+        }
+        update.update(
+            certificate_no=certificate["number"],
+            certified_at=now,
+            valid_until=certificate["valid_until"],
+        )
+        push["certificates"] = certificate
+        push["certificate_numbers"] = certificate["number"]
+        extra["certificate_no"] = certificate["number"]
+    elif action == "revoke":
+        update["certificates"] = _end_current_certificate(product["certificates"], now, "revoked")
+
+    push["status_history"] = _history_entry(actor, now, status, step.target, reason, **extra)
+    update.update(updated_at=now, version=version + 1)
+    try:
+        result = db[storage.PRODUCTS].update_one(
+            {"_id": product_id, "version": version, "status": product["status"]},
+            {"$set": update, "$push": push},
+        )
+    except DuplicateKeyError as error:
+        raise _duplicate_key_conflict(db, [], product_id) from error
+    if result.matched_count == 0:
+        raise PreconditionFailed("The product was changed by someone else; read it again.")
+    after = _load(db, product_id)
+    audit.record(
+        db,
+        actor,
+        f"product.{action}",
+        entity_kind="product",
+        entity_id=product_id,
+        county_code=after["county_code"],
+        before=product,
+        after=after,
+        note=reason,
+    )
+    return present(after, now)

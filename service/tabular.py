@@ -1,0 +1,523 @@
+"""Reading spreadsheet uploads (xlsx or CSV) as a stream of rows, and parsing their cells.
+
+Used by every importer (households, benefit links, the sales channels): one
+reader that keeps the file's own row numbers (header = row 1), so an error can
+say "row 17, 身份证号" and the user finds it in the file they sent.
+
+- xlsx is recognised by content (zip magic) or extension and read with
+  openpyxl in read-only mode; the first worksheet is read.
+- CSV is decoded as UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030
+  (a superset of GBK and GB2312), decided from the first 64 KiB, and read
+  line by line: the file is never held in memory whole.
+- Cells come out as stripped strings; Excel numbers lose float artefacts
+  ("12" not "12.0", shown to 15 significant digits as Excel shows them), and a
+  number too long for Excel to hold exactly (an ID number typed as a number)
+  is flagged in ``Row.imprecise`` so the importer can refuse it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import shutil
+import tempfile
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+from service.clock import SHANGHAI
+from service.errors import ValidationFailed
+
+HEAD_BYTES = 64 * 1024
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and encrypted workbooks)
+_XLSX_EXTENSIONS = (".xlsx", ".xlsm")
+# Excel keeps 15 significant digits; a number at or above this was typed as a number and lost digits.
+_EXCEL_EXACT_LIMIT = 10**15
+_STRIP = " \t\r\n\u3000\u00a0\u200b\ufeff"
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+# Raw rows from a source: (row number, cell texts, indexes of cells that lost digits).
+Cells = Iterator[tuple[int, list[str], frozenset[int]]]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: its row number in the file (header = 1) and its cells by column name."""
+
+    number: int
+    values: dict[str, str]
+    # Columns whose cell was a number too long for Excel to store exactly (digits were lost).
+    imprecise: frozenset[str] = field(default_factory=frozenset)
+
+    def get(self, column: str, default: str = "") -> str:
+        return self.values.get(column, default)
+
+
+class RowReader(Iterator[Row]):
+    """An iterator of data rows; ``header`` is read as soon as it is created.
+
+    Fully empty rows are skipped (their numbers are simply absent). Rows longer
+    than the header keep only the named columns; shorter rows read as "".
+    """
+
+    def __init__(self, cells: Cells, kind: str, encoding: str | None):
+        self.kind = kind
+        self.encoding = encoding
+        self._cells = cells
+        self.header: list[str] = []
+        self._columns: list[tuple[int, str]] = []
+        for _number, values, _imprecise in cells:
+            if any(values):
+                self._set_header(values)
+                break
+        else:
+            raise ValidationFailed("The file is empty: it has no header row.", details={"file": ["Empty."]})
+
+    def _set_header(self, values: list[str]) -> None:
+        seen: dict[str, int] = {}
+        for index, name in enumerate(values):
+            if not name:
+                continue
+            if name in seen:
+                raise ValidationFailed(
+                    f"The column {name} appears twice in the header row.",
+                    details={"file": [f"Duplicate column {name}."]},
+                )
+            seen[name] = index
+        self.header = [name for name in values if name]
+        self._columns = [(index, name) for name, index in seen.items()]
+
+    def __iter__(self) -> RowReader:
+        return self
+
+    def __next__(self) -> Row:
+        for number, values, imprecise in self._cells:
+            mapped = {name: (values[index] if index < len(values) else "") for index, name in self._columns}
+            if not any(mapped.values()):
+                continue
+            flagged = frozenset(name for index, name in self._columns if index in imprecise)
+            return Row(number=number, values=mapped, imprecise=flagged)
+        raise StopIteration
+
+    def close(self) -> None:
+        close = getattr(self._cells, "close", None)
+        if close is not None:
+            close()
+
+
+def read_rows(stream: IO[bytes], filename: str = "", *, required: Iterable[str] = ()) -> RowReader:
+    """Rows of an uploaded xlsx or CSV file, streamed; ``required`` columns are checked at once.
+
+    Raises ValidationFailed for an unreadable file, an empty one, a duplicate
+    or a missing required column.
+    """
+    head = _read_head(stream)
+    kind = _detect_kind(head, filename)
+    if kind == "xlsx":
+        reader = RowReader(_xlsx_cells(_rewound(stream, head)), "xlsx", None)
+    else:
+        complete = len(head) < HEAD_BYTES
+        encoding = _detect_encoding(head, complete)
+        # Undecodable bytes become lone surrogates, so the row holding them can be named.
+        text = io.TextIOWrapper(
+            io.BufferedReader(_Prefixed(head, stream)),
+            encoding=encoding,
+            errors="surrogateescape",
+            newline="",
+        )
+        delimiter = _detect_delimiter(head, encoding, complete)
+        reader = RowReader(_csv_cells(text, delimiter, encoding), "csv", encoding)
+    require_columns(reader.header, required)
+    return reader
+
+
+def require_columns(header: Iterable[str], required: Iterable[str]) -> None:
+    """Raise one ValidationFailed naming every required column the header lacks."""
+    present = set(header)
+    missing = [name for name in required if name not in present]
+    if missing:
+        raise ValidationFailed(
+            f"Missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}.",
+            details={"file": [f"Missing column {name}." for name in missing]},
+        )
+
+
+def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """Rows in lists of ``size`` (the last may be shorter), so importers write in batches."""
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass
+class ImportReport:
+    """What an import did, row by row: counts, and each rejected row's problems with its row number."""
+
+    dry_run: bool = False
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_truncated: bool = False
+
+    def reject(self, row: int, problems: Iterable[tuple[str, str, str]]) -> None:
+        """Count a rejected row; problems are (field, column, message)."""
+        self.rejected += 1
+        for field_name, column, message in problems:
+            if len(self.errors) >= MAX_REPORTED_ERRORS:
+                self.errors_truncated = True
+                return
+            self.errors.append({"row": row, "field": field_name, "column": column, "message": message})
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {count}" for name, count in self.counts().items())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.counts(),
+            "dry_run": self.dry_run,
+            "errors": self.errors,
+            "errors_truncated": self.errors_truncated,
+        }
+
+
+# Detecting the format ------------------------------------------------------------
+
+
+def _read_head(stream: IO[bytes]) -> bytes:
+    """Up to HEAD_BYTES from the stream (a raw stream may return short reads)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < HEAD_BYTES:
+        part = stream.read(HEAD_BYTES - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def _detect_kind(head: bytes, filename: str) -> str:
+    name = (filename or "").lower()
+    if head.startswith(_ZIP_MAGIC):
+        return "xlsx"
+    if head.startswith(_OLE_MAGIC) or name.endswith(".xls"):
+        raise ValidationFailed(
+            "Old .xls workbooks (and password-protected ones) cannot be read; save as .xlsx or CSV.",
+            details={"file": ["Unsupported format."]},
+        )
+    if name.endswith(_XLSX_EXTENSIONS):
+        raise ValidationFailed(
+            "The file is named .xlsx but is not an xlsx workbook.", details={"file": ["Not an xlsx file."]}
+        )
+    return "csv"
+
+
+def _detect_encoding(head: bytes, complete: bool) -> str:
+    """BOM first; otherwise the first of UTF-8 and GB18030 that decodes the head strictly."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for encoding in ("utf-8", "gb18030"):
+        # An incremental decoder keeps a character cut at the chunk's end instead of failing on it.
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        try:
+            decoder.decode(head, final=complete)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise ValidationFailed(
+        "The CSV file is neither UTF-8 nor GB18030/GBK text; save it as CSV UTF-8 or xlsx.",
+        details={"file": ["Unknown text encoding."]},
+    )
+
+
+def _detect_delimiter(head: bytes, encoding: str, complete: bool) -> str:
+    """Comma, unless the header line has more tabs than commas (Excel's "Unicode text")."""
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=complete)
+    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    return "\t" if first_line.count("\t") > first_line.count(",") else ","
+
+
+class _Prefixed(io.RawIOBase):
+    """The bytes already read for detection, followed by the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if len(self._head):
+            count = min(len(buffer), len(self._head))
+            buffer[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _rewound(stream: IO[bytes], head: bytes) -> IO[bytes]:
+    """A seekable file positioned at the start, as openpyxl needs (a zip is read from its end)."""
+    seekable = getattr(stream, "seekable", None)
+    if seekable is not None and seekable():
+        stream.seek(stream.tell() - len(head))
+        return stream
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - closed with the workbook
+    spool.write(head)
+    shutil.copyfileobj(stream, spool)
+    spool.seek(0)
+    return spool
+
+
+# Reading cells ----------------------------------------------------------------------
+
+
+def _csv_cells(text: io.TextIOWrapper, delimiter: str, encoding: str) -> Cells:
+    reader = csv.reader(text, delimiter=delimiter)
+    number = 0
+    try:
+        for record in reader:
+            # A record is one spreadsheet row even when a quoted cell spans lines.
+            number += 1
+            if any(_UNDECODABLE.search(value) for value in record):
+                raise ValidationFailed(
+                    f"Row {number} is not valid {encoding} text (the encoding changes inside the file?).",
+                    details={"file": [f"Row {number}: undecodable bytes."]},
+                )
+            yield number, [clean_cell(value) for value in record], frozenset()
+    except csv.Error as error:
+        raise ValidationFailed(
+            f"Row {number + 1} is not valid CSV: {error}.", details={"file": [f"Row {number + 1}: {error}."]}
+        ) from error
+    finally:
+        text.close()
+
+
+def _xlsx_cells(fileobj: IO[bytes]) -> Cells:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = openpyxl.load_workbook(fileobj, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as error:
+        raise ValidationFailed(
+            "The file is not a readable xlsx workbook.", details={"file": ["Unreadable xlsx."]}
+        ) from error
+    try:
+        if not workbook.worksheets:
+            return
+        sheet = workbook.worksheets[0]
+        # Some writers record a wrong sheet size; read what is really there.
+        sheet.reset_dimensions()
+        for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
+            cells: list[str] = []
+            imprecise: set[int] = set()
+            for index, value in enumerate(values):
+                text, exact = excel_cell_text(value)
+                cells.append(text)
+                if not exact:
+                    imprecise.add(index)
+            yield number, cells, frozenset(imprecise)
+    finally:
+        workbook.close()
+
+
+def clean_cell(value: str) -> str:
+    """Strip whitespace (full-width too) and unwrap Excel's ="..." text-forcing idiom."""
+    value = value.strip(_STRIP)
+    if len(value) >= 3 and value.startswith('="') and value.endswith('"'):
+        value = value[2:-1].strip(_STRIP)
+    return value
+
+
+def excel_cell_text(value: Any) -> tuple[str, bool]:
+    """A worksheet value as text, and whether it is exact (False: a number that lost digits)."""
+    if value is None:
+        return "", True
+    if isinstance(value, bool):
+        return ("TRUE" if value else "FALSE"), True
+    if isinstance(value, int):
+        return str(value), True
+    if isinstance(value, float):
+        return _number_text(value), abs(value) < _EXCEL_EXACT_LIMIT
+    if isinstance(value, datetime):
+        return _datetime_text(value), True
+    if isinstance(value, date):
+        return value.isoformat(), True
+    if isinstance(value, time):
+        return value.replace(microsecond=0).isoformat(), True
+    if isinstance(value, str):
+        return clean_cell(value), True
+    return clean_cell(str(value)), True
+
+
+def _number_text(value: float) -> str:
+    """A float as Excel shows it: 15 significant digits, no exponent, no trailing ".0"."""
+    rounded = Decimal(format(value, ".15g"))
+    if rounded == rounded.to_integral_value():
+        return str(int(rounded))
+    return format(rounded.normalize(), "f")
+
+
+def _datetime_text(value: datetime) -> str:
+    # Excel's times are fractions of a day; round away the float noise to the second.
+    if value.microsecond >= 500_000:
+        value += timedelta(seconds=1)
+    value = value.replace(microsecond=0, tzinfo=None)
+    if value.time() == time.min:
+        return value.date().isoformat()
+    return value.isoformat(sep=" ")
+
+
+# Parsing cells ------------------------------------------------------------------------
+
+_AMOUNT = re.compile(r"^(?P<sign>[-+]?)(?P<int>\d{1,3}(?:,\d{3})+|\d*)(?:\.(?P<frac>\d*))?$")
+
+
+def parse_yuan_to_fen(text: str) -> int:
+    """An amount in yuan ("1,234.50", "¥12", "１２３．５", "-3.5") as exact integer fen.
+
+    Full-width characters are accepted; thousands separators must sit every
+    three digits; digits below one fen that are not zero are an error
+    ("1.234"), so no amount is ever rounded.
+    """
+    original = text
+    value = unicodedata.normalize("NFKC", str(text)).strip(_STRIP)
+    value = value.replace("¥", "").replace("元", "").strip(_STRIP)
+    value = value.replace(" ", "")
+    if not value:
+        raise ValueError("The amount is empty.")
+    match = _AMOUNT.match(value)
+    if match is None or not (match["int"] or match["frac"]):
+        raise ValueError(f"{original!r} is not an amount in yuan.")
+    digits = match["int"].replace(",", "") or "0"
+    fraction = match["frac"] or ""
+    if len(fraction.rstrip("0")) > 2:
+        raise ValueError(f"{original!r} has more than two decimal places (below one fen).")
+    try:
+        fen = Decimal(f"{digits}.{fraction or '0'}") * 100
+    except InvalidOperation as error:
+        raise ValueError(f"{original!r} is not an amount in yuan.") from error
+    fen_int = int(fen)
+    return -fen_int if match["sign"] == "-" else fen_int
+
+
+_WHOLE = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?$")
+
+
+def parse_whole_number(text: str) -> int:
+    """A whole number as a spreadsheet writes it ("12", "1,200", "12.0", "１２") as an int."""
+    value = unicodedata.normalize("NFKC", str(text)).strip(_STRIP)
+    if not value:
+        raise ValueError("The number is empty.")
+    if not _WHOLE.match(value):
+        raise ValueError(f"{text!r} is not a whole number.")
+    return int(value.split(".", 1)[0].replace(",", ""))
+
+
+_DATETIME = re.compile(
+    r"^(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:(?:\s+|T)(?P<H>\d{1,2})\s*[:：时]\s*(?P<M>\d{1,2})"
+    r"(?:\s*[:：分]\s*(?P<S>\d{1,2})(?:\.(?P<f>\d{1,6}))?\s*秒?)?)?$"
+)
+_COMPACT_DATE = re.compile(r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$")
+_SERIAL = re.compile(r"^\d{5,7}(?:\.\d+)?$")
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+# Serial numbers before 1970 are far more likely a mistyped number than a real date.
+_SERIAL_MIN, _SERIAL_MAX = 25569, 2958465
+
+
+def parse_local_datetime(text: str) -> datetime:
+    """A local (Asia/Shanghai) date or date-time as written in a spreadsheet, as an aware UTC datetime.
+
+    Accepts 2020-11-03 14:22:01, 2020/11/3 14:22, 2020-11-03, 20201103,
+    2020年11月3日, ISO 8601 with an explicit offset (honoured), and Excel
+    serial date numbers (44138, 44138.599). Precision is the millisecond.
+    """
+    value = unicodedata.normalize("NFKC", str(text)).strip(_STRIP)
+    if not value:
+        raise ValueError("The date is empty.")
+    local = _parse_naive(value, text)
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=SHANGHAI)
+    moment = local.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def parse_local_date(text: str) -> date:
+    """A calendar date as written in a spreadsheet (any form parse_local_datetime reads, without a time)."""
+    value = unicodedata.normalize("NFKC", str(text)).strip(_STRIP)
+    if not value:
+        raise ValueError("The date is empty.")
+    moment = _parse_naive(value, text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(SHANGHAI)
+    if moment.time() != time.min:
+        raise ValueError(f"{text!r} has a time of day; a date alone is expected.")
+    return moment.date()
+
+
+def _parse_naive(value: str, original: str) -> datetime:
+    match = _DATETIME.match(value) or _COMPACT_DATE.match(value)
+    if match is not None:
+        parts = match.groupdict()
+        try:
+            return datetime(
+                int(parts["y"]),
+                int(parts["m"]),
+                int(parts["d"]),
+                int(parts.get("H") or 0),
+                int(parts.get("M") or 0),
+                int(parts.get("S") or 0),
+                int((parts.get("f") or "0").ljust(6, "0")),
+            )
+        except ValueError as error:
+            raise ValueError(f"{original!r} is not a real date or time: {error}.") from error
+    if _SERIAL.match(value):
+        return _from_excel_serial(Decimal(value), original)
+    if "T" in value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed
+    raise ValueError(f"{original!r} is not a date (expected e.g. 2020-11-03 14:22:01 or 2020/11/3).")
+
+
+def _from_excel_serial(serial: Decimal, original: str) -> datetime:
+    if not _SERIAL_MIN <= serial <= _SERIAL_MAX:
+        raise ValueError(f"{original!r} is outside the Excel date numbers this reader accepts (1970–9999).")
+    days = int(serial)
+    seconds = int(((serial - days) * 86400).to_integral_value())
+    return _EXCEL_EPOCH + timedelta(days=days, seconds=seconds)
