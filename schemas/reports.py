@@ -44,10 +44,8 @@ class HouseholdsReportQueryArgsSchema(ReportQueryArgsSchema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class CertificationQueryArgsSchema(BaseSchema):
-    county_code = CountyCode()
-    operator_id = ObjectIdField()
-    format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]))
+class CertificationQueryArgsSchema(ReportQueryArgsSchema):
+    """The common arguments; ``from`` and ``to`` are accepted but unused (the report is as of now)."""
 
 
 class HouseholdIncomeQueryArgsSchema(BaseSchema):

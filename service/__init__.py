@@ -43,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     with app.app_context():
         db = storage.get_db()
-        storage.ensure_indexes(db)
+        storage.ensure_indexes(db, embedded=app.extensions["storage"].embedded)
         if _should_load_demo(app):
             from service import demo
 

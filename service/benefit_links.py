@@ -22,7 +22,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from service import access, audit, pii, storage, tabular
+from service import access, audit, ledger, pii, storage, tabular
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import end_of_local_day, local_date, start_of_local_day, utcnow
 from service.errors import (
@@ -381,6 +381,7 @@ def create_link(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict
         county_code=link["county_code"],
         after=link,
     )
+    ledger.mark_operator_links_changed(db, link["operator_id"], since=link["valid_from"])
     return present(db, actor, link)
 
 
@@ -416,6 +417,7 @@ def update_link(
         before=before,
         after=after,
     )
+    ledger.mark_operator_links_changed(db, after["operator_id"], since=after["valid_from"])
     return present(db, actor, after)
 
 
@@ -464,6 +466,7 @@ def end_link(
         after=after,
         note=reason,
     )
+    ledger.mark_operator_links_changed(db, after["operator_id"], since=end)
     return present(db, actor, after)
 
 
@@ -545,6 +548,9 @@ def import_links(
     finally:
         reader.close()
     if not dry_run and (report.inserted or report.updated):
+        for operator in operators.values():
+            if operator is not None:
+                ledger.mark_operator_links_changed(db, operator["_id"])
         audit.record(
             db,
             actor,

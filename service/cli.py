@@ -142,8 +142,75 @@ def benefit_links_import_command(path, dry_run):
     )
 
 
+@click.group("canteens", cls=AppGroup, help="Unit canteens (单位食堂) and their purchases.")
+def canteens_cli() -> None:
+    pass
+
+
+@canteens_cli.command("import-purchases")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--canteen", "canteen_id", required=True, help="The canteen the file belongs to (id).")
+@click.option("--dry-run", is_flag=True, help="Check and count only; store nothing.")
+def canteens_import_purchases_command(path, canteen_id, dry_run):
+    """Log a canteen's purchases from an xlsx or CSV file in the upload template's columns."""
+    from service import canteen_purchases
+
+    _run_import(
+        lambda stream, name: canteen_purchases.import_purchases(
+            get_db(), system_principal(), stream, name, canteen_id=_object_id(canteen_id), dry_run=dry_run
+        ),
+        path,
+    )
+
+
+@click.group("ledger", cls=AppGroup, help="The sales ledger and its derived figures.")
+def ledger_cli() -> None:
+    pass
+
+
+@ledger_cli.command("rebuild")
+@click.option("--county", "counties", multiple=True, help="County code (repeatable); default all.")
+@click.option("--all", "all_partitions", is_flag=True, help="Every county-month, not only the dirty ones.")
+def ledger_rebuild_command(counties, all_partitions):
+    """Recompute the derived figures of dirty (or all) county-months from the raw ledger."""
+    from service import ledger
+
+    rebuilt = ledger.rebuild(get_db(), counties or None, all_partitions=all_partitions)
+    for county, month, counts in rebuilt:
+        click.echo(f"{county} {month}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    click.echo(f"Rebuilt {len(rebuilt)} county-month partition(s).")
+
+
+@ledger_cli.command("verify")
+@click.option("--county", "counties", multiple=True, help="County code (repeatable); default all.")
+@click.option("--from", "from_month", help="First month, YYYY-MM.")
+@click.option("--to", "to_month", help="Last month, YYYY-MM.")
+def ledger_verify_command(counties, from_month, to_month):
+    """Recompute everything from the raw ledger and print every difference (exit 1 if any)."""
+    from service import reconcile
+
+    checked, differences = reconcile.verify(get_db(), counties or None, from_month, to_month)
+    for difference in differences:
+        click.echo(str(difference))
+    click.echo(f"Checked {checked} county-month partition(s): {len(differences)} difference(s).")
+    if differences:
+        raise SystemExit(1)
+
+
+@ledger_cli.command("rematch")
+@click.option("--county", "counties", multiple=True, help="County code (repeatable); default all.")
+def ledger_rematch_command(counties):
+    """Match unmatched sale lines again against the catalogue's SKUs and barcodes."""
+    from service import ledger
+
+    result = ledger.rematch(get_db(), counties or None)
+    click.echo(", ".join(f"{k} {v}" for k, v in result.items()))
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(ledger_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(households_cli)
     app.cli.add_command(benefit_links_cli)
+    app.cli.add_command(canteens_cli)

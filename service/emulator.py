@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import os
 import threading
 import types
@@ -64,7 +65,9 @@ import weakref
 from typing import Any
 
 import mongomock_ng
+from bson import ObjectId
 from mongomock_ng import collection as _mm_collection
+from mongomock_ng import filtering as _mm_filtering
 from mongomock_ng import helpers as _mm_helpers
 from mongomock_ng.collection import BulkOperationBuilder, Collection, Cursor
 from mongomock_ng.database import Database
@@ -102,6 +105,10 @@ def apply_patches() -> None:
         # Order matters: the fast __next__ is installed first so that it, too, gets the lock.
         _patch_cursor_iteration()
         _patch_unique_checks()
+        _patch_in_operator()
+        _patch_aggregate_match()
+        _patch_group_stage()
+        _patch_index_lookups()
         _patch_locking()
         _patched = True
 
@@ -351,3 +358,259 @@ def _patch_unique_checks() -> None:
             raise
 
     Collection._update_documents = _update_documents
+
+
+# --- 4. $in over a set ---------------------------------------------------------------------------
+# ``$in`` compared every document value with every listed value (a batch's 1,000 ids times every
+# document). For lists of plain strings and ObjectIds, equality is exact, so a set gives the
+# same answer; the set is built once per list object and reused for every document of the scan.
+
+_SET_TYPES = (str, ObjectId)
+_in_sets: dict[int, tuple[Any, frozenset]] = {}
+
+
+def _members(search_val: Any) -> frozenset | None:
+    cached = _in_sets.get(id(search_val))
+    if cached is not None and cached[0] is search_val:
+        return cached[1]
+    if not isinstance(search_val, (list, tuple)) or not search_val:
+        return None
+    if not all(type(value) in _SET_TYPES for value in search_val):
+        return None
+    members = frozenset(search_val)
+    if len(_in_sets) > 64:
+        _in_sets.clear()
+    _in_sets[id(search_val)] = (search_val, members)
+    return members
+
+
+def _patch_in_operator() -> None:
+    original = _mm_filtering._in_op
+
+    def fast_in(doc_val, search_val):
+        members = _members(search_val)
+        if members is None:
+            return original(doc_val, search_val)
+        values = doc_val if isinstance(doc_val, (list, tuple)) else (doc_val,)
+        return any(type(value) in _SET_TYPES and value in members for value in values)
+
+    _mm_filtering._in_op = fast_in
+    operator_map = _mm_filtering._filterer_inst._operator_map
+    operator_map["$in"] = fast_in
+    operator_map["$nin"] = lambda doc_val, search_val: not fast_in(doc_val, search_val)
+
+
+# --- 5. aggregate() filters before it copies ------------------------------------------------------
+# aggregate() copied the whole collection (``list(find())``) before its first stage ran; a leading
+# ``$match`` is now given to find(), so only the matching documents are copied.
+
+
+def _patch_aggregate_match() -> None:
+    from mongomock_ng import aggregate as _mm_aggregate
+
+    def aggregate(self, pipeline, session=None, **unused_kwargs):
+        for param in unused_kwargs:
+            _mm_helpers.warn_noop(param, "aggregate")
+        stages = list(pipeline)
+        query = {}
+        if stages and set(stages[0]) == {"$match"} and "$expr" not in stages[0]["$match"]:
+            query = stages.pop(0)["$match"]
+        return _mm_aggregate.process_pipeline(list(self.find(query)), self.database, stages, session)
+
+    aggregate.__doc__ = Collection.aggregate.__doc__
+    Collection.aggregate = aggregate
+
+
+# --- 6. $group by hashing, not sorting -------------------------------------------------------------
+# $group sorted every document by its BSON-compared key (hundreds of thousands of comparisons for
+# a few thousand documents) only to feed itertools.groupby. Grouping by a hashable form of the key
+# gives the same groups; MongoDB does not order $group's output either.
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return ("d", tuple((key, _hashable(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("l", tuple(_hashable(item) for item in value))
+    # True == 1 in Python but not in MongoDB: keep the type apart for booleans.
+    return ("b", value) if isinstance(value, bool) else value
+
+
+def _patch_group_stage() -> None:
+    from mongomock_ng import aggregate as _mm_aggregate
+
+    original = _mm_aggregate._handle_group_stage
+
+    def handle_group_stage(in_collection, database, options, user_vars):
+        group_id = options["_id"]
+        if group_id is None:
+            return original(in_collection, database, options, user_vars)
+        groups: dict[Any, tuple[Any, list]] = {}
+        try:
+            for doc in in_collection:
+                key = _mm_aggregate._parse_expression(group_id, doc, user_vars=user_vars)
+                key = None if key is _mm_aggregate.NOTHING else key
+                groups.setdefault(_hashable(key), (key, []))[1].append(doc)
+        except TypeError:
+            # An unhashable key part (e.g. a regex): the original sorting path handles it.
+            return original(in_collection, database, options, user_vars)
+        result = []
+        for key, members in groups.values():
+            document = _mm_aggregate._accumulate_group(options, members, user_vars=user_vars)
+            document["_id"] = key
+            result.append(document)
+        return result
+
+    _mm_aggregate._handle_group_stage = handle_group_stage
+    _mm_aggregate._PIPELINE_HANDLERS["$group"] = handle_group_stage
+
+
+# --- 7. equality look-ups through the declared indexes ---------------------------------------------
+# Every find() scanned the whole collection. A query that gives plain string or ObjectId values for
+# the leading fields of a declared index (``{"county_code": c, "month": m}``, or the last of them as
+# ``$in``) now starts from that index's entries. As with the unique tables, an entry table may hold
+# too much, never too little: it is filled from the same hook every insert and update passes
+# through, and the full filter is applied again to every candidate, so stale entries never match.
+
+_LOOKUP_TYPES = (str, ObjectId)
+
+
+class _LookupTable:
+    """Leading-field entries of one index -> ids of the documents that had them (a superset)."""
+
+    __slots__ = ("by_entry", "config", "fields", "rebuild_above", "recorded", "usable")
+
+    def __init__(self, config: dict, fields: tuple[str, ...], documents):
+        self.config = config
+        self.fields = fields
+        self.by_entry: dict[tuple, dict] = {}
+        self.recorded = 0
+        self.usable = True
+        for doc_key, doc in documents.items():
+            self.add(doc, doc_key)
+        self.rebuild_above = 2 * self.recorded + _REBUILD_SLACK
+
+    def add(self, doc, doc_key) -> None:
+        entries = Collection._compute_index_entries(doc, [(name, 1) for name in self.fields], False)
+        for entry in entries or ():
+            self.recorded += 1
+            try:
+                self.by_entry.setdefault(entry, {})[doc_key] = None
+            except TypeError:
+                self.usable = False  # an unhashable value (a sub-document): scan instead
+
+
+class _StoreLookupTables:
+    __slots__ = ("documents_ref", "tables")
+
+    def __init__(self, documents):
+        self.documents_ref = weakref.ref(documents)
+        self.tables: dict[tuple[str, tuple[str, ...]], _LookupTable] = {}
+
+
+_LOOKUP_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _lookup_state(store) -> _StoreLookupTables:
+    documents = store._documents
+    state = _LOOKUP_TABLES.get(store)
+    if state is None or state.documents_ref() is not documents:
+        state = _LOOKUP_TABLES[store] = _StoreLookupTables(documents)
+    return state
+
+
+def _plain(value: Any) -> bool:
+    return type(value) in _LOOKUP_TYPES
+
+
+def _lookup_plan(store, spec: dict) -> tuple[str, dict, tuple[str, ...], list[tuple]] | None:
+    """The index whose leading fields this filter pins down the most, and the entries to read."""
+    best = None
+    for name, index in list(store.indexes.items()):
+        if index.get("sparse") or index.get("partialFilterExpression") is not None:
+            continue  # such an index does not hold every document
+        fields: list[str] = []
+        choices: list[list] = []
+        for field_name, _order in index.get("key", ()):
+            wanted = spec.get(field_name, _MISSING)
+            if _plain(wanted):
+                values = [wanted]
+            elif (
+                isinstance(wanted, dict)
+                and set(wanted) == {"$in"}
+                and isinstance(wanted["$in"], (list, tuple))
+                and wanted["$in"]
+                and all(_plain(value) for value in wanted["$in"])
+            ):
+                values = list(dict.fromkeys(wanted["$in"]))
+            else:
+                break
+            fields.append(field_name)
+            choices.append(values)
+            if len(values) > 1:
+                break  # an $in ends the usable prefix, as it does for a real index scan
+        if fields and (best is None or len(fields) > len(best[2])):
+            best = (name, index, tuple(fields), [tuple(combo) for combo in itertools.product(*choices)])
+    return best
+
+
+_MISSING = object()
+
+
+def _candidates(collection, spec: Any) -> list | None:
+    """Documents that may match ``spec``, read through an index; None when no index applies."""
+    if not isinstance(spec, dict) or not spec:
+        return None
+    store = collection._store
+    documents = store._documents
+    wanted_id = spec.get("_id", _MISSING)
+    if _plain(wanted_id):
+        keys = [wanted_id]
+    elif (
+        isinstance(wanted_id, dict) and set(wanted_id) == {"$in"} and all(_plain(v) for v in wanted_id["$in"])
+    ):
+        keys = list(dict.fromkeys(wanted_id["$in"]))
+    else:
+        plan = _lookup_plan(store, spec)
+        if plan is None:
+            return None
+        name, index, fields, entries = plan
+        state = _lookup_state(store)
+        table = state.tables.get((name, fields))
+        if table is None or table.config is not index or table.recorded > table.rebuild_above:
+            table = state.tables[(name, fields)] = _LookupTable(index, fields, documents)
+        if not table.usable:
+            return None
+        keys = [key for entry in entries for key in table.by_entry.get(entry, ())]
+    return [documents[key] for key in keys if key in documents]
+
+
+def _record_lookup_entries(collection, new_data) -> None:
+    state = _LOOKUP_TABLES.get(collection._store)
+    if state is None or state.documents_ref() is not collection._store._documents:
+        return
+    new_key = _store_key(new_data.get("_id"))
+    for table in state.tables.values():
+        table.add(new_data, new_key)
+
+
+def _patch_index_lookups() -> None:
+    checked = Collection._ensure_uniques
+
+    @functools.wraps(checked)
+    def _ensure_uniques(self, new_data):
+        checked(self, new_data)
+        # Every insert and update passes here with the document's new state: keep the tables complete.
+        _record_lookup_entries(self, new_data)
+
+    Collection._ensure_uniques = _ensure_uniques
+    original_iter = Collection._iter_documents
+
+    @functools.wraps(original_iter)
+    def _iter_documents(self, filter):
+        candidates = _candidates(self, filter)
+        if candidates is None:
+            return original_iter(self, filter)
+        return (document for document in candidates if filter_applies(filter, document))
+
+    Collection._iter_documents = _iter_documents

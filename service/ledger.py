@@ -12,6 +12,8 @@ sales are written, so a crash in between leaves it dirty and the next ingest or
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -23,17 +25,33 @@ from typing import Any
 from bson import ObjectId
 from pymongo import InsertOne, UpdateOne
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from adapters.base import BUYER_TYPES, CHANNELS, RowError, SaleLine
-from service import attribution, ledger_rollups, storage
+from service import attribution, ledger_rollups, products, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import local_date, local_month, utcnow
-from service.products import certified_at, rate_at
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
+DUPLICATE_KEY = 11000
 MAX_KEPT_ERRORS = 1000
 # Sources' clocks drift; a line a few minutes "in the future" is not an error.
 FUTURE_TOLERANCE = timedelta(minutes=10)
+
+
+# Set inside deferred_rebuilds(): ingests leave their partitions dirty for one rebuild at the end.
+_deferring: contextvars.ContextVar[bool] = contextvars.ContextVar("deferring_rebuilds", default=False)
+
+
+@contextlib.contextmanager
+def deferred_rebuilds(db: Database) -> Iterator[None]:
+    """Many ingests (a bulk load), one rebuild per touched county-month at the end."""
+    token = _deferring.set(True)
+    try:
+        yield
+    finally:
+        _deferring.reset(token)
+    rebuild(db)
 
 
 @dataclass
@@ -212,8 +230,8 @@ def attribute(product: dict[str, Any] | None, occurred_at: datetime, amount_fen:
             "benefit_rate_bp": 0,
             "poor_income_fen": 0,
         }
-    certified = certified_at(product, occurred_at)
-    rate = rate_at(product, occurred_at)
+    certified = products.certified_at(product, occurred_at)
+    rate = products.rate_at(product, occurred_at)
     return {
         "product_id": product["_id"],
         "operator_id": product["operator_id"],
@@ -277,9 +295,16 @@ def ingest(
         _ingest_batch(db, batch, scope, catalogue, result, dry_run=dry_run, run_id=run_id)
     if rebuild and not dry_run:
         # Also repair what an earlier crash or a catalogue change left dirty in this county.
-        for county_code, month in sorted(result.partitions | set(dirty_partitions(db, [scope.county_code]))):
-            rebuild_partition(db, county_code, month)
+        rebuild_partitions(db, result.partitions | set(dirty_partitions(db, [scope.county_code])))
     return result
+
+
+def rebuild_partitions(db: Database, partitions: Iterable[tuple[str, str]]) -> None:
+    """Rebuild these county-months now, or, inside deferred_rebuilds(), once at its end."""
+    if _deferring.get():
+        return
+    for county_code, month in sorted(set(partitions)):
+        rebuild_partition(db, county_code, month)
 
 
 def _ingest_batch(
@@ -342,8 +367,25 @@ def _ingest_batch(
         return
     # Dirty first: a crash after the sales are written still leaves the partitions to rebuild.
     mark_dirty(db, partitions)
-    db[storage.SALES].bulk_write(writes, ordered=False)
+    _write(db, writes)
     result.partitions |= partitions
+
+
+def _write(db: Database, writes: list[InsertOne | UpdateOne]) -> None:
+    """Write a batch; a line another ingest inserted meanwhile is updated instead of duplicated."""
+    try:
+        db[storage.SALES].bulk_write(writes, ordered=False)
+    except BulkWriteError as error:
+        failed = error.details.get("writeErrors", [])
+        if not failed or any(entry.get("code") != DUPLICATE_KEY for entry in failed):
+            raise
+        retries = []
+        for entry in failed:
+            document = writes[entry["index"]]._doc
+            key = {name: document[name] for name in ("county_code", "channel", "external_id")}
+            fields = {k: v for k, v in document.items() if k not in ("_id", "created_at")}
+            retries.append(UpdateOne(key, {"$set": fields}))
+        db[storage.SALES].bulk_write(retries, ordered=False)
 
 
 def _scope_problem(line: SaleLine, product: dict[str, Any] | None, scope: IngestScope) -> RowError | None:
@@ -448,13 +490,13 @@ def _refresh_lines(db: Database, county_code: str, month: str) -> int:
         )
     )
     product_ids = sorted({line["product_id"] for line in lines})
-    products = {
+    catalogue = {
         product["_id"]: product
         for product in db[storage.PRODUCTS].find({"_id": {"$in": product_ids}}, Catalogue._FIELDS)
     }
     updates = []
     for line in lines:
-        fields = attribute(products.get(line["product_id"]), line["occurred_at"], line["amount_fen"])
+        fields = attribute(catalogue.get(line["product_id"]), line["occurred_at"], line["amount_fen"])
         if any(line.get(name) != value for name, value in fields.items() if name != "matched"):
             updates.append(UpdateOne({"_id": line["_id"]}, {"$set": fields}))
     if updates:

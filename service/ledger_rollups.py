@@ -17,8 +17,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from service import attribution, storage
-from service.benefit_links import active_days_in_month
+from service import attribution, benefit_links, storage
 from service.clock import start_of_local_day
 
 DERIVED = (storage.SALES_DAILY, storage.OPERATOR_POOLS, storage.HOUSEHOLD_INCOME)
@@ -128,7 +127,7 @@ def allocate(
         pool_fen = sum(source["poor_income_fen"] for source in operator_sources)
         claims_by_household: dict[Any, dict[str, Any]] = {}
         for link in links_by_operator.get(operator_id, []):
-            days = active_days_in_month(link, year, number)
+            days = benefit_links.active_days_in_month(link, year, number)
             household = households.get(link["household_id"])
             if days <= 0 or household is None:
                 continue

@@ -23,7 +23,7 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from service import access, audit, certification, operators, storage
+from service import access, audit, certification, ledger, operators, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.certification import CERTIFIED, DRAFT, EXPIRED
 from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
@@ -452,8 +452,8 @@ def update_product(
         )
     if "benefit_rate_bp" in changes:
         day = changes.get("benefit_rate_valid_from") or today_local()
-        if day < today_local():
-            # Sales already recorded must keep the rate that held when they happened.
+        if day < today_local() and not actor.is_staff:
+            # Recorded sales keep their rate; only county staff may correct a past rate (audited).
             raise ValidationFailed(
                 "A benefit rate change cannot start in the past.",
                 details={"benefit_rate_valid_from": ["Must be today or later (Asia/Shanghai)."]},
@@ -491,6 +491,10 @@ def update_product(
     if result.matched_count == 0:
         raise PreconditionFailed("The product was changed by someone else; read it again.")
     after = _load(db, product_id)
+    if "operator_id" in update:
+        ledger.mark_product_changed(db, product_id)
+    elif "benefit_rate_history" in update:
+        ledger.mark_product_changed(db, product_id, since=_rate_start(day))
     audit.record(
         db,
         actor,

@@ -573,18 +573,18 @@ def category_sales(db: Database, actor: Principal, **args: Any) -> dict[str, Any
     scope = _scope(actor, args)
     rows = list(db[storage.SALES_DAILY].aggregate(product_sales_pipeline(scope)))
     products = _names(db, storage.PRODUCTS, (row["_id"] for row in rows), {"category": 1})
-    totals: dict[str, dict[str, Any]] = {}
+    summed = ("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity")
+    totals: dict[str, dict[str, int]] = {}
     for row in rows:
-        category = (
-            UNMATCHED if row["_id"] is None else products.get(row["_id"], {}).get("category") or "other"
-        )
-        total = totals.setdefault(
-            category,
-            {**dict.fromkeys(("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity"), 0)},
-        )
-        for name in ("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity"):
+        if row["_id"] is None:
+            category = UNMATCHED
+        else:
+            category = products.get(row["_id"], {}).get("category") or "other"
+        total = totals.setdefault(category, {**dict.fromkeys(summed, 0), "products": 0})
+        for name in summed:
             total[name] += row[name]
-        total["products"] = total.get("products", 0) + (row["_id"] is not None)
+        if row["_id"] is not None:
+            total["products"] += 1
     items = [
         {
             "category": category,
@@ -666,9 +666,14 @@ def certification_status(
     *,
     county_code: str | None = None,
     operator_id: ObjectId | None = None,
+    from_month: str | None = None,
+    to_month: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Products by effective certification status, and certificates expiring within 30/60/90 days (now)."""
+    """Products by effective certification status, and certificates expiring within 30/60/90 days.
+
+    As of now: the period other reports take does not apply (``from_month``/``to_month`` are ignored).
+    """
     now = now or utcnow()
     scope = resolve_scope(actor, county_code=county_code, operator_id=operator_id, today=today_local())
     query = scope_match(scope, period=False)
@@ -1070,11 +1075,5 @@ def export(db: Database, actor: Principal, name: str, **args: Any) -> tuple[byte
     report = REPORTS[name]
     if name == "households":
         args = {**args, "page": 1, "per_page": None}
-    result = report.run(db, actor, **args)
-    scope = ReportScope(
-        tuple(result["county_codes"]) if result["county_codes"] is not None else None,
-        result["operator_id"],
-        result.get("from_month", ""),
-        result.get("to_month", ""),
-    )
-    return write_xlsx(report.sheets(result)), download_name(name, scope, report.periodic)
+    filename = download_name(name, _scope(actor, args), report.periodic)
+    return write_xlsx(report.sheets(report.run(db, actor, **args))), filename

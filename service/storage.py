@@ -28,6 +28,8 @@ LOGIN_FAILURES = "login_failures"
 AUDIT_LOG = "audit_log"
 OPERATORS = "operators"
 CANTEENS = "canteens"
+# A canteen's own record of its purchases; each is also a line of the sales ledger.
+CANTEEN_PURCHASES = "canteen_purchases"
 # The sales ledger and what is derived from it, partitioned by county and month.
 SALES = "sales"
 SALES_DAILY = "sales_daily"
@@ -41,6 +43,24 @@ BENEFIT_LINKS = "benefit_links"
 HOUSEHOLDS = "households"
 
 INDEXES: dict[str, list[IndexModel]] = {
+    CANTEENS: [
+        # The 832 importer matches buyer units by exact name within a county.
+        IndexModel([("county_code", ASCENDING), ("name", ASCENDING)], unique=True, name="county_name_unique"),
+        IndexModel([("name", ASCENDING)], name="name"),
+    ],
+    CANTEEN_PURCHASES: [
+        # One record per invoice of a canteen: the claim that keeps a purchase from being counted twice.
+        IndexModel(
+            [("canteen_id", ASCENDING), ("invoice_no", ASCENDING)], unique=True, name="canteen_invoice_unique"
+        ),
+        IndexModel([("canteen_id", ASCENDING), ("date", DESCENDING)], name="canteen_date"),
+        IndexModel([("county_code", ASCENDING), ("date", DESCENDING)], name="county_date"),
+        IndexModel(
+            [("canteen_id", ASCENDING), ("refund_of_invoice_no", ASCENDING)],
+            name="canteen_refund_of",
+            partialFilterExpression={"refund_of_invoice_no": {"$type": "string"}},
+        ),
+    ],
     SALES: [
         # The de-duplication key starts with the shard key (county_code), as a sharded cluster requires.
         IndexModel(
@@ -67,15 +87,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
         IndexModel([("buyer_unit_id", ASCENDING), ("month", ASCENDING)], name="buyer_unit_month"),
+        # Admins' all-county reports select by period alone.
+        IndexModel([("month", ASCENDING)], name="month"),
     ],
     OPERATOR_POOLS: [
         IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),
         IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
+        IndexModel([("month", ASCENDING)], name="month"),
     ],
     HOUSEHOLD_INCOME: [
         IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),
         IndexModel([("household_id", ASCENDING), ("month", ASCENDING)], name="household_month"),
         IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
+        IndexModel([("month", ASCENDING)], name="month"),
     ],
     LEDGER_PARTITIONS: [
         IndexModel([("dirty", ASCENDING), ("county_code", ASCENDING)], name="dirty_county"),
@@ -203,10 +227,25 @@ class Storage:
         self._client = None
 
 
-def ensure_indexes(db: Database) -> None:
-    """Create every declared index; creating an existing one is a no-op."""
+def ensure_indexes(db: Database, *, embedded: bool = False) -> None:
+    """Create every declared index; creating an existing one is a no-op.
+
+    The emulator scans a whole collection on every operation once it has a TTL index, so
+    there TTL indexes are created without expiry: the code refuses expired records anyway.
+    """
     for name, models in INDEXES.items():
+        if embedded:
+            models = [_without_ttl(model) for model in models]
         db[name].create_indexes(models)
+
+
+def _without_ttl(model: IndexModel) -> IndexModel:
+    spec = dict(model.document)
+    if "expireAfterSeconds" not in spec:
+        return model
+    spec.pop("expireAfterSeconds")
+    keys = list(spec.pop("key").items())
+    return IndexModel(keys, **spec)
 
 
 def init_app(app: Flask) -> None:
@@ -230,5 +269,5 @@ def db_cli() -> None:
 
 @db_cli.command("init", help="Create every index (idempotent).")
 def db_init_command() -> None:
-    ensure_indexes(get_db())
+    ensure_indexes(get_db(), embedded=get_storage().embedded)
     click.echo(f"Indexes ensured on {sum(len(m) for m in INDEXES.values())} index definitions.")

@@ -50,7 +50,7 @@ DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 MAX_CELL_TEXT = 32_767  # Excel's limit for one cell
 _SHEET_TITLE_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
-_FILENAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9._-]+")
+_FILENAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -189,8 +189,13 @@ def rows_to_xlsx(columns: Sequence[Column], rows: Iterable[Mapping[str, Any]], t
 
 
 def safe_filename(name: str) -> str:
-    """An ASCII file name (letters, digits, . _ -), so no header encoding is needed."""
-    return _FILENAME_FORBIDDEN.sub("-", name).strip("-.") or "download"
+    """An ASCII file name (letters, digits, _ - and one extension), so no header encoding is needed."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    stem = _FILENAME_FORBIDDEN.sub("-", stem).strip("-") or "download"
+    suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix)
+    return f"{stem}.{suffix}" if suffix else stem
 
 
 def send_xlsx(data: bytes, filename: str) -> Response:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from stdnum.cn import ric
 
-from service import accounts, benefit_links, households, products, storage
+from service import accounts, benefit_links, canteen_purchases, households, products, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, system_principal
 from service.clock import utcnow
 
@@ -34,15 +34,37 @@ class Factory:
         return document
 
     def canteen(self, county_code: str = "340722", **fields: Any) -> dict[str, Any]:
+        """A canteen unit; ``plans`` may be given as [{"year", "food_total_fen"[, "reserve_ratio_bp"]}]."""
+        plans = [
+            {"reserve_ratio_bp": 1000, "declared_at": datetime(plan["year"], 1, 10, tzinfo=UTC), **plan}
+            for plan in fields.pop("plans", [])
+        ]
         document = {
             "name": f"测试食堂{next(_sequence)}",
             "unit_type": "agency",
             "county_code": county_code,
-            "plans": [],
+            "plans": plans,
+            "version": 1,
             **fields,
         }
         document["_id"] = self.db[storage.CANTEENS].insert_one(document).inserted_id
         return document
+
+    def canteen_purchase(self, canteen: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """A purchase made by log_purchase (default: 2024-03-15, 100.00 yuan, an uncatalogued product)."""
+        data = {
+            "canteen_id": canteen["_id"],
+            "date": date(2024, 3, 15),
+            "quantity": 10,
+            "amount_fen": 10_000,
+            "invoice_no": f"INV{next(_sequence):08d}",
+            **fields,
+        }
+        if not any(data.get(name) for name in ("product_id", "sku", "product_name", "refund_of_invoice_no")):
+            data.setdefault("operator_uscc", "91110108551385082Q")
+            data["product_name"] = "目录外蔬菜"
+        with self.app.app_context():
+            return canteen_purchases.log_purchase(self.db, system_principal("tests"), data)
 
     def product(
         self,
@@ -92,7 +114,9 @@ class Factory:
     def certified_since(self, product: dict[str, Any], since: Any, benefit_rate_bp: int) -> dict[str, Any]:
         """Backdate a product's rate history to ``since`` (create_product starts it today), for past sales."""
         history = [{"benefit_rate_bp": benefit_rate_bp, "valid_from": since}]
-        self.db[storage.PRODUCTS].update_one({"_id": product["_id"]}, {"$set": {"benefit_rate_history": history}})
+        self.db[storage.PRODUCTS].update_one(
+            {"_id": product["_id"]}, {"$set": {"benefit_rate_history": history}}
+        )
         return self.db[storage.PRODUCTS].find_one({"_id": product["_id"]})
 
     def household(self, county_code: str = "340722", **fields: Any) -> dict[str, Any]:

@@ -484,3 +484,106 @@ def test_new_client_returns_aware_utc_datetimes_and_is_empty():
     assert client["db"]["events"].find_one()["at"].tzinfo is not None
     assert new_client().list_database_names() == []
     assert [ix["name"] for ix in client["db"]["events"].list_indexes()] == ["_id_"]
+
+
+def _count_calls(monkeypatch, module, name):
+    calls = {"n": 0}
+    original = getattr(module, name)
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
+def test_in_over_strings_compares_by_set_not_by_every_pair(mdb, monkeypatch):
+    from mongomock_ng import filtering
+
+    mdb.c.insert_many([{"k": f"key-{i}"} for i in range(500)])
+    wanted = [f"key-{i}" for i in range(0, 1000, 2)]
+    comparisons = _count_calls(monkeypatch, filtering, "operator_eq")
+    found = sorted(doc["k"] for doc in mdb.c.find({"k": {"$in": wanted}}))
+    assert found == sorted(f"key-{i}" for i in range(0, 500, 2))
+    assert comparisons["n"] < 1000  # stock: 500 documents × 500 values
+    assert mdb.c.count_documents({"k": {"$nin": wanted}}) == 250
+
+
+def test_in_with_mixed_types_keeps_mongodb_semantics(mdb):
+    mdb.c.insert_many([{"k": 1}, {"k": "1"}, {"k": None}, {}, {"k": ["a", "b"]}, {"k": "a"}])
+    assert mdb.c.count_documents({"k": {"$in": ["1"]}}) == 1
+    assert mdb.c.count_documents({"k": {"$in": [None]}}) == 2
+    assert mdb.c.count_documents({"k": {"$in": ["a"]}}) == 2
+    assert mdb.c.count_documents({"k": {"$in": ["b", "zzz"]}}) == 1
+
+
+def test_aggregate_copies_only_what_its_leading_match_selects(mdb, monkeypatch):
+    mdb.c.insert_many([{"county": str(i % 10), "v": i} for i in range(1000)])
+    from mongomock_ng import aggregate
+
+    seen = {}
+    original = aggregate.process_pipeline
+
+    def spy(collection, *args, **kwargs):
+        seen["input"] = len(collection)
+        return original(collection, *args, **kwargs)
+
+    monkeypatch.setattr(aggregate, "process_pipeline", spy)
+    result = list(
+        mdb.c.aggregate([{"$match": {"county": "3"}}, {"$group": {"_id": None, "v": {"$sum": "$v"}}}])
+    )
+    assert result == [{"_id": None, "v": sum(range(3, 1000, 10))}]
+    assert seen["input"] == 100  # stock: the whole collection, 1,000
+
+
+def test_group_finds_the_same_groups_without_sorting(mdb, monkeypatch):
+    from mongomock_ng import filtering
+
+    mdb.c.insert_many(
+        [{"a": i % 3, "b": {"x": i % 2}, "flag": i % 2 == 0, "v": i} for i in range(300)] + [{"v": 1000}]
+    )
+    comparisons = _count_calls(monkeypatch, filtering, "bson_compare")
+    groups = list(mdb.c.aggregate([{"$group": {"_id": {"a": "$a", "b": "$b"}, "n": {"$sum": 1}}}]))
+    assert comparisons["n"] == 0  # stock: an O(n log n) sort of BSON comparisons
+    counts = {(g["_id"].get("a"), (g["_id"].get("b") or {}).get("x")): g["n"] for g in groups}
+    assert counts == {(a, x): 50 for a in range(3) for x in range(2)} | {(None, None): 1}
+    flags = {g["_id"]: g["n"] for g in mdb.c.aggregate([{"$group": {"_id": "$flag", "n": {"$sum": 1}}}])}
+    assert flags == {True: 150, False: 150, None: 1}
+
+
+def test_equality_queries_read_through_a_declared_index(mdb, monkeypatch):
+    from mongomock_ng import filtering
+
+    mdb.c.create_index([("county", 1), ("month", 1)])
+    mdb.c.insert_many(
+        [{"county": str(i % 10), "month": f"2024-{i % 12 + 1:02d}", "v": i} for i in range(1200)]
+    )
+    applied = _count_calls(monkeypatch, filtering, "filter_applies")
+    found = list(mdb.c.find({"county": "3", "month": "2024-04"}))
+    assert sorted(doc["v"] for doc in found) == [i for i in range(1200) if i % 10 == 3 and i % 12 == 3]
+    assert applied["n"] < 50  # stock: one per document, 1,200
+
+
+def test_index_reads_see_updates_deletes_and_new_documents(mdb):
+    mdb.c.create_index([("k", 1)])
+    mdb.c.insert_many([{"k": "a", "n": i} for i in range(5)])
+    assert mdb.c.count_documents({"k": "a"}) == 5
+    mdb.c.update_one({"n": 0}, {"$set": {"k": "b"}})
+    mdb.c.delete_one({"n": 1})
+    mdb.c.insert_one({"k": "a", "n": 9})
+    mdb.c.update_many({"k": {"$in": ["a"]}}, {"$set": {"seen": True}})
+    assert sorted(d["n"] for d in mdb.c.find({"k": "a"})) == [2, 3, 4, 9]
+    assert [d["n"] for d in mdb.c.find({"k": "b"})] == [0]
+    assert mdb.c.count_documents({"k": "a", "seen": True}) == 4
+    mdb.c.drop()
+    assert mdb.c.count_documents({"k": "a"}) == 0
+
+
+def test_partial_and_sparse_indexes_are_never_used_for_reads(mdb):
+    mdb.c.create_index([("k", 1)], partialFilterExpression={"k": {"$type": "string"}}, name="partial")
+    mdb.c.insert_many([{"k": "a"}, {"k": "a", "x": 1}])
+    assert mdb.c.count_documents({"k": "a"}) == 2
+    mdb.d.create_index([("k", 1)], sparse=True)
+    mdb.d.insert_many([{"k": "a"}, {"j": 1}])
+    assert mdb.d.count_documents({"k": "a"}) == 1

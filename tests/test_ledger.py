@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pymongo import InsertOne
 
 from adapters.base import RowError, SaleLine
 from service import ledger, ledger_rollups, reconcile, storage
@@ -316,3 +317,72 @@ def test_a_link_change_marks_the_operators_pools_dirty_and_the_next_ingest_repai
     assert ledger.dirty_partitions(db) == []
     shares = [i["share_fen"] for i in db[storage.HOUSEHOLD_INCOME].find({"month": "2024-03"})]
     assert sorted(shares) == [3_750, 3_750, 7_500]
+
+
+def test_ledger_commands_rebuild_verify_and_rematch(runner, db, certified):
+    ingest(db, [line("A-1", 10_000)], rebuild=False)
+    rebuilt = runner.invoke(args=["ledger", "rebuild"])
+    assert rebuilt.exit_code == 0 and "Rebuilt 1 county-month" in rebuilt.output
+    verified = runner.invoke(args=["ledger", "verify", "--county", COUNTY])
+    assert verified.exit_code == 0 and "0 difference(s)" in verified.output
+    db[storage.OPERATOR_POOLS].update_one({}, {"$inc": {"pool_fen": 5}})
+    tampered = runner.invoke(args=["ledger", "verify"])
+    assert tampered.exit_code == 1 and "pool_fen" in tampered.output
+    rematched = runner.invoke(args=["ledger", "rematch"])
+    assert rematched.exit_code == 0 and "unmatched_before 0" in rematched.output
+
+
+def test_staff_may_correct_a_past_rate_and_the_figures_follow(login, db, certified):
+    ingest(db, [line("A-1", 10_000)])
+    staff = login("county_staff")
+    product_url = f"/api/v1/products/{certified['product']['_id']}"
+    etag = staff.get(product_url).headers["ETag"]
+    response = staff.patch(
+        product_url,
+        json={"benefit_rate_bp": 2000, "benefit_rate_valid_from": "2024-03-01"},
+        headers={"If-Match": etag},
+    )
+    assert response.status_code == 200, response.json
+    assert ledger.dirty_partitions(db) == [(COUNTY, "2024-03")]
+    ledger.rebuild(db)
+    assert db[storage.OPERATOR_POOLS].find_one()["pool_fen"] == 2_000
+    assert reconcile.verify(db)[1] == []
+
+
+def test_an_enterprise_may_not_backdate_its_rate(login, db, certified):
+    enterprise = login("enterprise", operator_id=certified["operator"]["_id"])
+    product_url = f"/api/v1/products/{certified['product']['_id']}"
+    etag = enterprise.get(product_url).headers["ETag"]
+    response = enterprise.patch(
+        product_url,
+        json={"benefit_rate_bp": 2000, "benefit_rate_valid_from": "2024-03-01"},
+        headers={"If-Match": etag},
+    )
+    assert response.status_code == 422
+    assert "benefit_rate_valid_from" in response.json["error"]["details"]
+
+
+def test_ending_a_link_marks_the_operators_months_dirty(login, db, certified, factory):
+    ingest(db, [line("A-1", 10_000)])
+    link = db[storage.BENEFIT_LINKS].find_one({"household_id": certified["households"][0]["_id"]})
+    staff = login("county_staff")
+    response = staff.post(
+        f"/api/v1/benefit-links/{link['_id']}/end", json={"valid_to": "2024-03-10", "reason": "退出合作"}
+    )
+    assert response.status_code == 200, response.json
+    assert ledger.dirty_partitions(db) == [(COUNTY, "2024-03")]
+
+
+def test_a_line_inserted_by_a_concurrent_ingest_is_updated_not_duplicated(db, certified, monkeypatch):
+    # The other ingest lands between this batch's look-up of existing lines and its write.
+    real_existing = ledger._existing_lines
+
+    def look_up_then_lose_the_race(db_, county_code, accepted):
+        found = real_existing(db_, county_code, accepted)
+        ledger._write(db_, [InsertOne({**ledger.line_document(line("A-1", 111), IngestScope(COUNTY), None)})])
+        return found
+
+    monkeypatch.setattr(ledger, "_existing_lines", look_up_then_lose_the_race)
+    ingest(db, [line("A-1", 10_000)])
+    assert db[storage.SALES].count_documents({}) == 1
+    assert db[storage.SALES].find_one()["amount_fen"] == 10_000

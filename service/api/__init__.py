@@ -10,13 +10,28 @@ def register_blueprints(api: Api) -> None:
         audit_log,
         auth,
         benefit_links,
+        canteens,
         households,
         income,
         operators,
         products,
         reports,
+        sales,
         users,
     )
 
-    for module in (auth, users, audit_log, operators, products, households, benefit_links, reports, income):
+    for module in (
+        auth,
+        users,
+        audit_log,
+        operators,
+        products,
+        households,
+        benefit_links,
+        reports,
+        income,
+        sales,
+    ):
         api.register_blueprint(module.blp)
+    for blueprint in canteens.BLUEPRINTS:
+        api.register_blueprint(blueprint)

@@ -1,0 +1,277 @@
+"""Schemas of unit canteens (单位食堂), their yearly plans, purchases and reserved-share progress."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema
+from schemas.households import ImportErrorSchema
+from schemas.operators import ActorSchema
+from service.canteen_purchases import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH
+from service.canteens import FIRST_PLAN_YEAR, FLOOR_RATIO_BP, MAX_NAME_LENGTH, UNIT_TYPES
+from service.products import CHANNELS
+
+_UNIT_TYPE_HELP = "; ".join(f"{code} {label}" for code, label in UNIT_TYPES.items())
+_YEAR = validate.Range(min=FIRST_PLAN_YEAR, max=2100)
+_TEXT = validate.Length(max=200)
+
+
+# Canteens ----------------------------------------------------------------------------------------
+
+
+class CanteenPlanSchema(BaseSchema):
+    year = fields.Integer()
+    food_total_fen = Fen(metadata={"description": "年度食堂食材采购总额, in fen."})
+    reserve_ratio_bp = fields.Integer(
+        metadata={"description": "Reserved share in basis points (1000 = 10%)."}
+    )
+    target_fen = Fen(metadata={"description": "food_total_fen × reserve_ratio_bp / 10000, rounded up."})
+    declared_at = fields.DateTime()
+    declared_by = fields.Nested(ActorSchema)
+    declared_late = fields.Boolean(metadata={"description": "Declared after 20 February of the year."})
+
+
+class CanteenSchema(BaseSchema):
+    id = ObjectIdField(attribute="_id", dump_only=True)
+    name = fields.String(
+        metadata={"description": "Exact, unique within the county (the 832 importer matches it)."}
+    )
+    unit_type = fields.String(metadata={"description": _UNIT_TYPE_HELP})
+    county_code = fields.String()
+    address = fields.String(allow_none=True)
+    contact = fields.String(allow_none=True)
+    plans = fields.List(fields.Nested(CanteenPlanSchema))
+    version = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime(allow_none=True)
+
+
+class CanteenCreateSchema(BaseSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NAME_LENGTH))
+    unit_type = fields.String(
+        required=True, validate=validate.OneOf(UNIT_TYPES), metadata={"description": _UNIT_TYPE_HELP}
+    )
+    county_code = CountyCode(required=True)
+    address = fields.String(validate=_TEXT, allow_none=True)
+    contact = fields.String(
+        validate=_TEXT, allow_none=True, metadata={"description": "Contact person and phone."}
+    )
+
+
+class CanteenPatchSchema(BaseSchema):
+    name = fields.String(
+        validate=validate.Length(min=1, max=MAX_NAME_LENGTH), metadata={"description": "Staff only."}
+    )
+    unit_type = fields.String(validate=validate.OneOf(UNIT_TYPES))
+    county_code = CountyCode(metadata={"description": "Staff only."})
+    address = fields.String(validate=_TEXT, allow_none=True)
+    contact = fields.String(validate=_TEXT, allow_none=True)
+
+
+class CanteenQueryArgsSchema(PageArgsSchema):
+    county_code = CountyCode()
+    unit_type = fields.String(validate=validate.OneOf(UNIT_TYPES))
+    q = fields.String(
+        validate=validate.Length(min=1, max=MAX_NAME_LENGTH), metadata={"description": "Part of the name."}
+    )
+
+
+class CanteenPlanPutSchema(BaseSchema):
+    food_total_fen = Fen(
+        required=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "年度食堂食材采购总额: the year's total canteen food purchases, in fen."},
+    )
+    reserve_ratio_bp = fields.Integer(
+        strict=True,
+        load_default=FLOOR_RATIO_BP,
+        validate=validate.Range(
+            min=FLOOR_RATIO_BP, max=10000, error="From 1000 (the 10% floor of 财库〔2021〕19号) to 10000."
+        ),
+        metadata={"description": "Reserved share in basis points: 1000 = the 10% floor; 1500 is encouraged."},
+    )
+
+
+# Progress against the reserved share ---------------------------------------------------------------
+
+
+class QuotaArgsSchema(BaseSchema):
+    year = fields.Integer(validate=_YEAR, metadata={"description": "Default: this year (Asia/Shanghai)."})
+
+
+class CanteenQuotaSchema(BaseSchema):
+    canteen_id = ObjectIdField()
+    name = fields.String()
+    unit_type = fields.String()
+    county_code = fields.String()
+    year = fields.Integer()
+    plan = fields.Nested(CanteenPlanSchema, allow_none=True)
+    target_fen = Fen(allow_none=True, metadata={"description": "The reserved amount; null without a plan."})
+    qualifying_fen = Fen(
+        metadata={"description": "Purchases of certified products, plus everything bought via 832."}
+    )
+    remaining_fen = Fen(allow_none=True)
+    progress_bp = fields.Integer(
+        allow_none=True, metadata={"description": "qualifying ÷ target, rounded down."}
+    )
+    days_elapsed = fields.Integer(metadata={"description": "Days of the year gone by, today included."})
+    days_in_year = fields.Integer()
+    forecast_fen = Fen(
+        allow_none=True,
+        metadata={
+            "description": "At the current pace: qualifying ÷ days elapsed × days in year (past: actual)."
+        },
+    )
+    forecast_bp = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"description": "no_plan, not_started, met, on_track or behind."})
+    purchases_fen = Fen(
+        metadata={"description": "Every purchase of the unit in the ledger, qualifying or not."}
+    )
+    via_832_fen = Fen()
+    certified_other_fen = Fen(metadata={"description": "Certified products bought outside the 832 platform."})
+
+
+class CanteenReportArgsSchema(BaseSchema):
+    county_code = CountyCode(required=True)
+    year = fields.Integer(validate=_YEAR, metadata={"description": "Default: this year (Asia/Shanghai)."})
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "xlsx")))
+
+
+class CanteenReportTotalsSchema(BaseSchema):
+    canteens = fields.Integer()
+    with_plan = fields.Integer()
+    met = fields.Integer()
+    behind = fields.Integer()
+    target_fen = Fen()
+    qualifying_fen = Fen()
+    purchases_fen = Fen()
+
+
+class CanteenReportSchema(BaseSchema):
+    county_code = fields.String()
+    year = fields.Integer()
+    generated_at = fields.DateTime()
+    items = fields.List(fields.Nested(CanteenQuotaSchema))
+    totals = fields.Nested(CanteenReportTotalsSchema)
+
+
+# Purchases ------------------------------------------------------------------------------------------
+
+
+class CanteenPurchaseSchema(BaseSchema):
+    id = ObjectIdField(attribute="_id", dump_only=True)
+    canteen_id = ObjectIdField()
+    county_code = fields.String(metadata={"description": "The canteen's county."})
+    date = fields.String(metadata={"description": "Purchase date (YYYY-MM-DD, Asia/Shanghai)."})
+    operator_id = ObjectIdField(allow_none=True)
+    operator_uscc = fields.String(allow_none=True)
+    operator_name = fields.String(allow_none=True)
+    product_id = ObjectIdField(allow_none=True)
+    product_name = fields.String(allow_none=True)
+    product_code = fields.String(allow_none=True, metadata={"description": "The SKU or code as given."})
+    quantity = fields.Integer()
+    unit = fields.String(allow_none=True)
+    amount_fen = Fen()
+    invoice_no = fields.String()
+    refund_of_invoice_no = fields.String(allow_none=True)
+    via_832 = fields.Boolean()
+    channel = fields.String(metadata={"description": "The ledger channel: canteen, or p832."})
+    sale_county_code = fields.String(
+        metadata={"description": "The county whose sales ledger holds the line."}
+    )
+    external_id = fields.String(
+        metadata={"description": "The ledger line's id: canteen:<canteen id>:<invoice no>."}
+    )
+    matched = fields.Boolean(metadata={"description": "The product was found in the catalogue."})
+    certified = fields.Boolean(metadata={"description": "Certified on the purchase date (when logged)."})
+    counted_for_quota = fields.Boolean(metadata={"description": "Counts toward the reserved share."})
+    message = fields.String(
+        allow_none=True, metadata={"description": "Why it does not count, when it does not."}
+    )
+    ledger_status = fields.String(
+        metadata={"description": "recorded; pending only after an interrupted write."}
+    )
+    created_by = fields.Nested(ActorSchema)
+    created_at = fields.DateTime()
+
+
+class CanteenPurchaseCreateSchema(BaseSchema):
+    canteen_id = ObjectIdField(
+        metadata={"description": "Staff: the canteen; a canteen account logs for itself."}
+    )
+    date = fields.Date(
+        required=True, metadata={"description": "Local date (Asia/Shanghai), not in the future."}
+    )
+    operator_uscc = fields.String(
+        validate=validate.Length(min=1, max=40), metadata={"description": "The supplier's 统一社会信用代码."}
+    )
+    operator_id = ObjectIdField(metadata={"description": "Or the supplier's id."})
+    product_id = ObjectIdField(metadata={"description": "A product of the catalogue."})
+    sku = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "Or a channel SKU."}
+    )
+    channel = fields.String(
+        validate=validate.OneOf(CHANNELS),
+        metadata={"description": "The SKU's channel (default: p832 when via_832, else canteen)."},
+    )
+    product_name = fields.String(
+        validate=validate.Length(min=1, max=MAX_TEXT_LENGTH),
+        metadata={"description": "Required for a product not in the catalogue."},
+    )
+    quantity = fields.Integer(
+        strict=True, required=True, metadata={"description": "Whole units; negative only for a return."}
+    )
+    unit = fields.String(validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
+    amount_fen = Fen(required=True, metadata={"description": "Integer fen; negative only for a return."})
+    invoice_no = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_INVOICE_LENGTH),
+        metadata={"description": "Unique per canteen (409 on a duplicate)."},
+    )
+    refund_of_invoice_no = fields.String(
+        validate=validate.Length(min=1, max=MAX_INVOICE_LENGTH),
+        metadata={"description": "A return: the invoice of the purchase it reverses."},
+    )
+    via_832 = fields.Boolean(
+        allow_none=True,
+        metadata={"description": "Bought on the 832 platform (a return follows its purchase)."},
+    )
+
+    @validates_schema
+    def _one_operator(self, data, **kwargs):
+        if data.get("operator_uscc") and data.get("operator_id"):
+            raise ValidationError("Give operator_uscc or operator_id, not both.", "operator_id")
+        if data.get("channel") and not data.get("sku"):
+            raise ValidationError("A channel only goes with a sku.", "channel")
+
+
+class CanteenPurchaseQueryArgsSchema(PageArgsSchema):
+    canteen_id = ObjectIdField(metadata={"description": "Staff: one canteen."})
+    county_code = CountyCode(metadata={"description": "Staff: one county."})
+    year = fields.Integer(validate=_YEAR)
+    month = fields.Integer(
+        validate=validate.Range(min=1, max=12), metadata={"description": "1–12; needs year."}
+    )
+
+
+class CanteenPurchaseImportFormSchema(BaseSchema):
+    canteen_id = ObjectIdField(metadata={"description": "Staff: the canteen the file belongs to."})
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "Check and count only; store nothing."}
+    )
+
+
+class CanteenPurchaseImportResultSchema(BaseSchema):
+    rows = fields.Integer()
+    inserted = fields.Integer()
+    updated = fields.Integer(metadata={"description": "Always 0: purchases are never edited."})
+    unchanged = fields.Integer(metadata={"description": "Invoices already logged with the same details."})
+    rejected = fields.Integer()
+    skipped = fields.Integer(metadata={"description": "The template's example row."})
+    unmatched = fields.Integer(metadata={"description": "New purchases of products not in the catalogue."})
+    not_counted = fields.Integer(
+        metadata={"description": "New purchases that do not count toward the reserved share."}
+    )
+    dry_run = fields.Boolean()
+    errors = fields.List(fields.Nested(ImportErrorSchema))
+    errors_truncated = fields.Boolean()

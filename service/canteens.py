@@ -1,0 +1,529 @@
+"""Unit canteens (单位食堂): the units, their yearly reserved-share plans, and progress against them.
+
+Budget units reserve at least 10% of their canteen's yearly food purchases for
+products of poverty areas (财库〔2021〕19号; 15% is encouraged) and declare the
+yearly total and share by 20 February. A plan per year holds both; progress
+counts purchases of certified products, and anything bought on the 832
+platform (channel ``p832``), read from the ledger's ``sales_daily`` rollup by
+buyer unit — never from the raw sales. Purchases themselves live in
+``service.canteen_purchases``.
+
+A canteen's ``name`` is kept exactly as entered (only surrounding blanks are
+trimmed) and is unique within its county: the 832 importer matches buyer units
+by exact name through :func:`find_canteen_by_name`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from service import access, audit, storage
+from service.access import Principal
+from service.clock import local_date, today_local, utcnow
+from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+
+UNIT_TYPES = {
+    "agency": "机关",
+    "school": "学校",
+    "hospital": "医院",
+    "state_enterprise": "国企",
+    "other": "其他",
+}
+# 财库〔2021〕19号: at least 10% of the yearly canteen food purchases is reserved; 15% is encouraged.
+FLOOR_RATIO_BP = 1000
+ENCOURAGED_RATIO_BP = 1500
+# Units declare their yearly total and share by 20 February of the year.
+DECLARATION_DEADLINE = (2, 20)
+# 财库〔2019〕27号 started the reserved share; earlier years are typos.
+FIRST_PLAN_YEAR = 2019
+MAX_NAME_LENGTH = 100
+# What a canteen account may change on its own unit (name and county are staff decisions).
+CANTEEN_EDITABLE = ("unit_type", "address", "contact")
+STAFF_EDITABLE = ("name", "county_code", *CANTEEN_EDITABLE)
+
+# Quota states, from the figures of one year.
+NO_PLAN, MET, ON_TRACK, BEHIND, NOT_STARTED = "no_plan", "met", "on_track", "behind", "not_started"
+QUOTA_STATUSES = {
+    NO_PLAN: "未申报",
+    NOT_STARTED: "未开始",
+    MET: "已完成",
+    ON_TRACK: "按进度可完成",
+    BEHIND: "进度滞后",
+}
+
+
+# Names ------------------------------------------------------------------------------------------
+
+
+def clean_name(name: str) -> str:
+    """A canteen name as stored: exact, with surrounding blanks (full-width too) trimmed."""
+    return str(name).strip(" \t\r\n\u3000\u00a0")
+
+
+def find_canteen_by_name(db: Database, name: str, county_code: str | None = None) -> dict[str, Any] | None:
+    """The canteen with exactly this name (in ``county_code`` if given), or None.
+
+    Names are unique per county, not nationwide: without a county, a name held
+    by canteens of two counties is ambiguous and gives None.
+    """
+    query: dict[str, Any] = {"name": clean_name(name)}
+    if county_code is not None:
+        query["county_code"] = county_code
+    found = list(db[storage.CANTEENS].find(query).limit(2))
+    return found[0] if len(found) == 1 else None
+
+
+def find_canteens_by_names(
+    db: Database, names: Iterable[str], county_code: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Canteens by exact name in one query (for importers); ambiguous names are left out."""
+    wanted = sorted({clean_name(name) for name in names})
+    if not wanted:
+        return {}
+    query: dict[str, Any] = {"name": {"$in": wanted}}
+    if county_code is not None:
+        query["county_code"] = county_code
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for canteen in db[storage.CANTEENS].find(query):
+        by_name.setdefault(canteen["name"], []).append(canteen)
+    return {name: found[0] for name, found in by_name.items() if len(found) == 1}
+
+
+# Reading ----------------------------------------------------------------------------------------
+
+
+def load_canteen(db: Database, canteen_id: ObjectId) -> dict[str, Any]:
+    """A canteen by id, unscoped (callers check access); canteens stored before versioning are version 1."""
+    canteen = db[storage.CANTEENS].find_one({"_id": canteen_id})
+    if canteen is None:
+        raise NotFound("No such canteen.")
+    canteen.setdefault("version", 1)
+    canteen.setdefault("plans", [])
+    return canteen
+
+
+def visible_canteen(db: Database, actor: Principal, canteen_id: ObjectId) -> dict[str, Any]:
+    """A canteen the actor may act on: its own account, or staff of its county."""
+    canteen = load_canteen(db, canteen_id)
+    access.require_canteen(actor, canteen["_id"], canteen["county_code"])
+    return canteen
+
+
+def present(canteen: Mapping[str, Any]) -> dict[str, Any]:
+    """A canteen as the API shows it: plans by year, each with its target and whether it came late."""
+    return {
+        **canteen,
+        "plans": [
+            {
+                **plan,
+                "target_fen": target_fen(plan),
+                "declared_late": declared_late(plan),
+            }
+            for plan in sorted(canteen.get("plans") or [], key=lambda plan: plan["year"])
+        ],
+    }
+
+
+def get_canteen(db: Database, actor: Principal, canteen_id: ObjectId) -> dict[str, Any]:
+    return present(visible_canteen(db, actor, canteen_id))
+
+
+def list_canteens(
+    db: Database,
+    actor: Principal,
+    *,
+    county_code: str | None = None,
+    unit_type: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """Canteens of the staff member's counties (admins: all), by name."""
+    conditions: list[dict[str, Any]] = []
+    scope = access.county_filter(actor)
+    if scope:
+        conditions.append(scope)
+    if county_code is not None:
+        access.require_county(actor, county_code)
+        conditions.append({"county_code": county_code})
+    if unit_type is not None:
+        conditions.append({"unit_type": unit_type})
+    if q:
+        conditions.append({"name": {"$regex": re.escape(q.strip())}})
+    query = {"$and": conditions} if conditions else {}
+    collection = db[storage.CANTEENS]
+    total = collection.count_documents(query)
+    cursor = (
+        collection.find(query).sort([("name", 1), ("_id", 1)]).skip((page - 1) * per_page).limit(per_page)
+    )
+    return [present({"version": 1, **canteen}) for canteen in cursor], total
+
+
+# Writing ----------------------------------------------------------------------------------------
+
+
+def _name_taken(name: str, county_code: str) -> Conflict:
+    return Conflict(
+        f"County {county_code} already has a canteen named {name}.",
+        details={"name": ["Already used in this county."]},
+    )
+
+
+def _check_name_free(db: Database, name: str, county_code: str, canteen_id: ObjectId | None) -> None:
+    holder = db[storage.CANTEENS].find_one(
+        {"county_code": county_code, "name": name, "_id": {"$ne": canteen_id}}, {"_id": 1}
+    )
+    if holder is not None:
+        raise _name_taken(name, county_code)
+
+
+def _checked_name(name: Any) -> str:
+    cleaned = clean_name(name or "")
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
+        raise ValidationFailed(
+            "A canteen needs a name.", details={"name": [f"1–{MAX_NAME_LENGTH} characters."]}
+        )
+    return cleaned
+
+
+def create_canteen(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Register a canteen unit (staff of its county)."""
+    if not actor.is_staff:
+        raise Forbidden("Only county staff and admins may register canteens.")
+    access.require_county(actor, data["county_code"])
+    name = _checked_name(data["name"])
+    _check_name_free(db, name, data["county_code"], None)
+    now = utcnow()
+    canteen = {
+        "name": name,
+        "unit_type": data["unit_type"],
+        "county_code": data["county_code"],
+        "address": data.get("address"),
+        "contact": data.get("contact"),
+        "plans": [],
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        canteen["_id"] = db[storage.CANTEENS].insert_one(canteen).inserted_id
+    except DuplicateKeyError:
+        raise _name_taken(name, data["county_code"]) from None
+    audit.record(
+        db,
+        actor,
+        "canteen.create",
+        entity_kind="canteen",
+        entity_id=canteen["_id"],
+        county_code=canteen["county_code"],
+        after=canteen,
+    )
+    return present(canteen)
+
+
+def _version_filter(expected: int) -> dict[str, Any]:
+    # Canteens stored before versioning (demo, fixtures) count as version 1.
+    if expected == 1:
+        return {"$or": [{"version": 1}, {"version": {"$exists": False}}]}
+    return {"version": expected}
+
+
+def update_canteen(
+    db: Database, actor: Principal, canteen_id: ObjectId, expected_version: int, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Edit a canteen (If-Match version); its own account may not change its name or county."""
+    before = visible_canteen(db, actor, canteen_id)
+    allowed = STAFF_EDITABLE if actor.is_staff else CANTEEN_EDITABLE
+    refused = sorted(name for name in changes if name not in allowed)
+    if refused:
+        raise Forbidden(
+            "Only county staff may change a canteen's name or county.",
+            details={name: ["Staff only."] for name in refused},
+        )
+    if before["version"] != expected_version:
+        raise PreconditionFailed("The canteen changed since you read it; read it again.")
+    update = dict(changes)
+    if "name" in update:
+        update["name"] = _checked_name(update["name"])
+    if "county_code" in update:
+        access.require_county(actor, update["county_code"])
+    update = {name: value for name, value in update.items() if before.get(name) != value}
+    if not update:
+        return present(before)
+    if "name" in update or "county_code" in update:
+        _check_name_free(
+            db,
+            update.get("name", before["name"]),
+            update.get("county_code", before["county_code"]),
+            canteen_id,
+        )
+    update["updated_at"] = utcnow()
+    try:
+        result = db[storage.CANTEENS].update_one(
+            {"_id": canteen_id, **_version_filter(expected_version)},
+            {"$set": {**update, "version": expected_version + 1}},
+        )
+    except DuplicateKeyError:
+        raise _name_taken(
+            update.get("name", before["name"]), update.get("county_code", before["county_code"])
+        ) from None
+    if result.matched_count == 0:
+        raise PreconditionFailed("The canteen changed since you read it; read it again.")
+    after = load_canteen(db, canteen_id)
+    audit.record(
+        db,
+        actor,
+        "canteen.update",
+        entity_kind="canteen",
+        entity_id=canteen_id,
+        county_code=after["county_code"],
+        before=before,
+        after=after,
+    )
+    return present(after)
+
+
+# Plans (年度预留份额) -------------------------------------------------------------------------------
+
+
+def target_fen(plan: Mapping[str, Any] | None) -> int | None:
+    """The reserved amount of a plan: total × ratio, rounded up to the fen (the share is a minimum)."""
+    if plan is None:
+        return None
+    return -(-plan["food_total_fen"] * plan["reserve_ratio_bp"] // 10000)
+
+
+def declared_late(plan: Mapping[str, Any]) -> bool:
+    """Whether the plan was declared after 20 February of its year (Asia/Shanghai)."""
+    month, day = DECLARATION_DEADLINE
+    return local_date(plan["declared_at"]) > date(plan["year"], month, day)
+
+
+def plan_for(canteen: Mapping[str, Any], year: int) -> dict[str, Any] | None:
+    return next((plan for plan in canteen.get("plans") or [] if plan["year"] == year), None)
+
+
+def check_plan_year(year: int) -> None:
+    last = today_local().year + 1
+    if not FIRST_PLAN_YEAR <= year <= last:
+        raise ValidationFailed(
+            f"A plan year is between {FIRST_PLAN_YEAR} and {last}.",
+            details={"year": [f"Between {FIRST_PLAN_YEAR} and {last}."]},
+        )
+
+
+def set_plan(
+    db: Database,
+    actor: Principal,
+    canteen_id: ObjectId,
+    year: int,
+    data: Mapping[str, Any],
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """Set or replace a year's plan: the yearly food total and the reserved ratio (default 10%).
+
+    With ``expected_version`` (If-Match) a concurrent edit is a 412; without it the plan of
+    this year is replaced and plans of other years written meanwhile are kept.
+    """
+    check_plan_year(year)
+    plan = {
+        "year": year,
+        "food_total_fen": data["food_total_fen"],
+        "reserve_ratio_bp": data.get("reserve_ratio_bp", FLOOR_RATIO_BP),
+        "declared_at": utcnow(),
+        "declared_by": actor.as_actor(),
+    }
+    for _attempt in range(3):
+        before = visible_canteen(db, actor, canteen_id)
+        version = before["version"] if expected_version is None else expected_version
+        if before["version"] != version:
+            raise PreconditionFailed("The canteen changed since you read it; read it again.")
+        plans = [other for other in before["plans"] if other["year"] != year] + [plan]
+        plans.sort(key=lambda item: item["year"])
+        result = db[storage.CANTEENS].update_one(
+            {"_id": canteen_id, **_version_filter(version)},
+            {"$set": {"plans": plans, "version": version + 1, "updated_at": plan["declared_at"]}},
+        )
+        if result.matched_count:
+            break
+        if expected_version is not None:
+            raise PreconditionFailed("The canteen changed since you read it; read it again.")
+    else:
+        raise PreconditionFailed("The canteen keeps changing; try again.")
+    after = load_canteen(db, canteen_id)
+    audit.record(
+        db,
+        actor,
+        "canteen.plan_set",
+        entity_kind="canteen",
+        entity_id=canteen_id,
+        county_code=after["county_code"],
+        before={"plan": plan_for(before, year)},
+        after={"plan": plan},
+        note=f"year {year}",
+    )
+    return present(after)
+
+
+# Progress against the reserved share (预留份额完成情况) ---------------------------------------------
+
+
+def qualifying_pipeline(canteen_ids: Iterable[ObjectId], year: int) -> list[dict[str, Any]]:
+    """Purchases of these canteens in one year from ``sales_daily``, by unit, certification and channel."""
+    return [
+        {
+            "$match": {
+                "buyer_unit_id": {"$in": sorted(canteen_ids)},
+                "month": {"$gte": f"{year:04d}-01", "$lte": f"{year:04d}-12"},
+            }
+        },
+        {
+            "$group": {
+                "_id": {"unit": "$buyer_unit_id", "certified": "$certified", "channel": "$channel"},
+                "sales_fen": {"$sum": "$sales_fen"},
+            }
+        },
+    ]
+
+
+def purchase_sums(groups: Iterable[Mapping[str, Any]]) -> dict[Any, dict[str, int]]:
+    """Per unit: all purchases, via 832, certified elsewhere, and what qualifies (the last two)."""
+    sums: dict[Any, dict[str, int]] = {}
+    for group in groups:
+        key = group["_id"]
+        entry = sums.setdefault(
+            key["unit"], {"purchases_fen": 0, "via_832_fen": 0, "certified_other_fen": 0, "qualifying_fen": 0}
+        )
+        amount = group["sales_fen"]
+        entry["purchases_fen"] += amount
+        if key["channel"] == "p832":
+            entry["via_832_fen"] += amount
+            entry["qualifying_fen"] += amount
+        elif key.get("certified"):
+            entry["certified_other_fen"] += amount
+            entry["qualifying_fen"] += amount
+    return sums
+
+
+def _empty_sums() -> dict[str, int]:
+    return {"purchases_fen": 0, "via_832_fen": 0, "certified_other_fen": 0, "qualifying_fen": 0}
+
+
+def days_elapsed(year: int, today: date) -> int:
+    """Days of ``year`` gone by on ``today``, today included (0 before it starts, all after it ends)."""
+    days_in_year = 366 if calendar.isleap(year) else 365
+    if today.year < year:
+        return 0
+    if today.year > year:
+        return days_in_year
+    return today.timetuple().tm_yday
+
+
+def quota_figures(
+    plan: Mapping[str, Any] | None, qualifying_fen: int, year: int, today: date
+) -> dict[str, Any]:
+    """Progress and forecast of one year, in integer fen and basis points (pure).
+
+    progress = qualifying ÷ target; forecast = qualifying ÷ days elapsed × days in the year
+    (for a past year, the actual). Basis points are rounded down, so 10000 means truly met.
+    """
+    days_in_year = 366 if calendar.isleap(year) else 365
+    elapsed = days_elapsed(year, today)
+    target = target_fen(plan)
+    forecast_fen = None if elapsed == 0 else qualifying_fen * days_in_year // elapsed
+    progress_bp = forecast_bp = None
+    if target:
+        progress_bp = qualifying_fen * 10000 // target
+        if elapsed:
+            forecast_bp = qualifying_fen * days_in_year * 10000 // (elapsed * target)
+    if target is None:
+        status = NO_PLAN
+    elif qualifying_fen >= target:
+        status = MET
+    elif elapsed == 0:
+        status = NOT_STARTED
+    else:
+        status = ON_TRACK if forecast_bp is not None and forecast_bp >= 10000 else BEHIND
+    return {
+        "year": year,
+        "plan": dict(plan) if plan is not None else None,
+        "target_fen": target,
+        "qualifying_fen": qualifying_fen,
+        "remaining_fen": None if target is None else max(target - qualifying_fen, 0),
+        "progress_bp": progress_bp,
+        "days_elapsed": elapsed,
+        "days_in_year": days_in_year,
+        "forecast_fen": forecast_fen,
+        "forecast_bp": forecast_bp,
+        "status": status,
+    }
+
+
+def _quota_of(canteen: Mapping[str, Any], sums: Mapping[str, int], year: int, today: date) -> dict[str, Any]:
+    figures = quota_figures(plan_for(canteen, year), sums["qualifying_fen"], year, today)
+    return {
+        "canteen_id": canteen["_id"],
+        "name": canteen["name"],
+        "unit_type": canteen.get("unit_type"),
+        "county_code": canteen["county_code"],
+        **figures,
+        "purchases_fen": sums["purchases_fen"],
+        "via_832_fen": sums["via_832_fen"],
+        "certified_other_fen": sums["certified_other_fen"],
+    }
+
+
+def quotas(
+    db: Database, canteens: list[Mapping[str, Any]], year: int, today: date | None = None
+) -> list[dict[str, Any]]:
+    """Each canteen's progress in ``year``, with one aggregation over ``sales_daily`` for all of them."""
+    today = today or today_local()
+    groups = db[storage.SALES_DAILY].aggregate(qualifying_pipeline([c["_id"] for c in canteens], year))
+    sums = purchase_sums(groups)
+    return [_quota_of(canteen, sums.get(canteen["_id"], _empty_sums()), year, today) for canteen in canteens]
+
+
+def canteen_quota(
+    db: Database, actor: Principal, canteen_id: ObjectId, year: int | None = None, today: date | None = None
+) -> dict[str, Any]:
+    """One canteen's progress against its reserved share for a year (default: this year)."""
+    canteen = visible_canteen(db, actor, canteen_id)
+    today = today or today_local()
+    return quotas(db, [canteen], year or today.year, today)[0]
+
+
+def county_quota_report(
+    db: Database, actor: Principal, county_code: str, year: int | None = None, today: date | None = None
+) -> dict[str, Any]:
+    """Every canteen of a county with its progress, and the county's totals (staff)."""
+    if not actor.is_staff:
+        raise Forbidden("Only county staff and admins may read county reports.")
+    access.require_county(actor, county_code)
+    today = today or today_local()
+    year = year or today.year
+    canteens = list(db[storage.CANTEENS].find({"county_code": county_code}).sort([("name", 1), ("_id", 1)]))
+    items = quotas(db, canteens, year, today)
+    planned = [item for item in items if item["target_fen"] is not None]
+    return {
+        "county_code": county_code,
+        "year": year,
+        "generated_at": utcnow(),
+        "items": items,
+        "totals": {
+            "canteens": len(items),
+            "with_plan": len(planned),
+            "met": sum(1 for item in items if item["status"] == MET),
+            "behind": sum(1 for item in items if item["status"] == BEHIND),
+            "target_fen": sum(item["target_fen"] for item in planned),
+            "qualifying_fen": sum(item["qualifying_fen"] for item in items),
+            "purchases_fen": sum(item["purchases_fen"] for item in items),
+        },
+    }

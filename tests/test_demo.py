@@ -1,0 +1,85 @@
+"""The demo county: loaded once, it has every kind of record and its figures reconcile."""
+
+from __future__ import annotations
+
+import pytest
+
+from service import demo, reconcile, storage
+from service.clock import utcnow
+from tests.conftest import _drop, make_test_app
+
+
+@pytest.fixture(scope="module")
+def demo_app():
+    app = make_test_app()
+    with app.app_context():
+        demo.load(app.extensions["storage"].db)
+    yield app
+    _drop(app)
+
+
+@pytest.fixture(scope="module")
+def demo_db(demo_app):
+    return demo_app.extensions["storage"].db
+
+
+def test_the_demo_county_has_the_size_of_the_model(demo_db):
+    summary = demo.summary(demo_db)
+    assert (summary["operators"], summary["products"]) == (73, 178)
+    assert summary["households"] == 1300
+    assert 4000 <= summary["people"] <= 4400
+    assert summary["sales_lines"] > 20_000
+
+
+def test_products_are_in_every_certification_status(demo_db):
+    stored = set(demo_db[storage.PRODUCTS].distinct("status"))
+    assert stored >= {
+        "draft",
+        "submitted",
+        "county_approved",
+        "publicizing",
+        "certified",
+        "rejected",
+        "revoked",
+    }
+    expired = demo_db[storage.PRODUCTS].count_documents(
+        {"status": "certified", "valid_until": {"$lte": utcnow()}}
+    )
+    assert expired >= 1
+
+
+def test_households_and_links_cover_every_type_and_mechanism(demo_db):
+    assert set(demo_db[storage.HOUSEHOLDS].distinct("status")) == {"poor", "exited", "monitored", "edge"}
+    assert set(demo_db[storage.BENEFIT_LINKS].distinct("mechanism")) == {
+        "seed_supply", "technical_guidance", "purchase", "employment", "processing", "land_equity", "other",
+    }  # fmt: skip
+
+
+def test_sales_come_from_every_channel_family_and_bring_household_income(demo_db):
+    channels = set(demo_db[storage.SALES].distinct("channel"))
+    assert {"jd", "taobao", "pdd", "p832", "counter", "canteen", "unit_purchase"} <= channels
+    assert demo_db[storage.SALES].count_documents({"matched": False}) > 0
+    assert sum(i["share_fen"] for i in demo_db[storage.HOUSEHOLD_INCOME].find({}, {"share_fen": 1})) > 0
+    assert demo_db[storage.OPERATOR_POOLS].count_documents({"unallocated_fen": {"$ne": 0}}) > 0
+
+
+def test_the_demo_ledger_reconciles(demo_db):
+    checked, differences = reconcile.verify(demo_db)
+    assert checked == 12
+    assert differences == []
+
+
+@pytest.mark.parametrize("username", ["admin", "county", "enterprise", "canteen"])
+def test_the_demo_accounts_log_in(demo_app, username):
+    response = demo_app.test_client().post(
+        "/api/v1/auth/login", json={"username": username, "password": demo.DEMO_PASSWORD}
+    )
+    assert response.status_code == 200
+
+
+def test_loading_twice_changes_nothing(demo_db):
+    before = demo.summary(demo_db)
+    again = demo.load(demo_db)
+    assert {k: v for k, v in again.items() if k != "loaded_at"} == {
+        k: v for k, v in before.items() if k != "loaded_at"
+    }
