@@ -7,8 +7,10 @@ storage are the ledger's job (service/ledger.py), the same for every source.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import IO, Protocol
 
 # Every channel a sale line may come from.
 CHANNELS = (
@@ -47,6 +49,8 @@ class SaleLine:
     refund_of: str | None = None
     buyer_type: str = "individual"
     buyer_unit_id: str | None = None
+    # A buyer unit named in the source (the 832 platform's 采购单位); the importer resolves it to a canteen.
+    buyer_name: str | None = None
     # Where the line came from, for error messages: the file's row number or the event's index.
     row: int | None = None
 
@@ -59,3 +63,36 @@ class RowError:
 
     def as_dict(self) -> dict:
         return {"row": self.row, "field": self.field, "message": self.message}
+
+
+class Adapter(Protocol):
+    """A channel's importer: declares what it reads, and turns it into canonical lines.
+
+    ``parse`` never touches a database: rows it cannot read become ``RowError`` values,
+    in file order, interleaved with the lines it could read.
+    """
+
+    name: str  # the registry name (``jd``, ``taobao``, ``counter``, ...)
+    channel: str  # the ledger channel of its lines
+    label: str  # for people, in Chinese
+    media: tuple[str, ...]  # file kinds it reads: "csv", "xlsx", "jsonl"
+
+    def parse(self, stream: IO[bytes], filename: str) -> Iterator[SaleLine | RowError]: ...
+
+
+REGISTRY: dict[str, Adapter] = {}
+
+
+def register(adapter_factory: Callable[[], Adapter]) -> Callable[[], Adapter]:
+    """Class decorator: make one instance and file it under its name."""
+    adapter = adapter_factory()
+    REGISTRY[adapter.name] = adapter
+    return adapter_factory
+
+
+def get_adapter(name: str) -> Adapter:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"No adapter for channel {name!r}; known: {known}.") from None

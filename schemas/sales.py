@@ -13,6 +13,7 @@ MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month as YYYY-MM.")
 class BuyerSchema(BaseSchema):
     type = fields.String()
     unit_id = ObjectIdField(allow_none=True)
+    name = fields.String(allow_none=True)
 
 
 class RawLineSchema(BaseSchema):

@@ -152,6 +152,7 @@ def fingerprint(line: SaleLine) -> str:
         line.refund_of,
         line.buyer_type,
         line.buyer_unit_id,
+        line.buyer_name,
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
@@ -257,6 +258,7 @@ def line_document(line: SaleLine, scope: IngestScope, product: dict[str, Any] | 
         "buyer": {
             "type": line.buyer_type,
             "unit_id": ObjectId(line.buyer_unit_id) if line.buyer_unit_id else None,
+            "name": line.buyer_name,
         },
         "raw": {"sku": line.sku, "barcode": line.barcode, "title": line.title, "product_id": line.product_id},
         "fingerprint": fingerprint(line),
