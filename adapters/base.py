@@ -1,7 +1,7 @@
-"""What every adapter produces: canonical sale lines and row errors.
+"""What every adapter produces: canonical sale lines, row errors and skipped rows.
 
-Adapters are pure: a file or an API page goes in, ``SaleLine`` and ``RowError``
-values come out. Matching, validation against the catalogue, de-duplication and
+Adapters are pure: a file or an API page goes in, ``SaleLine``, ``RowError`` and
+``Skipped`` values come out. Matching, validation against the catalogue, de-duplication and
 storage are the ledger's job (service/ledger.py), the same for every source.
 """
 
@@ -65,11 +65,23 @@ class RowError:
         return {"row": self.row, "field": self.field, "message": self.message}
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A source row that is on purpose not a sale (a cancelled order): counted, not stored, not an error."""
+
+    row: int | None
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "reason": self.reason}
+
+
 class Adapter(Protocol):
     """A channel's importer: declares what it reads, and turns it into canonical lines.
 
     ``parse`` never touches a database: rows it cannot read become ``RowError`` values,
-    in file order, interleaved with the lines it could read.
+    rows that are not sales (cancelled orders) become ``Skipped`` values, in file order,
+    interleaved with the lines it could read.
     """
 
     name: str  # the registry name (``jd``, ``taobao``, ``counter``, ...)
@@ -77,7 +89,7 @@ class Adapter(Protocol):
     label: str  # for people, in Chinese
     media: tuple[str, ...]  # file kinds it reads: "csv", "xlsx", "jsonl"
 
-    def parse(self, stream: IO[bytes], filename: str) -> Iterator[SaleLine | RowError]: ...
+    def parse(self, stream: IO[bytes], filename: str) -> Iterator[SaleLine | RowError | Skipped]: ...
 
 
 REGISTRY: dict[str, Adapter] = {}

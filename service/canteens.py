@@ -4,7 +4,7 @@ Budget units reserve at least 10% of their canteen's yearly food purchases for
 products of poverty areas (财库〔2021〕19号; 15% is encouraged) and declare the
 yearly total and share by 20 February. A plan per year holds both; progress
 counts purchases of certified products, and anything bought on the 832
-platform (channel ``p832``), read from the ledger's ``sales_daily`` rollup by
+platform (channel ``p832``), read from the ledger's ``sales_monthly`` rollup by
 buyer unit — never from the raw sales. Purchases themselves live in
 ``service.canteen_purchases``.
 
@@ -377,7 +377,7 @@ def set_plan(
 
 
 def qualifying_pipeline(canteen_ids: Iterable[ObjectId], year: int) -> list[dict[str, Any]]:
-    """Purchases of these canteens in one year from ``sales_daily``, by unit, certification and channel."""
+    """Purchases of these canteens in one year from ``sales_monthly``, by unit, certification and channel."""
     return [
         {
             "$match": {
@@ -484,9 +484,9 @@ def _quota_of(canteen: Mapping[str, Any], sums: Mapping[str, int], year: int, to
 def quotas(
     db: Database, canteens: list[Mapping[str, Any]], year: int, today: date | None = None
 ) -> list[dict[str, Any]]:
-    """Each canteen's progress in ``year``, with one aggregation over ``sales_daily`` for all of them."""
+    """Each canteen's progress in ``year``, with one aggregation over ``sales_monthly`` for all of them."""
     today = today or today_local()
-    groups = db[storage.SALES_DAILY].aggregate(qualifying_pipeline([c["_id"] for c in canteens], year))
+    groups = db[storage.SALES_MONTHLY].aggregate(qualifying_pipeline([c["_id"] for c in canteens], year))
     sums = purchase_sums(groups)
     return [_quota_of(canteen, sums.get(canteen["_id"], _empty_sums()), year, today) for canteen in canteens]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 
 import click
 from bson import ObjectId
@@ -207,6 +209,124 @@ def ledger_rematch_command(counties):
     click.echo(", ".join(f"{k} {v}" for k, v in result.items()))
 
 
+@click.group("sales", cls=AppGroup, help="Sales imports.")
+def sales_cli() -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _import_progress(total_bytes: int) -> Iterator[Callable[[int, int], None]]:
+    """Progress bars (bytes of the file, rows) on a terminal; quiet when stderr is not a tty."""
+    from tqdm import tqdm
+
+    quiet = not sys.stderr.isatty()
+    with (
+        tqdm(total=total_bytes, unit="B", unit_scale=True, desc="file", disable=quiet) as size_bar,
+        tqdm(unit=" rows", desc="rows", disable=quiet) as rows_bar,
+    ):
+
+        def update(rows: int, size: int) -> None:
+            size_bar.update(size - size_bar.n)
+            rows_bar.update(rows - rows_bar.n)
+
+        yield update
+
+
+def _echo_run(run: dict) -> None:
+    """Print a run's outcome, counts and kept row errors; a failed run or a rejected row exits 1."""
+    from service import imports
+
+    prefix = "Dry run: " if run["dry_run"] else ""
+    click.echo(
+        f"{prefix}import run {run['_id']} ({run['adapter']}, county {run['county_code']}) "
+        f"{run['status']} in {run['duration_ms']} ms"
+    )
+    click.echo(imports.summary(run))
+    for error in run["errors"]:
+        click.echo(f"row {error['row']}, {error['field']}: {error['message']}", err=True)
+    if run["errors_truncated"]:
+        click.echo(f"({run['error_count'] - len(run['errors'])} more row errors not kept)", err=True)
+    if run["status"] != imports.SUCCEEDED or run["rejected"]:
+        raise SystemExit(1)
+
+
+@sales_cli.command("import")
+@click.option("--channel", required=True, help="The importer: jd, taobao, pdd, p832, ...")
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--county", "county_code", required=True, help="The county the sales belong to.")
+@click.option("--dry-run", is_flag=True, help="Check and count only; store no sales (the run is recorded).")
+def sales_import_command(channel, path, county_code, dry_run):
+    """Import a channel's export file into the sales ledger, and record the run."""
+    from service import imports
+
+    try:
+        with open(path, "rb") as stream, _import_progress(os.path.getsize(path)) as progress:
+            run = imports.run_import(
+                get_db(),
+                system_principal("cli"),
+                channel,
+                stream,
+                os.path.basename(path),
+                county_code=county_code,
+                dry_run=dry_run,
+                progress=progress,
+            )
+    except ServiceError as error:
+        run_id = error.details.get("import_run_id")
+        details = {name: value for name, value in error.details.items() if name != "import_run_id"}
+        suffix = f" (import run {run_id} failed)" if run_id else ""
+        raise click.ClickException(f"{error.message} {details or ''}".strip() + suffix) from error
+    _echo_run(run)
+
+
+def _moment_option(ctx, param, value):
+    if value is None:
+        return None
+    from service import pull
+
+    try:
+        return pull.parse_moment(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@sales_cli.command("pull")
+@click.option("--channel", required=True, type=click.Choice(["taobao-api"]), help="The API to pull from.")
+@click.option("--since", callback=_moment_option, help="ISO 8601 start (default: the shop's saved cursor).")
+@click.option("--until", callback=_moment_option, help="ISO 8601 end (default: now minus a small lag).")
+def sales_pull_command(channel, since, until):
+    """Pull a shop's orders from the open platform into the sales ledger, resuming from its cursor.
+
+    Without an offset, --since and --until are Asia/Shanghai times. Exits 1 if the pull stopped
+    early (run it again to resume) or rejected a line.
+    """
+    from flask import current_app
+
+    from service import pull
+    from service.clock import SHANGHAI
+
+    def local(moment):
+        return moment.astimezone(SHANGHAI).isoformat() if moment else "none"
+
+    try:
+        report = pull.run_pull(get_db(), current_app.config, since=since, until=until)
+    except ServiceError as error:
+        raise click.ClickException(f"{error.message} {error.details or ''}".strip()) from error
+    click.echo(
+        f"{channel} {local(report.since)} → {local(report.until)}: {report.windows} window(s), "
+        f"{report.pages} page(s), {report.orders} order line(s)"
+    )
+    click.echo(", ".join(f"{name} {number}" for name, number in report.counts().items()))
+    click.echo(f"cursor {local(report.cursor)}" + ("" if report.cursor_moved else " (not moved)"))
+    for error in report.result.errors:
+        click.echo(f"row {error['row']}, {error['field']}: {error['message']}", err=True)
+    if report.error:
+        where = " – ".join(local(moment) for moment in report.failed_window or ())
+        click.echo(f"Stopped early in window {where}: {report.error} Run again to resume.", err=True)
+    if report.error or report.result.rejected:
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(ledger_cli)
     app.cli.add_command(users_cli)
@@ -214,3 +334,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(households_cli)
     app.cli.add_command(benefit_links_cli)
     app.cli.add_command(canteens_cli)
+    app.cli.add_command(sales_cli)

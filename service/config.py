@@ -34,6 +34,26 @@ class Config:
     CERTIFICATION_VALID_DAYS = 730
     CERTIFICATE_PREFIX = "FP"
 
+    # The open-platform pull of one shop (flask --app service sales pull --channel taobao-api).
+    # Key and secret come from the environment only; the secret signs requests and is never logged.
+    TAOBAO_API_BASE_URL = "https://eco.taobao.com/router/rest"
+    TAOBAO_API_APP_KEY: str | None = None
+    TAOBAO_API_APP_SECRET: str | None = None
+    # The shop's name keys its saved cursor; its sales go to this county's ledger.
+    TAOBAO_API_SHOP: str | None = None
+    TAOBAO_API_COUNTY_CODE: str | None = None
+    TAOBAO_API_METHOD = "taobao.trades.sold.increment.get"
+    TAOBAO_API_PAGE_SIZE = 100
+    TAOBAO_API_CONNECT_TIMEOUT = 5.0
+    TAOBAO_API_READ_TIMEOUT = 30.0
+    # Retries per request (timeouts, dropped connections, 429, 5xx), exponential backoff with jitter.
+    TAOBAO_API_RETRIES = 5
+    TAOBAO_API_BACKOFF_FACTOR = 0.5
+    TAOBAO_API_BACKOFF_MAX = 60.0
+    TAOBAO_API_BACKOFF_JITTER = 0.5
+    # Pull up to now minus this: the platform indexes the latest changes late.
+    TAOBAO_API_LAG_SECONDS = 120
+
     TIMEZONE = "Asia/Shanghai"
     LOG_LEVEL = "INFO"
     LOG_JSON = True
@@ -65,6 +85,20 @@ _ENV_SETTINGS: dict[str, type] = {
     "CERTIFICATE_PREFIX": str,
     "LOG_LEVEL": str,
     "LOG_JSON": bool,
+    "TAOBAO_API_BASE_URL": str,
+    "TAOBAO_API_APP_KEY": str,
+    "TAOBAO_API_APP_SECRET": str,
+    "TAOBAO_API_SHOP": str,
+    "TAOBAO_API_COUNTY_CODE": str,
+    "TAOBAO_API_METHOD": str,
+    "TAOBAO_API_PAGE_SIZE": int,
+    "TAOBAO_API_CONNECT_TIMEOUT": float,
+    "TAOBAO_API_READ_TIMEOUT": float,
+    "TAOBAO_API_RETRIES": int,
+    "TAOBAO_API_BACKOFF_FACTOR": float,
+    "TAOBAO_API_BACKOFF_MAX": float,
+    "TAOBAO_API_BACKOFF_JITTER": float,
+    "TAOBAO_API_LAG_SECONDS": float,
 }
 
 

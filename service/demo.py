@@ -115,8 +115,12 @@ class Plan:
     links: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load(db: Database) -> dict[str, Any]:
-    """Create the demo county unless it is already there; returns what exists."""
+def load(db: Database, *, with_sales: bool = True) -> dict[str, Any]:
+    """Create the demo county unless it is already there; returns what exists.
+
+    ``with_sales=False`` loads the catalogue, register, links, canteens and accounts only
+    (the benchmark brings its own sales).
+    """
     if db[storage.USERS].find_one({"username": "admin"}) is not None:
         log.info("demo county already loaded")
         return summary(db)
@@ -130,8 +134,9 @@ def load(db: Database) -> dict[str, Any]:
     _load_households(db, actor, rng, plan)
     _load_links(db, actor, rng, plan, today)
     unit_ids = _load_canteens(db, actor, today)
-    with ledger.deferred_rebuilds(db):
-        _load_sales(db, actor, rng, plan, unit_ids, today)
+    if with_sales:
+        with ledger.deferred_rebuilds(db):
+            _load_sales(db, actor, rng, plan, unit_ids, today)
     _load_accounts(db, actor, plan, unit_ids)
     result = summary(db)
     log.warning("demo county loaded in %.1f s: %s", time.monotonic() - started, describe(result))

@@ -4,6 +4,8 @@ Pipelines are built by pure functions (unit-tested without a database); the
 reports read only the collections written here, never the raw ledger.
 
 - ``sales_daily``: sales by day, channel, operator, product, certified, matched and buyer unit.
+- ``sales_monthly``: the same by month; its size is bounded by the catalogue, not by the number of
+  sales, so the reports that read it stay as fast at a million lines as at ten thousand.
 - ``operator_pools``: per operator and month, the pool of poor-household income and its sources.
 - ``household_income``: per operator, household and month, the household's share of the pool.
 """
@@ -20,7 +22,23 @@ from pymongo.database import Database
 from service import attribution, benefit_links, storage
 from service.clock import start_of_local_day
 
-DERIVED = (storage.SALES_DAILY, storage.OPERATOR_POOLS, storage.HOUSEHOLD_INCOME)
+DERIVED = (storage.SALES_DAILY, storage.SALES_MONTHLY, storage.OPERATOR_POOLS, storage.HOUSEHOLD_INCOME)
+SUMMED = ("sales_fen", "quantity", "poor_income_fen", "lines")
+MONTHLY_KEY = ("channel", "operator_id", "product_id", "certified", "matched", "buyer_unit_id")
+
+
+def monthly_rows(daily: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The daily rows of one partition added up by month (pure)."""
+    months: dict[tuple, dict[str, Any]] = {}
+    for row in daily:
+        key = tuple(row[name] for name in MONTHLY_KEY)
+        total = months.get(key)
+        if total is None:
+            months[key] = {name: value for name, value in row.items() if name != "day"}
+        else:
+            for name in SUMMED:
+                total[name] += row[name]
+    return list(months.values())
 
 
 def month_bounds(month: str) -> tuple[Any, Any]:
@@ -218,7 +236,12 @@ def compute_partition(db: Database, county_code: str, month: str) -> dict[str, l
         )
     }
     pools, incomes = allocate(county_code, month, sources, links, households)
-    return {storage.SALES_DAILY: daily, storage.OPERATOR_POOLS: pools, storage.HOUSEHOLD_INCOME: incomes}
+    return {
+        storage.SALES_DAILY: daily,
+        storage.SALES_MONTHLY: monthly_rows(daily),
+        storage.OPERATOR_POOLS: pools,
+        storage.HOUSEHOLD_INCOME: incomes,
+    }
 
 
 def replace_partition(db: Database, county_code: str, month: str, derived: dict[str, list[dict]]) -> None:

@@ -509,6 +509,54 @@ def update_product(
     return present(after, now)
 
 
+def add_channel_sku(
+    db: Database, actor: Principal, product_id: ObjectId, channel: str, sku: str
+) -> dict[str, Any]:
+    """Staff map a channel SKU to a product (from the unmatched-sales report).
+
+    Unlike an edit, this never sends a certified product back to review: the staff
+    mapping is itself the review, and it is audit-logged. 409 if another product holds
+    the SKU; mapping a SKU the product already has changes nothing.
+    """
+    if not actor.is_staff:
+        raise Forbidden("Only county staff and admins may map SKUs to products.")
+    if channel not in CHANNELS:
+        raise ValidationFailed(f"Unknown channel {channel!r}.", details={"channel": ["Unknown channel."]})
+    before = _load(db, product_id)
+    access.require_county(actor, before["county_code"])
+    key = f"{channel}:{sku}"
+    if key in (before.get("channel_sku_keys") or []):
+        return present(before)
+    _check_skus_free(db, [key], product_id)
+    now = utcnow()
+    try:
+        result = db[storage.PRODUCTS].update_one(
+            {"_id": product_id, "version": before["version"]},
+            {
+                "$push": {"channel_skus": {"channel": channel, "sku": sku}, "channel_sku_keys": key},
+                "$set": {"updated_at": now},
+                "$inc": {"version": 1},
+            },
+        )
+    except DuplicateKeyError as error:
+        raise _duplicate_key_conflict(db, [key], product_id) from error
+    if result.matched_count == 0:
+        raise PreconditionFailed("The product was changed by someone else at the same time; try again.")
+    after = _load(db, product_id)
+    audit.record(
+        db,
+        actor,
+        "product.map_sku",
+        entity_kind="product",
+        entity_id=product_id,
+        county_code=after["county_code"],
+        before=before,
+        after=after,
+        note=f"Staff mapped {key} to the product; no review needed.",
+    )
+    return present(after, now)
+
+
 # Certification ----------------------------------------------------------------------------------
 
 

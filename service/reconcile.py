@@ -115,6 +115,7 @@ def _recompute(
     pools, incomes = ledger_rollups.allocate(county_code, month, source_rows, links, households)
     return differences, {
         storage.SALES_DAILY: daily_rows,
+        storage.SALES_MONTHLY: ledger_rollups.monthly_rows(daily_rows),
         storage.OPERATOR_POOLS: pools,
         storage.HOUSEHOLD_INCOME: incomes,
     }
@@ -122,15 +123,8 @@ def _recompute(
 
 def _keyed(name: str, documents: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     keys = {
-        storage.SALES_DAILY: (
-            "day",
-            "channel",
-            "operator_id",
-            "product_id",
-            "certified",
-            "matched",
-            "buyer_unit_id",
-        ),
+        storage.SALES_DAILY: ("day", *ledger_rollups.MONTHLY_KEY),
+        storage.SALES_MONTHLY: ledger_rollups.MONTHLY_KEY,
         storage.OPERATOR_POOLS: ("operator_id",),
         storage.HOUSEHOLD_INCOME: ("operator_id", "household_id"),
     }[name]
@@ -139,6 +133,7 @@ def _keyed(name: str, documents: Iterable[dict[str, Any]]) -> dict[tuple, dict[s
 
 _COMPARED = {
     storage.SALES_DAILY: ("sales_fen", "quantity", "poor_income_fen", "lines"),
+    storage.SALES_MONTHLY: ("sales_fen", "quantity", "poor_income_fen", "lines"),
     storage.OPERATOR_POOLS: (
         "pool_fen",
         "certified_sales_fen",

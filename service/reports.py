@@ -1,6 +1,6 @@
 """County reports (统计报表) on sales and household income, and the explanation of a household's income.
 
-Reports read only the derived ledger collections — ``sales_daily``, ``operator_pools`` and
+Reports read only the derived ledger collections — ``sales_monthly``, ``operator_pools`` and
 ``household_income`` — plus the small catalogue collections for names, never the raw ``sales``,
 so their cost grows with products, operators and households, not with the number of sales.
 
@@ -191,7 +191,7 @@ def scope_match(scope: ReportScope, *, period: bool = True) -> dict[str, Any]:
 
 
 def _sales_sums() -> dict[str, Any]:
-    """Sums of sales_daily rows: sales split by certification and matching, income, quantity, lines."""
+    """Sums of sales_monthly rows: sales split by certification and matching, income, quantity, lines."""
     return {
         "sales_fen": {"$sum": "$sales_fen"},
         "certified_sales_fen": {"$sum": {"$cond": ["$certified", "$sales_fen", 0]}},
@@ -206,7 +206,7 @@ def _sales_sums() -> dict[str, Any]:
 
 
 def sales_by_channel_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
-    """sales_daily → one row per channel."""
+    """sales_monthly → one row per channel."""
     return [
         {"$match": scope_match(scope)},
         {"$group": {"_id": "$channel", **_sales_sums()}},
@@ -215,7 +215,7 @@ def sales_by_channel_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
 
 
 def sellers_count_pipeline(scope: ReportScope, key: str) -> list[dict[str, Any]]:
-    """sales_daily → how many operators (key="operator_id") or products selling: net sales above zero."""
+    """sales_monthly → how many operators (key="operator_id") or products selling: net sales above zero."""
     if key not in ("operator_id", "product_id"):
         raise ValueError(key)
     return [
@@ -243,7 +243,7 @@ def pool_totals_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
 
 
 def monthly_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
-    """sales_daily → one row per month and channel (a trend chart's series)."""
+    """sales_monthly → one row per month and channel (a trend chart's series)."""
     return [
         {"$match": scope_match(scope)},
         {"$group": {"_id": {"month": "$month", "channel": "$channel"}, **_sales_sums()}},
@@ -252,7 +252,7 @@ def monthly_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
 
 
 def ranking_pipeline(scope: ReportScope, key: str, limit: int) -> list[dict[str, Any]]:
-    """sales_daily → the top ``limit`` products (key="product_id") or operators by sales."""
+    """sales_monthly → the top ``limit`` products (key="product_id") or operators by sales."""
     if key not in ("operator_id", "product_id"):
         raise ValueError(key)
     if not 1 <= limit <= MAX_LIMIT:
@@ -266,7 +266,7 @@ def ranking_pipeline(scope: ReportScope, key: str, limit: int) -> list[dict[str,
 
 
 def product_sales_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
-    """sales_daily → one row per product, unmatched sales as the row with a null product."""
+    """sales_monthly → one row per product, unmatched sales as the row with a null product."""
     return [
         {"$match": scope_match(scope)},
         {"$group": {"_id": "$product_id", **_sales_sums()}},
@@ -465,7 +465,7 @@ def _sums(row: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _count(db: Database, pipeline: list[dict[str, Any]]) -> int:
-    found = list(db[storage.SALES_DAILY].aggregate(pipeline))
+    found = list(db[storage.SALES_MONTHLY].aggregate(pipeline))
     return found[0]["count"] if found else 0
 
 
@@ -474,7 +474,7 @@ def summary(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
     scope = _scope(actor, args)
     by_channel = [
         {"channel": row["_id"], "channel_label": CHANNEL_LABELS.get(row["_id"], row["_id"]), **_sums(row)}
-        for row in db[storage.SALES_DAILY].aggregate(sales_by_channel_pipeline(scope))
+        for row in db[storage.SALES_MONTHLY].aggregate(sales_by_channel_pipeline(scope))
     ]
     pools = next(iter(db[storage.OPERATOR_POOLS].aggregate(pool_totals_pipeline(scope))), {})
     benefited = _household_totals(db, scope)
@@ -507,7 +507,7 @@ def monthly(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
             "certified_sales_fen": row["certified_sales_fen"],
             "poor_income_fen": row["poor_income_fen"],
         }
-        for row in db[storage.SALES_DAILY].aggregate(monthly_pipeline(scope))
+        for row in db[storage.SALES_MONTHLY].aggregate(monthly_pipeline(scope))
     ]
     return {**_meta(db, scope), "items": rows}
 
@@ -526,7 +526,7 @@ def _ranking_row(rank: int, row: Mapping[str, Any]) -> dict[str, Any]:
 def product_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMIT, **args: Any) -> dict:
     """The best-selling products (产品销售排行), with their operators' names."""
     scope = _scope(actor, args)
-    rows = list(db[storage.SALES_DAILY].aggregate(ranking_pipeline(scope, "product_id", limit)))
+    rows = list(db[storage.SALES_MONTHLY].aggregate(ranking_pipeline(scope, "product_id", limit)))
     products = _names(
         db, storage.PRODUCTS, (row["_id"] for row in rows), {"name": 1, "operator_id": 1, "category": 1}
     )
@@ -554,7 +554,7 @@ def product_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMI
 def operator_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMIT, **args: Any) -> dict:
     """The best-selling market operators (经营主体销售排行)."""
     scope = _scope(actor, args)
-    rows = list(db[storage.SALES_DAILY].aggregate(ranking_pipeline(scope, "operator_id", limit)))
+    rows = list(db[storage.SALES_MONTHLY].aggregate(ranking_pipeline(scope, "operator_id", limit)))
     operators = _names(db, storage.OPERATORS, (row["_id"] for row in rows), {"name": 1, "county_code": 1})
     items = [
         {
@@ -571,7 +571,7 @@ def operator_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIM
 def category_sales(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
     """Sales by product category (品类); sales matched to no product are their own row, last."""
     scope = _scope(actor, args)
-    rows = list(db[storage.SALES_DAILY].aggregate(product_sales_pipeline(scope)))
+    rows = list(db[storage.SALES_MONTHLY].aggregate(product_sales_pipeline(scope)))
     products = _names(db, storage.PRODUCTS, (row["_id"] for row in rows), {"category": 1})
     summed = ("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity")
     totals: dict[str, dict[str, int]] = {}

@@ -33,6 +33,7 @@ CANTEEN_PURCHASES = "canteen_purchases"
 # The sales ledger and what is derived from it, partitioned by county and month.
 SALES = "sales"
 SALES_DAILY = "sales_daily"
+SALES_MONTHLY = "sales_monthly"
 OPERATOR_POOLS = "operator_pools"
 HOUSEHOLD_INCOME = "household_income"
 LEDGER_PARTITIONS = "ledger_partitions"
@@ -41,6 +42,12 @@ PRODUCTS = "products"
 SEQUENCES = "sequences"
 BENEFIT_LINKS = "benefit_links"
 HOUSEHOLDS = "households"
+# One document per sales import (file upload or CLI run): its source, counts and row errors.
+IMPORT_RUNS = "import_runs"
+# Smart cabinets (专柜/专馆/专区), keyed by cabinet number (_id), with their push secrets.
+COUNTERS = "counters"
+# One document per pulled shop ("taobao-api:<shop>" as _id): the end of its last completed window.
+PULL_CURSORS = "pull_cursors"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CANTEENS: [
@@ -90,6 +97,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         # Admins' all-county reports select by period alone.
         IndexModel([("month", ASCENDING)], name="month"),
     ],
+    SALES_MONTHLY: [
+        IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),
+        IndexModel([("month", ASCENDING)], name="month"),
+        IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
+        IndexModel([("buyer_unit_id", ASCENDING), ("month", ASCENDING)], name="buyer_unit_month"),
+    ],
     OPERATOR_POOLS: [
         IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),
         IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
@@ -103,6 +116,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     LEDGER_PARTITIONS: [
         IndexModel([("dirty", ASCENDING), ("county_code", ASCENDING)], name="dirty_county"),
+    ],
+    COUNTERS: [
+        # Staff list their counties' cabinets by cabinet number (_id).
+        IndexModel([("county_code", ASCENDING), ("_id", ASCENDING)], name="county_cabinet_no"),
+    ],
+    IMPORT_RUNS: [
+        IndexModel([("county_code", ASCENDING), ("started_at", DESCENDING)], name="county_started"),
+        IndexModel([("operator_id", ASCENDING), ("started_at", DESCENDING)], name="operator_started"),
+        # Admins list every county's runs, newest first.
+        IndexModel([("started_at", DESCENDING)], name="started"),
     ],
     USERS: [
         IndexModel([("username", ASCENDING)], unique=True, name="username_unique"),

@@ -85,7 +85,7 @@ def test_a_purchase_becomes_one_ledger_line_in_the_selling_county(db, cook, cant
     assert line["county_code"] == OTHER_COUNTY
     assert line["channel"] == "canteen"
     assert line["external_id"] == f"canteen:{canteen['_id']}:A-1"
-    assert line["buyer"] == {"type": "unit", "unit_id": canteen["_id"]}
+    assert line["buyer"] == {"type": "unit", "unit_id": canteen["_id"], "name": None}
     assert line["product_id"] == catalogue["tea"]["_id"] and line["certified"] is True
     # The start of 2024-03-15 in Asia/Shanghai.
     assert line["occurred_at"].replace(tzinfo=UTC) == datetime(2024, 3, 14, 16, 0, tzinfo=UTC)
@@ -283,7 +283,7 @@ def test_a_return_reverses_its_purchase_in_the_ledger(db, cook, canteen, catalog
     refund = db[storage.SALES].find_one({"external_id": f"canteen:{canteen['_id']}:R-1"})
     assert refund["refund_of"] == f"canteen:{canteen['_id']}:S-1"
     assert refund["county_code"] == OTHER_COUNTY and refund["channel"] == "p832"
-    total = sum(row["sales_fen"] for row in db[storage.SALES_DAILY].find({"buyer_unit_id": canteen["_id"]}))
+    total = sum(row["sales_fen"] for row in db[storage.SALES_MONTHLY].find({"buyer_unit_id": canteen["_id"]}))
     assert total == 21_000
 
 

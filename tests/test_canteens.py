@@ -293,10 +293,10 @@ def test_the_quota_forecasts_from_the_days_elapsed(db, canteen, purchases):
     assert (quota["forecast_fen"], quota["forecast_bp"], quota["status"]) == (1_809_890, 12065, "on_track")
 
 
-def test_the_quota_reads_the_daily_rollup_not_the_raw_sales(db, canteen, purchases):
+def test_the_quota_reads_the_monthly_rollup_not_the_raw_sales(db, canteen, purchases):
     db[storage.SALES].delete_many({})
     assert canteens.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"] == 450_000
-    db[storage.SALES_DAILY].delete_many({})
+    db[storage.SALES_MONTHLY].delete_many({})
     assert canteens.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"] == 0
 
 

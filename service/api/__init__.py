@@ -11,7 +11,9 @@ def register_blueprints(api: Api) -> None:
         auth,
         benefit_links,
         canteens,
+        counters,
         households,
+        imports,
         income,
         operators,
         products,
@@ -31,7 +33,10 @@ def register_blueprints(api: Api) -> None:
         reports,
         income,
         sales,
+        counters,
     ):
         api.register_blueprint(module.blp)
     for blueprint in canteens.BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    for blueprint in imports.BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -1,0 +1,152 @@
+"""Schemas of sales import runs and of the unmatched-SKU report."""
+
+from __future__ import annotations
+
+from flask_smorest.fields import Upload
+from marshmallow import fields, validate
+
+from adapters.base import CHANNELS
+from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema, page_of
+from schemas.operators import ActorSchema
+from schemas.products import ChannelSkuSchema
+from service.imports import STATUSES
+
+
+class ImportRunFileSchema(BaseSchema):
+    file = Upload(
+        required=True,
+        metadata={"description": "The channel's export as its adapter reads it (xlsx, CSV or JSON lines)."},
+    )
+
+
+class ImportRunFormSchema(BaseSchema):
+    channel = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "The importer (adapter) name: jd, taobao, pdd, p832, ..."},
+    )
+    county_code = CountyCode(
+        metadata={"description": "The county the sales belong to; required for admins and staff of several."}
+    )
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Check and count only; store no sales (the run is recorded)."},
+    )
+
+
+class ImportRunRequestSchema(ImportRunFileSchema, ImportRunFormSchema):
+    """The whole multipart body, for the API docs (the route parses it as form plus files)."""
+
+
+class ImportRunQueryArgsSchema(PageArgsSchema):
+    county_code = CountyCode()
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+
+
+class ImportSourceSchema(BaseSchema):
+    filename = fields.String(allow_none=True)
+    size = fields.Integer(allow_none=True, metadata={"description": "Bytes read."})
+    sha256 = fields.String(
+        allow_none=True, metadata={"description": "Of the whole file, computed while streaming."}
+    )
+
+
+class ImportRowErrorSchema(BaseSchema):
+    row = fields.Integer(allow_none=True, metadata={"description": "The file's row number (header = row 1)."})
+    field = fields.String(allow_none=True)
+    message = fields.String()
+
+
+class SkippedReasonSchema(BaseSchema):
+    reason = fields.String()
+    rows = fields.Integer()
+
+
+class ImportRunSchema(BaseSchema):
+    id = ObjectIdField(attribute="_id")
+    channel = fields.String()
+    adapter = fields.String()
+    county_code = fields.String()
+    operator_id = ObjectIdField(
+        allow_none=True, metadata={"description": "Set when an enterprise imported its own shop's export."}
+    )
+    dry_run = fields.Boolean()
+    status = fields.String(metadata={"description": "running, succeeded or failed."})
+    error = fields.String(allow_none=True, metadata={"description": "Why the run failed."})
+    source = fields.Nested(ImportSourceSchema)
+    started_by = fields.Nested(ActorSchema)
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    duration_ms = fields.Integer(allow_none=True)
+    rows = fields.Integer()
+    inserted = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    skipped = fields.Integer(
+        metadata={"description": "Rows skipped by status, and duplicates within the file."}
+    )
+    rejected = fields.Integer()
+    unmatched = fields.Integer(metadata={"description": "Lines stored without a matching product."})
+    error_count = fields.Integer(metadata={"description": "All row errors, kept or not."})
+    errors = fields.List(
+        fields.Nested(ImportRowErrorSchema),
+        metadata={"description": "The first 1,000 row errors (only when reading one run)."},
+    )
+    errors_truncated = fields.Boolean()
+    skipped_reasons = fields.List(fields.Nested(SkippedReasonSchema))
+    unknown_buyers = fields.Integer(
+        metadata={"description": "Buyer units named in the file that match no canteen (warning)."}
+    )
+    unknown_buyer_lines = fields.Integer()
+    unknown_buyer_names = fields.List(fields.String(), metadata={"description": "The first 50, by name."})
+
+
+ImportRunPageSchema = page_of(ImportRunSchema, "ImportRunPageSchema")
+
+
+class UnmatchedQueryArgsSchema(BaseSchema):
+    county_code = CountyCode(metadata={"description": "One of your counties (required for admins)."})
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+
+
+class UnmatchedSkuSchema(BaseSchema):
+    county_code = fields.String()
+    channel = fields.String()
+    sku = fields.String(allow_none=True)
+    barcode = fields.String(allow_none=True, metadata={"description": "Only when the lines carry no SKU."})
+    lines = fields.Integer()
+    quantity = fields.Integer()
+    sales_fen = Fen()
+    first_seen = fields.DateTime()
+    last_seen = fields.DateTime()
+    sample_title = fields.String(allow_none=True)
+
+
+class UnmatchedReportSchema(BaseSchema):
+    county_codes = fields.List(fields.String())
+    channel = fields.String(allow_none=True)
+    groups = fields.Integer()
+    lines = fields.Integer()
+    sales_fen = Fen()
+    truncated = fields.Boolean()
+    items = fields.List(fields.Nested(UnmatchedSkuSchema))
+
+
+class UnmatchedMapSchema(ChannelSkuSchema):
+    product_id = ObjectIdField(required=True)
+
+
+class UnmatchedMapResultSchema(BaseSchema):
+    product_id = ObjectIdField()
+    county_code = fields.String()
+    channel = fields.String()
+    sku = fields.String()
+    product_version = fields.Integer()
+    unmatched_before = fields.Integer()
+    matched = fields.Integer(
+        metadata={
+            "description": "Unmatched lines of the county now matched (by this or another catalogue change)."
+        }
+    )
+    partitions_rebuilt = fields.Integer()

@@ -1,0 +1,104 @@
+"""Sales import runs, and the unmatched-SKU report with its mapping action."""
+
+from __future__ import annotations
+
+from schemas.households import multipart_body
+from schemas.imports import (
+    ImportRunFileSchema,
+    ImportRunFormSchema,
+    ImportRunPageSchema,
+    ImportRunQueryArgsSchema,
+    ImportRunRequestSchema,
+    ImportRunSchema,
+    UnmatchedMapResultSchema,
+    UnmatchedMapSchema,
+    UnmatchedQueryArgsSchema,
+    UnmatchedReportSchema,
+)
+from service import imports, unmatched
+from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, STAFF, allow
+from service.extensions import Blueprint
+from service.http import principal
+from service.storage import get_db
+
+blp = Blueprint(
+    "imports",
+    __name__,
+    url_prefix="/api/v1/imports",
+    description="Sales imports (销售数据导入): a channel's export in, ledger lines out, each run recorded.",
+)
+unmatched_blp = Blueprint(
+    "unmatched",
+    __name__,
+    url_prefix="/api/v1/reports/unmatched",
+    description="Sales whose SKU matches no product (未匹配销售), for county staff to map.",
+)
+BLUEPRINTS = (blp, unmatched_blp)
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(ImportRunFormSchema, location="form")
+@blp.arguments(ImportRunFileSchema, location="files")
+@blp.doc(parameters=[], requestBody=multipart_body(ImportRunRequestSchema))
+@blp.response(201, ImportRunSchema)
+@allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
+def create_import(form, files):
+    """Import a channel export (multipart: channel, file; optional county_code, dry_run).
+
+    201 with the recorded run, for dry runs too (a dry run is recorded, with dry_run true,
+    but stores no sales). Row problems are counted in the run; a file the importer cannot
+    read at all (missing columns) is 422, and the failed run's id is in error.details.import_run_id.
+    An enterprise imports its own shop's export: lines of other operators' products are rejected.
+    """
+    upload = files["file"]
+    return imports.run_import(
+        get_db(),
+        principal(),
+        form["channel"],
+        upload.stream,
+        upload.filename or "",
+        county_code=form.get("county_code"),
+        dry_run=form["dry_run"],
+    )
+
+
+create_import.accepts_files = True
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(ImportRunQueryArgsSchema, location="query")
+@blp.response(200, ImportRunPageSchema)
+@allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
+def list_imports(args):
+    """Import runs, newest first, without row errors: staff see their counties', an enterprise its own."""
+    items, total = imports.list_runs(get_db(), principal(), **args)
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
+
+
+@blp.route("/<objectid:run_id>", methods=["GET"])
+@blp.response(200, ImportRunSchema)
+@allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
+def get_import(run_id):
+    """One run with its first 1,000 row errors."""
+    return imports.get_run(get_db(), principal(), run_id)
+
+
+@unmatched_blp.route("", methods=["GET"])
+@unmatched_blp.arguments(UnmatchedQueryArgsSchema, location="query")
+@unmatched_blp.response(200, UnmatchedReportSchema)
+@allow(*STAFF)
+def unmatched_report(args):
+    """Unmatched sale lines by channel and raw SKU (by barcode when there is none), biggest first."""
+    return unmatched.unmatched_report(get_db(), principal(), **args)
+
+
+@unmatched_blp.route("/map", methods=["POST"])
+@unmatched_blp.arguments(UnmatchedMapSchema)
+@unmatched_blp.response(200, UnmatchedMapResultSchema)
+@allow(*STAFF)
+def map_unmatched(data):
+    """Map a channel SKU to a product (staff of its county; no re-review), then re-match the county's lines.
+
+    409 if another product already holds the SKU.
+    """
+    return unmatched.map_sku(get_db(), principal(), data["channel"], data["sku"], data["product_id"])

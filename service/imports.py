@@ -1,0 +1,415 @@
+"""Sales import runs (销售数据导入记录): one runner for every channel's file adapter.
+
+A run streams an uploaded export through its channel's adapter (adapters/),
+resolves the buyer units the source names (the 832 platform's 采购单位) to
+canteens, and hands the lines to the ledger's one ingest path, which matches,
+validates, de-duplicates and stores them. Each run is recorded in
+``import_runs`` before the file is read — so a crash leaves a trace — and
+updated at the end with its counts, its first row errors and its outcome. The
+file's size and SHA-256 are computed while it streams: it is read once, never
+held whole. The API and the CLI both call :func:`run_import`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import IO, Any
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from adapters.base import REGISTRY, Adapter, RowError, SaleLine
+from service import access, audit, canteens, ledger, operators, storage
+from service.access import CANTEEN, ENTERPRISE, Principal
+from service.clock import utcnow
+from service.errors import Forbidden, NotFound, ServiceError, ValidationFailed
+from service.ledger import IngestResult, IngestScope
+
+log = logging.getLogger(__name__)
+
+RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+STATUSES = (RUNNING, SUCCEEDED, FAILED)
+# Lines whose buyer names are looked up together, in one query per batch.
+BUYER_BATCH = 1000
+# How many distinct unknown buyer names a run keeps, to show staff which canteens to register.
+MAX_KEPT_BUYER_NAMES = 50
+PROGRESS_EVERY = 500
+READ_CHUNK = 64 * 1024
+COUNT_FIELDS = ("rows", "inserted", "updated", "unchanged", "skipped", "rejected", "unmatched")
+
+Progress = Callable[[int, int], None]
+
+
+# Streaming the source -----------------------------------------------------------------------------
+
+
+class HashingReader(io.RawIOBase):
+    """A read-only view of a byte stream that counts and hashes every byte as it passes.
+
+    Not seekable on purpose: a reader that needs to seek (openpyxl) spools it to a
+    temporary file instead, so every byte still passes here exactly once.
+    """
+
+    def __init__(self, source: IO[bytes]):
+        self._source = source
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+        self.exhausted = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._take(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _take(self, size: int) -> bytes:
+        data = self._source.read(size)
+        if not data:
+            self.exhausted = True
+            return b""
+        self._sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read what the adapter left unread, so the digest and size cover the whole file."""
+        while not self.exhausted:
+            self._take(READ_CHUNK)
+
+    @property
+    def sha256(self) -> str | None:
+        return self._sha256.hexdigest() if self.exhausted else None
+
+
+# Who imports where --------------------------------------------------------------------------------
+
+
+def resolve_adapter(name: str) -> Adapter:
+    adapter = REGISTRY.get(name)
+    if adapter is None:
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise ValidationFailed(
+            f"No importer for channel {name!r}.", details={"channel": [f"Unknown channel; known: {known}."]}
+        )
+    return adapter
+
+
+def import_scope(db: Database, actor: Principal, county_code: str | None = None) -> IngestScope:
+    """Where the actor's import writes: a staff member's county, or an enterprise's own products.
+
+    Staff of several counties (and admins) name the county; an enterprise imports its own
+    shop exports into its operator's county, and the ledger rejects lines of other operators.
+    """
+    if actor.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot import sales.")
+    if actor.role == ENTERPRISE:
+        operator = operators.find_operator(db, actor.operator_id) if actor.operator_id else None
+        if operator is None:
+            raise Forbidden("This account is not bound to a market operator.")
+        if county_code is not None and county_code != operator["county_code"]:
+            raise Forbidden(f"Your operator's sales are imported into county {operator['county_code']}.")
+        return IngestScope(operator["county_code"], operator_id=operator["_id"])
+    if not actor.is_staff:
+        raise Forbidden("Only county staff, admins and enterprises may import sales.")
+    if county_code is None:
+        if actor.is_admin or len(actor.county_codes) != 1:
+            raise ValidationFailed(
+                "Name the county the sales belong to.", details={"county_code": ["Required."]}
+            )
+        county_code = actor.county_codes[0]
+    access.require_county(actor, county_code)
+    return IngestScope(county_code)
+
+
+# Lines on their way to the ledger -----------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    """What the runner itself saw, beside what the ledger counts."""
+
+    items: int = 0
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    unknown_buyer_lines: int = 0
+    unknown_buyer_names: set[str] = field(default_factory=set)
+
+    def skip(self, reason: Any) -> None:
+        self.skipped += 1
+        key = str(reason) if reason else "skipped"
+        self.skipped_reasons[key] = self.skipped_reasons.get(key, 0) + 1
+
+
+class _BuyerNames:
+    """Buyer unit names to canteen ids, looked up batch by batch and remembered for the run."""
+
+    def __init__(self, db: Database, county_code: str, tally: _Tally):
+        self.db = db
+        self.county_code = county_code
+        self.tally = tally
+        self.known: dict[str, str | None] = {}
+
+    def _look_up(self, names: set[str]) -> None:
+        found = canteens.find_canteens_by_names(self.db, names, self.county_code)
+        elsewhere = names - found.keys()
+        if elsewhere:
+            # Units of other counties buy here too (高校食堂定向采购); a name unique nationwide is enough.
+            found.update(canteens.find_canteens_by_names(self.db, elsewhere))
+        for name in names:
+            self.known[name] = str(found[name]["_id"]) if name in found else None
+
+    def resolve(self, batch: list[SaleLine | RowError]) -> Iterator[SaleLine | RowError]:
+        wanted = {
+            canteens.clean_name(item.buyer_name)
+            for item in batch
+            if isinstance(item, SaleLine) and item.buyer_name and item.buyer_unit_id is None
+        }
+        wanted = {name for name in wanted if name and name not in self.known}
+        if wanted:
+            self._look_up(wanted)
+        for item in batch:
+            if isinstance(item, SaleLine) and item.buyer_name and item.buyer_unit_id is None:
+                name = canteens.clean_name(item.buyer_name)
+                unit_id = self.known.get(name)
+                if unit_id is not None:
+                    item = replace(item, buyer_unit_id=unit_id, buyer_type="unit")
+                else:
+                    self.tally.unknown_buyer_lines += 1
+                    self.tally.unknown_buyer_names.add(name)
+            yield item
+
+
+def _prepared(
+    items: Iterable[Any],
+    buyers: _BuyerNames,
+    tally: _Tally,
+    source: HashingReader,
+    progress: Progress | None,
+) -> Iterator[SaleLine | RowError]:
+    """The adapter's output as the ledger takes it: skipped rows counted apart, buyers resolved."""
+    batch: list[SaleLine | RowError] = []
+    for item in items:
+        tally.items += 1
+        if isinstance(item, (SaleLine, RowError)):
+            batch.append(item)
+        elif hasattr(item, "row"):
+            # A row the adapter skipped on purpose (a cancelled or unpaid order): counted, not stored.
+            tally.skip(getattr(item, "reason", None))
+        else:
+            raise TypeError(f"The adapter yielded {type(item).__name__}, not a SaleLine or RowError.")
+        if len(batch) >= BUYER_BATCH:
+            yield from buyers.resolve(batch)
+            batch = []
+        if progress is not None and tally.items % PROGRESS_EVERY == 0:
+            progress(tally.items, source.size)
+    yield from buyers.resolve(batch)
+
+
+# The run ------------------------------------------------------------------------------------------
+
+
+def run_import(
+    db: Database,
+    actor: Principal,
+    channel_name: str,
+    stream: IO[bytes],
+    filename: str,
+    *,
+    county_code: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Import one channel export into the ledger and return the recorded run.
+
+    Row problems are counted and kept in the run (the first 1,000); a problem with the
+    file as a whole (missing columns, unreadable) fails the run and is raised with the
+    run's id in its details. A dry run does everything but write sales; the run is recorded.
+    """
+    adapter = resolve_adapter(channel_name)
+    scope = import_scope(db, actor, county_code)
+    source = HashingReader(stream)
+    started = time.monotonic()
+    run = _start(db, actor, adapter, scope, filename, dry_run)
+    tally = _Tally()
+    result = IngestResult()
+    buffered = io.BufferedReader(source, buffer_size=READ_CHUNK)
+    try:
+        lines = _prepared(
+            adapter.parse(buffered, filename),
+            _BuyerNames(db, scope.county_code, tally),
+            tally,
+            source,
+            progress,
+        )
+        ledger.ingest(db, lines, scope, dry_run=dry_run, run_id=run["_id"], result=result)
+        source.drain()
+    except BaseException as error:
+        if isinstance(error, Exception):
+            _drain_quietly(source)
+        message = error.message if isinstance(error, ServiceError) else f"{type(error).__name__}: {error}"
+        _finish(db, run, FAILED, result, tally, source, started, message)
+        if isinstance(error, ServiceError):
+            error.details = {**error.details, "import_run_id": str(run["_id"])}
+        else:
+            log.exception("sales import failed", extra={"import_run_id": str(run["_id"])})
+        raise
+    if progress is not None:
+        progress(tally.items, source.size)
+    finished = _finish(db, run, SUCCEEDED, result, tally, source, started)
+    if not dry_run and (finished["inserted"] or finished["updated"]):
+        audit.record(
+            db,
+            actor,
+            "sales.import",
+            entity_kind="import_run",
+            entity_id=run["_id"],
+            county_code=scope.county_code,
+            note=f"{adapter.name} {filename}: {summary(finished)}",
+        )
+    log.info("sales import", extra={"import_run_id": str(run["_id"]), **_counts(result, tally)})
+    return finished
+
+
+def _drain_quietly(source: HashingReader) -> None:
+    try:
+        source.drain()
+    except Exception:  # the upload itself broke off; the run records the digest as unknown
+        log.warning("could not read the rest of a failed import's file", exc_info=True)
+
+
+def _start(
+    db: Database, actor: Principal, adapter: Adapter, scope: IngestScope, filename: str, dry_run: bool
+) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "channel": adapter.channel,
+        "adapter": adapter.name,
+        "county_code": scope.county_code,
+        "operator_id": scope.operator_id,
+        "dry_run": dry_run,
+        "status": RUNNING,
+        "source": {"filename": filename, "size": None, "sha256": None},
+        "started_by": actor.as_actor(),
+        "started_at": utcnow(),
+        "finished_at": None,
+        "duration_ms": None,
+        "error": None,
+    }
+    run["_id"] = db[storage.IMPORT_RUNS].insert_one(run).inserted_id
+    return run
+
+
+def _counts(result: IngestResult, tally: _Tally) -> dict[str, int]:
+    counts = {name: getattr(result, name) for name in COUNT_FIELDS}
+    # Rows the adapter skipped never reach the ledger, which counts its own skips (duplicates).
+    counts["rows"] += tally.skipped
+    counts["skipped"] += tally.skipped
+    return counts
+
+
+def _finish(
+    db: Database,
+    run: dict[str, Any],
+    status: str,
+    result: IngestResult,
+    tally: _Tally,
+    source: HashingReader,
+    started: float,
+    error: str | None = None,
+) -> dict[str, Any]:
+    outcome = {
+        "status": status,
+        **_counts(result, tally),
+        "error_count": result.error_count,
+        "errors": result.errors,
+        "errors_truncated": result.error_count > len(result.errors),
+        "skipped_reasons": [
+            {"reason": reason, "rows": rows} for reason, rows in sorted(tally.skipped_reasons.items())
+        ],
+        "unknown_buyers": len(tally.unknown_buyer_names),
+        "unknown_buyer_lines": tally.unknown_buyer_lines,
+        "unknown_buyer_names": sorted(tally.unknown_buyer_names)[:MAX_KEPT_BUYER_NAMES],
+        "source": {**run["source"], "size": source.size, "sha256": source.sha256},
+        "finished_at": utcnow(),
+        "duration_ms": int((time.monotonic() - started) * 1000),
+        "error": error,
+    }
+    db[storage.IMPORT_RUNS].update_one({"_id": run["_id"]}, {"$set": outcome})
+    return {**run, **outcome}
+
+
+def summary(run: dict[str, Any]) -> str:
+    """One line of counts, as the CLI prints it and the audit log notes it."""
+    counts = ", ".join(f"{name} {run.get(name, 0)}" for name in COUNT_FIELDS)
+    if run.get("unknown_buyers"):
+        counts += f", unknown buyers {run['unknown_buyers']} ({run['unknown_buyer_lines']} lines)"
+    return counts
+
+
+# Reading runs -------------------------------------------------------------------------------------
+
+_LIST_FIELDS = {"errors": 0, "unknown_buyer_names": 0}
+
+
+def _visibility(actor: Principal) -> dict[str, Any]:
+    """Staff see their counties' runs, an enterprise the runs of its own operator."""
+    if actor.role == ENTERPRISE:
+        return {"operator_id": actor.operator_id}
+    if actor.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot see sales imports.")
+    return access.county_filter(actor)
+
+
+def list_runs(
+    db: Database,
+    actor: Principal,
+    *,
+    county_code: str | None = None,
+    channel: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """Import runs, newest first, without their row errors."""
+    conditions: list[dict[str, Any]] = [_visibility(actor)]
+    if county_code is not None:
+        if actor.role != ENTERPRISE:
+            access.require_county(actor, county_code)
+        conditions.append({"county_code": county_code})
+    if channel is not None:
+        conditions.append({"channel": channel})
+    if status is not None:
+        conditions.append({"status": status})
+    query = {"$and": [condition for condition in conditions if condition]}
+    if not query["$and"]:
+        query = {}
+    collection = db[storage.IMPORT_RUNS]
+    total = collection.count_documents(query)
+    cursor = (
+        collection.find(query, _LIST_FIELDS)
+        .sort([("started_at", -1), ("_id", -1)])
+        .skip((page - 1) * per_page)
+        .limit(per_page)
+    )
+    return list(cursor), total
+
+
+def get_run(db: Database, actor: Principal, run_id: ObjectId) -> dict[str, Any]:
+    """One run with its kept row errors."""
+    run = db[storage.IMPORT_RUNS].find_one({"_id": run_id})
+    if run is None:
+        raise NotFound("No such import run.")
+    if actor.role == ENTERPRISE:
+        if run.get("operator_id") != actor.operator_id:
+            raise Forbidden("This import belongs to another market operator.")
+    elif actor.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot see sales imports.")
+    else:
+        access.require_county(actor, run["county_code"])
+    return run
