@@ -33,18 +33,10 @@ from service.errors import (
     ValidationFailed,
     validation_summary,
 )
+from service.vocabulary import MECHANISMS
 
 log = logging.getLogger(__name__)
 
-MECHANISMS = {
-    "seed_supply": "统一供种",
-    "technical_guidance": "技术指导",
-    "purchase": "保底价或优惠价回收",
-    "employment": "吸纳就业",
-    "processing": "加工延伸产业链",
-    "land_equity": "土地经营权林权入股或流转",
-    "other": "其他",
-}
 MECHANISM_BY_LABEL = {label: code for code, label in MECHANISMS.items()}
 MAX_WEIGHT = 10**9
 # Dates outside this range are typos (and would overflow the UTC conversion at the extremes).

@@ -253,11 +253,11 @@ def authenticate_push(
         fresh = abs(current - int(timestamp)) <= MAX_CLOCK_SKEW_SECONDS
     expected = signature(secret, timestamp, body).encode()
     # Constant-time, and computed even when the cabinet is unknown: no timing oracle either.
-    matches = hmac.compare_digest(expected, (provided or "").strip().encode("utf-8", "replace"))
-    if not (usable and fresh and matches):
+    matches = hmac.compare_digest(expected, (provided or "").strip().lower().encode("utf-8", "replace"))
+    if counter is None or not (usable and fresh and matches):
         log.info("counter push refused", extra={"cabinet_no": cabinet_no[:64]})
         raise Unauthorized(_UNAUTHENTICATED)
-    return counter  # type: ignore[return-value]  # usable implies found
+    return counter
 
 
 # Event ingest -----------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ Known limitations (documented rather than fixed):
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 import itertools
@@ -109,6 +110,7 @@ def apply_patches() -> None:
         _patch_aggregate_match()
         _patch_group_stage()
         _patch_index_lookups()
+        _patch_sort_stage()
         _patch_locking()
         _patched = True
 
@@ -614,3 +616,38 @@ def _patch_index_lookups() -> None:
         return (document for document in candidates if filter_applies(filter, document))
 
     Collection._iter_documents = _iter_documents
+
+
+# --- 8. $sort on plain values ----------------------------------------------------------------------
+# The $sort stage wrapped every value in a BSON comparator. When every value of a sort key is of one
+# plain type (all strings, all numbers, or all datetimes), Python's own ordering is the BSON ordering.
+
+_PLAIN_SORT_KINDS = ((str,), (int, float), (datetime.datetime,))
+
+
+def _plain_sort_values(values: list) -> bool:
+    for kinds in _PLAIN_SORT_KINDS:
+        if all(isinstance(value, kinds) and not isinstance(value, bool) for value in values):
+            return True
+    return False
+
+
+def _patch_sort_stage() -> None:
+    from mongomock_ng import aggregate as _mm_aggregate
+
+    original = _mm_aggregate._handle_sort_stage
+
+    def handle_sort_stage(in_collection, database, options, user_vars):
+        documents = list(in_collection)
+        for sort_key, _direction in reversed(list(options.items())):
+            values = [_mm_filtering.resolve_key(sort_key, document) for document in documents]
+            if not _plain_sort_values(values):
+                return original(in_collection, database, options, user_vars)
+        for sort_key, direction in reversed(list(options.items())):
+            documents.sort(
+                key=lambda document: _mm_filtering.resolve_key(sort_key, document), reverse=direction < 0
+            )
+        return documents
+
+    _mm_aggregate._handle_sort_stage = handle_sort_stage
+    _mm_aggregate._PIPELINE_HANDLERS["$sort"] = handle_sort_stage

@@ -24,17 +24,12 @@ from service import access, audit, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from service.storage import sort_spec
+from service.vocabulary import MECHANISMS
 
 KINDS = ("enterprise", "cooperative", "family_farm", "village_collective")
-BENEFIT_MECHANISMS = (
-    "seed_supply",  # 统一供种
-    "technical_guidance",  # 技术指导
-    "purchase",  # 保底价或优惠价回收
-    "employment",  # 吸纳就业
-    "processing",  # 加工延伸产业链
-    "land_equity",  # 土地经营权林权入股或流转
-    "other",  # 其他
-)
+# The seven 带贫方式, in their official order (labels in service.benefit_links.MECHANISMS).
+BENEFIT_MECHANISMS = tuple(MECHANISMS)
 ACTIVE = "active"
 SUSPENDED = "suspended"
 STATUSES = (ACTIVE, SUSPENDED)
@@ -191,12 +186,6 @@ def find_operator(db: Database, operator_id: ObjectId) -> dict[str, Any] | None:
     return db[storage.OPERATORS].find_one({"_id": operator_id})
 
 
-def _sort_spec(sort: str) -> list[tuple[str, int]]:
-    field = sort.lstrip("-")
-    direction = -1 if sort.startswith("-") else 1
-    return [(field, direction), ("_id", direction)]
-
-
 def list_operators(
     db: Database,
     actor: Principal,
@@ -237,7 +226,7 @@ def list_operators(
     query = {"$and": conditions} if conditions else {}
     collection = db[storage.OPERATORS]
     total = collection.count_documents(query)
-    cursor = collection.find(query).sort(_sort_spec(sort)).skip((page - 1) * per_page).limit(per_page)
+    cursor = collection.find(query).sort(sort_spec(sort)).skip((page - 1) * per_page).limit(per_page)
     documents = list(cursor)
     counts = benefit_counts(db, [document["_id"] for document in documents])
     return [_present(document, counts[document["_id"]]) for document in documents], total

@@ -23,12 +23,14 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from adapters.base import CHANNELS as SALE_CHANNELS
 from service import access, audit, certification, ledger, operators, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.certification import CERTIFIED, DRAFT, EXPIRED
 from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
 from service.config import Config
 from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from service.storage import sort_spec
 
 CATEGORIES = (
     "grain_oil",  # 粮油
@@ -43,20 +45,7 @@ CATEGORIES = (
     "handicraft",  # 手工艺品
     "other",  # 其他
 )
-CHANNELS = (
-    "jd",  # 京东
-    "taobao",  # 淘宝/天猫
-    "pdd",  # 拼多多
-    "suning",  # 苏宁
-    "shanrong",  # 善融商务
-    "wechat",  # 微信小程序
-    "p832",  # 832平台
-    "counter",  # 专柜
-    "pavilion",  # 专馆
-    "zone",  # 专区
-    "canteen",  # 单位食堂
-    "unit_purchase",  # 单位直接采购
-)
+CHANNELS = SALE_CHANNELS
 SORTS = (
     "name",
     "-name",
@@ -266,12 +255,6 @@ def _status_condition(status: str, now: datetime) -> dict[str, Any]:
     return {"status": status}
 
 
-def _sort_spec(sort: str) -> list[tuple[str, int]]:
-    field = sort.lstrip("-")
-    direction = -1 if sort.startswith("-") else 1
-    return [(field, direction), ("_id", direction)]
-
-
 def list_products(
     db: Database,
     actor: Principal,
@@ -328,7 +311,7 @@ def list_products(
     query = {"$and": conditions} if conditions else {}
     collection = db[storage.PRODUCTS]
     total = collection.count_documents(query)
-    cursor = collection.find(query).sort(_sort_spec(sort)).skip((page - 1) * per_page).limit(per_page)
+    cursor = collection.find(query).sort(sort_spec(sort)).skip((page - 1) * per_page).limit(per_page)
     return [present(product, now) for product in cursor], total
 
 

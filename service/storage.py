@@ -250,6 +250,13 @@ class Storage:
         self._client = None
 
 
+def sort_spec(sort: str) -> list[tuple[str, int]]:
+    """A list's ``sort`` argument ("name", "-created_at") as a MongoDB sort, ties broken by _id."""
+    field = sort.lstrip("-")
+    direction = -1 if sort.startswith("-") else 1
+    return [(field, direction), ("_id", direction)]
+
+
 def ensure_indexes(db: Database, *, embedded: bool = False) -> None:
     """Create every declared index; creating an existing one is a no-op.
 

@@ -587,3 +587,18 @@ def test_partial_and_sparse_indexes_are_never_used_for_reads(mdb):
     mdb.d.create_index([("k", 1)], sparse=True)
     mdb.d.insert_many([{"k": "a"}, {"j": 1}])
     assert mdb.d.count_documents({"k": "a"}) == 1
+
+
+def test_sort_stage_on_plain_values_needs_no_bson_comparisons(mdb, monkeypatch):
+    from mongomock_ng import filtering
+
+    mdb.c.insert_many([{"m": f"2024-{i % 12 + 1:02d}", "n": i} for i in range(240)])
+    comparisons = _count_calls(monkeypatch, filtering, "bson_compare")
+    rows = list(mdb.c.aggregate([{"$sort": {"m": -1, "n": 1}}]))
+    assert comparisons["n"] == 0  # stock: a BSON comparison per pair compared
+    assert [r["m"] for r in rows[:2]] == ["2024-12", "2024-12"] and rows[0]["n"] < rows[1]["n"]
+    assert rows[-1]["m"] == "2024-01"
+    mixed = (
+        list(mdb.d.aggregate([{"$sort": {"v": 1}}])) if mdb.d.insert_many([{"v": 2}, {"v": "a"}, {}]) else []
+    )
+    assert [r.get("v") for r in mixed] == [None, 2, "a"]
