@@ -216,12 +216,13 @@ def order_line(order: Any, row: int | None = None) -> Item:
     status = _text(order, "status")
     try:
         if status in UNPAID_STATUSES:
-            return Skipped(row, f"Order {order_id} is not paid ({status}).")
+            return Skipped(row, f"status {status}: not paid, not a sale.")
         if status in CLOSED_STATUSES:
             if _text(order, "pay_time") is None:
-                return Skipped(row, f"Order {order_id} was closed before payment, not a sale.")
-            # Closed after payment (refunded): the line stays, zeroed, so an earlier pull of it is undone.
-            quantity, amount_fen = 0, 0
+                return Skipped(row, f"status {status}: closed before payment, not a sale.")
+            # Closed after payment (refunded): the line stays with its quantity and a zero amount, exactly as
+            # the export adapter writes it, so file and API imports of one order agree.
+            quantity, amount_fen = _quantity(order), 0
         elif status in COUNTED_STATUSES:
             quantity, amount_fen = _quantity(order), _fen(order, "payment", required=True)
         else:

@@ -189,10 +189,10 @@ def main() -> None:
               "monthly ms", "households ms", "service cost/s", "peak RSS MB")  # fmt: skip
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
+    names = ("ingest_lines_per_s", "raw_insert_lines_per_s", "ingest_with_rebuild_lines_per_s",
+             "rebuild_one_month_s", "summary_ms", "monthly_ms", "households_ms", "service_cost_lines_per_s",
+             "peak_rss_mb")  # fmt: skip
     for r in results:
-        names = ("ingest_lines_per_s", "raw_insert_lines_per_s", "ingest_with_rebuild_lines_per_s",
-                 "rebuild_one_month_s", "summary_ms", "monthly_ms", "households_ms", "service_cost_lines_per_s",
-                 "peak_rss_mb")  # fmt: skip
         cells = (f"{r['size']:,}", *(r[name] for name in names))
         print("| " + " | ".join(f"{c:,}" if isinstance(c, int) else str(c) for c in cells) + " |")
 

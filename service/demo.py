@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import random
 import time
@@ -30,6 +31,7 @@ from service import (
     canteen_purchases,
     canteens,
     households,
+    imports,
     ledger,
     operators,
     products,
@@ -102,6 +104,8 @@ CHANNEL_VOLUME = {
     "shanrong": (90, 1, 5), "counter": (900, 1, 2), "pavilion": (70, 1, 4), "zone": (110, 1, 4),
     "unit_purchase": (8, 40, 300),
 }  # fmt: skip
+P832_HEADER = ["订单编号", "采购单位", "供应商名称", "供应商统一社会信用代码", "商品名称", "商品编码", "数量",
+               "单价(元)", "金额(元)", "下单时间", "订单状态"]  # fmt: skip
 SKU_CHANNELS = ("jd", "taobao", "pdd", "p832", "counter", "wechat", "shanrong", "pavilion", "zone")
 
 
@@ -456,40 +460,196 @@ def _sellable(plan: Plan, channel: str) -> list[dict[str, Any]]:
 def _load_sales(
     db: Database, actor: Any, rng: random.Random, plan: Plan, unit_ids: list[Any], today: date
 ) -> None:
+    """A year of sales: shop exports, the 832 platform and the counters' daily files go through their
+    adapters and the import runner, exactly as county staff would upload them; channels without an
+    export format (mini programs, 善融, pavilions, zones, units' direct purchases) through the ledger."""
     first_day = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
     days = [first_day + timedelta(days=offset) for offset in range((today - first_day).days)]
-    lines: list[SaleLine] = []
+    orders: dict[str, list[dict[str, Any]]] = {}
     for channel, (per_month, low, high) in CHANNEL_VOLUME.items():
         catalogue = _sellable(plan, channel) or _sellable(plan, "counter")
-        for order in range(per_month * 12):
-            day = rng.choice(days)
-            product = rng.choice(catalogue)
-            quantity = rng.randint(low, high)
-            sku = next((s["sku"] for s in product["channel_skus"] if s["channel"] == channel), None)
-            unit_price = product["price_fen"]
-            is_unit = channel == "unit_purchase"
-            line = SaleLine(
-                channel=channel,
-                external_id=f"{channel.upper()}{day:%Y%m%d}{order:06d}",
-                occurred_at=_moment(rng, day),
-                quantity=quantity,
-                amount_fen=unit_price * quantity,
-                unit_price_fen=unit_price,
-                sku=sku if rng.random() > 0.015 else f"{channel.upper()}-UNLISTED-{rng.randrange(40):02d}",
-                barcode=product.get("barcode") if sku is None else None,
-                title=product["name"],
-                buyer_type="unit" if is_unit else "individual",
-                buyer_unit_id=str(rng.choice(unit_ids)) if is_unit else None,
-            )
-            lines.append(line)
-            if channel == "counter" and rng.random() < 0.02:
-                lines.append(
-                    SaleLine(channel, f"{line.external_id}R", line.occurred_at + timedelta(minutes=30),
-                             -quantity, -line.amount_fen, unit_price, line.sku, title=line.title,
-                             refund_of=line.external_id)
-                )  # fmt: skip
+        orders[channel] = [
+            _order(rng, channel, number, rng.choice(days), rng.choice(catalogue), rng.randint(low, high))
+            for number in range(per_month * 12)
+        ]
+    orders["p832"] = [
+        _order(
+            rng, "p832", number, rng.choice(days), rng.choice(_sellable(plan, "p832")), rng.randint(20, 300)
+        )
+        for number in range(20 * 12)
+    ]
+    buyers = [name for name, *_ in CANTEENS] + ["安徽大学后勤集团食堂"]
+    exports = {
+        "jd": ("京东订单导出.csv", _jd_export(rng, orders.pop("jd"))),
+        "taobao": ("淘宝已卖出宝贝.csv", _taobao_export(rng, orders.pop("taobao"))),
+        "pdd": ("拼多多订单.csv", _pdd_export(rng, orders.pop("pdd"))),
+        "p832": ("832平台订单.xlsx", _p832_export(rng, orders.pop("p832"), buyers, plan)),
+        "counter": ("专柜日结.jsonl", _counter_export(rng, orders.pop("counter"))),
+    }
+    for channel, (filename, data) in exports.items():
+        run = imports.run_import(db, actor, channel, io.BytesIO(data), filename, county_code=COUNTY_CODE)
+        if run["status"] != "succeeded":
+            raise RuntimeError(f"demo {channel} import failed: {run.get('error')}")
+    lines = [
+        SaleLine(
+            channel=channel,
+            external_id=order["id"],
+            occurred_at=order["at"],
+            quantity=order["quantity"],
+            amount_fen=order["amount_fen"],
+            unit_price_fen=order["price_fen"],
+            sku=order["sku"],
+            title=order["title"],
+            buyer_type="unit" if channel == "unit_purchase" else "individual",
+            buyer_unit_id=str(rng.choice(unit_ids)) if channel == "unit_purchase" else None,
+        )
+        for channel, channel_orders in orders.items()
+        for order in channel_orders
+    ]
     ledger.ingest(db, lines, ledger.IngestScope(COUNTY_CODE))
     _load_canteen_purchases(db, actor, rng, plan, unit_ids, days)
+
+
+def _order(
+    rng: random.Random, channel: str, number: int, day: date, product: dict[str, Any], quantity: int
+) -> dict:
+    sku = next((s["sku"] for s in product["channel_skus"] if s["channel"] == channel), None)
+    if sku is None or rng.random() < 0.015:
+        sku = f"{channel.upper()}-UNLISTED-{rng.randrange(40):02d}"  # a listing nobody mapped yet
+    return {
+        "id": f"{day:%y%m%d}{number:06d}",
+        "at": _moment(rng, day),
+        "sku": sku,
+        "barcode": product.get("barcode"),
+        "title": product["name"],
+        "quantity": quantity,
+        "price_fen": product["price_fen"],
+        "amount_fen": product["price_fen"] * quantity,
+    }
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _local(moment: datetime, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return moment.astimezone(SHANGHAI).strftime(pattern)
+
+
+def _status(rng: random.Random, done: str, cancelled: str, refunded: str) -> str:
+    roll = rng.random()
+    return cancelled if roll < 0.02 else refunded if roll < 0.04 else done
+
+
+def _jd_export(rng: random.Random, orders: list[dict]) -> bytes:
+    """京东 POP order export, as the shop back end saves it (GB18030)."""
+    header = [
+        "订单号",
+        "商品ID",
+        "商家SKU",
+        "商品名称",
+        "订购数量",
+        "京东价",
+        "应付金额",
+        "订单状态",
+        "下单时间",
+    ]
+    rows = [
+        [o["id"], f"1000{o['id'][-8:]}", o["sku"], o["title"], o["quantity"], _yuan(o["price_fen"]),
+         _yuan(o["amount_fen"]), _status(rng, "完成", "已取消", "退款成功"), _local(o["at"])]
+        for o in orders
+    ]  # fmt: skip
+    return _csv_bytes(header, rows, "gb18030")
+
+
+def _taobao_export(rng: random.Random, orders: list[dict]) -> bytes:
+    """淘宝/天猫 已卖出的宝贝 export (UTF-8 with BOM)."""
+    header = [
+        "订单编号",
+        "商家编码",
+        "标题",
+        "价格",
+        "购买数量",
+        "买家实际支付金额",
+        "订单状态",
+        "订单付款时间",
+    ]
+    rows = [
+        [o["id"], o["sku"], o["title"], _yuan(o["price_fen"]), o["quantity"], _yuan(o["amount_fen"]),
+         status := _status(rng, "交易成功", "交易关闭", "交易关闭"),
+         "" if status == "交易关闭" and rng.random() < 0.5 else _local(o["at"], "%Y/%m/%d %H:%M")]
+        for o in orders
+    ]  # fmt: skip
+    return _csv_bytes(header, rows, "utf-8-sig")
+
+
+def _pdd_export(rng: random.Random, orders: list[dict]) -> bytes:
+    """拼多多 merchant order export (UTF-8 with BOM)."""
+    header = [
+        "订单号",
+        "商品id",
+        "商家编码-SKU维度",
+        "商品",
+        "商品数量(件)",
+        "商家实收金额(元)",
+        "订单状态",
+        "支付时间",
+    ]
+    rows = [
+        [f"{o['at']:%y%m%d}-{o['id']}", f"88{o['id'][-8:]}", o["sku"], o["title"], o["quantity"],
+         _yuan(o["amount_fen"]), _status(rng, "已收货", "已取消", "售后成功"), _local(o["at"])]
+        for o in orders
+    ]  # fmt: skip
+    return _csv_bytes(header, rows, "utf-8-sig")
+
+
+def _p832_export(rng: random.Random, orders: list[dict], buyers: list[str], plan: Plan) -> bytes:
+    """832平台 order export (xlsx): canteens of the county, and a university from elsewhere."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("订单")
+    sheet.append(P832_HEADER)
+    suppliers = {p["name"]: p["operator"] for p in plan.products}
+    for order in orders:
+        supplier = suppliers[order["title"]]
+        price, amount = _yuan(order["price_fen"]), _yuan(order["amount_fen"])
+        status = _status(rng, "已完成", "已取消", "已退款")
+        sheet.append(
+            [f"832{order['id']}", rng.choice(buyers), supplier["name"], supplier["uscc"], order["title"],
+             order["sku"], order["quantity"], price, amount, _local(order["at"]), status]
+        )  # fmt: skip
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _counter_export(rng: random.Random, orders: list[dict]) -> bytes:
+    """The cabinet operator's daily JSON Lines file: one event per sale or refund."""
+    events = []
+    for order in orders:
+        sale = {
+            "event_id": f"CAB{order['id']}",
+            "cabinet_no": f"ZY{int(order['id']) % 80 + 1:03d}",
+            "type": "sale",
+            "sku": order["sku"],
+            "quantity": order["quantity"],
+            "amount_fen": order["amount_fen"],
+            "occurred_at": order["at"].astimezone(SHANGHAI).isoformat(timespec="seconds"),
+        }
+        events.append(sale)
+        if rng.random() < 0.02:
+            refunded = order["at"] + timedelta(minutes=30)
+            events.append(
+                {
+                    **sale,
+                    "event_id": sale["event_id"] + "R",
+                    "type": "refund",
+                    "refund_of": sale["event_id"],
+                    "occurred_at": refunded.astimezone(SHANGHAI).isoformat(timespec="seconds"),
+                }
+            )
+    return "".join(json.dumps(event, ensure_ascii=False) + "\n" for event in events).encode()
 
 
 def _load_canteen_purchases(

@@ -27,7 +27,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from adapters.base import BUYER_TYPES, CHANNELS, RowError, SaleLine
+from adapters.base import BUYER_TYPES, CHANNELS, RowError, SaleLine, Skipped
 from service import attribution, ledger_rollups, products, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import local_date, local_month, utcnow
@@ -277,7 +277,7 @@ def _batches(lines: Iterable[SaleLine], size: int) -> Iterator[list[SaleLine]]:
 
 def ingest(
     db: Database,
-    lines: Iterable[SaleLine | RowError],
+    lines: Iterable[SaleLine | RowError | Skipped],
     scope: IngestScope,
     *,
     dry_run: bool = False,
@@ -311,7 +311,7 @@ def rebuild_partitions(db: Database, partitions: Iterable[tuple[str, str]]) -> N
 
 def _ingest_batch(
     db: Database,
-    batch: list[SaleLine | RowError],
+    batch: list[SaleLine | RowError | Skipped],
     scope: IngestScope,
     catalogue: Catalogue,
     result: IngestResult,
@@ -327,6 +327,9 @@ def _ingest_batch(
         result.rows += 1
         if isinstance(item, RowError):
             result.reject(item)
+            continue
+        if isinstance(item, Skipped):
+            result.skipped += 1
             continue
         problem = validate_line(item, now)
         if problem is not None:

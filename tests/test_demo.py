@@ -83,3 +83,13 @@ def test_loading_twice_changes_nothing(demo_db):
     assert {k: v for k, v in again.items() if k != "loaded_at"} == {
         k: v for k, v in before.items() if k != "loaded_at"
     }
+
+
+def test_demo_sales_arrive_through_the_channel_adapters(demo_db):
+    runs = {run["channel"]: run for run in demo_db[storage.IMPORT_RUNS].find()}
+    assert set(runs) == {"jd", "taobao", "pdd", "p832", "counter"}
+    for channel, run in runs.items():
+        assert run["status"] == "succeeded", channel
+        assert run["rejected"] == 0, channel
+    # 832 orders of the county's canteens count towards their quotas.
+    assert demo_db[storage.SALES].count_documents({"channel": "p832", "buyer.unit_id": {"$ne": None}}) > 0
