@@ -111,9 +111,7 @@ def list_users(
     query = _visible_query(actor)
     if role is not None:
         query = {"$and": [query, {"role": role}]} if query else {"role": role}
-    total = db[storage.USERS].count_documents(query)
-    cursor = db[storage.USERS].find(query).sort("username", 1).skip((page - 1) * per_page).limit(per_page)
-    return list(cursor), total
+    return storage.page_of(db[storage.USERS], query, [("username", 1)], page, per_page)
 
 
 def get_user(db: Database, actor: Principal, user_id: ObjectId) -> dict[str, Any]:

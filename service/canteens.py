@@ -159,12 +159,8 @@ def list_canteens(
     if q:
         conditions.append({"name": {"$regex": re.escape(q.strip())}})
     query = {"$and": conditions} if conditions else {}
-    collection = db[storage.CANTEENS]
-    total = collection.count_documents(query)
-    cursor = (
-        collection.find(query).sort([("name", 1), ("_id", 1)]).skip((page - 1) * per_page).limit(per_page)
-    )
-    return [present({"version": 1, **canteen}) for canteen in cursor], total
+    found, total = storage.page_of(db[storage.CANTEENS], query, [("name", 1), ("_id", 1)], page, per_page)
+    return [present({"version": 1, **canteen}) for canteen in found], total
 
 
 # Writing ----------------------------------------------------------------------------------------

@@ -119,10 +119,8 @@ def list_counters(
     if q:
         pattern = {"$regex": re.escape(q.strip())}
         query["$or"] = [{"_id": pattern}, {"name": pattern}, {"location": pattern}]
-    collection = db[storage.COUNTERS]
-    total = collection.count_documents(query)
-    cursor = collection.find(query).sort("_id", 1).skip((page - 1) * per_page).limit(per_page)
-    return [present(counter) for counter in cursor], total
+    found, total = storage.page_of(db[storage.COUNTERS], query, [("_id", 1)], page, per_page)
+    return [present(counter) for counter in found], total
 
 
 def create_counter(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -264,10 +264,8 @@ def list_households(
             matches.append({"head_name": {"$regex": text}})
         conditions.append({"$or": matches})
     query = {"$and": conditions} if conditions else {}
-    collection = db[storage.HOUSEHOLDS]
-    total = collection.count_documents(query)
-    cursor = collection.find(query).sort([("household_no", 1)]).skip((page - 1) * per_page).limit(per_page)
-    return [present(household, actor) for household in cursor], total
+    found, total = storage.page_of(db[storage.HOUSEHOLDS], query, [("household_no", 1)], page, per_page)
+    return [present(household, actor) for household in found], total
 
 
 def get_household(db: Database, actor: Principal, household_id: ObjectId) -> dict[str, Any]:

@@ -224,10 +224,7 @@ def list_operators(
     if q:
         conditions.append({"name": {"$regex": re.escape(q), "$options": "i"}})
     query = {"$and": conditions} if conditions else {}
-    collection = db[storage.OPERATORS]
-    total = collection.count_documents(query)
-    cursor = collection.find(query).sort(sort_spec(sort)).skip((page - 1) * per_page).limit(per_page)
-    documents = list(cursor)
+    documents, total = storage.page_of(db[storage.OPERATORS], query, sort_spec(sort), page, per_page)
     counts = benefit_counts(db, [document["_id"] for document in documents])
     return [_present(document, counts[document["_id"]]) for document in documents], total
 

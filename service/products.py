@@ -309,10 +309,8 @@ def list_products(
             {"channel_sku_keys": f"{channel}:{sku}"} if sku is not None else {"channel_skus.channel": channel}
         )
     query = {"$and": conditions} if conditions else {}
-    collection = db[storage.PRODUCTS]
-    total = collection.count_documents(query)
-    cursor = collection.find(query).sort(sort_spec(sort)).skip((page - 1) * per_page).limit(per_page)
-    return [present(product, now) for product in cursor], total
+    found, total = storage.page_of(db[storage.PRODUCTS], query, sort_spec(sort), page, per_page)
+    return [present(product, now) for product in found], total
 
 
 # Registering and editing ------------------------------------------------------------------------

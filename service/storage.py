@@ -250,6 +250,13 @@ class Storage:
         self._client = None
 
 
+def page_of(collection: Any, query: dict[str, Any], sort: Any, page: int, per_page: int) -> tuple[list, int]:
+    """One page of a list (page numbers from 1) and the total; for lists that are cheap to count."""
+    total = collection.count_documents(query)
+    cursor = collection.find(query).sort(sort).skip((page - 1) * per_page).limit(per_page)
+    return list(cursor), total
+
+
 def sort_spec(sort: str) -> list[tuple[str, int]]:
     """A list's ``sort`` argument ("name", "-created_at") as a MongoDB sort, ties broken by _id."""
     field = sort.lstrip("-")
