@@ -486,6 +486,14 @@ def test_a_jd_export_and_a_later_refund_export_end_to_end(login, db, factory):
     assert db[storage.SALES].count_documents({}) == 7
     rice_sales = db[storage.SALES_DAILY].find({"product_id": rice["_id"]})
     assert sum(row["sales_fen"] for row in rice_sales) == 11_980
+    # The reports show the imported figures, and they reconcile with the raw ledger.
+    total = sum(line["amount_fen"] for line in db[storage.SALES].find())
+    report = staff.get(f"/api/v1/reports/summary?county_code={COUNTY}&from=2020-01&to=2020-12").json
+    assert report["sales_fen"] == total
+    assert report["certified_sales_fen"] == 11_980
+    assert report["poor_income_fen"] == 1_198
+    verified = staff.get(f"/api/v1/ledger/verify?county_code={COUNTY}").json
+    assert verified["partitions_checked"] >= 1 and verified["differences"] == []
 
 
 @needs_adapter("p832")
