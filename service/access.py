@@ -130,6 +130,14 @@ def county_filter(principal: Principal, field_name: str = "county_code") -> dict
     raise Forbidden("Only county staff and admins may list this.")
 
 
+def staff_conditions(principal: Principal, county_code: str | None = None) -> list[dict[str, Any]]:
+    """A list query's conditions keeping staff inside their counties; a named county must be theirs."""
+    scope = county_filter(principal)
+    if county_code is not None:
+        require_county(principal, county_code)
+    return [scope] if scope else []
+
+
 def restrict_counties(principal: Principal, requested: Iterable[str] | None) -> list[str] | None:
     """Counties a staff query may cover: the requested ones, within the principal's own."""
     requested = list(requested or [])

@@ -800,11 +800,8 @@ def list_purchases(
             )
         conditions.append({"canteen_id": actor.canteen_id})
     else:
-        scope = access.county_filter(actor)
-        if scope:
-            conditions.append(scope)
+        conditions.extend(access.staff_conditions(actor, county_code))
         if county_code is not None:
-            access.require_county(actor, county_code)
             conditions.append({"county_code": county_code})
         if canteen_id is not None:
             canteen = canteens.load_canteen(db, canteen_id)

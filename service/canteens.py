@@ -148,11 +148,8 @@ def list_canteens(
 ) -> tuple[list[dict[str, Any]], int]:
     """Canteens of the staff member's counties (admins: all), by name."""
     conditions: list[dict[str, Any]] = []
-    scope = access.county_filter(actor)
-    if scope:
-        conditions.append(scope)
+    conditions.extend(access.staff_conditions(actor, county_code))
     if county_code is not None:
-        access.require_county(actor, county_code)
         conditions.append({"county_code": county_code})
     if unit_type is not None:
         conditions.append({"unit_type": unit_type})

@@ -243,11 +243,7 @@ def list_households(
     if actor.role == ENTERPRISE:
         conditions.append({"_id": {"$in": linked_household_ids(db, actor.operator_id)}})
     else:
-        scope = access.county_filter(actor)
-        if scope:
-            conditions.append(scope)
-        if county_code is not None:
-            access.require_county(actor, county_code)
+        conditions.extend(access.staff_conditions(actor, county_code))
     for name, value in (
         ("county_code", county_code),
         ("township_code", township_code),

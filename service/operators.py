@@ -204,11 +204,7 @@ def list_operators(
     if actor.role == ENTERPRISE:
         conditions.append({"_id": actor.operator_id})
     else:
-        scope = access.county_filter(actor)
-        if scope:
-            conditions.append(scope)
-        if county_code is not None:
-            access.require_county(actor, county_code)
+        conditions.extend(access.staff_conditions(actor, county_code))
     if county_code is not None:
         conditions.append({"county_code": county_code})
     if kind is not None:

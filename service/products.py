@@ -284,11 +284,7 @@ def list_products(
             )
         status = CERTIFIED
     else:
-        scope = access.county_filter(actor)
-        if scope:
-            conditions.append(scope)
-        if county_code is not None:
-            access.require_county(actor, county_code)
+        conditions.extend(access.staff_conditions(actor, county_code))
     if county_code is not None:
         conditions.append({"county_code": county_code})
     if operator_id is not None:
