@@ -1,4 +1,11 @@
 # The service image: slim Python, pinned dependencies, non-root, gunicorn.
+
+# The pages' charting library from the npm registry (package-lock.json); only its dist files ship.
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,6 +22,7 @@ COPY service ./service
 COPY schemas ./schemas
 COPY adapters ./adapters
 COPY gunicorn.conf.py ./
+COPY --from=assets /assets/node_modules/echarts/dist/echarts.min.js ./node_modules/echarts/dist/echarts.min.js
 
 RUN useradd --system --uid 10001 --home-dir /app app && chown -R app /app
 USER app

@@ -22,7 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from service import cli, http, observability, storage
+    from service import cli, http, observability, storage, web
     from service.api import register_blueprints
     from service.extensions import Api
 
@@ -39,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["api"] = api
     _register_probes(app)
     _register_docs_assets(app)
+    web.init_app(app)
     cli.init_app(app)
 
     with app.app_context():

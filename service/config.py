@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -54,6 +55,11 @@ class Config:
     # Pull up to now minus this: the platform indexes the latest changes late.
     TAOBAO_API_LAG_SECONDS = 120
 
+    # node_modules of package.json: the pages' charting library, served locally (no CDN).
+    ASSETS_DIR = str(Path(__file__).resolve().parent.parent / "node_modules")
+    # Cookies over HTTPS only; set true behind a TLS-terminating proxy.
+    SESSION_COOKIE_SECURE = False
+
     TIMEZONE = "Asia/Shanghai"
     LOG_LEVEL = "INFO"
     LOG_JSON = True
@@ -72,6 +78,8 @@ class Config:
 # Settings read from the environment, with the type each is parsed as.
 _ENV_SETTINGS: dict[str, type] = {
     "SECRET_KEY": str,
+    "ASSETS_DIR": str,
+    "SESSION_COOKIE_SECURE": bool,
     "MONGO_URI": str,
     "MONGO_DB_NAME": str,
     "DEMO_ON_START": str,

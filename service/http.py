@@ -179,11 +179,19 @@ def with_etag(document: dict[str, Any], status: int = 200) -> tuple[dict[str, An
     return document, status, {"ETag": etag_for(document)}
 
 
+def _render_service_error(error: ServiceError):
+    # Pages register their own renderer (an HTML page); the API always gets the JSON envelope.
+    render_page = current_app.extensions.get("page_service_error_renderer")
+    if render_page is not None and not request.path.startswith("/api"):
+        return render_page(error)
+    return render_service_error(error)
+
+
 def init_app(app: Flask) -> None:
     app.json = JSONProvider(app)
     app.before_request(_assign_request_id)
     app.before_request(before_api_request)
-    app.register_error_handler(ServiceError, render_service_error)
+    app.register_error_handler(ServiceError, _render_service_error)
 
     @app.after_request
     def _tag_response(response):

@@ -13,7 +13,7 @@ import pytest
 
 from service import create_app
 from service.storage import get_storage
-from tests.factories import ApiCaller, Factory
+from tests.factories import ApiCaller, Factory, PageBrowser
 
 TEST_MONGO_URI = os.environ.get("TEST_MONGO_URI") or None
 
@@ -79,5 +79,19 @@ def login(app, factory):
         caller.login(user["username"], password)
         caller.user = user
         return caller
+
+    return _login
+
+
+@pytest.fixture
+def page_login(app, factory):
+    """page_login(role, **binding) -> a PageBrowser logged in through the login form."""
+
+    def _login(role: str, **binding) -> PageBrowser:
+        user, password = factory.user(role, **binding)
+        browser = PageBrowser(app.test_client())
+        browser.login(user["username"], password)
+        browser.user = user
+        return browser
 
     return _login

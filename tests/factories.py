@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -209,3 +210,50 @@ class ApiCaller:
 
     def delete(self, url: str, **kwargs: Any):
         return self.client.delete(url, headers=self._headers(kwargs.pop("headers", None)), **kwargs)
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class PageBrowser:
+    """A test client for the pages: logs in through the login form and sends the CSRF token."""
+
+    def __init__(self, client):
+        self.client = client
+        self.csrf_token: str | None = None
+        self.user: dict[str, Any] | None = None
+
+    def _remember_token(self, response) -> None:
+        if response.mimetype == "text/html":
+            found = _CSRF.search(response.get_data(as_text=True))
+            if found:
+                self.csrf_token = found.group(1)
+
+    def login(self, username: str, password: str):
+        self.get("/login")
+        response = self.client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": self.csrf_token}
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)[-500:]
+        # The session starts afresh at login, so the next page carries a new CSRF token.
+        self.get(response.headers["Location"])
+        return response
+
+    def get(self, url: str, **kwargs: Any):
+        response = self.client.get(url, **kwargs)
+        self._remember_token(response)
+        return response
+
+    def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any):
+        """A form post with the session's CSRF token (read from the last page if not known yet)."""
+        if self.csrf_token is None:
+            self.get("/login")
+        form = {"csrf_token": self.csrf_token, **(data or {})}
+        response = self.client.post(url, data=form, **kwargs)
+        self._remember_token(response)
+        return response
+
+    def text(self, url: str, status: int = 200) -> str:
+        response = self.get(url)
+        assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[-800:])
+        return response.get_data(as_text=True)

@@ -18,3 +18,20 @@ ensure_venv() {
     echo "$digest" > "$stamp"
   fi
 }
+
+# The pages' front-end files (package.json: the charting library), from the npm registry into
+# node_modules, served locally by the service. Re-installs only when the lock file changed.
+ensure_assets() {
+  local stamp="node_modules/.installed-package-lock"
+  local digest
+  digest="$(sha256sum package-lock.json | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "npm is missing: install Node.js (20 or later) so the pages' charts can be installed." >&2
+      return 1
+    fi
+    echo "Installing the pages' front-end packages (npm ci)" >&2
+    npm ci --omit=dev --no-audit --no-fund --loglevel=error
+    echo "$digest" > "$stamp"
+  fi
+}

@@ -1,0 +1,300 @@
+"""What every page shares: session login, access enforcement, CSRF, forms, errors, downloads.
+
+Pages declare access with the same ``@allow``/``@public`` as the API and call the same service
+functions with the same ``Principal``; only the way a principal is found (a session cookie
+holding the opaque token instead of a bearer header) and the way errors are shown differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import marshmallow as ma
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from service import access, auth, storage, xlsx
+from service.errors import Forbidden, ServiceError, Unauthorized
+from service.web import messages
+
+csrf = CSRFProtect()
+SESSION_TOKEN = "token"  # noqa: S105 - the session key, not a secret
+_FORM_CONTROLS = frozenset({"csrf_token", "action", "next"})
+
+
+class PageBlueprint(Blueprint):
+    """A blueprint of HTML pages: session login and CSRF apply to every route on it."""
+
+
+def _page_view_rule() -> access.Access | None:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return access.access_of(view)
+
+
+def is_page_request() -> bool:
+    return isinstance(current_app.blueprints.get(request.blueprint or ""), PageBlueprint)
+
+
+def principal_from_session() -> access.Principal | None:
+    """The session's principal, or None when not logged in or the token expired or was revoked."""
+    token = session.get(SESSION_TOKEN)
+    if not token:
+        return None
+    try:
+        return auth.principal_for_token(storage.get_db(), token)
+    except Unauthorized:
+        session.pop(SESSION_TOKEN, None)
+        return None
+
+
+def enforce_page_access():
+    """before_request for pages: fail closed, send strangers to the login page, 403 other roles."""
+    if request.endpoint is None or not is_page_request():
+        return None
+    # g outlives a request when an app context was already pushed (tests, scripts): start clean.
+    for name in ("principal", "token", "csrf_token"):
+        g.pop(name, None)
+    rule = _page_view_rule()
+    if rule is None:
+        raise Forbidden("这个页面没有声明访问权限。")
+    current = principal_from_session()
+    if current is not None:
+        g.principal = current
+        g.token = session[SESSION_TOKEN]
+    if request.method in {"POST", "PUT", "PATCH", "DELETE"}:
+        csrf.protect()
+    if rule.public:
+        return None
+    if current is None:
+        if request.method == "GET":
+            return redirect(url_for("auth_pages.login", next=request.full_path.rstrip("?")))
+        flash("登录已过期，请重新登录。", "error")
+        return redirect(url_for("auth_pages.login"))
+    if current.role not in rule.roles:
+        raise Forbidden(f"{messages.role_label(current.role)}账号不能打开这个页面。")
+    return None
+
+
+def current_principal() -> access.Principal:
+    return g.principal
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only a local path may be a redirect target after login (no open redirect)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def home_url(role: str) -> str:
+    if role in access.STAFF:
+        return url_for("county_pages.dashboard")
+    if role == access.ENTERPRISE:
+        return url_for("enterprise_pages.home")
+    return url_for("canteen_pages.home")
+
+
+# Each role's menu: (endpoint, label); entries whose page is not registered are left out.
+NAV = {
+    "staff": [
+        ("county_pages.dashboard", "首页"),
+        ("catalogue_pages.review_queue", "产品审核"),
+        ("catalogue_pages.products", "产品"),
+        ("catalogue_pages.operators", "经营主体"),
+        ("catalogue_pages.households", "脱贫户"),
+        ("catalogue_pages.links", "带贫关系"),
+        ("import_pages.imports", "销售导入"),
+        ("import_pages.unmatched", "未匹配商品"),
+    ],
+    access.ENTERPRISE: [
+        ("enterprise_pages.home", "首页"),
+        ("enterprise_pages.profile", "主体信息"),
+        ("enterprise_pages.products", "我的产品"),
+        ("enterprise_pages.links", "带贫关系"),
+        ("enterprise_pages.sales", "销售与带贫收益"),
+    ],
+    access.CANTEEN: [
+        ("canteen_pages.home", "首页"),
+        ("canteen_pages.new_purchase", "登记采购"),
+        ("canteen_pages.upload", "上传月度采购表"),
+        ("canteen_pages.purchases", "采购记录"),
+    ],
+}
+
+
+def nav_items(role: str) -> list[tuple[str, str]]:
+    items = NAV["staff" if role in access.STAFF else role]
+    return [(endpoint, text) for endpoint, text in items if endpoint in current_app.view_functions]
+
+
+# Forms ------------------------------------------------------------------------
+
+
+def form_values(names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The submitted form as a dict: values stripped, empty fields left out, controls dropped.
+
+    Multi-valued fields (checkbox groups) become lists. Values are always strings, so nothing a
+    user types can become a MongoDB operator.
+    """
+    wanted = set(names) if names is not None else None
+    values: dict[str, Any] = {}
+    for key in request.form:
+        if key in _FORM_CONTROLS or (wanted is not None and key not in wanted):
+            continue
+        items = [item.strip() for item in request.form.getlist(key)]
+        items = [item for item in items if item != ""]
+        if not items:
+            continue
+        values[key] = items if len(items) > 1 or key.endswith("[]") else items[0]
+    return {key.removesuffix("[]"): value for key, value in values.items()}
+
+
+def load_form(
+    schema: ma.Schema, data: Mapping[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """Load form data with the API's schema; (data, {}) or (None, errors by field in Chinese)."""
+    try:
+        return schema.load(data), {}
+    except ma.ValidationError as error:
+        return None, field_errors(error.messages)
+
+
+def field_errors(details: Any) -> dict[str, list[str]]:
+    """Errors keyed by field (a marshmallow or ServiceError ``details``), translated for the page."""
+    if not isinstance(details, Mapping):
+        return {"_form": [messages.zh(str(details))]}
+    result: dict[str, list[str]] = {}
+    for key, value in details.items():
+        if isinstance(value, Mapping):
+            for inner, inner_messages in field_errors(value).items():
+                target = key if inner.isdigit() or inner == "_schema" else inner
+                result.setdefault(str(target), []).extend(inner_messages)
+            continue
+        items = value if isinstance(value, (list, tuple)) else [value]
+        name = "_form" if key in {"_schema", "json", "form"} else str(key)
+        result.setdefault(name, []).extend(messages.zh(str(item)) for item in items)
+    return result
+
+
+def service_error_fields(error: ServiceError) -> dict[str, list[str]]:
+    """A service error as form errors: its field details, and the message above the form."""
+    errors = field_errors(error.details) if error.details else {}
+    errors.setdefault("_form", []).insert(0, messages.zh(error.message))
+    return errors
+
+
+def query_args(schema: ma.Schema, *, ignore: Sequence[str] = ("format", "page")) -> tuple[dict, dict]:
+    """A list page's filters, read with the API's query schema; unknown and bad values are reported."""
+    raw = {key: value for key, value in request.args.items() if key not in ignore and value.strip() != ""}
+    try:
+        return schema.load(raw, unknown=ma.EXCLUDE), {}
+    except ma.ValidationError as error:
+        valid = {key: value for key, value in raw.items() if key not in error.messages}
+        try:
+            loaded = schema.load(valid, unknown=ma.EXCLUDE)
+        except ma.ValidationError:
+            loaded = schema.load({}, unknown=ma.EXCLUDE)
+        return loaded, field_errors(error.messages)
+
+
+def page_number(default: int = 1) -> int:
+    raw = request.args.get("page", "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else default
+
+
+def wants_xlsx() -> bool:
+    return request.args.get("format") == "xlsx"
+
+
+def download_table(
+    columns: Sequence[xlsx.Column], rows: Iterable[Mapping[str, Any]], filename: str, title: str
+):
+    """A table of a page as an xlsx download (the same columns as shown)."""
+    return xlsx.send_xlsx(xlsx.rows_to_xlsx(columns, rows, title), filename)
+
+
+def xlsx_url(**overrides: Any) -> str:
+    """The current page's URL asking for its xlsx download (same filters)."""
+    args = {**request.args.to_dict(), **overrides, "format": "xlsx"}
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def url_with(**overrides: Any) -> str:
+    """The current page's URL with some query arguments replaced (paging, sorting)."""
+    args = {**request.args.to_dict(), **overrides}
+    args = {key: value for key, value in args.items() if value not in (None, "")}
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def ok(message: str) -> None:
+    flash(message, "ok")
+
+
+def fail(message: str) -> None:
+    flash(message, "error")
+
+
+# Errors -------------------------------------------------------------------------
+
+_TITLES = {
+    400: "请求有误",
+    401: "请先登录",
+    403: "没有权限",
+    404: "页面不存在",
+    405: "不支持的操作",
+    409: "操作冲突",
+    412: "记录已被他人修改",
+    413: "文件太大",
+    422: "填写有误",
+    428: "记录已被他人修改",
+    429: "操作太频繁",
+    500: "服务出错",
+}
+
+
+def render_error_page(status: int, message: str):
+    title = _TITLES.get(status, "出错了")
+    return render_template("web/error.html", status=status, title=title, message=message), status
+
+
+def render_http_error(error: HTTPException):
+    if isinstance(error, CSRFError):
+        return render_error_page(400, "表单已过期或来源不明（CSRF 校验失败）。请返回、刷新页面后再提交。")
+    status = error.code or 500
+    if status == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        return render_error_page(413, f"上传的文件超过 {limit} MB。")
+    return render_error_page(status, messages.zh(error.description or error.name))
+
+
+def render_page_service_error(error: ServiceError):
+    if error.status == 401:
+        session.pop(SESSION_TOKEN, None)
+        return redirect(url_for("auth_pages.login", next=request.full_path.rstrip("?")))
+    return render_error_page(error.status, messages.zh(error.message))
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked for pages only (the API uses tokens)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    csrf.init_app(app)
+    app.before_request(enforce_page_access)
+    app.extensions["page_error_renderer"] = render_http_error
+    app.extensions["page_service_error_renderer"] = render_page_service_error
