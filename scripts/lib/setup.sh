@@ -35,3 +35,19 @@ ensure_assets() {
     echo "$digest" > "$stamp"
   fi
 }
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser),
+# and a Chinese font so the screenshots show characters rather than boxes.
+ensure_chromium() {
+  local packages=()
+  [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || packages+=(chromium)
+  fc-list :lang=zh 2>/dev/null | grep -q . || packages+=(fonts-wqy-microhei)
+  [ ${#packages[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then
+    sudo="sudo"
+  fi
+  echo "Installing Debian packages for the browser tests: ${packages[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+}
