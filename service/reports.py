@@ -1077,3 +1077,8 @@ def export(db: Database, actor: Principal, name: str, **args: Any) -> tuple[byte
         args = {**args, "page": 1, "per_page": None}
     filename = download_name(name, _scope(actor, args), report.periodic)
     return write_xlsx(report.sheets(report.run(db, actor, **args))), filename
+
+
+def report_sheets(name: str, report: dict[str, Any]) -> list[Sheet]:
+    """The sheets of a report already run, to put several reports in one workbook (the county dashboard)."""
+    return REPORTS[name].sheets(report)

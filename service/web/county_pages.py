@@ -1,16 +1,202 @@
-"""County staff's dashboard (首页)."""
+"""County staff's dashboard (首页): the period's figures, trends, rankings, households and canteens.
+
+Every number comes from the same report functions the JSON API's /reports and /canteens/report
+call, with the same arguments, so the page, its download and the API always agree.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+from typing import Any
 
-from service.access import STAFF, allow
-from service.web.core import PageBlueprint
+from flask import current_app, render_template, request, url_for
+from pymongo.database import Database
+
+from schemas.reports import ReportQueryArgsSchema
+from service import canteens, reports, xlsx
+from service.access import STAFF, Principal, allow
+from service.storage import get_db
+from service.web.core import PageBlueprint, current_principal, query_args, wants_xlsx
+from service.web.formatting import percent_bp
 
 bp = PageBlueprint("county_pages", __name__, url_prefix="/county")
+
+TOP = 10
+# The dashboard narrows by county and period only (an operator's figures are on its own page).
+DASHBOARD_ARGS = ("county_code", "from_month", "to_month")
+CANTEEN_COLUMNS = (
+    xlsx.Column("县代码", "county_code", xlsx.TEXT),
+    xlsx.Column("食堂", "name", xlsx.TEXT, width=30),
+    xlsx.Column("预留金额（元）", "target_fen", xlsx.FEN, width=16),
+    xlsx.Column("已完成（元）", "qualifying_fen", xlsx.FEN, width=16),
+    xlsx.Column("完成进度", lambda row: percent_bp(row["progress_bp"]), xlsx.TEXT),
+    xlsx.Column("全年预计（元）", "forecast_fen", xlsx.FEN, width=16),
+    xlsx.Column("预计进度", lambda row: percent_bp(row["forecast_bp"]), xlsx.TEXT),
+    xlsx.Column("状态", lambda row: canteens.QUOTA_STATUSES.get(row["status"], row["status"]), xlsx.TEXT),
+)
 
 
 @bp.route("/")
 @allow(*STAFF)
 def dashboard():
-    return render_template("web/county/dashboard.html")
+    loaded, errors = query_args(ReportQueryArgsSchema())
+    args = {name: loaded[name] for name in DASHBOARD_ARGS if name in loaded}
+    db, actor = get_db(), current_principal()
+    sections = _reports(db, actor, args, every_household=wants_xlsx())
+    quota_reports = _canteen_quotas(db, actor, args.get("county_code"), sections["summary"]["to_month"])
+    if wants_xlsx():
+        return _workbook(sections, quota_reports)
+    trend = _trend(sections["summary"], sections["monthly"])
+    return render_template(
+        "web/county/dashboard.html",
+        period={
+            **request.args,
+            "from": sections["summary"]["from_month"],
+            "to": sections["summary"]["to_month"],
+        },
+        errors=errors,
+        counties=actor.county_codes,
+        is_admin=actor.is_admin,
+        quota_reports=quota_reports,
+        quota_statuses=canteens.QUOTA_STATUSES,
+        trend=trend,
+        charts=_charts(sections, trend),
+        product_url=_record_url("catalogue_pages.product", "product_id", "/products/"),
+        operator_url=_record_url("catalogue_pages.operator", "operator_id", "/operators/"),
+        **sections,
+    )
+
+
+def _reports(db: Database, actor: Principal, args: dict[str, Any], every_household: bool) -> dict[str, Any]:
+    """Each section's report, run as the API runs it (the household list only in full for the download)."""
+    return {
+        "summary": reports.summary(db, actor, **args),
+        "monthly": reports.monthly(db, actor, **args),
+        "products": reports.product_ranking(db, actor, limit=TOP, **args),
+        "operators": reports.operator_ranking(db, actor, limit=TOP, **args),
+        "townships": reports.township_income(db, actor, **args),
+        "households": reports.household_list(db, actor, per_page=None if every_household else 1, **args),
+        "certification": reports.certification_status(db, actor, **args),
+    }
+
+
+def _canteen_quotas(
+    db: Database, actor: Principal, county_code: str | None, to_month: str
+) -> list[dict[str, Any]]:
+    """The canteens' progress in the year the period ends, per county (none for an admin's "every county")."""
+    counties = [county_code] if county_code else list(actor.county_codes)
+    year = int(to_month[:4])
+    return [canteens.county_quota_report(db, actor, county, year) for county in counties]
+
+
+def _record_url(endpoint: str, argument: str, prefix: str):
+    """A link builder for a record's page, whether or not that page's blueprint is registered yet."""
+    if endpoint in current_app.view_functions:
+        return lambda record_id: url_for(endpoint, **{argument: record_id})
+    return lambda record_id: f"{prefix}{record_id}"
+
+
+def _trend(summary: dict[str, Any], monthly: dict[str, Any]) -> dict[str, Any]:
+    """The monthly report as a month × channel table of sales, every month of the period included."""
+    months = reports.months_between(summary["from_month"], summary["to_month"])
+    channels = {row["channel"]: row["channel_label"] for row in summary["by_channel"]}
+    cells: dict[str, dict[str, dict[str, int]]] = {month: {} for month in months}
+    for row in monthly["items"]:
+        cells[row["month"]][row["channel"]] = row
+    rows = [
+        {
+            "month": month,
+            "by_channel": {
+                channel: cells[month].get(channel, {}).get("sales_fen", 0) for channel in channels
+            },
+            **{
+                name: sum(row[name] for row in cells[month].values())
+                for name in ("sales_fen", "certified_sales_fen", "poor_income_fen")
+            },
+        }
+        for month in months
+    ]
+    return {"months": months, "channels": channels, "rows": rows}
+
+
+def _charts(sections: dict[str, Any], trend: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ECharts options of the dashboard (data only: static/app.js draws them).
+
+    Money is exact yuan (a Decimal, sent as a numeric string that ECharts reads), never a float.
+    """
+    summary = sections["summary"]
+    money_axis = {"type": "value", "name": "元"}
+    townships = sections["townships"]["items"]
+    buckets = sections["households"]["distribution"]["buckets"]
+    return {
+        "trend": {
+            "tooltip": {"trigger": "axis"},
+            "legend": {"type": "scroll", "top": 0},
+            "grid": {"left": 70, "right": 20, "top": 60, "bottom": 30},
+            "xAxis": {"type": "category", "data": trend["months"]},
+            "yAxis": money_axis,
+            "series": [
+                {
+                    "name": label,
+                    "type": "bar",
+                    "stack": "sales",
+                    "data": [xlsx.fen_to_yuan(row["by_channel"][channel]) for row in trend["rows"]],
+                }
+                for channel, label in trend["channels"].items()
+            ],
+        },
+        "channels": {
+            "tooltip": {"trigger": "item"},
+            "series": [
+                {
+                    "name": "销售额（元）",
+                    "type": "pie",
+                    "radius": ["35%", "65%"],
+                    "data": [
+                        {"name": row["channel_label"], "value": xlsx.fen_to_yuan(row["sales_fen"])}
+                        for row in summary["by_channel"]
+                    ],
+                }
+            ],
+        },
+        "townships": {
+            "tooltip": {"trigger": "axis"},
+            "grid": {"left": 70, "right": 20, "top": 30, "bottom": 50},
+            "xAxis": {
+                "type": "category",
+                "data": [row["township_code"] or "未知" for row in townships],
+                "axisLabel": {"rotate": 30},
+            },
+            "yAxis": money_axis,
+            "series": [
+                {
+                    "name": "带贫收益",
+                    "type": "bar",
+                    "data": [xlsx.fen_to_yuan(row["income_fen"]) for row in townships],
+                }
+            ],
+        },
+        "income_histogram": {
+            "tooltip": {"trigger": "axis"},
+            "grid": {"left": 50, "right": 20, "top": 30, "bottom": 50},
+            "xAxis": {
+                "type": "category",
+                "data": [bucket["label"] for bucket in buckets],
+                "axisLabel": {"interval": 0, "rotate": 30},
+            },
+            "yAxis": {"type": "value", "name": "户", "minInterval": 1},
+            "series": [{"name": "户数", "type": "bar", "data": [bucket["households"] for bucket in buckets]}],
+        },
+    }
+
+
+def _workbook(sections: dict[str, Any], quota_reports: list[dict[str, Any]]):
+    """The whole dashboard as one workbook: each report's sheets, then the canteens' progress."""
+    sheets = [sheet for name, report in sections.items() for sheet in reports.report_sheets(name, report)]
+    quotas = [item for report in quota_reports for item in report["items"]]
+    sheets.append(xlsx.Sheet("食堂预留份额", CANTEEN_COLUMNS, quotas))
+    summary = sections["summary"]
+    counties = summary["county_codes"]
+    scope = reports.ReportScope(
+        tuple(counties) if counties is not None else None, None, summary["from_month"], summary["to_month"]
+    )
+    return xlsx.send_xlsx(xlsx.write_xlsx(sheets), reports.download_name("dashboard", scope))

@@ -33,6 +33,8 @@ _EXACT = {
     "The check digit is wrong (GTIN-13).": "条形码校验位不正确（GTIN-13）。",
     "No such operator.": "经营主体不存在。",
     "Must be today or later (Asia/Shanghai).": "不能早于今天。",
+    "A month as YYYY-MM, e.g. 2024-03.": "月份格式应为 YYYY-MM，例如 2024-03。",
+    "The period ends before it starts.": "截止月份早于起始月份。",
     "The requested URL was not found on the server. If you entered the URL manually please check "
     "your spelling and try again.": "您要找的页面不存在。",
     "The method is not allowed for the requested URL.": "不支持这种操作。",
