@@ -1,16 +1,254 @@
-"""The canteen portal: log purchases, upload the monthly sheet, quota progress."""
+"""The canteen portal: quota progress, log a purchase, upload the monthly sheet, the purchase list.
+
+Every view acts for the logged-in canteen account's own unit; the service functions take the
+principal and refuse anything else, exactly as for the JSON API.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
 
+from bson import ObjectId
+from flask import flash, redirect, render_template, request, url_for
+from pymongo.database import Database
+
+from schemas.canteens import (
+    CanteenPurchaseCreateSchema,
+    CanteenPurchaseImportFormSchema,
+    CanteenPurchaseQueryArgsSchema,
+)
+from service import canteen_purchases, canteens, operators, products, tabular, xlsx
 from service.access import CANTEEN, allow
-from service.web.core import PageBlueprint
+from service.clock import today_local
+from service.errors import ServiceError
+from service.storage import get_db
+from service.web.core import (
+    PageBlueprint,
+    current_principal,
+    download_table,
+    form_values,
+    load_form,
+    ok,
+    page_number,
+    query_args,
+    service_error_fields,
+    wants_xlsx,
+)
+from service.web.formatting import yuan
+from service.web.messages import zh
 
 bp = PageBlueprint("canteen_pages", __name__, url_prefix="/canteen")
+
+LATEST_PURCHASES = 5
+# The picker lists this many matches; more means the search should be narrower.
+PICKER_SIZE = 20
+# A canteen logs a few hundred purchases a year; the download holds the whole year.
+EXPORT_LIMIT = 100_000
+PURCHASE_FIELDS = (
+    "product_id",
+    "date",
+    "quantity",
+    "unit",
+    "amount",
+    "invoice_no",
+    "via_832",
+    "refund_of_invoice_no",
+)
+# API fields whose form input has another name (the amount is typed in yuan).
+_FORM_NAMES = {"amount_fen": "amount"}
+
+PURCHASE_COLUMNS = (
+    xlsx.Column("采购日期", lambda row: date.fromisoformat(row["date"]), xlsx.DATE),
+    xlsx.Column("发票号", "invoice_no", xlsx.TEXT),
+    xlsx.Column("原发票号(退货)", "refund_of_invoice_no", xlsx.TEXT),
+    xlsx.Column("产品名称", "product_name", xlsx.TEXT, width=24),
+    xlsx.Column("产品编号", "product_code", xlsx.TEXT),
+    xlsx.Column("供应商", "operator_name", xlsx.TEXT, width=24),
+    xlsx.Column("供应商统一社会信用代码", "operator_uscc", xlsx.TEXT),
+    xlsx.Column("数量", "quantity", xlsx.INTEGER),
+    xlsx.Column("单位", "unit", xlsx.TEXT),
+    xlsx.Column("金额(元)", "amount_fen", xlsx.FEN),
+    xlsx.Column("832平台", "via_832"),
+    xlsx.Column("计入预留份额", "counted_for_quota"),
+    xlsx.Column("说明", lambda row: zh(row["message"]) if row.get("message") else None, xlsx.TEXT, width=40),
+)
+
+
+# Home: the reserved share ------------------------------------------------------------------------
 
 
 @bp.route("/")
 @allow(CANTEEN)
 def home():
-    return render_template("web/canteen/home.html")
+    db, principal = get_db(), current_principal()
+    quota = canteens.canteen_quota(db, principal, principal.canteen_id)
+    latest, _ = canteen_purchases.list_purchases(db, principal, per_page=LATEST_PURCHASES)
+    return render_template(
+        "web/canteen/home.html",
+        quota=quota,
+        bar=progress_bar(quota),
+        statuses=canteens.QUOTA_STATUSES,
+        latest=latest,
+    )
+
+
+def progress_bar(quota: Mapping[str, Any]) -> dict[str, int] | None:
+    """Positions on the bar in basis points of its length; the bar stretches past the target if needed."""
+    target = quota["target_fen"]
+    if not target:
+        return None
+    done, forecast = quota["qualifying_fen"], quota["forecast_fen"] or 0
+    scale = max(target, done, forecast)
+    return {
+        "done_bp": done * 10000 // scale,
+        "forecast_bp": forecast * 10000 // scale,
+        "target_bp": target * 10000 // scale,
+    }
+
+
+# Logging one purchase ---------------------------------------------------------------------------
+
+
+@bp.route("/purchases/new", methods=["GET", "POST"])
+@allow(CANTEEN)
+def new_purchase():
+    db, principal = get_db(), current_principal()
+    values: dict[str, Any] = {"date": today_local().isoformat()}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = form_values(PURCHASE_FIELDS)
+        data, errors = purchase_data(values)
+        if data is not None:
+            try:
+                record = canteen_purchases.log_purchase(db, principal, data)
+            except ServiceError as error:
+                errors = on_form(service_error_fields(error))
+            else:
+                flash_logged(record)
+                return redirect(url_for(".home"))
+    q = request.args.get("q", "").strip()
+    # With a canteen principal the catalogue lists certified products only.
+    choices, matches = products.list_products(db, principal, q=q or None, sort="name", per_page=PICKER_SIZE)
+    return render_template(
+        "web/canteen/new_purchase.html",
+        values=values,
+        errors=errors,
+        q=q,
+        choices=choices,
+        matches=matches,
+        operator_names=operator_names(db, (choice["operator_id"] for choice in choices)),
+    ), (422 if errors else 200)
+
+
+def purchase_data(values: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """The form in the API's terms (amount in yuan → fen, quantity → int); or the errors by form field."""
+    data = {name: value for name, value in values.items() if name not in ("amount", "quantity")}
+    problems: dict[str, list[str]] = {}
+    if "amount" not in values:
+        problems["amount"] = ["必填。"]
+    else:
+        try:
+            data["amount_fen"] = tabular.parse_yuan_to_fen(values["amount"])
+        except ValueError:
+            problems["amount"] = ["金额以元为单位，最多两位小数，如 350 或 350.50（退货填负数）。"]
+    if "quantity" in values:
+        try:
+            data["quantity"] = tabular.parse_whole_number(values["quantity"])
+        except ValueError:
+            problems["quantity"] = ["数量应为整数（退货填负数）。"]
+    # The picker is this form's only way to name the product; a return takes it from its purchase.
+    if "product_id" not in values and "refund_of_invoice_no" not in values:
+        problems["product_id"] = ["请选择产品。"]
+    loaded, invalid = load_form(CanteenPurchaseCreateSchema(), data)
+    errors = {**on_form(invalid), **problems}
+    return (None, errors) if errors else (loaded, {})
+
+
+def on_form(errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """Errors keyed by API field, re-keyed by the form input that holds the field."""
+    return {_FORM_NAMES.get(name, name): messages for name, messages in errors.items()}
+
+
+def flash_logged(record: Mapping[str, Any]) -> None:
+    """Confirm a logged purchase, saying whether it counts toward the reserved share (and why, if unclear)."""
+    is_return = bool(record.get("refund_of_invoice_no"))
+    text = (
+        f"已登记{'退货' if is_return else '采购'}：{record['product_name'] or '—'}，"
+        f"发票号 {record['invoice_no']}，金额 {yuan(record['amount_fen'])} 元。"
+    )
+    if not is_return:
+        text += f"{'计入' if record['counted_for_quota'] else '不计入'} {record['year']} 年预留份额。"
+    if record.get("message"):
+        flash(f"{text}{zh(record['message'])}", "warn")
+    else:
+        ok(text)
+
+
+def operator_names(db: Database, operator_ids: Iterable[ObjectId]) -> dict[ObjectId, str]:
+    """Names of the suppliers of the listed products (certified products are public, so are they)."""
+    names = {}
+    for operator_id in dict.fromkeys(operator_ids):
+        operator = operators.find_operator(db, operator_id)
+        names[operator_id] = operator["name"] if operator else "—"
+    return names
+
+
+# The monthly upload ------------------------------------------------------------------------------
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+@allow(CANTEEN)
+def upload():
+    if request.method == "GET":
+        return render_template("web/canteen/upload.html", errors={}, values={}, result=None, zh=zh)
+    values = form_values(["dry_run"])
+    form, errors = load_form(CanteenPurchaseImportFormSchema(), values)
+    upload_file = request.files.get("file")
+    if upload_file is None or not upload_file.filename:
+        errors["file"] = ["请选择要上传的采购表（xlsx 或 CSV）。"]
+    result = None
+    if not errors:
+        try:
+            result = canteen_purchases.import_purchases(
+                get_db(), current_principal(), upload_file.stream, upload_file.filename, **form
+            )
+        except ServiceError as error:
+            errors = service_error_fields(error)
+    page = render_template("web/canteen/upload.html", errors=errors, values=values, result=result, zh=zh)
+    return page, (422 if errors else 200)
+
+
+@bp.route("/upload/template.xlsx")
+@allow(CANTEEN)
+def template():
+    return xlsx.send_xlsx(canteen_purchases.purchase_template(), canteen_purchases.TEMPLATE_FILENAME)
+
+
+# The purchase list -------------------------------------------------------------------------------
+
+
+@bp.route("/purchases")
+@allow(CANTEEN)
+def purchases():
+    db, principal = get_db(), current_principal()
+    args, errors = query_args(CanteenPurchaseQueryArgsSchema())
+    args.setdefault("year", today_local().year)
+    if wants_xlsx():
+        rows, _ = canteen_purchases.list_purchases(db, principal, **{**args, "per_page": EXPORT_LIMIT})
+        return download_table(
+            PURCHASE_COLUMNS, rows, f"canteen-purchases-{args['year']}.xlsx", f"{args['year']}年采购记录"
+        )
+    args["page"] = page_number()
+    items, total = canteen_purchases.list_purchases(db, principal, **args)
+    return render_template(
+        "web/canteen/purchases.html",
+        items=items,
+        total=total,
+        args=args,
+        errors=errors,
+        quota=canteens.canteen_quota(db, principal, principal.canteen_id, args["year"]),
+        years=range(today_local().year, canteen_purchases.FIRST_DAY.year - 1, -1),
+        zh=zh,
+    )

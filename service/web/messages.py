@@ -35,6 +35,30 @@ _EXACT = {
     "Must be today or later (Asia/Shanghai).": "不能早于今天。",
     "A month as YYYY-MM, e.g. 2024-03.": "月份格式应为 YYYY-MM，例如 2024-03。",
     "The period ends before it starts.": "截止月份早于起始月份。",
+    "The product is not in the catalogue: the purchase is kept, but does not count toward the "
+    "reserved share (预留份额) unless bought on the 832 platform.": (
+        "产品不在扶贫产品目录中：采购已记录，但不计入预留份额（832平台采购除外）。"
+    ),
+    "The product is not in the catalogue; the purchase counts as bought on the 832 platform.": (
+        "产品不在扶贫产品目录中；按832平台采购计入预留份额。"
+    ),
+    "Already logged for this canteen.": "本单位已登记过这个发票号。",
+    "The invoice number (发票号) is required.": "请填写发票号。",
+    "The amount is empty.": "请填写金额。",
+    "The quantity is empty.": "请填写数量。",
+    "Name the product: its catalogue id or code, SKU, or name.": "请选择或填写产品。",
+    "A product not in the catalogue needs its supplier's unified social credit code.": (
+        "目录外产品需填写供应商的统一社会信用代码。"
+    ),
+    "The amount must be above zero (a return names the invoice it reverses).": (
+        "金额应大于零（退货请填写原发票号）。"
+    ),
+    "The USCC's check character is wrong.": "统一社会信用代码校验位不正确。",
+    "The check character (18th) does not match GB 32100; county staff may save a real "
+    "code that fails the check with uscc_checksum_override: true.": (
+        "第 18 位校验码不符合 GB 32100；如确为真实代码，请联系县级工作人员保存。"
+    ),
+    "The date is in the future.": "日期不能晚于今天。",
     "The requested URL was not found on the server. If you entered the URL manually please check "
     "your spelling and try again.": "您要找的页面不存在。",
     "The method is not allowed for the requested URL.": "不支持这种操作。",
@@ -54,6 +78,27 @@ _PATTERNS = [
     (re.compile(r"^Longer than maximum length (\d+)\.$"), "不能超过 {0} 个字符。"),
     (re.compile(r"^Shorter than minimum length (\d+)\.$"), "不能少于 {0} 个字符。"),
     (re.compile(r"^County (\d+) is outside your counties\.$"), "县 {0} 不在您的管辖范围内。"),
+    (
+        re.compile(r"^The product was not a certified poverty-alleviation product on (\S+): .*$"),
+        "{0} 当天该产品不是已认定的扶贫产品：采购已记录，但不计入预留份额。",
+    ),
+    (re.compile(r"^Invoice (.+) is already logged for this canteen\.$"), "发票号 {0} 本单位已登记过。"),
+    (re.compile(r"^(\S+) is in the future \(today is (\S+) in Asia/Shanghai\)\.$"), "{0} 晚于今天（{1}）。"),
+    (re.compile(r"^'(.*)' has more than two decimal places \(below one fen\)\.$"), "“{0}”超过两位小数。"),
+    (re.compile(r"^'(.*)' is not an amount in yuan\.$"), "“{0}”不是有效的金额（元）。"),
+    (re.compile(r"^'(.*)' is not a whole number\.$"), "“{0}”不是整数。"),
+    (re.compile(r"^'(.*)': write 是 or 否\.$"), "“{0}”：请填写“是”或“否”。"),
+    (re.compile(r"^Must be (\d{4}-\d{2}) or later\.$"), "不能早于 {0}。"),
+    (
+        re.compile(r"^The SKU (.+) is already registered to product '(.+)' \(\w+\)\.$"),
+        "SKU {0} 已登记在产品“{1}”下。",
+    ),
+    (re.compile(r"^(.+) is already registered to product (\w+)\.$"), "{0} 已登记在其他产品下。"),
+    (
+        re.compile(r"^The USCC (\S+) is already registered to another operator\.$"),
+        "统一社会信用代码 {0} 已被其他经营主体使用。",
+    ),
+    (re.compile(r"^Invalid input: (.*)\.$"), "填写有误：{0}。"),
     (re.compile(r"^The (\w+) role may not call this\.$"), "当前账号没有这项权限。"),
 ]
 
