@@ -1,16 +1,487 @@
-"""The enterprise portal: its operator, its products, links, sales and income."""
+"""The enterprise portal: its operator, its products, links, sales and income.
+
+Every view calls the service function the matching API route calls, with the session's
+principal, so the enterprise sees and changes only its own operator's records.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+from bson import ObjectId
+from flask import current_app, redirect, render_template, request, url_for
+
+from schemas.benefit_links import BenefitLinkQueryArgsSchema
+from schemas.operators import OperatorCreateSchema, OperatorPatchSchema
+from schemas.products import ProductCreateSchema, ProductPatchSchema, ProductQueryArgsSchema
+from schemas.reports import ReportQueryArgsSchema
+from service import benefit_links, certification, operators, products, reports, tabular, xlsx
 from service.access import ENTERPRISE, allow
-from service.web.core import PageBlueprint
+from service.clock import local_date
+from service.errors import PreconditionFailed, ServiceError
+from service.storage import get_db
+from service.web.core import (
+    PageBlueprint,
+    current_principal,
+    download_table,
+    fail,
+    form_values,
+    load_form,
+    ok,
+    page_number,
+    query_args,
+    service_error_fields,
+    wants_xlsx,
+)
+from service.web.formatting import OPERATOR_KIND_LABELS, label, percent_bp, yuan_input
 
 bp = PageBlueprint("enterprise_pages", __name__, url_prefix="/enterprise")
+
+STALE_MESSAGE = "该记录已被他人修改，请刷新页面后重新填写。"
+REQUIRED_MESSAGE = "必填。"
+PER_PAGE = 50
+DOWNLOAD_PAGE = 200  # the largest page the list services serve
+
+# Product form: API field names; money is typed in yuan and the benefit rate in percent.
+PRODUCT_FIELDS = (
+    "name",
+    "category",
+    "spec",
+    "unit",
+    "price_fen",
+    "benefit_rate_bp",
+    "benefit_rate_valid_from",
+    "origin_county_code",
+    "brand",
+    "barcode",
+    "annual_output",
+    "annual_output_unit",
+    "annual_value_fen",
+)
+PRODUCT_REQUIRED = tuple(name for name, field in ProductCreateSchema().fields.items() if field.required)
+# Fields an emptied box clears (None), rather than leaves unchanged as an absent API field would.
+PRODUCT_NULLABLE = tuple(name for name, field in ProductPatchSchema().fields.items() if field.allow_none)
+# After conversion only a range check can fail, and its message would be in fen or basis points.
+PRODUCT_RANGE_MESSAGES = {
+    "price_fen": "价格至少为 0.01 元。",
+    "annual_value_fen": "不能为负数。",
+    "benefit_rate_bp": "带贫比例应在 0 到 100% 之间。",
+    "annual_output": "不能为负数。",
+}
+# The reviewed fields (certification.REVIEWED_FIELDS) this form can change, for the warning on edit.
+REVIEWED_FIELD_LABELS = {
+    "name": "产品名称",
+    "category": "品类",
+    "benefit_rate_bp": "带贫比例",
+    "channel_skus": "渠道商品编码",
+}
+SKU_CHANNEL, SKU_CODE = "channel_skus-channel", "channel_skus-sku"
+BLANK_SKU_ROWS = 2
+
+PROFILE_FIELDS = ("name", "uscc", "kind", "address", "legal_rep", "contact_phone", "benefit_mechanisms")
+PROFILE_REQUIRED = tuple(
+    name for name, field in OperatorCreateSchema().fields.items() if field.required and name in PROFILE_FIELDS
+)
+PROFILE_NULLABLE = tuple(name for name in PROFILE_FIELDS if OperatorPatchSchema().fields[name].allow_none)
+
+# The sales page's downloadable reports: name → extra report arguments.
+SALES_REPORTS = {"monthly": {}, "products": {"limit": reports.MAX_LIMIT}, "households": {}}
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+
+def product_url(product_id: ObjectId) -> str:
+    """The product's detail page (the catalogue's page, when it is registered)."""
+    if "catalogue_pages.product" in current_app.view_functions:
+        return url_for("catalogue_pages.product", product_id=product_id)
+    return f"/products/{product_id}"
+
+
+def all_rows(list_page: Callable[..., tuple[list, int]], **filters: Any) -> Iterator[dict[str, Any]]:
+    """Every row of a paged list service (downloads hold all rows, not one page)."""
+    page = 1
+    while True:
+        items, total = list_page(get_db(), current_principal(), **filters, page=page, per_page=DOWNLOAD_PAGE)
+        yield from items
+        if not items or page * DOWNLOAD_PAGE >= total:
+            return
+        page += 1
+
+
+def missing_required(values: Mapping[str, Any], required: tuple[str, ...]) -> dict[str, list[str]]:
+    # A whole form is submitted: an empty required box is an error, not "leave unchanged".
+    return {name: [REQUIRED_MESSAGE] for name in required if name not in values}
+
+
+def submitted_version() -> int:
+    """The version the form was rendered from (If-Match); a missing or bad one never matches."""
+    version = request.form.get("version", "")
+    return int(version) if version.isdigit() else 0
+
+
+def form_status(errors: Mapping[str, list[str]]) -> int:
+    return 409 if STALE_MESSAGE in errors.get("_form", []) else 422
+
+
+def merge_errors(first: dict[str, list[str]], then: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Errors of both, a field's first errors winning (one clear message per field)."""
+    return {**then, **first}
+
+
+_PERCENT = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?$")
+
+
+def parse_percent_to_bp(text: str) -> int:
+    """A percentage with at most two decimals ("15", "12.5", "１２．５０%") as integer basis points."""
+    value = unicodedata.normalize("NFKC", text).strip().removesuffix("%").strip()
+    match = _PERCENT.match(value)
+    if match is None:
+        raise ValueError(f"{text!r} is not a percentage with at most two decimals.")
+    return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
+
+
+# What a product form box holds: how its text becomes the API value, and the message if it cannot.
+PRODUCT_CONVERSIONS: dict[str, tuple[Callable[[str], int], str]] = {
+    "price_fen": (tabular.parse_yuan_to_fen, "请填写金额（元），最多两位小数，如 58 或 12.50。"),
+    "annual_value_fen": (tabular.parse_yuan_to_fen, "请填写金额（元），最多两位小数。"),
+    "benefit_rate_bp": (parse_percent_to_bp, "请填写百分比，最多两位小数，如 15 或 12.50。"),
+    "annual_output": (tabular.parse_whole_number, "请填写整数。"),
+}
+
+
+# Home ---------------------------------------------------------------------------------------
 
 
 @bp.route("/")
 @allow(ENTERPRISE)
 def home():
-    return render_template("web/enterprise/home.html")
+    db, principal = get_db(), current_principal()
+    return render_template(
+        "web/enterprise/home.html",
+        operator=operators.get_operator(db, principal, principal.operator_id),
+        certification=reports.certification_status(db, principal),
+        horizons=reports.EXPIRY_HORIZONS_DAYS,
+        summary=reports.summary(db, principal),
+        product_url=product_url,
+    )
+
+
+# Profile ------------------------------------------------------------------------------------
+
+
+def profile_form_values(operator: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: operator.get(name) for name in PROFILE_FIELDS}
+
+
+def submitted_profile() -> dict[str, Any]:
+    values = form_values((*PROFILE_FIELDS, "benefit_mechanisms[]"))  # the checkboxes send a list
+    for name in PROFILE_NULLABLE:
+        values.setdefault(name, None)
+    values.setdefault("benefit_mechanisms", [])
+    return values
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@allow(ENTERPRISE)
+def profile():
+    db, principal = get_db(), current_principal()
+    operator = operators.get_operator(db, principal, principal.operator_id)
+    if request.method == "GET":
+        return render_profile(operator, profile_form_values(operator), operator["version"], {})
+    values = submitted_profile()
+    version = submitted_version()
+    changes, errors = load_form(OperatorPatchSchema(), values)
+    errors = merge_errors(missing_required(values, PROFILE_REQUIRED), errors)
+    if not errors:
+        # Only what changed is sent: an unchanged USCC staff saved past its check is not checked again.
+        changes = {name: value for name, value in changes.items() if value != operator.get(name)}
+        try:
+            operators.update_operator(db, principal, operator["_id"], version, changes)
+        except PreconditionFailed:
+            errors = {"_form": [STALE_MESSAGE]}
+        except ServiceError as error:
+            errors = service_error_fields(error)
+        else:
+            ok("主体信息已保存。")
+            return redirect(url_for(".profile"))
+    return render_profile(operator, values, version, errors), form_status(errors)
+
+
+def render_profile(operator: Mapping[str, Any], values: Mapping[str, Any], version: Any, errors: dict):
+    return render_template(
+        "web/enterprise/profile.html",
+        operator=operator,
+        values=values,
+        version=version,
+        errors=errors,
+        kind_options=[(kind, OPERATOR_KIND_LABELS.get(kind, kind)) for kind in operators.KINDS],
+        mechanism_options=[(code, label(code, "mechanism")) for code in operators.BENEFIT_MECHANISMS],
+    )
+
+
+# Products -----------------------------------------------------------------------------------
+
+
+PRODUCT_COLUMNS = (
+    xlsx.Column("产品名称", "name", xlsx.TEXT, width=24),
+    xlsx.Column("品类", lambda row: label(row.get("category"), "category")),
+    xlsx.Column("规格", "spec", xlsx.TEXT),
+    xlsx.Column("单位", "unit", xlsx.TEXT),
+    xlsx.Column("价格（元）", "price_fen", xlsx.FEN),
+    xlsx.Column("带贫比例", lambda row: percent_bp(row.get("benefit_rate_bp")), xlsx.TEXT),
+    xlsx.Column("条形码", "barcode", xlsx.TEXT, width=16),
+    xlsx.Column("认定状态", lambda row: label(row.get("status"), "status")),
+    xlsx.Column("认定证书编号", "certificate_no", xlsx.TEXT, width=20),
+    xlsx.Column("有效期至", lambda row: row.get("valid_until") and local_date(row["valid_until"]), xlsx.DATE),
+)
+
+
+@bp.route("/products", endpoint="products")
+@allow(ENTERPRISE)
+def product_list():
+    filters, filter_errors = query_args(ProductQueryArgsSchema(), ignore=("format", "page", "per_page"))
+    filters.pop("per_page", None)
+    filters.pop("page", None)
+    if wants_xlsx():
+        rows = all_rows(products.list_products, **filters)
+        return download_table(PRODUCT_COLUMNS, rows, "my-products.xlsx", "我的产品")
+    page = page_number()
+    items, total = products.list_products(
+        get_db(), current_principal(), **filters, page=page, per_page=PER_PAGE
+    )
+    return render_template(
+        "web/enterprise/products.html",
+        items=items,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        filter_errors=filter_errors,
+        status_options=[(status, label(status, "status")) for status in certification.STATUSES],
+        category_options=category_options(),
+        editable=certification.EDITABLE_STATUSES,
+        product_url=product_url,
+    )
+
+
+def category_options() -> list[tuple[str, str]]:
+    return [(code, label(code, "category")) for code in products.CATEGORIES]
+
+
+def product_form_values(product: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored product as the form shows it: yuan and percent, never fen or basis points."""
+    values = {name: product.get(name) for name in PRODUCT_FIELDS}
+    values["price_fen"] = yuan_input(product.get("price_fen"))
+    values["annual_value_fen"] = yuan_input(product.get("annual_value_fen"))
+    values["benefit_rate_bp"] = percent_bp(product.get("benefit_rate_bp"), blank="").removesuffix("%")
+    values["benefit_rate_valid_from"] = None
+    return values
+
+
+def submitted_skus() -> list[dict[str, str]]:
+    """The channel SKU rows of the form, kept in pairs (a half-filled row is the schema's error)."""
+    rows = []
+    for channel, sku in zip(request.form.getlist(SKU_CHANNEL), request.form.getlist(SKU_CODE), strict=False):
+        row = {name: value.strip() for name, value in (("channel", channel), ("sku", sku)) if value.strip()}
+        if row:
+            rows.append(row)
+    return rows
+
+
+def submitted_product(schema) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """The form as the API's create or patch body, or the errors to show next to the fields."""
+    values = form_values(PRODUCT_FIELDS)
+    errors = missing_required(values, PRODUCT_REQUIRED)
+    for name, (parse, message) in PRODUCT_CONVERSIONS.items():
+        if name in values:
+            try:
+                values[name] = parse(values[name])
+            except ValueError:
+                errors[name] = [message]
+                del values[name]
+    for name in PRODUCT_NULLABLE:
+        values.setdefault(name, None)
+    values["channel_skus"] = submitted_skus()
+    data, schema_errors = load_form(schema, values)
+    for name, message in PRODUCT_RANGE_MESSAGES.items():
+        if name in schema_errors and isinstance(values.get(name), int):
+            schema_errors[name] = [message]
+    errors = merge_errors(errors, schema_errors)
+    return (None if errors else data), errors
+
+
+def redisplayed_product() -> dict[str, Any]:
+    return {name: request.form.get(name, "") for name in PRODUCT_FIELDS}
+
+
+def save_product(save: Callable[[dict[str, Any]], dict[str, Any]], schema) -> tuple[Any, dict]:
+    """Validate and save the form; then submit it for certification if asked. (response, errors)."""
+    data, errors = submitted_product(schema)
+    if errors:
+        return None, errors
+    try:
+        product = save(data)
+    except PreconditionFailed:
+        return None, {"_form": [STALE_MESSAGE]}
+    except ServiceError as error:
+        return None, service_error_fields(error)
+    if request.form.get("then_submit") != "1":
+        ok("产品已保存。")
+        return redirect(product_url(product["_id"])), {}
+    try:
+        products.transition(
+            get_db(), current_principal(), product["_id"], "submit", expected_version=product["version"]
+        )
+    except ServiceError as error:
+        fail(f"产品已保存，但未能提交认定：{service_error_fields(error)['_form'][0]}")
+    else:
+        ok("产品已保存并提交认定，请等待县级审核。")
+    return redirect(product_url(product["_id"])), {}
+
+
+def render_product_form(product: Mapping[str, Any] | None, values, skus, version, errors: dict):
+    status = product["status"] if product else certification.DRAFT
+    rows = list(skus) + [{}] * BLANK_SKU_ROWS
+    return render_template(
+        "web/enterprise/product_form.html",
+        product=product,
+        values=values,
+        sku_rows=rows,
+        version=version,
+        errors=errors,
+        editable=status in certification.EDITABLE_STATUSES,
+        may_submit=status in certification.TRANSITIONS["submit"].sources,
+        certified=status == certification.CERTIFIED,
+        reviewed_fields="、".join(
+            REVIEWED_FIELD_LABELS[name]
+            for name in certification.REVIEWED_FIELDS
+            if name in REVIEWED_FIELD_LABELS
+        ),
+        category_options=category_options(),
+        channel_options=[(code, label(code, "channel")) for code in products.CHANNELS],
+        product_url=product_url,
+    ), (form_status(errors) if errors else 200)
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+@allow(ENTERPRISE)
+def new_product():
+    if request.method == "GET":
+        return render_product_form(None, {}, [], None, {})
+    db, principal = get_db(), current_principal()
+    response, errors = save_product(
+        lambda data: products.create_product(db, principal, data), ProductCreateSchema()
+    )
+    return response or render_product_form(None, redisplayed_product(), submitted_skus(), None, errors)
+
+
+@bp.route("/products/<objectid:product_id>/edit", methods=["GET", "POST"])
+@allow(ENTERPRISE)
+def edit_product(product_id: ObjectId):
+    db, principal = get_db(), current_principal()
+    product = products.get_product(db, principal, product_id)
+    if request.method == "GET":
+        values = product_form_values(product)
+        return render_product_form(product, values, product["channel_skus"], product["version"], {})
+    version = submitted_version()
+    response, errors = save_product(
+        lambda data: products.update_product(db, principal, product_id, version, data),
+        ProductPatchSchema(),
+    )
+    return response or render_product_form(product, redisplayed_product(), submitted_skus(), version, errors)
+
+
+# Benefit links ------------------------------------------------------------------------------
+
+
+LINK_COLUMNS = (
+    xlsx.Column("户编号", "household_no", xlsx.TEXT, width=22),
+    xlsx.Column("户主", "head_name", xlsx.TEXT),
+    xlsx.Column("户籍县", "household_county_code", xlsx.TEXT),
+    xlsx.Column("带贫方式", lambda row: label(row.get("mechanism"), "mechanism"), width=20),
+    xlsx.Column("权重", "weight", xlsx.INTEGER),
+    xlsx.Column("起始日", "valid_from", xlsx.DATE),
+    xlsx.Column("截止日", "valid_to", xlsx.DATE),
+    xlsx.Column("结束原因", "end_reason", xlsx.TEXT),
+)
+
+
+@bp.route("/links")
+@allow(ENTERPRISE)
+def links():
+    filters, filter_errors = query_args(BenefitLinkQueryArgsSchema(), ignore=("format", "page", "per_page"))
+    filters.pop("per_page", None)
+    filters.pop("page", None)
+    if wants_xlsx():
+        rows = all_rows(benefit_links.list_links, **filters)
+        return download_table(LINK_COLUMNS, rows, "benefit-links.xlsx", "带贫关系")
+    page = page_number()
+    items, total = benefit_links.list_links(
+        get_db(), current_principal(), **filters, page=page, per_page=PER_PAGE
+    )
+    return render_template(
+        "web/enterprise/links.html",
+        items=items,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        filter_errors=filter_errors,
+        mechanism_options=[(code, label(code, "mechanism")) for code in operators.BENEFIT_MECHANISMS],
+    )
+
+
+# Sales and household income -----------------------------------------------------------------
+
+
+def monthly_chart(items: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """An ECharts option: sales and household income per month (yuan, as exact decimal strings)."""
+    totals: dict[str, list[int]] = {}
+    for row in items:
+        month = totals.setdefault(row["month"], [0, 0])
+        month[0] += row["sales_fen"]
+        month[1] += row["poor_income_fen"]
+    months = sorted(totals)
+    return {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"data": ["销售额（元）", "带贫收益（元）"]},
+        "xAxis": {"type": "category", "data": months},
+        "yAxis": {"type": "value"},
+        "series": [
+            {"name": "销售额（元）", "type": "bar", "data": [xlsx.yuan_text(totals[m][0]) for m in months]},
+            {"name": "带贫收益（元）", "type": "bar", "data": [xlsx.yuan_text(totals[m][1]) for m in months]},
+        ],
+    }
+
+
+@bp.route("/sales")
+@allow(ENTERPRISE)
+def sales():
+    db, principal = get_db(), current_principal()
+    period, errors = query_args(ReportQueryArgsSchema())
+    period = {name: period[name] for name in ("from_month", "to_month") if name in period}
+    if wants_xlsx():
+        name = request.args.get("report", "")
+        name = name if name in SALES_REPORTS else "monthly"
+        return xlsx.send_xlsx(*reports.export(db, principal, name, **period, **SALES_REPORTS[name]))
+    page = page_number()
+    try:
+        monthly = reports.monthly(db, principal, **period)
+        ranking = reports.product_ranking(db, principal, **period, **SALES_REPORTS["products"])
+        households = reports.household_list(db, principal, page=page, per_page=PER_PAGE, **period)
+    except ServiceError as error:
+        errors = merge_errors(errors, service_error_fields(error))
+        monthly = ranking = households = None
+    return render_template(
+        "web/enterprise/sales.html",
+        errors=errors,
+        monthly=monthly,
+        monthly_option=monthly_chart(monthly["items"]) if monthly else None,
+        ranking=ranking,
+        households=households,
+        page=page,
+        per_page=PER_PAGE,
+        product_url=product_url,
+    )
