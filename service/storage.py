@@ -48,6 +48,8 @@ IMPORT_RUNS = "import_runs"
 COUNTERS = "counters"
 # One document per pulled shop ("taobao-api:<shop>" as _id): the end of its last completed window.
 PULL_CURSORS = "pull_cursors"
+# A dry run's uploaded file in chunks, kept until staff confirm the real import or it expires.
+PENDING_UPLOADS = "pending_uploads"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CANTEENS: [
@@ -126,6 +128,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("operator_id", ASCENDING), ("started_at", DESCENDING)], name="operator_started"),
         # Admins list every county's runs, newest first.
         IndexModel([("started_at", DESCENDING)], name="started"),
+    ],
+    PENDING_UPLOADS: [
+        IndexModel([("run_id", ASCENDING), ("n", ASCENDING)], unique=True, name="run_chunk_unique"),
+        # Expired files are refused by code; the TTL index only tidies up.
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
     ],
     USERS: [
         IndexModel([("username", ASCENDING)], unique=True, name="username_unique"),

@@ -1,16 +1,361 @@
-"""Sales imports: upload a channel's export (dry run, then import), runs and row errors, unmatched SKUs."""
+"""Sales imports: upload a channel's export (dry run, then import), runs and row errors, unmatched SKUs.
+
+A dry run's file is kept in MongoDB (``pending_uploads``, in chunks, with an expiry) so that
+确认导入 imports the very same bytes — checked against the dry run's SHA-256 — on any worker,
+without asking for the file again; it is deleted once imported.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import IO, Any
 
+from bson import Binary
+from flask import redirect, render_template, request, url_for
+from pymongo.database import Database
+
+from adapters.base import REGISTRY
+from schemas.imports import (
+    ImportRunFormSchema,
+    ImportRunQueryArgsSchema,
+    UnmatchedMapSchema,
+    UnmatchedQueryArgsSchema,
+)
+from service import imports, products, storage, unmatched, xlsx
 from service.access import STAFF, allow
-from service.web.core import PageBlueprint
+from service.clock import utcnow
+from service.errors import ServiceError
+from service.reports import CHANNEL_LABELS
+from service.storage import get_db
+from service.web.core import (
+    PageBlueprint,
+    current_principal,
+    download_table,
+    fail,
+    form_values,
+    load_form,
+    ok,
+    page_number,
+    query_args,
+    safe_next,
+    service_error_fields,
+    wants_xlsx,
+)
+from service.web.messages import zh
 
 bp = PageBlueprint("import_pages", __name__, url_prefix="/imports")
 
+RUN_STATUS_LABELS = {imports.RUNNING: "进行中", imports.SUCCEEDED: "已完成", imports.FAILED: "失败"}
+COUNT_LABELS = {
+    "rows": "行数",
+    "inserted": "新增",
+    "updated": "更新",
+    "unchanged": "未变",
+    "skipped": "跳过",
+    "rejected": "拒收",
+    "unmatched": "未匹配",
+}
+# The ledger's names for a sale line's fields, as a row error names them.
+FIELD_LABELS = {
+    "channel": "渠道",
+    "external_id": "订单号",
+    "occurred_at": "下单时间",
+    "quantity": "数量",
+    "amount_fen": "金额",
+    "unit_price_fen": "单价",
+    "sku": "SKU",
+    "barcode": "条形码",
+    "title": "商品名称",
+    "product_id": "产品",
+    "refund_of": "原订单",
+    "buyer_unit_id": "采购单位",
+    "buyer_name": "采购单位",
+}
+NO_FILE = "请选择要导入的文件。"
+PENDING_UPLOAD_TTL = timedelta(hours=24)
+PENDING_CHUNK_BYTES = 4 * 1024 * 1024
+# Each row of the unmatched list carries a product chooser, so the list is paged and the chooser short.
+UNMATCHED_PER_PAGE = 50
+PRODUCT_CHOICES = 50
+# A kept file being re-imported stays in memory up to this size, beyond it in a temporary file.
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
-@bp.route("/")
+
+def channel_options() -> list[tuple[str, str]]:
+    """The importers that read an uploaded file, labelled for people."""
+    options = []
+    for name, adapter in sorted(REGISTRY.items()):
+        if not adapter.media:
+            continue  # an API pull, not a file
+        text = CHANNEL_LABELS.get(adapter.channel, adapter.channel)
+        if adapter.label != text:
+            text += f"（{adapter.label}）"
+        options.append((name, f"{text} · {'/'.join(adapter.media).upper()}"))
+    return options
+
+
+def row_error_fields(error: dict[str, Any]) -> dict[str, Any]:
+    """A row error as the page and its download show it."""
+    field = error.get("field")
+    return {
+        "row": error.get("row"),
+        "field": FIELD_LABELS.get(field, field) if field else "",
+        "message": zh(error.get("message") or ""),
+    }
+
+
+RUN_COLUMNS = [
+    xlsx.Column("开始时间", "started_at", xlsx.DATETIME),
+    xlsx.Column("渠道", lambda run: CHANNEL_LABELS.get(run["channel"], run["channel"]), xlsx.TEXT),
+    xlsx.Column("县", "county_code", xlsx.TEXT),
+    xlsx.Column("文件名", lambda run: run["source"].get("filename"), xlsx.TEXT),
+    xlsx.Column("方式", lambda run: "试导入" if run["dry_run"] else "正式导入", xlsx.TEXT),
+    xlsx.Column("状态", lambda run: RUN_STATUS_LABELS.get(run["status"], run["status"]), xlsx.TEXT),
+    *(xlsx.Column(label, name, xlsx.INTEGER) for name, label in COUNT_LABELS.items()),
+    xlsx.Column("操作人", lambda run: run["started_by"].get("username"), xlsx.TEXT),
+]
+ROW_ERROR_COLUMNS = [
+    xlsx.Column("行号", "row", xlsx.INTEGER),
+    xlsx.Column("字段", "field", xlsx.TEXT),
+    xlsx.Column("问题", "message", xlsx.TEXT),
+]
+UNMATCHED_COLUMNS = [
+    xlsx.Column("县", "county_code", xlsx.TEXT),
+    xlsx.Column("渠道", lambda item: CHANNEL_LABELS.get(item["channel"], item["channel"]), xlsx.TEXT),
+    xlsx.Column("SKU", "sku", xlsx.TEXT),
+    xlsx.Column("条形码", "barcode", xlsx.TEXT),
+    xlsx.Column("商品名称（示例）", "sample_title", xlsx.TEXT),
+    xlsx.Column("销售笔数", "lines", xlsx.INTEGER),
+    xlsx.Column("数量", "quantity", xlsx.INTEGER),
+    xlsx.Column("销售额（元）", "sales_fen", xlsx.FEN),
+    xlsx.Column("最早", "first_seen", xlsx.DATETIME),
+    xlsx.Column("最近", "last_seen", xlsx.DATETIME),
+]
+
+
+# Uploads and runs ---------------------------------------------------------------------------------
+
+
+@bp.route("/", endpoint="imports")
 @allow(*STAFF)
-def imports():
-    return render_template("web/imports/imports.html")
+def import_list():
+    return imports_view({"dry_run": "on"}, {})
+
+
+def imports_view(values: dict[str, Any], errors: dict[str, list[str]], status: int = 200):
+    """The upload form (with what was entered and its errors) above the list of runs."""
+    args, filter_errors = query_args(ImportRunQueryArgsSchema())
+    args["page"] = page_number()
+    runs, total = imports.list_runs(get_db(), current_principal(), **args)
+    if wants_xlsx():
+        return download_table(RUN_COLUMNS, runs, "import-runs", "销售导入记录")
+    return render_template(
+        "web/imports/imports.html",
+        values=values,
+        errors={**filter_errors, **errors},
+        channels=channel_options(),
+        channel_filter_options=list(CHANNEL_LABELS.items()),
+        county_options=[(code, code) for code in current_principal().county_codes],
+        runs=runs,
+        page=args["page"],
+        per_page=args["per_page"],
+        total=total,
+        filters=request.args,
+        run_status_labels=RUN_STATUS_LABELS,
+    ), status
+
+
+@bp.route("/", methods=["POST"])
+@allow(*STAFF)
+def upload():
+    values = form_values(("channel", "county_code", "dry_run"))
+    form, errors = load_form(ImportRunFormSchema(), values)
+    uploaded = request.files.get("file")
+    if uploaded is None or not uploaded.filename:
+        errors["file"] = [NO_FILE]
+    if errors:
+        return imports_view(values, errors, 422)
+    db = get_db()
+    try:
+        run = imports.run_import(
+            db,
+            current_principal(),
+            form["channel"],
+            uploaded.stream,
+            uploaded.filename,
+            county_code=form.get("county_code"),
+            dry_run=form["dry_run"],
+        )
+    except ServiceError as error:
+        return imports_view(values, translated_errors(error), error.status)
+    if run["dry_run"]:
+        keep_upload(db, run["_id"], uploaded.stream)
+        ok("试导入完成，没有写入台账。请核对结果后确认导入。")
+    else:
+        ok("导入完成。")
+    return redirect(url_for(".run", run_id=run["_id"]))
+
+
+def translated_errors(error: ServiceError) -> dict[str, list[str]]:
+    """A service error as form errors, its import messages in Chinese (a failed run's id kept as is)."""
+    errors = service_error_fields(error)
+    run_id = error.details.get("import_run_id")
+    errors = {name: [zh(message) for message in texts] for name, texts in errors.items()}
+    errors.pop("import_run_id", None)
+    if run_id:
+        errors["failed_run_id"] = [run_id]
+    return errors
+
+
+@bp.route("/<objectid:run_id>")
+@allow(*STAFF)
+def run(run_id):
+    db = get_db()
+    found = imports.get_run(db, current_principal(), run_id)
+    row_errors = [row_error_fields(error) for error in found.get("errors") or []]
+    if wants_xlsx():
+        return download_table(ROW_ERROR_COLUMNS, row_errors, f"import-{run_id}-errors", "导入错误行")
+    confirmable = found["dry_run"] and found["status"] == imports.SUCCEEDED
+    return render_template(
+        "web/imports/run.html",
+        run=found,
+        row_errors=row_errors,
+        skipped=[(zh(item["reason"]), item["rows"]) for item in found.get("skipped_reasons") or []],
+        count_labels=COUNT_LABELS,
+        run_status_labels=RUN_STATUS_LABELS,
+        kept_until=kept_until(db, run_id) if confirmable else None,
+        confirmable=confirmable,
+        error=zh(found["error"]) if found.get("error") else None,
+    )
+
+
+@bp.route("/<objectid:run_id>/confirm", methods=["POST"])
+@allow(*STAFF)
+def confirm(run_id):
+    """Import a successful dry run's kept file for real, as the person confirming."""
+    db = get_db()
+    dry_run = imports.get_run(db, current_principal(), run_id)
+    if not (dry_run["dry_run"] and dry_run["status"] == imports.SUCCEEDED):
+        fail("只有成功的试导入才能确认导入。")
+        return redirect(url_for(".run", run_id=run_id))
+    with kept_upload(db, dry_run) as kept:
+        if kept is None:
+            fail("试导入的文件已不在暂存区（已正式导入、超过 24 小时或不完整），请重新选择文件导入。")
+            return redirect(url_for(".imports"))
+        try:
+            real = imports.run_import(
+                db,
+                current_principal(),
+                dry_run["adapter"],
+                kept,
+                dry_run["source"]["filename"] or "",
+                county_code=dry_run["county_code"],
+            )
+        except ServiceError as error:
+            fail(zh(error.message))
+            # The kept file stays, so the import can be confirmed again once the cause is fixed.
+            return redirect(url_for(".run", run_id=error.details.get("import_run_id") or run_id))
+    db[storage.PENDING_UPLOADS].delete_many({"run_id": run_id})
+    ok("已确认导入，销售已写入台账。")
+    return redirect(url_for(".run", run_id=real["_id"]))
+
+
+def keep_upload(db: Database, run_id: Any, stream: IO[bytes]) -> None:
+    """Store a dry run's file (read again from the start) in chunks, to be imported on confirmation."""
+    now = utcnow()
+    pending = db[storage.PENDING_UPLOADS]
+    # The emulator has no TTL index: expired files are tidied here too.
+    pending.delete_many({"expires_at": {"$lte": now}})
+    stream.seek(0)
+    expires_at = now + PENDING_UPLOAD_TTL
+    for number, chunk in enumerate(iter(lambda: stream.read(PENDING_CHUNK_BYTES), b"")):
+        pending.insert_one({"run_id": run_id, "n": number, "data": Binary(chunk), "expires_at": expires_at})
+
+
+def kept_until(db: Database, run_id: Any):
+    """When the dry run's kept file expires, or None when none is kept."""
+    first = db[storage.PENDING_UPLOADS].find_one(
+        {"run_id": run_id, "n": 0, "expires_at": {"$gt": utcnow()}}, {"expires_at": 1}
+    )
+    return first["expires_at"] if first else None
+
+
+@contextmanager
+def kept_upload(db: Database, dry_run: dict[str, Any]) -> Iterator[IO[bytes] | None]:
+    """The dry run's kept file, if it is still there and byte for byte the file the dry run read."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        digest = hashlib.sha256()
+        chunks = db[storage.PENDING_UPLOADS].find({"run_id": dry_run["_id"], "expires_at": {"$gt": utcnow()}})
+        for chunk in chunks.sort("n", 1):
+            data = bytes(chunk["data"])
+            digest.update(data)
+            spool.write(data)
+        if spool.tell() == 0 or digest.hexdigest() != dry_run["source"]["sha256"]:
+            yield None
+            return
+        spool.seek(0)
+        yield spool
+
+
+# Unmatched SKUs -----------------------------------------------------------------------------------
+
+
+@bp.route("/unmatched", endpoint="unmatched")
+@allow(*STAFF)
+def unmatched_list():
+    db = get_db()
+    principal = current_principal()
+    args, errors = query_args(UnmatchedQueryArgsSchema(), ignore=("format", "page", "q"))
+    q = request.args.get("q", "").strip()[:100] or None
+    try:
+        report = unmatched.unmatched_report(db, principal, **args)
+    except ServiceError as error:
+        report, errors = None, {**errors, **translated_errors(error)}
+    if wants_xlsx() and report is not None:
+        return download_table(UNMATCHED_COLUMNS, report["items"], "unmatched-skus", "未匹配商品")
+    page = page_number()
+    shown = report["items"][(page - 1) * UNMATCHED_PER_PAGE : page * UNMATCHED_PER_PAGE] if report else []
+    # The chooser offers each county's own products only: a SKU maps to a product of its county.
+    choices = {
+        county: products.list_products(
+            db, principal, county_code=county, q=q, sort="name", per_page=PRODUCT_CHOICES
+        )
+        for county in sorted({item["county_code"] for item in shown})
+    }
+    return render_template(
+        "web/imports/unmatched.html",
+        report=report,
+        shown=shown,
+        page=page,
+        per_page=UNMATCHED_PER_PAGE,
+        errors=errors,
+        filters=request.args,
+        q=q or "",
+        choices={county: found for county, (found, _total) in choices.items()},
+        more_products=any(total > PRODUCT_CHOICES for _found, total in choices.values()),
+        channel_labels=CHANNEL_LABELS,
+    )
+
+
+@bp.route("/unmatched/map", methods=["POST"])
+@allow(*STAFF)
+def map_sku():
+    back = safe_next(request.form.get("next"), url_for(".unmatched"))
+    data, errors = load_form(UnmatchedMapSchema(), form_values(("channel", "sku", "product_id")))
+    if errors:
+        fail("请选择要对应的产品。" if "product_id" in errors else next(iter(errors.values()))[0])
+        return redirect(back)
+    try:
+        result = unmatched.map_sku(
+            get_db(), current_principal(), data["channel"], data["sku"], data["product_id"]
+        )
+    except ServiceError as error:
+        fail(zh(error.message))
+        return redirect(back)
+    channel = CHANNEL_LABELS.get(data["channel"], data["channel"])
+    ok(f"已将{channel} SKU {data['sku']} 对应到产品，重新匹配上 {result['matched']} 条销售。")
+    return redirect(back)

@@ -91,7 +91,7 @@ _PATTERNS = [
     (re.compile(r"^Must be (\d{4}-\d{2}) or later\.$"), "不能早于 {0}。"),
     (
         re.compile(r"^The SKU (.+) is already registered to product '(.+)' \(\w+\)\.$"),
-        "SKU {0} 已登记在产品“{1}”下。",
+        "SKU {0} 已对应到产品「{1}」，一个 SKU 只能对应一个产品。",
     ),
     (re.compile(r"^(.+) is already registered to product (\w+)\.$"), "{0} 已登记在其他产品下。"),
     (
@@ -99,8 +99,42 @@ _PATTERNS = [
         "统一社会信用代码 {0} 已被其他经营主体使用。",
     ),
     (re.compile(r"^Invalid input: (.*)\.$"), "填写有误：{0}。"),
+    # Import runs: files and their cells.
+    (re.compile(r"^Missing required columns?: (.+?)\.(?: Is this .*)?$"), "缺少必需的列：{0}。"),
+    (re.compile(r"^Missing column (.+)\.$"), "缺少列：{0}。"),
+    (re.compile(r"^The file is empty: it has no header row\.$"), "文件是空的：没有表头行。"),
+    (re.compile(r"^Empty\.$"), "文件是空的。"),
+    (re.compile(r"^The column (.+) appears twice in the header row\.$"), "表头中 {0} 列出现了两次。"),
+    (re.compile(r"^Duplicate column (.+)\.$"), "重复的列：{0}。"),
+    (re.compile(r"^No importer for channel '(.*)'\.$"), "没有 {0} 渠道的导入程序。"),
+    (re.compile(r"^Unknown channel; known: .*\.$"), "请选择一个渠道。"),
+    (re.compile(r"^Name the county(?: the sales belong to)?\.$"), "请选择县。"),
+    (re.compile(r"^Required(?: for admins)?\.$"), "必填。"),
+    (re.compile(r"^(\S+) is empty\.$"), "{0}为空。"),
+    (
+        re.compile(r"^(\S+): unknown status '(.*)'; expected one of (.*)\.$"),
+        "{0}：无法识别的状态“{1}”，应为：{2}。",
+    ),
+    (re.compile(r"^(.+): not a sale\.$"), "{0}：不计为销售"),
+    (re.compile(r"^'(.*)' is not a quantity of at least 1\.$"), "“{0}”不是不小于 1 的数量。"),
+    (re.compile(r"^'(.*)' is negative; an order amount cannot be\.$"), "“{0}”是负数，订单金额不能为负。"),
+    (
+        re.compile(r"^'(.*)' is not a date \(.*\)\.$"),
+        "“{0}”不是日期（应如 2020-11-03 14:22:01 或 2020/11/3）。",
+    ),
+    (
+        re.compile(r"^'(.*)' is a number Excel shortened and whose digits are lost; .*$"),
+        "“{0}”是被 Excel 缩写的数字，位数已丢失；请重新导出，不要用 Excel 另存后上传。",
+    ),
+    (re.compile(r"^No product of yours has this SKU or barcode\.$"), "您的产品中没有这个 SKU 或条形码。"),
+    (re.compile(r"^This product belongs to another market operator\.$"), "该产品属于其他经营主体。"),
+    (re.compile(r"^This product belongs to county (\d+), not (\d+)\.$"), "该产品属于县 {0}，不属于县 {1}。"),
     (re.compile(r"^The (\w+) role may not call this\.$"), "当前账号没有这项权限。"),
 ]
+
+
+# A cell's message names its column first ("应付金额: '1.234' has more than two decimal places ...").
+_CELL_MESSAGE = re.compile(r"^([^\s:：'\"]+): (.+)$")
 
 
 def zh(message: str) -> str:
@@ -111,6 +145,9 @@ def zh(message: str) -> str:
         match = pattern.match(message)
         if match:
             return template.format(*match.groups())
+    cell = _CELL_MESSAGE.match(message)
+    if cell and zh(cell.group(2)) != cell.group(2):
+        return f"{cell.group(1)}：{zh(cell.group(2))}"
     return message
 
 

@@ -1,0 +1,339 @@
+"""The sales import pages: upload with a dry run, confirm, run details, unmatched SKUs and mapping them."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from openpyxl import load_workbook
+
+from service import storage
+
+COUNTY = "340722"
+OTHER_COUNTY = "341000"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jd"
+HEADER = "订单号,商品ID,商品名称,订购数量,支付方式,下单时间,京东价,应付金额,订单状态,商家SKU,订单备注"
+# A JD order export: row 2 sells a catalogued SKU, row 3 an unknown one, row 4 has a bad amount.
+JD_EXPORT = "\n".join(
+    [
+        HEADER,
+        "131279470601,100012043978,有机大米,2,在线支付,2024-03-15 10:00,59.90,119.80,完成,ZY-RICE-5KG,",
+        "131279470602,100012043979,菊花茶,1,在线支付,2024-03-16 11:00,38.00,38.00,完成,ZY-TEA-250,",
+        "131279470603,100012043980,土鸡蛋,3,在线支付,2024-03-17 12:00,45.00,四十五,完成,ZY-EGG-30,",
+    ]
+).encode("utf-8-sig")
+
+
+@pytest.fixture
+def product(factory):
+    operator = factory.operator(COUNTY)
+    created = factory.product(
+        operator["_id"],
+        name="枞阳有机大米",
+        status="certified",
+        certified_at=datetime(2023, 1, 1, tzinfo=UTC),
+        benefit_rate_bp=1500,
+        channel_skus=[{"channel": "jd", "sku": "ZY-RICE-5KG"}],
+    )
+    return factory.certified_since(created, datetime(2023, 1, 1, tzinfo=UTC), 1500)
+
+
+@pytest.fixture
+def staff(page_login):
+    return page_login("county_staff", county_codes=[COUNTY])
+
+
+def upload(browser, data: bytes = JD_EXPORT, filename: str = "orders.csv", **fields):
+    form = {"channel": "jd", "dry_run": "on", "file": (io.BytesIO(data), filename), **fields}
+    return browser.post("/imports/", form, content_type="multipart/form-data")
+
+
+def run_id_of(response) -> str:
+    assert response.status_code == 302, response.get_data(as_text=True)[-800:]
+    found = re.fullmatch(r"/imports/([0-9a-f]{24})", response.headers["Location"])
+    assert found, response.headers["Location"]
+    return found.group(1)
+
+
+def counts_on(page: str) -> dict[str, int]:
+    block = page.split('data-testid="run-counts"')[1].split("</section>")[0]
+    return {
+        name: int(value.replace(",", ""))
+        for name, value in re.findall(
+            r'data-count="(\w+)">\s*<div class="name">[^<]*</div>\s*'
+            r'<div class="value">([\d,]+)</div>',
+            block,
+        )
+    }
+
+
+def workbook_rows(response) -> list[tuple]:
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    sheet = load_workbook(io.BytesIO(response.get_data())).active
+    return [tuple(row) for row in sheet.iter_rows(values_only=True)]
+
+
+# Upload, dry run, confirm ------------------------------------------------------------------------
+
+
+def test_the_form_offers_the_file_importers(staff):
+    page = staff.text("/imports/")
+    assert 'data-testid="upload-form"' in page
+    assert 'data-testid="dry-run"' in page and "checked" in page.split('data-testid="dry-run"')[1][:20]
+    assert '<option value="jd"' in page and '<option value="p832"' in page
+    # The open-platform pull reads no uploaded file, so it is not offered.
+    assert 'value="taobao-api"' not in page
+    # Staff of one county import into it without choosing.
+    assert 'name="county_code"' not in page.split('data-testid="upload-form"')[1].split("</form>")[0]
+
+
+def test_a_dry_run_stores_nothing_and_confirming_imports_the_same_file(staff, login, db, product):
+    run_id = run_id_of(upload(staff))
+    assert db[storage.SALES].count_documents({}) == 0
+    page = staff.text(f"/imports/{run_id}")
+    api = login("county_staff", county_codes=[COUNTY]).get(f"/api/v1/imports/{run_id}").json
+    assert api["dry_run"] is True
+    assert counts_on(page) == {name: api[name] for name in counts_on(page)}
+    assert counts_on(page)["rows"] == 3 and counts_on(page)["rejected"] == 1
+    assert api["source"]["sha256"] in page
+    errors = page.split('data-testid="row-errors"')[1].split("</table>")[0]
+    assert re.search(r'<td class="num">4</td><td>应付金额</td>', errors), errors
+    assert 'data-testid="confirm-import"' in page
+
+    confirmed = staff.post(f"/imports/{run_id}/confirm")
+    real_id = run_id_of(confirmed)
+    assert real_id != run_id
+    lines = {line["external_id"]: line for line in db[storage.SALES].find({})}
+    assert set(lines) == {"131279470601-100012043978", "131279470602-100012043979"}
+    assert lines["131279470601-100012043978"]["matched"] is True
+    assert lines["131279470602-100012043979"]["matched"] is False
+    real = db[storage.IMPORT_RUNS].find_one({"_id": lines["131279470601-100012043978"]["import_run_id"]})
+    assert str(real["_id"]) == real_id and real["dry_run"] is False
+    assert real["source"]["sha256"] == api["source"]["sha256"]
+    assert db[storage.PENDING_UPLOADS].count_documents({}) == 0
+
+    page = staff.text(f"/imports/{real_id}")
+    assert "已确认导入" in page
+    assert counts_on(page)["inserted"] == 2
+    assert re.search(r'<td class="num">4</td><td>应付金额</td>', page)
+    # The dry run can no longer be confirmed: its file is gone.
+    again = staff.text(f"/imports/{run_id}")
+    assert 'data-testid="confirm-import"' not in again and 'data-testid="upload-again"' in again
+    assert staff.post(f"/imports/{run_id}/confirm").headers["Location"] == "/imports/"
+    assert db[storage.SALES].count_documents({}) == 2
+
+
+def test_a_kept_file_that_changed_or_expired_is_not_imported(staff, db, product):
+    run_id = run_id_of(upload(staff))
+    chunk = db[storage.PENDING_UPLOADS].find_one({})
+    db[storage.PENDING_UPLOADS].update_one({"_id": chunk["_id"]}, {"$set": {"data": b"tampered"}})
+    response = staff.post(f"/imports/{run_id}/confirm")
+    assert response.headers["Location"] == "/imports/"
+    assert "不在暂存区" in staff.text("/imports/")
+    assert db[storage.SALES].count_documents({}) == 0
+
+    second = run_id_of(upload(staff))
+    db[storage.PENDING_UPLOADS].update_many({}, {"$set": {"expires_at": datetime(2020, 1, 1, tzinfo=UTC)}})
+    assert 'data-testid="confirm-import"' not in staff.text(f"/imports/{second}")
+    staff.post(f"/imports/{second}/confirm")
+    assert db[storage.SALES].count_documents({}) == 0
+
+
+def test_a_dry_run_of_an_xlsx_export_is_confirmed_byte_for_byte(staff, db, product):
+    data = (FIXTURES / "resaved_in_excel.xlsx").read_bytes()
+    run_id = run_id_of(upload(staff, data, "orders.xlsx"))
+    assert db[storage.SALES].count_documents({}) == 0
+    real_id = run_id_of(staff.post(f"/imports/{run_id}/confirm"))
+    real = db[storage.IMPORT_RUNS].find_one({"dry_run": False})
+    assert str(real["_id"]) == real_id and real["status"] == "succeeded"
+    assert real["source"]["size"] == len(data) and real["inserted"] > 0
+    assert db[storage.SALES].count_documents({"import_run_id": real["_id"]}) == real["inserted"]
+
+
+def test_an_import_without_dry_run_writes_at_once(staff, db, product):
+    run_id = run_id_of(upload(staff, dry_run=""))
+    assert db[storage.SALES].count_documents({}) == 2
+    assert db[storage.PENDING_UPLOADS].count_documents({}) == 0
+    assert 'data-testid="confirm-import"' not in staff.text(f"/imports/{run_id}")
+
+
+def test_a_file_missing_columns_names_them_next_to_the_file(staff, db):
+    response = upload(staff, (FIXTURES / "missing_columns.csv").read_bytes())
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    file_errors = "".join(re.findall(r'data-testid="error-file">([^<]*)<', page))
+    assert "应付金额" in file_errors and "下单时间" in file_errors
+    assert "缺少" in page
+    assert 'data-testid="failed-run"' in page
+    assert db[storage.SALES].count_documents({}) == 0
+    assert db[storage.PENDING_UPLOADS].count_documents({}) == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"file": (io.BytesIO(b""), "")}, "file", "请选择要导入的文件"),
+        ({"channel": "nosuch"}, "channel", "没有 nosuch 渠道"),
+        ({"channel": ""}, "channel", "必填"),
+        ({"file": (io.BytesIO(b""), "empty.csv")}, "file", "文件是空的"),
+    ],
+)
+def test_bad_input_shows_the_form_again_and_stores_nothing(staff, db, fields, field, message):
+    response = upload(staff, **fields)
+    assert response.status_code in (400, 422)
+    page = response.get_data(as_text=True)
+    assert 'data-testid="upload-form"' in page
+    assert message in "".join(
+        re.findall(rf'data-testid="(?:error-{field}|form-error)">(.*?)</div>', page, re.S)
+    )
+    assert db[storage.SALES].count_documents({}) == 0
+    assert db[storage.PENDING_UPLOADS].count_documents({}) == 0
+
+
+def test_an_admin_names_the_county(page_login, db, product):
+    admin = page_login("admin")
+    assert 'name="county_code"' in admin.text("/imports/")
+    response = upload(admin)
+    assert response.status_code == 422
+    assert "error-county_code" in response.get_data(as_text=True)
+    run_id = run_id_of(upload(admin, county_code=COUNTY))
+    assert db[storage.IMPORT_RUNS].find_one({"dry_run": True, "county_code": COUNTY}) is not None
+    assert COUNTY in admin.text(f"/imports/{run_id}")
+
+
+def test_staff_of_several_counties_choose_one(page_login, db, product):
+    staff = page_login("county_staff", county_codes=[COUNTY, OTHER_COUNTY])
+    form = staff.text("/imports/").split('data-testid="upload-form"')[1].split("</form>")[0]
+    assert f'<option value="{OTHER_COUNTY}"' in form
+    run_id_of(upload(staff, county_code=COUNTY))
+
+
+# Access -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["enterprise", "canteen"])
+def test_enterprises_and_canteens_get_the_403_page(page_login, staff, role):
+    run_id = run_id_of(upload(staff))
+    browser = page_login(role)
+    for url in ("/imports/", f"/imports/{run_id}", "/imports/unmatched"):
+        response = browser.get(url)
+        assert response.status_code == 403
+        assert 'data-testid="error-page"' in response.get_data(as_text=True)
+    assert upload(browser).status_code == 403
+    assert browser.post(f"/imports/{run_id}/confirm").status_code == 403
+
+
+def test_staff_of_another_county_cannot_see_or_confirm_the_run(page_login, staff, db, product):
+    run_id = run_id_of(upload(staff))
+    other = page_login("county_staff", county_codes=[OTHER_COUNTY])
+    assert other.get(f"/imports/{run_id}").status_code == 403
+    assert other.post(f"/imports/{run_id}/confirm").status_code == 403
+    assert run_id not in other.text("/imports/")
+    assert db[storage.SALES].count_documents({}) == 0
+    assert other.get("/imports/0123456789abcdef01234567").status_code == 404
+
+
+# Lists and downloads ----------------------------------------------------------------------------
+
+
+def test_the_run_list_links_each_run_and_downloads(staff, product):
+    run_id = run_id_of(upload(staff))
+    page = staff.text("/imports/")
+    assert f"/imports/{run_id}" in page and "试导入" in page and "orders.csv" in page
+    rows = workbook_rows(staff.get("/imports/?format=xlsx"))
+    assert rows[0][:4] == ("开始时间", "渠道", "县", "文件名")
+    assert rows[1][1:6] == ("京东", COUNTY, "orders.csv", "试导入", "已完成")
+    assert staff.text("/imports/?status=failed").count('data-testid="import-run"') == 0
+
+
+def test_row_errors_download(staff, product):
+    run_id = run_id_of(upload(staff))
+    rows = workbook_rows(staff.get(f"/imports/{run_id}?format=xlsx"))
+    assert rows[0] == ("行号", "字段", "问题")
+    assert [row[:2] for row in rows[1:]] == [(4, "应付金额")]
+
+
+# Unmatched SKUs ---------------------------------------------------------------------------------
+
+
+def imported(staff) -> str:
+    return run_id_of(upload(staff, dry_run=""))
+
+
+def test_mapping_an_unmatched_sku_matches_its_lines(staff, login, db, product, factory):
+    imported(staff)
+    tea = factory.product(product["operator_id"], name="野生菊花茶", status="certified")
+    page = staff.text("/imports/unmatched")
+    api = login("county_staff", county_codes=[COUNTY]).get("/api/v1/reports/unmatched").json
+    assert [item["sku"] for item in api["items"]] == ["ZY-TEA-250"]
+    assert 'data-sku="ZY-TEA-250"' in page and "38.00" in page
+    assert f'<option value="{tea["_id"]}">' in page
+
+    response = staff.post(
+        "/imports/unmatched/map",
+        {
+            "channel": "jd",
+            "sku": "ZY-TEA-250",
+            "product_id": str(tea["_id"]),
+            "next": "/imports/unmatched?q=菊花",
+        },
+    )
+    assert (
+        response.status_code == 302 and unquote(response.headers["Location"]) == "/imports/unmatched?q=菊花"
+    )
+    page = staff.text(response.headers["Location"])
+    assert "重新匹配上 1 条销售" in page
+    assert 'data-sku="ZY-TEA-250"' not in page and 'data-testid="no-unmatched"' in page
+    line = db[storage.SALES].find_one({"external_id": "131279470602-100012043979"})
+    assert line["matched"] is True and line["product_id"] == tea["_id"]
+
+
+def test_the_chooser_searches_the_countys_products_only(staff, factory, product):
+    imported(staff)
+    elsewhere = factory.product(county_code=OTHER_COUNTY, name="外县菊花茶")
+    page = staff.text("/imports/unmatched?q=大米")
+    assert f'<option value="{product["_id"]}">' in page
+    assert str(elsewhere["_id"]) not in page
+    assert "没有名称含“不存在”的产品" in staff.text("/imports/unmatched?q=不存在")
+
+
+def test_a_sku_held_by_another_product_is_refused_in_chinese(staff, product, factory):
+    imported(staff)
+    factory.product(
+        product["operator_id"], name="另一款茶", channel_skus=[{"channel": "jd", "sku": "ZY-TEA-250"}]
+    )
+    response = staff.post(
+        "/imports/unmatched/map", {"channel": "jd", "sku": "ZY-TEA-250", "product_id": str(product["_id"])}
+    )
+    page = staff.text(response.headers["Location"])
+    assert "已对应到产品「另一款茶」" in page
+    assert staff.post("/imports/unmatched/map", {"channel": "jd", "sku": "ZY-TEA-250"}).status_code == 302
+    assert "请选择要对应的产品" in staff.text("/imports/unmatched")
+
+
+def test_staff_cannot_map_to_another_countys_product(staff, db, product, factory):
+    imported(staff)
+    elsewhere = factory.product(county_code=OTHER_COUNTY)
+    response = staff.post(
+        "/imports/unmatched/map", {"channel": "jd", "sku": "ZY-TEA-250", "product_id": str(elsewhere["_id"])}
+    )
+    assert f"县 {OTHER_COUNTY} 不在您的管辖范围内" in staff.text(response.headers["Location"])
+    assert db[storage.PRODUCTS].find_one({"_id": elsewhere["_id"]})["channel_skus"] == []
+
+
+def test_unmatched_download_and_admin_county(page_login, staff, product):
+    imported(staff)
+    rows = workbook_rows(staff.get("/imports/unmatched?format=xlsx"))
+    assert rows[0][:3] == ("县", "渠道", "SKU")
+    assert rows[1][:3] == (COUNTY, "京东", "ZY-TEA-250")
+    assert rows[1][7] == Decimal("38.00")
+    admin = page_login("admin")
+    page = admin.text("/imports/unmatched")
+    assert 'data-testid="error-county_code"' in page
+    assert 'data-sku="ZY-TEA-250"' in admin.text(f"/imports/unmatched?county_code={COUNTY}")
