@@ -5,8 +5,9 @@ Each purchase is kept twice, on purpose:
 - the canteen's own record in ``canteen_purchases``, unique per (canteen_id, invoice_no), and
 - a ledger ``SaleLine``: channel ``canteen``, or ``p832`` when bought on the 832 platform;
   external_id ``canteen:<canteen id>:<invoice no>``; buyer type "unit" with the canteen as
-  buyer unit; occurred_at = the START of the local (Asia/Shanghai) purchase day in UTC (noon
-  would be in the future for a purchase logged this morning, which the ledger refuses). The
+  buyer unit; occurred_at = the END of the local (Asia/Shanghai) purchase day in UTC, or now for
+  a purchase dated today (the ledger refuses the future): a purchase carries only its date, and a
+  product certified during that day was certified on it, so the day is judged by its end. The
   line goes to the ledger of the county that SOLD the product (the product's county; for a
   product not in the catalogue, the supplier's county if it is registered, else the canteen's);
   the canteen's quota finds it again through the buyer unit.
@@ -44,7 +45,7 @@ from stdnum.cn import uscc as uscc_number
 from adapters.base import SaleLine
 from service import access, audit, canteens, ledger, storage, tabular
 from service.access import CANTEEN, ENTERPRISE, Principal
-from service.clock import start_of_local_day, today_local, utcnow
+from service.clock import end_of_local_day, today_local, utcnow
 from service.errors import Conflict, Forbidden, ValidationFailed, validation_summary
 from service.ledger import IngestResult, IngestScope
 from service.products import certified_at
@@ -428,7 +429,7 @@ def _prepare(
         return None, errors
 
     product, operator, channel, scope_county = facts
-    occurred_at = start_of_local_day(day)
+    occurred_at = min(end_of_local_day(day) - timedelta(milliseconds=1), utcnow())
     certified = product is not None and certified_at(product, occurred_at)
     external_id = f"canteen:{canteen['_id']}:{invoice}"
     raw_code = purchase.product_code or purchase.sku

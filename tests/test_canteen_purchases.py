@@ -79,6 +79,16 @@ def test_a_purchase_of_a_certified_product_counts_toward_the_reserved_share(cook
     assert purchase["ledger_status"] == "recorded"
 
 
+def test_a_purchase_on_the_day_a_product_is_certified_counts(db, factory, cook, catalogue):
+    # Certified a moment ago: a purchase dated today (a date, no time) was of a certified product.
+    fresh = factory.product(catalogue["operator"]["_id"], county_code=COUNTY, status="certified")
+    response = cook.post(URL, json=body(product_id=str(fresh["_id"]), date=today_local().isoformat()))
+    assert response.status_code == 201, response.json
+    assert (response.json["certified"], response.json["counted_for_quota"]) == (True, True)
+    [line] = sales(db, product_id=fresh["_id"])
+    assert line["certified"] is True and line["occurred_at"].replace(tzinfo=UTC) <= datetime.now(UTC)
+
+
 def test_a_purchase_becomes_one_ledger_line_in_the_selling_county(db, cook, canteen, catalogue):
     cook.post(URL, json=body(product_id=str(catalogue["tea"]["_id"]), invoice_no="A-1"))
     [line] = sales(db)
@@ -87,8 +97,8 @@ def test_a_purchase_becomes_one_ledger_line_in_the_selling_county(db, cook, cant
     assert line["external_id"] == f"canteen:{canteen['_id']}:A-1"
     assert line["buyer"] == {"type": "unit", "unit_id": canteen["_id"], "name": None}
     assert line["product_id"] == catalogue["tea"]["_id"] and line["certified"] is True
-    # The start of 2024-03-15 in Asia/Shanghai.
-    assert line["occurred_at"].replace(tzinfo=UTC) == datetime(2024, 3, 14, 16, 0, tzinfo=UTC)
+    # The last millisecond of 2024-03-15 in Asia/Shanghai: the day is judged by its end.
+    assert line["occurred_at"].replace(tzinfo=UTC) == datetime(2024, 3, 15, 15, 59, 59, 999_000, tzinfo=UTC)
     assert line["day"] == "2024-03-15"
     assert (line["quantity"], line["amount_fen"]) == (10, 35_000)
 
