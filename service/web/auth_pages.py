@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import redirect, render_template, request, session, url_for
 
 from service import auth
 from service.access import EVERYONE, allow, public
@@ -71,8 +71,3 @@ def logout():
 @allow(*EVERYONE)
 def home():
     return redirect(home_url(current_principal().role))
-
-
-def session_lifetime() -> int:
-    """Sessions end with their token."""
-    return current_app.config["TOKEN_TTL_SECONDS"]

@@ -6,13 +6,11 @@ principal and refuse anything else, exactly as for the JSON API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from bson import ObjectId
 from flask import flash, redirect, render_template, request, url_for
-from pymongo.database import Database
 
 from schemas.canteens import (
     CanteenPurchaseCreateSchema,
@@ -138,7 +136,7 @@ def new_purchase():
         q=q,
         choices=choices,
         matches=matches,
-        operator_names=operator_names(db, (choice["operator_id"] for choice in choices)),
+        operator_names=operators.names_of(db, (choice["operator_id"] for choice in choices)),
     ), (422 if errors else 200)
 
 
@@ -184,15 +182,6 @@ def flash_logged(record: Mapping[str, Any]) -> None:
         flash(f"{text}{zh(record['message'])}", "warn")
     else:
         ok(text)
-
-
-def operator_names(db: Database, operator_ids: Iterable[ObjectId]) -> dict[ObjectId, str]:
-    """Names of the suppliers of the listed products (certified products are public, so are they)."""
-    names = {}
-    for operator_id in dict.fromkeys(operator_ids):
-        operator = operators.find_operator(db, operator_id)
-        names[operator_id] = operator["name"] if operator else "—"
-    return names
 
 
 # The monthly upload ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 
 from schemas.benefit_links import BenefitLinkQueryArgsSchema
 from schemas.households import HouseholdQueryArgsSchema
@@ -27,6 +27,7 @@ from service.storage import get_db
 from service.vocabulary import MECHANISMS
 from service.web.core import (
     PageBlueprint,
+    all_rows,
     current_principal,
     download_table,
     fail,
@@ -46,10 +47,6 @@ bp = PageBlueprint("catalogue_pages", __name__)
 # The certification queue: products waiting for a county step.
 REVIEW_STATUSES = (SUBMITTED, COUNTY_APPROVED, PUBLICIZING)
 PER_PAGE = 50
-# The largest page the service's list functions take; downloads fetch page after page of it.
-FETCH_SIZE = 200
-# A download holds every filtered row, up to this many (a county's register fits well within it).
-DOWNLOAD_LIMIT = 20_000
 LATEST_SALES = 50
 
 ACTION_LABELS = {
@@ -69,28 +66,10 @@ Lister = Callable[..., tuple[list[dict[str, Any]], int]]
 # Shared by the views ----------------------------------------------------------------------------
 
 
-def _every_row(list_rows: Lister, args: Mapping[str, Any], limit: int = DOWNLOAD_LIMIT) -> list[dict]:
-    """Every row of a filtered list (for its download or a detail page), page by page, at most ``limit``."""
-    rows: list[dict[str, Any]] = []
-    page = 1
-    while len(rows) < limit:
-        items, total = list_rows(
-            get_db(), current_principal(), **{**args, "page": page, "per_page": FETCH_SIZE}
-        )
-        rows.extend(items)
-        if len(items) < FETCH_SIZE or len(rows) >= total:
-            break
-        page += 1
-    return rows[:limit]
-
-
 def _with_operator_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows (already visible to the caller) with the name of the operator each names."""
-    names = {
-        operator_id: (operators.find_operator(get_db(), operator_id) or {}).get("name")
-        for operator_id in {row["operator_id"] for row in rows}
-    }
-    return [{**row, "operator_name": names[row["operator_id"]]} for row in rows]
+    names = operators.names_of(get_db(), (row["operator_id"] for row in rows))
+    return [{**row, "operator_name": names.get(row["operator_id"])} for row in rows]
 
 
 def _list_page(
@@ -106,7 +85,7 @@ def _list_page(
     args, errors = query_args(schema)
     if wants_xlsx():
         filename, title = download
-        return download_table(columns, decorate(_every_row(list_rows, args)), filename, title)
+        return download_table(columns, decorate(all_rows(list_rows, **args)), filename, title)
     page = page_number()
     items, total = list_rows(get_db(), current_principal(), **{**args, "page": page})
     return render_template(
@@ -159,7 +138,7 @@ def _with_link_states(links: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _operator_options() -> list[tuple[str, str]]:
     """The operators the caller sees, for a filter's drop-down."""
-    found = _every_row(operators.list_operators, {"sort": "name"}, limit=FETCH_SIZE * 5)
+    found = all_rows(operators.list_operators, limit=1_000, sort="name")
     return [(str(operator["_id"]), operator["name"]) for operator in found]
 
 
@@ -295,7 +274,7 @@ def _waiting_since(product: Mapping[str, Any]) -> datetime:
 def review_queue():
     """Products waiting for a county step, the longest-waiting first."""
     waiting = {
-        status: _every_row(products.list_products, {"status": status, "sort": "created_at"})
+        status: all_rows(products.list_products, status=status, sort="created_at")
         for status in REVIEW_STATUSES
     }
     wanted = request.args.get("status")
@@ -359,7 +338,7 @@ def product(product_id):
         reports.product_ranking, operator_id=product["operator_id"], limit=reports.MAX_LIMIT
     )
     figures = next((row for row in ranking["items"] if row["product_id"] == product_id), None)
-    can_edit = principal.role == ENTERPRISE and "enterprise_pages.edit_product" in current_app.view_functions
+    can_edit = principal.role == ENTERPRISE
     return render_template(
         "web/catalogue/product.html",
         product=product,
@@ -457,8 +436,8 @@ def operator_list():
 def operator(operator_id):
     """An operator with its products, its benefit links and its sales in the period."""
     operator = operators.get_operator(get_db(), current_principal(), operator_id)
-    catalogue = _with_operator_names(_every_row(products.list_products, {"operator_id": operator_id}))
-    links = _with_link_states(_every_row(benefit_links.list_links, {"operator_id": operator_id}))
+    catalogue = _with_operator_names(all_rows(products.list_products, operator_id=operator_id))
+    links = _with_link_states(all_rows(benefit_links.list_links, operator_id=operator_id))
     summary, period_errors = _period_report(reports.summary, operator_id=operator_id)
     if wants_xlsx():
         return _send_sheets(
@@ -511,7 +490,7 @@ def household(household_id):
     """A household (ID number masked), its links, and its income in the period with the working."""
     household = households.get_household(get_db(), current_principal(), household_id)
     income, period_errors = _period_report(reports.household_income, household_id)
-    links = _with_link_states(_every_row(benefit_links.list_links, {"household_id": household_id}))
+    links = _with_link_states(all_rows(benefit_links.list_links, household_id=household_id))
     if wants_xlsx():
         return _send_sheets(
             [

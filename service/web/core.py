@@ -7,7 +7,7 @@ holding the opaque token instead of a bearer header) and the way errors are show
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -111,7 +111,7 @@ def home_url(role: str) -> str:
     return url_for("canteen_pages.home")
 
 
-# Each role's menu: (endpoint, label); entries whose page is not registered are left out.
+# Each role's menu: (endpoint, label).
 NAV = {
     "staff": [
         ("county_pages.dashboard", "首页"),
@@ -140,8 +140,7 @@ NAV = {
 
 
 def nav_items(role: str) -> list[tuple[str, str]]:
-    items = NAV["staff" if role in access.STAFF else role]
-    return [(endpoint, text) for endpoint, text in items if endpoint in current_app.view_functions]
+    return NAV["staff" if role in access.STAFF else role]
 
 
 # Forms ------------------------------------------------------------------------
@@ -212,6 +211,28 @@ def query_args(schema: ma.Schema, *, ignore: Sequence[str] = ("format", "page"))
         except ma.ValidationError:
             loaded = schema.load({}, unknown=ma.EXCLUDE)
         return loaded, field_errors(error.messages)
+
+
+# Downloads hold every filtered row, fetched a page at a time, up to a limit no county reaches.
+DOWNLOAD_PAGE = 200  # the largest page the list services serve
+DOWNLOAD_LIMIT = 20_000
+
+
+def all_rows(
+    list_page: Callable[..., tuple[list, int]], limit: int = DOWNLOAD_LIMIT, **filters: Any
+) -> list[dict]:
+    """Every row of a paged list service for the current principal (at most ``limit``)."""
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while len(rows) < limit:
+        items, total = list_page(
+            storage.get_db(), current_principal(), **{**filters, "page": page, "per_page": DOWNLOAD_PAGE}
+        )
+        rows.extend(items)
+        if len(items) < DOWNLOAD_PAGE or len(rows) >= total:
+            break
+        page += 1
+    return rows[:limit]
 
 
 def page_number(default: int = 1) -> int:

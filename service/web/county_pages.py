@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, render_template, request, url_for
+from flask import render_template, request, url_for
 from pymongo.database import Database
 
 from schemas.reports import ReportQueryArgsSchema
@@ -60,8 +60,8 @@ def dashboard():
         quota_statuses=canteens.QUOTA_STATUSES,
         trend=trend,
         charts=_charts(sections, trend),
-        product_url=_record_url("catalogue_pages.product", "product_id", "/products/"),
-        operator_url=_record_url("catalogue_pages.operator", "operator_id", "/operators/"),
+        product_url=lambda product_id: url_for("catalogue_pages.product", product_id=product_id),
+        operator_url=lambda operator_id: url_for("catalogue_pages.operator", operator_id=operator_id),
         **sections,
     )
 
@@ -86,13 +86,6 @@ def _canteen_quotas(
     counties = [county_code] if county_code else list(actor.county_codes)
     year = int(to_month[:4])
     return [canteens.county_quota_report(db, actor, county, year) for county in counties]
-
-
-def _record_url(endpoint: str, argument: str, prefix: str):
-    """A link builder for a record's page, whether or not that page's blueprint is registered yet."""
-    if endpoint in current_app.view_functions:
-        return lambda record_id: url_for(endpoint, **{argument: record_id})
-    return lambda record_id: f"{prefix}{record_id}"
 
 
 def _trend(summary: dict[str, Any], monthly: dict[str, Any]) -> dict[str, Any]:

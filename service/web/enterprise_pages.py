@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bson import ObjectId
-from flask import current_app, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 
 from schemas.benefit_links import BenefitLinkQueryArgsSchema
 from schemas.operators import OperatorCreateSchema, OperatorPatchSchema
@@ -25,6 +25,7 @@ from service.errors import PreconditionFailed, ServiceError
 from service.storage import get_db
 from service.web.core import (
     PageBlueprint,
+    all_rows,
     current_principal,
     download_table,
     fail,
@@ -43,7 +44,6 @@ bp = PageBlueprint("enterprise_pages", __name__, url_prefix="/enterprise")
 STALE_MESSAGE = "该记录已被他人修改，请刷新页面后重新填写。"
 REQUIRED_MESSAGE = "必填。"
 PER_PAGE = 50
-DOWNLOAD_PAGE = 200  # the largest page the list services serve
 
 # Product form: API field names; money is typed in yuan and the benefit rate in percent.
 PRODUCT_FIELDS = (
@@ -95,21 +95,7 @@ SALES_REPORTS = {"monthly": {}, "products": {"limit": reports.MAX_LIMIT}, "house
 
 
 def product_url(product_id: ObjectId) -> str:
-    """The product's detail page (the catalogue's page, when it is registered)."""
-    if "catalogue_pages.product" in current_app.view_functions:
-        return url_for("catalogue_pages.product", product_id=product_id)
-    return f"/products/{product_id}"
-
-
-def all_rows(list_page: Callable[..., tuple[list, int]], **filters: Any) -> Iterator[dict[str, Any]]:
-    """Every row of a paged list service (downloads hold all rows, not one page)."""
-    page = 1
-    while True:
-        items, total = list_page(get_db(), current_principal(), **filters, page=page, per_page=DOWNLOAD_PAGE)
-        yield from items
-        if not items or page * DOWNLOAD_PAGE >= total:
-            return
-        page += 1
+    return url_for("catalogue_pages.product", product_id=product_id)
 
 
 def missing_required(values: Mapping[str, Any], required: tuple[str, ...]) -> dict[str, list[str]]:
