@@ -22,9 +22,11 @@ VENDOR_FILES = {
 
 def init_app(app: Flask) -> None:
     from service.web import (
+        account_pages,
         auth_pages,
         canteen_pages,
         catalogue_pages,
+        county_canteen_pages,
         county_pages,
         enterprise_pages,
         import_pages,
@@ -33,7 +35,16 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=app.config["TOKEN_TTL_SECONDS"])
     core.init_app(app)
-    for module in (auth_pages, county_pages, catalogue_pages, import_pages, enterprise_pages, canteen_pages):
+    for module in (
+        auth_pages,
+        county_pages,
+        catalogue_pages,
+        import_pages,
+        county_canteen_pages,
+        account_pages,
+        enterprise_pages,
+        canteen_pages,
+    ):
         app.register_blueprint(module.bp)
     app.jinja_env.filters.update(formatting.FILTERS)
     app.jinja_env.globals.update(

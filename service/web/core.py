@@ -122,6 +122,8 @@ NAV = {
         ("catalogue_pages.links", "带贫关系"),
         ("import_pages.imports", "销售导入"),
         ("import_pages.unmatched", "未匹配商品"),
+        ("county_canteen_pages.canteens", "单位食堂"),
+        ("account_pages.users", "账号"),
     ],
     access.ENTERPRISE: [
         ("enterprise_pages.home", "首页"),
