@@ -86,6 +86,37 @@ def _service_cost(db, products: list[dict], count: int) -> float:
     return round(count / (time.perf_counter() - started))
 
 
+def _page_latencies(app, db, months: dict) -> dict:
+    """Median full-request time of the county staff's pages (every report they run, templates, xlsx)."""
+    from service import accounts, auth
+    from service.access import COUNTY_STAFF, system_principal
+    from service.web.core import SESSION_TOKEN
+
+    user = accounts.create_user(
+        db,
+        system_principal("bench"),
+        {"username": f"bench-{uuid.uuid4().hex[:6]}", "role": COUNTY_STAFF,
+         "county_codes": [COUNTY], "password": "bench-password-1"},
+    )  # fmt: skip
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[SESSION_TOKEN] = auth.issue_token(db, user)
+    period = f"from={months['from_month']}&to={months['to_month']}"
+
+    def page(url: str):
+        def call():
+            response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+
+        return call
+
+    return {
+        "dashboard_page_ms": _median_ms(page(f"/county/?{period}")),
+        "dashboard_xlsx_ms": _median_ms(page(f"/county/?{period}&format=xlsx")),
+        "households_page_ms": _median_ms(page("/households/")),
+    }
+
+
 def run_size(size: int) -> dict:
     from pymongo import InsertOne
 
@@ -141,6 +172,7 @@ def run_size(size: int) -> dict:
         result["summary_ms"] = _median_ms(lambda: reports.summary(db, actor, **months))
         result["monthly_ms"] = _median_ms(lambda: reports.monthly(db, actor, **months))
         result["households_ms"] = _median_ms(lambda: reports.household_list(db, actor, **months))
+        result.update(_page_latencies(app, db, months))
         result["service_cost_lines_per_s"] = _service_cost(db, products, min(size, 100_000))
         result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if not handle.embedded:
@@ -186,11 +218,13 @@ def main() -> None:
         previous = result
     print()
     header = ("lines", "ingest/s", "raw insert/s", "ingest+rebuild/s", "rebuild 1 month s", "summary ms",
-              "monthly ms", "households ms", "service cost/s", "peak RSS MB")  # fmt: skip
+              "monthly ms", "households ms", "dashboard page ms", "dashboard xlsx ms", "households page ms",
+              "service cost/s", "peak RSS MB")  # fmt: skip
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     names = ("ingest_lines_per_s", "raw_insert_lines_per_s", "ingest_with_rebuild_lines_per_s",
-             "rebuild_one_month_s", "summary_ms", "monthly_ms", "households_ms", "service_cost_lines_per_s",
+             "rebuild_one_month_s", "summary_ms", "monthly_ms", "households_ms", "dashboard_page_ms",
+             "dashboard_xlsx_ms", "households_page_ms", "service_cost_lines_per_s",
              "peak_rss_mb")  # fmt: skip
     for r in results:
         cells = (f"{r['size']:,}", *(r[name] for name in names))
