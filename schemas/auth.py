@@ -50,8 +50,16 @@ class UserPatchSchema(BaseSchema):
     active = fields.Boolean()
 
 
+class PasswordChangeSchema(BaseSchema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    new_password = fields.String(required=True, load_only=True, validate=validate.Length(max=256))
+
+
 class UserQueryArgsSchema(PageArgsSchema):
     role = fields.String(validate=validate.OneOf(ROLES))
+    q = fields.String(
+        validate=validate.Length(max=64), metadata={"description": "Part of the username or display name."}
+    )
 
 
 class AuditEntrySchema(BaseSchema):

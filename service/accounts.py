@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bson import ObjectId
@@ -11,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from service import access, audit, auth, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
-from service.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from service.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -50,11 +51,11 @@ def _binding(db: Database, data: dict[str, Any]) -> dict[str, Any]:
     return {"county_codes": [canteen["county_code"]], "operator_id": None, "canteen_id": canteen["_id"]}
 
 
-def _check_password(password: str) -> None:
+def _check_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
             "The password is too short.",
-            details={"password": [f"At least {MIN_PASSWORD_LENGTH} characters."]},
+            details={field: [f"At least {MIN_PASSWORD_LENGTH} characters."]},
         )
 
 
@@ -106,11 +107,23 @@ def _visible_query(actor: Principal) -> dict[str, Any]:
 
 
 def list_users(
-    db: Database, actor: Principal, *, role: str | None = None, page: int = 1, per_page: int = 50
+    db: Database,
+    actor: Principal,
+    *,
+    role: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
 ) -> tuple[list[dict[str, Any]], int]:
-    query = _visible_query(actor)
+    """Accounts the actor may manage, by username; ``q`` matches the username or display name."""
+    visible = _visible_query(actor)
+    conditions = [visible] if visible else []
     if role is not None:
-        query = {"$and": [query, {"role": role}]} if query else {"role": role}
+        conditions.append({"role": role})
+    if q:
+        pattern = {"$regex": re.escape(q.strip()), "$options": "i"}
+        conditions.append({"$or": [{"username": pattern}, {"display_name": pattern}]})
+    query = {"$and": conditions} if conditions else {}
     return storage.page_of(db[storage.USERS], query, [("username", 1)], page, per_page)
 
 
@@ -152,3 +165,40 @@ def update_user(db: Database, actor: Principal, user_id: ObjectId, changes: dict
         after=after,
     )
     return after
+
+
+def change_own_password(
+    db: Database,
+    actor: Principal,
+    current_password: str,
+    new_password: str,
+    *,
+    address: str = "unknown",
+) -> None:
+    """Set one's own password after proving the current one; every session of the account ends.
+
+    All the account's tokens are revoked, the caller's own included: whoever knew the old password
+    is signed out everywhere, and the caller signs in again with the new one.
+    """
+    _check_password(new_password, "new_password")
+    user = get_user(db, actor, actor.user_id)
+    try:
+        # Checked as a login is, so wrong guesses count toward (and are stopped by) the login throttle;
+        # the token this login issues is revoked with all the others below.
+        auth.login(db, user["username"], current_password, address)
+    except Unauthorized as error:
+        raise ValidationFailed(
+            "The current password is wrong.", details={"current_password": ["Wrong password."]}
+        ) from error
+    db[storage.USERS].update_one(
+        {"_id": user["_id"]}, {"$set": {"password_hash": auth.hash_password(new_password)}}
+    )
+    auth.revoke_all_tokens(db, user["_id"])
+    audit.record(
+        db,
+        actor,
+        "user.password_change",
+        entity_kind="user",
+        entity_id=user["_id"],
+        county_code=(user.get("county_codes") or [None])[0],
+    )

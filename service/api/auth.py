@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from schemas.auth import LoginSchema, TokenSchema, UserSchema
+from schemas.auth import LoginSchema, PasswordChangeSchema, TokenSchema, UserSchema
 from service import accounts, auth
 from service.access import EVERYONE, allow, public
 from service.extensions import Blueprint
@@ -42,3 +42,20 @@ def logout():
 def me():
     """The account the token belongs to."""
     return accounts.get_user(get_db(), principal(), principal().user_id)
+
+
+@blp.route("/password", methods=["POST"])
+@blp.arguments(PasswordChangeSchema)
+@blp.response(204)
+@blp.alt_response(422, description="The current password is wrong, or the new one breaks the rules.")
+@blp.alt_response(429, description="Too many wrong passwords; see Retry-After.")
+@allow(*EVERYONE)
+def change_password(data):
+    """Change one's own password. Every token of the account is revoked, this one too: log in again."""
+    accounts.change_own_password(
+        get_db(),
+        principal(),
+        data["current_password"],
+        data["new_password"],
+        address=request.remote_addr or "unknown",
+    )

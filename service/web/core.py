@@ -124,6 +124,7 @@ NAV = {
         ("import_pages.unmatched", "未匹配商品"),
         ("county_canteen_pages.canteens", "单位食堂"),
         ("account_pages.users", "账号"),
+        ("account_pages.audit", "操作日志"),
     ],
     access.ENTERPRISE: [
         ("enterprise_pages.home", "首页"),

@@ -59,6 +59,20 @@ _EXACT = {
         "第 18 位校验码不符合 GB 32100；如确为真实代码，请联系县级工作人员保存。"
     ),
     "The date is in the future.": "日期不能晚于今天。",
+    # Accounts and passwords.
+    "3–64 letters, digits or _.@-": "用户名为 3–64 位字母、数字或 _.@-。",
+    "Already taken.": "这个用户名已被使用。",
+    "The password is too short.": "密码太短。",
+    "County staff need at least one county.": "县级工作人员账号至少要有一个县。",
+    "Required for county_staff.": "请填写至少一个县代码。",
+    "Must be a 6-digit county code.": "县代码应为 6 位数字。",
+    "An enterprise account is bound to an existing operator.": "企业账号必须绑定一个已登记的经营主体。",
+    "A canteen account is bound to an existing canteen unit.": "食堂账号必须绑定一个已登记的单位食堂。",
+    "No such canteen.": "单位食堂不存在。",
+    "Not a valid id.": "请从列表中选择。",
+    "Only admins may manage staff and admin accounts.": "只有系统管理员可以管理工作人员和管理员账号。",
+    "The current password is wrong.": "当前密码不正确。",
+    "Wrong password.": "当前密码不正确。",
     "The requested URL was not found on the server. If you entered the URL manually please check "
     "your spelling and try again.": "您要找的页面不存在。",
     "The method is not allowed for the requested URL.": "不支持这种操作。",
@@ -99,6 +113,8 @@ _PATTERNS = [
         "统一社会信用代码 {0} 已被其他经营主体使用。",
     ),
     (re.compile(r"^Invalid input: (.*)\.$"), "填写有误：{0}。"),
+    (re.compile(r"^The username '(.*)' is taken\.$"), "用户名 {0} 已被使用。"),
+    (re.compile(r"^At least (\d+) characters\.$"), "至少 {0} 个字符。"),
     # Import runs: files and their cells.
     (re.compile(r"^Missing required columns?: (.+?)\.(?: Is this .*)?$"), "缺少必需的列：{0}。"),
     (re.compile(r"^Missing column (.+)\.$"), "缺少列：{0}。"),
