@@ -1,26 +1,31 @@
-"""The canteen portal: quota progress, log a purchase, upload the monthly sheet, the purchase list.
+"""The canteen portal: quota progress, the yearly plan, log a purchase, the monthly upload, the purchases.
 
 Every view acts for the logged-in canteen account's own unit; the service functions take the
-principal and refuse anything else, exactly as for the JSON API.
+principal and refuse anything else, exactly as for the JSON API. The plan form's handling is
+shared with county staff's canteen pages, who may declare a plan on a canteen's behalf.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from bson import ObjectId
 from flask import flash, redirect, render_template, request, url_for
 
 from schemas.canteens import (
+    CanteenPlanPutSchema,
     CanteenPurchaseCreateSchema,
     CanteenPurchaseImportFormSchema,
     CanteenPurchaseQueryArgsSchema,
+    QuotaArgsSchema,
 )
 from service import canteen_purchases, canteens, operators, products, tabular, xlsx
 from service.access import CANTEEN, allow
 from service.clock import today_local
-from service.errors import ServiceError
+from service.errors import PreconditionFailed, ServiceError
 from service.storage import get_db
 from service.web.core import (
     PageBlueprint,
@@ -34,7 +39,8 @@ from service.web.core import (
     service_error_fields,
     wants_xlsx,
 )
-from service.web.formatting import yuan
+from service.web.enterprise_pages import parse_percent_to_bp, submitted_version
+from service.web.formatting import percent_bp, yuan, yuan_input
 from service.web.messages import zh
 
 bp = PageBlueprint("canteen_pages", __name__, url_prefix="/canteen")
@@ -54,8 +60,21 @@ PURCHASE_FIELDS = (
     "via_832",
     "refund_of_invoice_no",
 )
-# API fields whose form input has another name (the amount is typed in yuan).
-_FORM_NAMES = {"amount_fen": "amount"}
+# API fields whose form input has another name (money is typed in yuan, the reserved ratio in percent).
+_FORM_NAMES = {"amount_fen": "amount", "food_total_fen": "food_total", "reserve_ratio_bp": "reserve_ratio"}
+PLAN_FIELDS = ("food_total", "reserve_ratio")
+# After conversion only the schema's range checks can fail, and it states them in fen and basis points.
+PLAN_RANGE_MESSAGES = {
+    "food_total": "年度食材采购总额应大于 0。",
+    "reserve_ratio": (
+        f"预留比例不得低于 {percent_bp(canteens.FLOOR_RATIO_BP)}（财库〔2021〕19号），最高 100%；"
+        f"鼓励预留 {percent_bp(canteens.ENCOURAGED_RATIO_BP)}。"
+    ),
+}
+PLAN_STALE_MESSAGE = (
+    "提交前这个食堂的信息刚被修改过（可能是他人同时申报或修改了计划）。页面上已显示最新的计划，"
+    "请核对；如仍要保存您填写的数字，请再次提交。"
+)
 
 PURCHASE_COLUMNS = (
     xlsx.Column("采购日期", lambda row: date.fromisoformat(row["date"]), xlsx.DATE),
@@ -71,6 +90,15 @@ PURCHASE_COLUMNS = (
     xlsx.Column("832平台", "via_832"),
     xlsx.Column("计入预留份额", "counted_for_quota"),
     xlsx.Column("说明", lambda row: zh(row["message"]) if row.get("message") else None, xlsx.TEXT, width=40),
+)
+PLAN_COLUMNS = (
+    xlsx.Column("年度", "year", xlsx.INTEGER),
+    xlsx.Column("年度食材采购总额(元)", "food_total_fen", xlsx.FEN),
+    xlsx.Column("预留比例", lambda plan: percent_bp(plan["reserve_ratio_bp"]), xlsx.TEXT),
+    xlsx.Column("预留目标(元)", "target_fen", xlsx.FEN),
+    xlsx.Column("申报时间", "declared_at", xlsx.DATETIME),
+    xlsx.Column("申报人", lambda plan: (plan.get("declared_by") or {}).get("username"), xlsx.TEXT),
+    xlsx.Column("逾期申报", "declared_late"),
 )
 
 
@@ -104,6 +132,136 @@ def progress_bar(quota: Mapping[str, Any]) -> dict[str, int] | None:
         "forecast_bp": forecast * 10000 // scale,
         "target_bp": target * 10000 // scale,
     }
+
+
+# The yearly plan --------------------------------------------------------------------------------
+
+
+@bp.route("/plan", methods=["GET", "POST"])
+@allow(CANTEEN)
+def plan():
+    """Declare or change the year's plan (?year=, default this year); the reserved target follows from it."""
+    db, principal = get_db(), current_principal()
+    year, year_errors = selected_year()
+    form = None
+    if request.method == "POST" and not year_errors:
+        form = submit_plan(principal.canteen_id, year)
+        if form is None:
+            return redirect(url_for(".plan", year=year))
+    canteen = canteens.get_canteen(db, principal, principal.canteen_id)
+    if wants_xlsx():
+        return download_table(PLAN_COLUMNS, canteen["plans"], "canteen-plans.xlsx", "年度计划")
+    form = form or plan_form(canteen, year)
+    return render_template(
+        "web/canteen/plan.html",
+        canteen=canteen,
+        year=year,
+        year_errors=year_errors,
+        years=plan_years(),
+        current=canteens.plan_for(canteen, year),
+        form=form,
+    ), form.status
+
+
+def selected_year() -> tuple[int, dict[str, list[str]]]:
+    """The page's ?year (default: this year), read as the API's quota route reads it; and its errors."""
+    args, errors = query_args(QuotaArgsSchema())
+    return args.get("year") or today_local().year, errors
+
+
+def plan_years() -> range:
+    """The years a plan may be declared for, the latest first (next year's may be declared early)."""
+    return range(today_local().year + 1, canteens.FIRST_PLAN_YEAR - 1, -1)
+
+
+@dataclass(frozen=True)
+class PlanForm:
+    """The plan form as shown: what is in its boxes, the errors by box, the canteen version it was read at."""
+
+    values: Mapping[str, Any]
+    errors: Mapping[str, list[str]]
+    version: int
+
+    @property
+    def status(self) -> int:
+        if not self.errors:
+            return 200
+        return 409 if PLAN_STALE_MESSAGE in self.errors.get("_form", []) else 422
+
+
+def plan_form(canteen: Mapping[str, Any], year: int) -> PlanForm:
+    """The form for the year's plan: the declared one, or a new one at the 10% floor."""
+    current = canteens.plan_for(canteen, year) or {"reserve_ratio_bp": canteens.FLOOR_RATIO_BP}
+    values = {
+        "food_total": yuan_input(current.get("food_total_fen")),
+        "reserve_ratio": percent_bp(current["reserve_ratio_bp"]).removesuffix("%"),
+    }
+    return PlanForm(values, {}, canteen["version"])
+
+
+def plan_data(values: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """The form in the API's terms (total in yuan → fen, ratio in percent → basis points); or its errors."""
+    data: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    if "food_total" not in values:
+        problems["food_total"] = ["必填。"]
+    else:
+        try:
+            data["food_total_fen"] = tabular.parse_yuan_to_fen(values["food_total"])
+        except ValueError:
+            problems["food_total"] = ["金额以元为单位，最多两位小数，如 1200000 或 1,200,000.50。"]
+    if "reserve_ratio" in values:
+        try:
+            data["reserve_ratio_bp"] = parse_percent_to_bp(values["reserve_ratio"])
+        except ValueError:
+            problems["reserve_ratio"] = ["请填写百分比，最多两位小数，如 10 或 15。"]
+    loaded, invalid = load_form(CanteenPlanPutSchema(), data)
+    errors = {
+        name: [PLAN_RANGE_MESSAGES[name]] if name in PLAN_RANGE_MESSAGES else messages
+        for name, messages in on_form(invalid).items()
+    }
+    errors.update(problems)
+    return (None, errors) if errors else (loaded, {})
+
+
+def submit_plan(canteen_id: ObjectId, year: int) -> PlanForm | None:
+    """Set the posted plan (If-Match: the version the form was read at); None once saved, else the form.
+
+    After a concurrent change the form keeps what was typed and takes the latest version, so a
+    second submit, made knowingly, replaces the plan.
+    """
+    db, principal = get_db(), current_principal()
+    values = form_values(PLAN_FIELDS)
+    version = submitted_version()
+    data, errors = plan_data(values)
+    if data is None:
+        return PlanForm(values, errors, version)
+    try:
+        canteen = canteens.set_plan(db, principal, canteen_id, year, data, version)
+    except PreconditionFailed:
+        latest = canteens.get_canteen(db, principal, canteen_id)
+        return PlanForm(values, {"_form": [PLAN_STALE_MESSAGE]}, latest["version"])
+    except ServiceError as error:
+        errors = on_form(service_error_fields(error))
+        if "year" in errors:  # the year is the page's, not a box of the form: say which years are open
+            years = plan_years()
+            errors = {"_form": [f"只能申报 {years[-1]} 至 {years[0]} 年的计划。"]}
+        return PlanForm(values, errors, version)
+    flash_plan_saved(canteens.plan_for(canteen, year))
+    return None
+
+
+def flash_plan_saved(saved: Mapping[str, Any]) -> None:
+    """Confirm a saved plan with the reserved target it sets, warning when it came after the deadline."""
+    text = (
+        f"已保存 {saved['year']} 年计划：年度食材采购总额 {yuan(saved['food_total_fen'])} 元 × "
+        f"预留比例 {percent_bp(saved['reserve_ratio_bp'])}，预留目标 {yuan(saved['target_fen'])} 元。"
+    )
+    if saved["declared_late"]:
+        month, day = canteens.DECLARATION_DEADLINE
+        flash(f"{text}申报晚于 {saved['year']} 年 {month} 月 {day} 日，记为逾期申报。", "warn")
+    else:
+        ok(text)
 
 
 # Logging one purchase ---------------------------------------------------------------------------

@@ -144,6 +144,101 @@ def test_a_service_refusal_shows_on_its_field(cook, catalogue, db):
     assert db[storage.CANTEEN_PURCHASES].count_documents({}) == 1
 
 
+# The yearly plan -----------------------------------------------------------------------------------
+
+PLAN = "/canteen/plan"
+
+
+def version_on(page: str) -> str:
+    return re.search(r'name="version" value="(\d+)"', page).group(1)
+
+
+def test_declaring_a_plan_makes_the_home_progress_bar_appear_with_the_apis_target(
+    page_login, login, factory, db
+):
+    canteen = factory.canteen(COUNTY)
+    cook = page_login("canteen", canteen_id=canteen["_id"])
+    home = cook.text("/canteen/")
+    assert 'data-testid="quota-progress"' not in home and f'href="{PLAN}?year={today_local().year}"' in home
+
+    form = cook.text(PLAN)
+    assert 'data-testid="plan-missing"' in form and 'value="10.00"' in form  # a new plan starts at 10%
+    response = cook.post(
+        PLAN, {"food_total": "1,200,000.50", "reserve_ratio": "15", "version": version_on(form)}
+    )
+    year = today_local().year
+    assert response.status_code == 302 and response.headers["Location"] == f"{PLAN}?year={year}"
+    [plan] = db[storage.CANTEENS].find_one({"_id": canteen["_id"]})["plans"]
+    assert (plan["year"], plan["food_total_fen"], plan["reserve_ratio_bp"]) == (year, 120_000_050, 1500)
+
+    page = cook.text(response.headers["Location"])
+    quota = login("canteen", canteen_id=canteen["_id"]).get(f"/api/v1/canteens/{canteen['_id']}/quota").json
+    # 1,200,000.50 × 15% = 180,000.075, rounded up to the fen.
+    assert text_of(page, "plan-target") == yuan(quota["target_fen"]) == "180,000.08"
+    assert "已保存" in page and 'value="1200000.50"' in page and 'value="15.00"' in page
+
+    home = cook.text("/canteen/")
+    assert 'data-testid="quota-progress"' in home and 'data-testid="no-plan"' not in home
+    assert text_of(home, "quota-target") == yuan(quota["target_fen"])
+    assert "修改年度计划" in home
+
+
+def test_a_ratio_below_ten_percent_or_a_bad_total_is_refused_next_to_its_field(cook, canteen, db):
+    form = cook.text(PLAN)
+    assert text_of(form, "plan-target") == "100,000.00" and 'value="1000000.00"' in form
+    response = cook.post(
+        PLAN, {"food_total": "2,000,000", "reserve_ratio": "9.99", "version": version_on(form)}
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "不得低于 10.00%" in text_of(page, "error-reserve_ratio") and 'value="9.99"' in page
+    bad = cook.post(PLAN, {"food_total": "1.234", "reserve_ratio": "abc", "version": version_on(form)})
+    page = bad.get_data(as_text=True)
+    assert 'data-testid="error-food_total"' in page and 'data-testid="error-reserve_ratio"' in page
+    [plan] = db[storage.CANTEENS].find_one({"_id": canteen["_id"]})["plans"]
+    assert (plan["food_total_fen"], plan["reserve_ratio_bp"]) == (100_000_000, 1000)
+
+
+def test_a_concurrent_change_shows_a_conflict_and_keeps_what_was_typed(cook, login, canteen, db):
+    form = cook.text(PLAN)
+    staff = login("county_staff", county_codes=[COUNTY])
+    put = staff.put(
+        f"/api/v1/canteens/{canteen['_id']}/plans/{today_local().year}",
+        json={"food_total_fen": 50_000_000, "reserve_ratio_bp": 1200},
+    )
+    assert put.status_code == 200
+    stale = cook.post(PLAN, {"food_total": "3,000,000", "reserve_ratio": "10", "version": version_on(form)})
+    assert stale.status_code == 409
+    page = stale.get_data(as_text=True)
+    assert "刚被修改过" in text_of(page, "form-error")
+    # The latest plan is shown beside what was typed; submitting again replaces it knowingly.
+    assert text_of(page, "plan-target") == "60,000.00" and 'value="3,000,000"' in page
+    again = cook.post(PLAN, {"food_total": "3,000,000", "reserve_ratio": "10", "version": version_on(page)})
+    assert again.status_code == 302
+    [plan] = db[storage.CANTEENS].find_one({"_id": canteen["_id"]})["plans"]
+    assert plan["food_total_fen"] == 300_000_000
+
+
+def test_next_years_plan_and_the_plans_download(cook, canteen, db):
+    year = today_local().year + 1
+    form = cook.text(f"{PLAN}?year={year}")
+    assert 'data-testid="plan-missing"' in form
+    response = cook.post(f"{PLAN}?year={year}", {"food_total": "800000", "version": version_on(form)})
+    assert response.status_code == 302
+    plans = db[storage.CANTEENS].find_one({"_id": canteen["_id"]})["plans"]
+    assert [(plan["year"], plan["reserve_ratio_bp"]) for plan in plans] == [(year - 1, 1000), (year, 1000)]
+    too_far = cook.post(f"{PLAN}?year={year + 5}", {"food_total": "800000", "version": "2"})
+    assert too_far.status_code == 422 and "只能申报" in text_of(too_far.get_data(as_text=True), "form-error")
+
+    download = cook.get(f"{PLAN}?format=xlsx")
+    rows = list(openpyxl.load_workbook(io.BytesIO(download.data)).active.iter_rows(values_only=True))
+    assert rows[0][:4] == ("年度", "年度食材采购总额(元)", "预留比例", "预留目标(元)")
+    assert [row[:4] for row in rows[1:]] == [
+        (year - 1, Decimal("1000000.00"), "10.00%", Decimal("100000.00")),
+        (year, Decimal("800000.00"), "10.00%", Decimal("80000.00")),
+    ]
+
+
 # The monthly upload --------------------------------------------------------------------------------
 
 
@@ -227,7 +322,7 @@ def test_another_canteens_data_never_appears(cook, factory):
 
 
 @pytest.mark.parametrize("role", ["enterprise", "county_staff", "admin"])
-@pytest.mark.parametrize("url", ["/canteen/", NEW, "/canteen/upload", "/canteen/purchases"])
+@pytest.mark.parametrize("url", ["/canteen/", NEW, "/canteen/upload", "/canteen/purchases", "/canteen/plan"])
 def test_other_roles_get_the_403_page(page_login, role, url):
     response = page_login(role).get(url)
     assert response.status_code == 403
