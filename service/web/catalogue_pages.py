@@ -1,11 +1,14 @@
 """County staff's catalogue pages: product review, products, operators, households, benefit links.
 
+Staff also keep the registers here: operators, households and benefit links are entered, edited,
+suspended or ended, and households and links imported from the county's spreadsheets.
 An enterprise may open its own products' page too. Every rule and every scope check stays in the
 service functions these views call, with the same arguments the API routes pass them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -13,16 +16,50 @@ from typing import Any
 import marshmallow as ma
 from flask import redirect, render_template, request, url_for
 
-from schemas.benefit_links import BenefitLinkQueryArgsSchema
-from schemas.households import HouseholdQueryArgsSchema
-from schemas.operators import OperatorQueryArgsSchema
-from schemas.products import ProductApproveSchema, ProductQueryArgsSchema, ProductTransitionSchema
+from schemas.benefit_links import (
+    BenefitLinkCreateSchema,
+    BenefitLinkEndSchema,
+    BenefitLinkImportFormSchema,
+    BenefitLinkPatchSchema,
+    BenefitLinkQueryArgsSchema,
+)
+from schemas.households import (
+    HouseholdCreateSchema,
+    HouseholdImportFormSchema,
+    HouseholdLookupSchema,
+    HouseholdPatchSchema,
+    HouseholdQueryArgsSchema,
+)
+from schemas.operators import (
+    OperatorCreateSchema,
+    OperatorPatchSchema,
+    OperatorQueryArgsSchema,
+    OperatorReactivateSchema,
+    OperatorSuspendSchema,
+)
+from schemas.products import (
+    ChannelSkuSchema,
+    ProductApproveSchema,
+    ProductQueryArgsSchema,
+    ProductTransitionSchema,
+)
 from schemas.reports import HouseholdIncomeQueryArgsSchema
-from service import benefit_links, certification, households, operators, products, reports, sales, xlsx
+from service import (
+    benefit_links,
+    certification,
+    households,
+    operators,
+    products,
+    reports,
+    sales,
+    tabular,
+    unmatched,
+    xlsx,
+)
 from service.access import ENTERPRISE, STAFF, allow
 from service.certification import COUNTY_APPROVED, PUBLICIZING, SUBMITTED
 from service.clock import local_date, today_local
-from service.errors import ServiceError
+from service.errors import NotFound, ServiceError, validation_summary
 from service.storage import get_db
 from service.vocabulary import MECHANISMS
 from service.web.core import (
@@ -39,7 +76,14 @@ from service.web.core import (
     service_error_fields,
     wants_xlsx,
 )
-from service.web.formatting import label, local_datetime, percent_bp
+from service.web.enterprise_pages import (
+    STALE_MESSAGE,
+    merge_errors,
+    missing_required,
+    submitted_version,
+)
+from service.web.formatting import OPERATOR_KIND_LABELS, label, local_datetime, percent_bp
+from service.web.messages import zh
 from service.xlsx import DATE, DATETIME, FEN, INTEGER, TEXT, Column, Sheet
 
 bp = PageBlueprint("catalogue_pages", __name__)
@@ -61,6 +105,111 @@ ACTION_LABELS = {
 LINK_STATES = {"pending": "未开始", "active": "有效", "ended": "已结束"}
 
 Lister = Callable[..., tuple[list[dict[str, Any]], int]]
+Importer = Callable[..., dict[str, Any]]
+
+FIX_BELOW = "请改正下面标出的内容。"
+WHOLE_NUMBER_MESSAGE = "请填写整数。"
+CHECKSUM_OVERRIDE_MESSAGE = (
+    "第 18 位校验码不符合 GB 32100。如营业执照上的代码确实如此（早期试点代码可能校验位不符），"
+    "请勾选下方“校验位不符仍保存”后再提交。"
+)
+
+# The register's own service messages (the shared translations cover the common ones). Regex → text.
+REGISTER_MESSAGES = [
+    (r"The USCC must have 18 characters\.", "统一社会信用代码应为 18 位。"),
+    (r"Must be 18 characters\.", "应为 18 位。"),
+    (r"The USCC has characters outside GB 32100\.", "统一社会信用代码含有 GB 32100 不允许的字符。"),
+    (
+        r"The first 8 characters must be digits .*",
+        "前 8 位应为数字，其余为 0-9 和 ABCDEFGHJKLMNPQRTUWXY（不含 I、O、S、V、Z）。",
+    ),
+    (r"Already registered to another operator\.", "已被其他经营主体使用。"),
+    (r"Digits, spaces and '-', 5–20 characters\.", "电话为 5–20 位数字，可含空格和“-”。"),
+    (r"A reason is required to suspend an operator\.", "暂停经营主体必须填写理由。"),
+    (r"The operator is already (\w+)\.", "经营主体已是该状态，请刷新页面。"),
+    (r"A household number \(户编号\) is 1–32 digits\.", "户编号应为 1–32 位数字。"),
+    (r"A village code \(村代码\) is the 12-digit statistical code\.", "村代码应为 12 位统计用区划代码。"),
+    (
+        r"Village (\d+) is not in county (\d+) \(its first 6 digits differ\)\.",
+        "村 {0} 不属于县 {1}（前 6 位不同）。",
+    ),
+    (r"The head of household's name \(户主姓名\) is required\.", "请填写户主姓名。"),
+    (r"A name has at most (\d+) characters\.", "姓名最多 {0} 个字符。"),
+    (
+        r"The number of members \(家庭人口数\) is a whole number from 1 to (\d+)\.",
+        "家庭人口数应为 1 到 {0} 的整数。",
+    ),
+    (r"The status is one of .*", "请选择户类型：未脱贫、已脱贫、脱贫监测户或边缘户。"),
+    (r"An exited household \(已脱贫\) needs its exit year \(脱贫年度\)\.", "已脱贫户必须填写脱贫年度。"),
+    (r"A \w+ \((.+)\) household has no exit year; leave it empty\.", "{0}没有脱贫年度，请留空。"),
+    (r"The exit year is a year such as 2019\.", "脱贫年度应为年份，如 2019。"),
+    (r"The exit year is between (\d+) and this year\.", "脱贫年度应在 {0} 年到今年之间。"),
+    (r"An ID number has 18 characters \(got (\d+)\)\.", "身份证号应为 18 位（填写了 {0} 位）。"),
+    (r"An ID number is 17 digits followed by a digit or X\.", "身份证号为 17 位数字加最后一位数字或 X。"),
+    (r"The ID number's check character is wrong \(a typo\?\)\.", "身份证号校验位不正确，请核对是否输错。"),
+    (
+        r"The birth date inside the ID number is not (?:a real date|plausible)\.",
+        "身份证号中的出生日期不正确。",
+    ),
+    (r"The ID number's address code is unknown.*", "身份证号的地址码不存在（或出生前已撤销）。"),
+    (r"Household number (\d+) is already registered\.", "户编号 {0} 已登记。"),
+    (r"Already registered\.", "已登记。"),
+    (r"This person already heads household (\S+)\.", "此人已是户 {0} 的户主。"),
+    (
+        r"This person already heads a household in county (\d+), outside your counties\.",
+        "此人已是县 {0} 某户的户主（不在您的管辖范围内）。",
+    ),
+    (r"(?:This person a|A)lready heads a household\.", "此人已是其他户的户主。"),
+    (r"No registered household is headed by this ID number\.", "没有以此身份证号登记户主的脱贫户。"),
+    (r"No registered household has this number\.", "没有登记这个户编号。"),
+    (r"Send exactly one of household_id and household_no\.", "请填写户编号。"),
+    (r"Which operator the household is linked to\.", "请选择经营主体。"),
+    (
+        r"Household (\S+) is already linked to this operator from (\S+) to (\S+) \(link \w+\); .*",
+        "户 {0} 与该经营主体已有 {1} 至 {2} 的带贫关系，时段重叠。",
+    ),
+    (
+        r"Household (\S+) is already linked to this operator from (\S+) with no end date .*",
+        "户 {0} 与该经营主体已有自 {1} 起长期有效的带贫关系，时段重叠。",
+    ),
+    (r"Overlaps link \w+\.", "与已有的带贫关系时段重叠。"),
+    (r"The (start|end) date is between (\S+) and (\S+)\.", "日期应在 {1} 到 {2} 之间。"),
+    (r"The last day is before the first day\.", "结束日期早于开始日期。"),
+    (
+        r"The link already ends on (\S+); it cannot be extended\. Create a new link\.",
+        "该带贫关系已于 {0} 结束，不能延长；如需继续请新增带贫关系。",
+    ),
+    (r"After the link's current end\.", "晚于当前的结束日期。"),
+    # Import rows.
+    (
+        r"Excel stored this as a number and lost .*",
+        "Excel 把它存成了数字，末几位已丢失；请把该列设为文本后重新填写。",
+    ),
+    (r"Registered in county (\d+), not yours\.", "已登记在县 {0}，不在您的管辖范围内。"),
+    (r"The village is not in county (\d+), the county of this import\.", "村不属于本次导入的县 {0}。"),
+    (r"Also on row (\d+) of this file\.", "与文件第 {0} 行重复。"),
+    (r"The same ID number is on row (\d+)\.", "身份证号与文件第 {0} 行相同。"),
+    (r"Changed by someone else during the import; import again\.", "导入期间被他人修改，请重新导入。"),
+    (r"The operator's unified social credit code is required\.", "请填写经营主体统一社会信用代码。"),
+    (r"The household number is required\.", "请填写户编号。"),
+    (r"The mechanism is one of .*", "带贫方式应为：" + "、".join(MECHANISMS.values()) + "（或其代码）。"),
+    (r"The weight is a whole number of at least 1\.", "权重应为不小于 1 的整数。"),
+    (r"The start date is required\.", "请填写开始日期。"),
+    (
+        r"No registered operator has this unified social credit code\.",
+        "没有登记这个统一社会信用代码的经营主体。",
+    ),
+    (
+        r"The (operator|household) is in county (\d+), outside your counties\.",
+        "属于县 {1}，不在您的管辖范围内。",
+    ),
+    (r"The same link is on row (\d+)\.", "与文件第 {0} 行是同一条带贫关系。"),
+    (r"The period overlaps row (\d+) for the same operator and household\.", "与文件第 {0} 行的时段重叠。"),
+    (r"The period overlaps link \w+ for the same operator and household\.", "与已登记的带贫关系时段重叠。"),
+    (r"Link \w+ ends earlier; a link is never extended\.", "已登记的带贫关系结束得更早，不能延长。"),
+    (r"The household's county is outside your counties\.", "户所在县不在您的管辖范围内。"),
+]
+_REGISTER_PATTERNS = [(re.compile(f"^{pattern}$"), text) for pattern, text in REGISTER_MESSAGES]
 
 
 # Shared by the views ----------------------------------------------------------------------------
@@ -140,6 +289,93 @@ def _operator_options() -> list[tuple[str, str]]:
     """The operators the caller sees, for a filter's drop-down."""
     found = all_rows(operators.list_operators, limit=1_000, sort="name")
     return [(str(operator["_id"]), operator["name"]) for operator in found]
+
+
+def _zh(message: str) -> str:
+    """A service message in Chinese: the register's own messages first, then the shared ones."""
+    for pattern, text in _REGISTER_PATTERNS:
+        match = pattern.match(message)
+        if match:
+            return text.format(*match.groups())
+    return zh(message)
+
+
+def _joined(errors: Mapping[str, list[str]]) -> str:
+    """Form errors as one line, for a flashed message."""
+    return " ".join(message for messages in errors.values() for message in messages)
+
+
+def _refusal_line(error: ServiceError) -> str:
+    """A refusal as one flashed line: what is wrong with the fields, else the service's message."""
+    errors = _service_errors(error)
+    fields = {name: found for name, found in errors.items() if name != "_form"}
+    return _joined(fields if error.status == 422 and fields else {"_form": errors["_form"]})
+
+
+def _service_errors(error: ServiceError, scope_field: str | None = None) -> dict[str, list[str]]:
+    """A refusal as form errors in Chinese; a county refusal shows at the field that chose the county too."""
+    if error.status == 412:
+        return {"_form": [STALE_MESSAGE]}
+    errors = {
+        name: [_zh(message) for message in found] for name, found in service_error_fields(error).items()
+    }
+    if error.details and error.message == validation_summary(error.details):
+        errors["_form"] = [FIX_BELOW]  # the summary lists API field names
+    if error.status == 403 and scope_field:
+        errors.setdefault(scope_field, errors["_form"])
+    return errors
+
+
+def _whole_numbers(values: Mapping[str, Any], names: Iterable[str]) -> tuple[dict[str, Any], dict]:
+    """The form with the named boxes as ints (the API's strict integers take no text), and their errors."""
+    converted, errors = dict(values), {}
+    for name in names:
+        if converted.get(name) is not None:
+            try:
+                converted[name] = tabular.parse_whole_number(converted[name])
+            except ValueError:
+                errors[name] = [WHOLE_NUMBER_MESSAGE]
+                del converted[name]
+    return converted, errors
+
+
+def _loaded(schema: ma.Schema, values: Mapping[str, Any], numbers: Iterable[str] = ()):
+    """(data, {}) or (None, errors): the form read with the API's schema, whole numbers converted first."""
+    converted, number_errors = _whole_numbers(values, numbers)
+    data, errors = load_form(schema, converted)
+    errors = merge_errors(number_errors, errors)
+    return (None if errors else data), errors
+
+
+def _county_options() -> list[tuple[str, str]]:
+    """The counties a staff member may choose, as (code, text) choices (an admin types a code instead)."""
+    return [(code, code) for code in current_principal().county_codes]
+
+
+def _import_page(
+    importer: Importer, schema: ma.Schema, template: str, **context: Any
+) -> tuple[str, int] | str:
+    """A register upload: its form, then the service's counts and row errors (file row numbers)."""
+    if request.method == "GET":
+        return render_template(template, values={}, errors={}, result=None, zh=_zh, **context)
+    values = form_values(schema.fields)
+    form, errors = load_form(schema, values)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        errors["file"] = ["请选择要上传的文件（xlsx 或 CSV）。"]
+    result = None
+    if not errors:
+        try:
+            result = importer(get_db(), current_principal(), upload.stream, upload.filename, **form)
+        except ServiceError as error:
+            errors = _service_errors(error)
+    page = render_template(template, values=values, errors=errors, result=result, zh=_zh, **context)
+    return page, (422 if errors else 200)
+
+
+def _column_template(columns: Iterable[str], filename: str, title: str):
+    """An empty workbook with the import's header row, to fill in."""
+    return download_table([Column(name, name, TEXT, width=20) for name in columns], [], filename, title)
 
 
 # Download columns -------------------------------------------------------------------------------
@@ -352,6 +588,7 @@ def product(product_id):
         action_labels=ACTION_LABELS,
         can_edit=can_edit,
         is_staff=principal.is_staff,
+        channel_options=[(code, label(code, "channel")) for code in products.CHANNELS],
     )
 
 
@@ -388,7 +625,7 @@ def _refusal(error: ServiceError, action: str) -> str:
         return "产品刚刚被他人修改，请查看最新状态后再操作。"
     if "operator_id" in details:
         return "经营主体已暂停，产品不能继续推进认定。"
-    return " ".join(message for messages in service_error_fields(error).values() for message in messages)
+    return _joined(service_error_fields(error))
 
 
 @bp.route("/products/<objectid:product_id>/transition", methods=["POST"])
@@ -403,7 +640,7 @@ def transition(product_id):
     schema = ProductApproveSchema() if action == "approve" else ProductTransitionSchema()
     data, errors = load_form(schema, form_values(schema.fields))
     if errors:
-        fail(" ".join(message for messages in errors.values() for message in messages))
+        fail(_joined(errors))
         return back
     try:
         after = products.transition(get_db(), current_principal(), product_id, action, **data)
@@ -411,6 +648,29 @@ def transition(product_id):
         fail(_refusal(error, action))
         return back
     ok(_done_message(action, after))
+    return back
+
+
+@bp.route("/products/<objectid:product_id>/skus", methods=["POST"])
+@allow(*STAFF)
+def add_channel_sku(product_id):
+    """Map a channel SKU to the product as the unmatched-sales API does (no re-review), then re-match."""
+    back = redirect(url_for(".product", product_id=product_id))
+    data, errors = load_form(ChannelSkuSchema(), form_values(("channel", "sku")))
+    if errors:
+        fail(f"渠道商品编码：{_joined(errors)}")
+        return back
+    try:
+        result = unmatched.map_sku(get_db(), current_principal(), data["channel"], data["sku"], product_id)
+    except ServiceError as error:
+        if error.status in (403, 404):
+            raise
+        fail(_refusal_line(error))
+        return back
+    ok(
+        f"已添加{label(data['channel'], 'channel')}商品编码 {data['sku']}，"
+        f"重新匹配上 {result['matched']} 条未匹配的销售。"
+    )
     return back
 
 
@@ -456,6 +716,143 @@ def operator(operator_id):
         summary=summary,
         period_errors=period_errors,
         link_states=LINK_STATES,
+    )
+
+
+OPERATOR_FIELDS = (
+    "name",
+    "uscc",
+    "uscc_checksum_override",
+    "kind",
+    "county_code",
+    "address",
+    "legal_rep",
+    "contact_phone",
+    "is_leading_enterprise",
+    "benefit_mechanisms",
+)
+OPERATOR_REQUIRED = tuple(name for name, field in OperatorCreateSchema().fields.items() if field.required)
+# Boxes an emptied form clears (None), where an absent API field would leave them unchanged.
+OPERATOR_NULLABLE = tuple(name for name, field in OperatorPatchSchema().fields.items() if field.allow_none)
+
+
+def _submitted_operator() -> dict[str, Any]:
+    """The operator form as the API's body: unticked boxes are False and emptied ones None."""
+    values = form_values((*OPERATOR_FIELDS, "benefit_mechanisms[]"))
+    values.setdefault("benefit_mechanisms", [])
+    values.setdefault("is_leading_enterprise", False)
+    values.setdefault("uscc_checksum_override", False)
+    for name in OPERATOR_NULLABLE:
+        values.setdefault(name, None)
+    return values
+
+
+def _operator_refusal(error: ServiceError, values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Why the operator was not saved; a code failing only its check character may be saved anyway."""
+    errors = _service_errors(error, "county_code")
+    if "uscc" in errors and not values.get("uscc_checksum_override"):
+        try:
+            _number, overridable = operators.check_uscc(
+                values["uscc"], override=True, actor=current_principal()
+            )
+        except ServiceError:
+            overridable = False
+        if overridable:
+            errors["uscc"] = [CHECKSUM_OVERRIDE_MESSAGE]
+    return errors
+
+
+def _operator_form(operator: Mapping[str, Any] | None, values: Mapping[str, Any], errors: dict, status=200):
+    return render_template(
+        "web/catalogue/operator_form.html",
+        operator=operator,
+        values=values,
+        errors=errors,
+        version=request.form.get("version") if request.method == "POST" else (operator or {}).get("version"),
+        counties=_county_options(),
+        kind_options=[(kind, OPERATOR_KIND_LABELS.get(kind, kind)) for kind in operators.KINDS],
+        mechanism_options=[(code, label(code, "mechanism")) for code in operators.BENEFIT_MECHANISMS],
+    ), status
+
+
+@bp.route("/operators/new", methods=["GET", "POST"])
+@allow(*STAFF)
+def new_operator():
+    if request.method == "GET":
+        counties = current_principal().county_codes
+        return _operator_form(None, {"county_code": counties[0] if len(counties) == 1 else None}, {})
+    values = _submitted_operator()
+    data, errors = load_form(OperatorCreateSchema(), values)
+    if errors:
+        return _operator_form(None, values, errors, 422)
+    try:
+        created = operators.create_operator(get_db(), current_principal(), data)
+    except ServiceError as error:
+        return _operator_form(None, values, _operator_refusal(error, values), error.status)
+    ok(f"已登记经营主体“{created['name']}”。")
+    return redirect(url_for(".operator", operator_id=created["_id"]))
+
+
+@bp.route("/operators/<objectid:operator_id>/edit", methods=["GET", "POST"])
+@allow(*STAFF)
+def edit_operator(operator_id):
+    db, principal = get_db(), current_principal()
+    operator = operators.get_operator(db, principal, operator_id)
+    if request.method == "GET":
+        values = {name: operator.get(name) for name in OPERATOR_FIELDS if name != "uscc_checksum_override"}
+        return _operator_form(operator, values, {})
+    values = _submitted_operator()
+    changes, errors = load_form(OperatorPatchSchema(), values)
+    errors = merge_errors(missing_required(values, OPERATOR_REQUIRED), errors)
+    if errors:
+        return _operator_form(operator, values, errors, 422)
+    override = changes.pop("uscc_checksum_override")
+    # Only what changed is sent: a stored code saved past its check is not checked again.
+    changes = {name: value for name, value in changes.items() if value != operator.get(name)}
+    if override:
+        changes.update(uscc=values["uscc"], uscc_checksum_override=True)
+    try:
+        operators.update_operator(db, principal, operator_id, submitted_version(), changes)
+    except ServiceError as error:
+        return _operator_form(operator, values, _operator_refusal(error, values), error.status)
+    ok("经营主体信息已保存。")
+    return redirect(url_for(".operator", operator_id=operator_id))
+
+
+def _change_operator_status(operator_id, schema: ma.Schema, change: Callable[..., Any], done: str):
+    """Suspend or reactivate from the operator page; a refusal is flashed there and nothing changes."""
+    back = redirect(url_for(".operator", operator_id=operator_id))
+    data, errors = load_form(schema, form_values(("reason",)))
+    if errors:
+        fail(f"理由：{_joined(errors)}")
+        return back
+    try:
+        change(get_db(), current_principal(), operator_id, data.get("reason"), submitted_version())
+    except ServiceError as error:
+        if error.status in (403, 404):
+            raise
+        fail(_refusal_line(error))
+        return back
+    ok(done)
+    return back
+
+
+@bp.route("/operators/<objectid:operator_id>/suspend", methods=["POST"])
+@allow(*STAFF)
+def suspend_operator(operator_id):
+    return _change_operator_status(
+        operator_id,
+        OperatorSuspendSchema(),
+        operators.suspend_operator,
+        "已暂停该经营主体：其产品不能再申请或推进认定。",
+    )
+
+
+@bp.route("/operators/<objectid:operator_id>/reactivate", methods=["POST"])
+@allow(*STAFF)
+def reactivate_operator(operator_id):
+    return _change_operator_status(
+        operator_id, OperatorReactivateSchema(), operators.reactivate_operator, "已恢复该经营主体。"
     )
 
 
@@ -510,6 +907,123 @@ def household(household_id):
     )
 
 
+# The household form never holds the ID number: it is typed on create and sent back to nobody.
+HOUSEHOLD_FIELDS = ("household_no", "village_code", "head_name", "members", "status", "exit_year")
+HOUSEHOLD_NUMBERS = ("members", "exit_year")
+HOUSEHOLD_EDITABLE = tuple(name for name in HOUSEHOLD_FIELDS if name in HouseholdPatchSchema().fields)
+HOUSEHOLD_REQUIRED = tuple(
+    name
+    for name, field in HouseholdCreateSchema().fields.items()
+    if field.required and name in HOUSEHOLD_EDITABLE
+)
+HOUSEHOLD_IMPORT_HELP = {
+    "household_no": "国家防返贫监测系统中的户编号，1–32 位数字。",
+    "village_code": "12 位统计用区划代码，前 6 位须是您管辖的县。",
+    "head_name": "户主姓名。",
+    "id_number": "户主居民身份证号（18 位）；只保存加密摘要和脱敏号码，页面和下载不显示全号。",
+    "members": "家庭人口数，1–99 的整数。",
+    "status": "未脱贫、已脱贫、脱贫监测户或边缘户。",
+    "exit_year": "脱贫年度，如 2019；已脱贫户必填，未脱贫户和边缘户留空。",
+}
+
+
+def _household_form(household: Mapping[str, Any] | None, values: Mapping[str, Any], errors: dict, status=200):
+    return render_template(
+        "web/catalogue/household_form.html",
+        household=household,
+        values=values,
+        errors=errors,
+        version=request.form.get("version") if request.method == "POST" else (household or {}).get("version"),
+        counties=_county_options(),
+        status_options=list(households.STATUSES.items()),
+    ), status
+
+
+@bp.route("/households/new", methods=["GET", "POST"])
+@allow(*STAFF)
+def new_household():
+    if request.method == "GET":
+        return _household_form(None, {}, {})
+    redisplay = form_values(HOUSEHOLD_FIELDS)  # everything but the ID number, which is typed again
+    data, errors = _loaded(
+        HouseholdCreateSchema(), form_values((*HOUSEHOLD_FIELDS, "id_number")), HOUSEHOLD_NUMBERS
+    )
+    if errors:
+        return _household_form(None, redisplay, errors, 422)
+    try:
+        created = households.create_household(get_db(), current_principal(), data)
+    except ServiceError as error:
+        return _household_form(None, redisplay, _service_errors(error, "village_code"), error.status)
+    ok(f"已登记脱贫户 {created['household_no']}（户主 {created['head_name']}）。")
+    return redirect(url_for(".household", household_id=created["_id"]))
+
+
+@bp.route("/households/<objectid:household_id>/edit", methods=["GET", "POST"])
+@allow(*STAFF)
+def edit_household(household_id):
+    db, principal = get_db(), current_principal()
+    household = households.get_household(db, principal, household_id)
+    if request.method == "GET":
+        return _household_form(household, {name: household.get(name) for name in HOUSEHOLD_FIELDS}, {})
+    values = form_values(HOUSEHOLD_EDITABLE)
+    values.setdefault("exit_year", None)  # an emptied year is cleared
+    changes, errors = _loaded(HouseholdPatchSchema(), values, HOUSEHOLD_NUMBERS)
+    errors = merge_errors(missing_required(values, HOUSEHOLD_REQUIRED), errors)
+    if errors:
+        return _household_form(household, values, errors, 422)
+    try:
+        households.update_household(db, principal, household_id, submitted_version(), changes)
+    except ServiceError as error:
+        return _household_form(household, values, _service_errors(error, "village_code"), error.status)
+    ok("脱贫户信息已保存。")
+    return redirect(url_for(".household", household_id=household_id))
+
+
+@bp.route("/households/lookup", methods=["POST"])
+@allow(*STAFF)
+def lookup_household():
+    """Find a household by its head's ID number: POSTed, so the number never lands in a URL or log."""
+    for_link = request.form.get("then") == "new_link"
+    back = redirect(url_for(".new_link") if for_link else url_for(".households"))
+    data, errors = load_form(HouseholdLookupSchema(), form_values(("id_number",)))
+    if errors:
+        fail("请输入要查找的户主身份证号。")
+        return back
+    try:
+        found = households.lookup_household(get_db(), current_principal(), data["id_number"])
+    except NotFound:
+        fail("没有找到以此身份证号登记户主的脱贫户。")
+        return back
+    except ServiceError as error:
+        fail(_refusal_line(error))
+        return back
+    if for_link:
+        chosen = request.form.get("operator_id") or None  # the operator already chosen on the link form
+        return redirect(url_for(".new_link", household_no=found["household_no"], operator_id=chosen))
+    return redirect(url_for(".household", household_id=found["_id"]))
+
+
+@bp.route("/households/import", methods=["GET", "POST"])
+@allow(*STAFF)
+def import_households():
+    return _import_page(
+        households.import_households,
+        HouseholdImportFormSchema(),
+        "web/catalogue/household_import.html",
+        columns=[
+            (column, name != "exit_year", HOUSEHOLD_IMPORT_HELP[name])
+            for name, column in households.COLUMNS.items()
+        ],
+        counties=_county_options(),
+    )
+
+
+@bp.route("/households/import/template.xlsx")
+@allow(*STAFF)
+def household_template():
+    return _column_template(households.COLUMNS.values(), "household-register-template.xlsx", "脱贫户")
+
+
 # Benefit links ----------------------------------------------------------------------------------
 
 
@@ -529,10 +1043,128 @@ def link_list():
     )
 
 
+LINK_FIELDS = ("operator_id", "household_no", "mechanism", "weight", "valid_from", "valid_to")
+LINK_IMPORT_HELP = {
+    "uscc": "经营主体的统一社会信用代码（18 位），须已在本系统登记。",
+    "household_no": "脱贫户的户编号，须已在本系统登记。",
+    "mechanism": "带贫方式：" + "、".join(MECHANISMS.values()) + "。",
+    "weight": "权重（整数，≥1）：收购斤数、持股数、务工天数等，收益按权重分配。",
+    "valid_from": "开始日期，如 2024-01-01。",
+    "valid_to": "结束日期（最后一天，含当天）；长期有效留空。",
+}
+
+
+def _mechanism_options() -> list[tuple[str, str]]:
+    return list(MECHANISMS.items())
+
+
+def _link_form(values: Mapping[str, Any], errors: dict, status=200, clash_id: str | None = None):
+    return render_template(
+        "web/catalogue/link_form.html",
+        values=values,
+        errors=errors,
+        clash_id=clash_id,
+        operator_options=_operator_options(),
+        mechanism_options=_mechanism_options(),
+    ), status
+
+
+@bp.route("/links/new", methods=["GET", "POST"])
+@allow(*STAFF)
+def new_link():
+    if request.method == "GET":
+        prefill = {
+            name: request.args[name] for name in ("operator_id", "household_no") if request.args.get(name)
+        }
+        return _link_form({"valid_from": today_local().isoformat(), **prefill}, {})
+    values = form_values(LINK_FIELDS)
+    data, errors = _loaded(BenefitLinkCreateSchema(), values, ("weight",))
+    errors = merge_errors(missing_required(values, ("operator_id", "household_no")), errors)
+    if errors:
+        return _link_form(values, errors, 422)
+    try:
+        created = benefit_links.create_link(get_db(), current_principal(), data)
+    except ServiceError as error:
+        errors = _service_errors(error, "operator_id")
+        clash = errors.pop("link_id", [None])[0]  # the overlapping link, to open it
+        return _link_form(values, errors, error.status, clash)
+    ok(f"已新增带贫关系：户 {created['household_no']}，自 {created['valid_from']} 起。")
+    return redirect(url_for(".link", link_id=created["_id"]))
+
+
+def _link_page(link_id, change_errors: dict | None = None, end_errors: dict | None = None, status=200):
+    """The link with its weight and end forms (re-shown with their errors after a refused change)."""
+    found = benefit_links.get_link(get_db(), current_principal(), link_id)
+    posted = request.form if request.method == "POST" else {}
+    return render_template(
+        "web/catalogue/link.html",
+        link=_with_link_states([found])[0],
+        link_states=LINK_STATES,
+        mechanism_options=_mechanism_options(),
+        change_errors=change_errors or {},
+        end_errors=end_errors or {},
+        posted=posted,
+        today=today_local(),
+    ), status
+
+
 @bp.route("/links/<objectid:link_id>")
 @allow(*STAFF)
 def link(link_id):
-    found = benefit_links.get_link(get_db(), current_principal(), link_id)
-    return render_template(
-        "web/catalogue/link.html", link=_with_link_states([found])[0], link_states=LINK_STATES
+    return _link_page(link_id)
+
+
+@bp.route("/links/<objectid:link_id>/change", methods=["POST"])
+@allow(*STAFF)
+def change_link(link_id):
+    """A new weight or mechanism (the version read guards against a concurrent change)."""
+    changes, errors = _loaded(BenefitLinkPatchSchema(), form_values(("weight", "mechanism")), ("weight",))
+    if errors:
+        return _link_page(link_id, change_errors=errors, status=422)
+    try:
+        benefit_links.update_link(get_db(), current_principal(), link_id, submitted_version(), changes)
+    except ServiceError as error:
+        if error.status in (403, 404):
+            raise
+        return _link_page(link_id, change_errors=_service_errors(error), status=error.status)
+    ok("已保存。过去月份的带贫收益将在下次重算时按新的权重计算。")
+    return redirect(url_for(".link", link_id=link_id))
+
+
+@bp.route("/links/<objectid:link_id>/end", methods=["POST"])
+@allow(*STAFF)
+def end_link(link_id):
+    """End the link after its last day; links are never deleted, so past income stays explainable."""
+    data, errors = load_form(BenefitLinkEndSchema(), form_values(("valid_to", "reason")))
+    if errors:
+        return _link_page(link_id, end_errors=errors, status=422)
+    try:
+        ended = benefit_links.end_link(
+            get_db(), current_principal(), link_id, data["valid_to"], data["reason"]
+        )
+    except ServiceError as error:
+        if error.status in (403, 404):
+            raise
+        return _link_page(link_id, end_errors=_service_errors(error), status=error.status)
+    ok(f"带贫关系已结束，最后一天为 {ended['valid_to']}。")
+    return redirect(url_for(".link", link_id=link_id))
+
+
+@bp.route("/links/import", methods=["GET", "POST"])
+@allow(*STAFF)
+def import_links():
+    return _import_page(
+        benefit_links.import_links,
+        BenefitLinkImportFormSchema(),
+        "web/catalogue/link_import.html",
+        columns=[
+            (column, name != "valid_to", LINK_IMPORT_HELP[name])
+            for name, column in benefit_links.COLUMNS.items()
+        ],
     )
+
+
+@bp.route("/links/import/template.xlsx")
+@allow(*STAFF)
+def link_template():
+    return _column_template(benefit_links.COLUMNS.values(), "benefit-links-template.xlsx", "带贫关系")
