@@ -125,6 +125,8 @@ REGISTER_MESSAGES = [
     ),
     (r"Already registered to another operator\.", "已被其他经营主体使用。"),
     (r"Digits, spaces and '-', 5–20 characters\.", "电话为 5–20 位数字，可含空格和“-”。"),
+    (r"1–64 characters without spaces\.", "1–64 个字符，不能有空格。"),
+    (r"Must be a 6-digit county code\.", "县代码为 6 位数字。"),
     (r"A reason is required to suspend an operator\.", "暂停经营主体必须填写理由。"),
     (r"The operator is already (\w+)\.", "经营主体已是该状态，请刷新页面。"),
     (r"A household number \(户编号\) is 1–32 digits\.", "户编号应为 1–32 位数字。"),
@@ -316,9 +318,7 @@ def _service_errors(error: ServiceError, scope_field: str | None = None) -> dict
     """A refusal as form errors in Chinese; a county refusal shows at the field that chose the county too."""
     if error.status == 412:
         return {"_form": [STALE_MESSAGE]}
-    errors = {
-        name: [_zh(message) for message in found] for name, found in service_error_fields(error).items()
-    }
+    errors = _translated(service_error_fields(error))
     if error.details and error.message == validation_summary(error.details):
         errors["_form"] = [FIX_BELOW]  # the summary lists API field names
     if error.status == 403 and scope_field:
@@ -343,8 +343,12 @@ def _loaded(schema: ma.Schema, values: Mapping[str, Any], numbers: Iterable[str]
     """(data, {}) or (None, errors): the form read with the API's schema, whole numbers converted first."""
     converted, number_errors = _whole_numbers(values, numbers)
     data, errors = load_form(schema, converted)
-    errors = merge_errors(number_errors, errors)
+    errors = merge_errors(number_errors, _translated(errors))
     return (None if errors else data), errors
+
+
+def _translated(errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    return {name: [_zh(message) for message in found] for name, found in errors.items()}
 
 
 def _county_options() -> list[tuple[str, str]]:
@@ -359,7 +363,7 @@ def _import_page(
     if request.method == "GET":
         return render_template(template, values={}, errors={}, result=None, zh=_zh, **context)
     values = form_values(schema.fields)
-    form, errors = load_form(schema, values)
+    form, errors = _loaded(schema, values)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         errors["file"] = ["请选择要上传的文件（xlsx 或 CSV）。"]
@@ -656,7 +660,7 @@ def transition(product_id):
 def add_channel_sku(product_id):
     """Map a channel SKU to the product as the unmatched-sales API does (no re-review), then re-match."""
     back = redirect(url_for(".product", product_id=product_id))
-    data, errors = load_form(ChannelSkuSchema(), form_values(("channel", "sku")))
+    data, errors = _loaded(ChannelSkuSchema(), form_values(("channel", "sku")))
     if errors:
         fail(f"渠道商品编码：{_joined(errors)}")
         return back
@@ -782,7 +786,7 @@ def new_operator():
         counties = current_principal().county_codes
         return _operator_form(None, {"county_code": counties[0] if len(counties) == 1 else None}, {})
     values = _submitted_operator()
-    data, errors = load_form(OperatorCreateSchema(), values)
+    data, errors = _loaded(OperatorCreateSchema(), values)
     if errors:
         return _operator_form(None, values, errors, 422)
     try:
@@ -802,7 +806,7 @@ def edit_operator(operator_id):
         values = {name: operator.get(name) for name in OPERATOR_FIELDS if name != "uscc_checksum_override"}
         return _operator_form(operator, values, {})
     values = _submitted_operator()
-    changes, errors = load_form(OperatorPatchSchema(), values)
+    changes, errors = _loaded(OperatorPatchSchema(), values)
     errors = merge_errors(missing_required(values, OPERATOR_REQUIRED), errors)
     if errors:
         return _operator_form(operator, values, errors, 422)
@@ -822,7 +826,7 @@ def edit_operator(operator_id):
 def _change_operator_status(operator_id, schema: ma.Schema, change: Callable[..., Any], done: str):
     """Suspend or reactivate from the operator page; a refusal is flashed there and nothing changes."""
     back = redirect(url_for(".operator", operator_id=operator_id))
-    data, errors = load_form(schema, form_values(("reason",)))
+    data, errors = _loaded(schema, form_values(("reason",)))
     if errors:
         fail(f"理由：{_joined(errors)}")
         return back
@@ -985,7 +989,7 @@ def lookup_household():
     """Find a household by its head's ID number: POSTed, so the number never lands in a URL or log."""
     for_link = request.form.get("then") == "new_link"
     back = redirect(url_for(".new_link") if for_link else url_for(".households"))
-    data, errors = load_form(HouseholdLookupSchema(), form_values(("id_number",)))
+    data, errors = _loaded(HouseholdLookupSchema(), form_values(("id_number",)))
     if errors:
         fail("请输入要查找的户主身份证号。")
         return back
@@ -1135,7 +1139,7 @@ def change_link(link_id):
 @allow(*STAFF)
 def end_link(link_id):
     """End the link after its last day; links are never deleted, so past income stays explainable."""
-    data, errors = load_form(BenefitLinkEndSchema(), form_values(("valid_to", "reason")))
+    data, errors = _loaded(BenefitLinkEndSchema(), form_values(("valid_to", "reason")))
     if errors:
         return _link_page(link_id, end_errors=errors, status=422)
     try:
