@@ -435,6 +435,18 @@ def parse_yuan_to_fen(text: str) -> int:
 _WHOLE = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?$")
 
 
+_PERCENT = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?$")
+
+
+def parse_percent_to_bp(text: str) -> int:
+    """A percentage with at most two decimals ("15", "12.5", "１２．５０%") as integer basis points."""
+    value = unicodedata.normalize("NFKC", text).strip().removesuffix("%").strip()
+    match = _PERCENT.match(value)
+    if match is None:
+        raise ValueError(f"{text!r} is not a percentage with at most two decimals.")
+    return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
+
+
 def parse_whole_number(text: str) -> int:
     """A whole number as a spreadsheet writes it ("12", "1,200", "12.0", "１２") as an int."""
     value = unicodedata.normalize("NFKC", str(text)).strip(_STRIP)

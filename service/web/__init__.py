@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask, abort, g, send_from_directory
 
 from service.access import public
-from service.web import core, formatting
+from service.web import core, formatting, messages
 
 # Vendor files the pages load, from node_modules (installed at set-up from the npm registry).
 VENDOR_FILES = {
@@ -50,6 +50,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         url_with=core.url_with,
         nav_items=core.nav_items,
+        zh=messages.zh,
         xlsx_url=core.xlsx_url,
         role_label=formatting.ROLE_LABELS.get,
         current_user=lambda: g.get("principal"),

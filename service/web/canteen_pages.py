@@ -37,9 +37,9 @@ from service.web.core import (
     page_number,
     query_args,
     service_error_fields,
+    submitted_version,
     wants_xlsx,
 )
-from service.web.enterprise_pages import parse_percent_to_bp, submitted_version
 from service.web.formatting import percent_bp, yuan, yuan_input
 from service.web.messages import zh
 
@@ -212,7 +212,7 @@ def plan_data(values: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[st
             problems["food_total"] = ["金额以元为单位，最多两位小数，如 1200000 或 1,200,000.50。"]
     if "reserve_ratio" in values:
         try:
-            data["reserve_ratio_bp"] = parse_percent_to_bp(values["reserve_ratio"])
+            data["reserve_ratio_bp"] = tabular.parse_percent_to_bp(values["reserve_ratio"])
         except ValueError:
             problems["reserve_ratio"] = ["请填写百分比，最多两位小数，如 10 或 15。"]
     loaded, invalid = load_form(CanteenPlanPutSchema(), data)
@@ -349,7 +349,7 @@ def flash_logged(record: Mapping[str, Any]) -> None:
 @allow(CANTEEN)
 def upload():
     if request.method == "GET":
-        return render_template("web/canteen/upload.html", errors={}, values={}, result=None, zh=zh)
+        return render_template("web/canteen/upload.html", errors={}, values={}, result=None)
     values = form_values(["dry_run"])
     form, errors = load_form(CanteenPurchaseImportFormSchema(), values)
     upload_file = request.files.get("file")
@@ -363,7 +363,7 @@ def upload():
             )
         except ServiceError as error:
             errors = service_error_fields(error)
-    page = render_template("web/canteen/upload.html", errors=errors, values=values, result=result, zh=zh)
+    page = render_template("web/canteen/upload.html", errors=errors, values=values, result=result)
     return page, (422 if errors else 200)
 
 
@@ -397,5 +397,4 @@ def purchases():
         errors=errors,
         quota=canteens.canteen_quota(db, principal, principal.canteen_id, args["year"]),
         years=range(today_local().year, canteen_purchases.FIRST_DAY.year - 1, -1),
-        zh=zh,
     )

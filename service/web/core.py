@@ -168,6 +168,30 @@ def form_values(names: Iterable[str] | None = None) -> dict[str, Any]:
     return {key.removesuffix("[]"): value for key, value in values.items()}
 
 
+STALE_MESSAGE = "该记录已被他人修改，请刷新页面后重新填写。"
+REQUIRED_MESSAGE = "必填。"
+
+
+def missing_required(values: Mapping[str, Any], required: tuple[str, ...]) -> dict[str, list[str]]:
+    # A whole form is submitted: an empty required box is an error, not "leave unchanged".
+    return {name: [REQUIRED_MESSAGE] for name in required if name not in values}
+
+
+def submitted_version() -> int:
+    """The version the form was rendered from (If-Match); a missing or bad one never matches."""
+    version = request.form.get("version", "")
+    return int(version) if version.isdigit() else 0
+
+
+def form_status(errors: Mapping[str, list[str]]) -> int:
+    return 409 if STALE_MESSAGE in errors.get("_form", []) else 422
+
+
+def merge_errors(first: dict[str, list[str]], then: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Errors of both, a field's first errors winning (one clear message per field)."""
+    return {**then, **first}
+
+
 def load_form(
     schema: ma.Schema, data: Mapping[str, Any]
 ) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:

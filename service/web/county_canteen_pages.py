@@ -30,21 +30,23 @@ from service.web.canteen_pages import (
     submit_plan,
 )
 from service.web.core import (
+    REQUIRED_MESSAGE,
+    STALE_MESSAGE,
     PageBlueprint,
     all_rows,
     current_principal,
     download_table,
+    form_status,
     form_values,
     load_form,
     ok,
     page_number,
     query_args,
     service_error_fields,
+    submitted_version,
     wants_xlsx,
 )
-from service.web.enterprise_pages import REQUIRED_MESSAGE, STALE_MESSAGE, form_status, submitted_version
 from service.web.formatting import label, percent_bp
-from service.web.messages import zh
 from service.xlsx import FEN, TEXT, Column, Sheet
 
 bp = PageBlueprint("county_canteen_pages", __name__, url_prefix="/canteens")
@@ -265,5 +267,4 @@ def render_canteen(
         total=total,
         page=page,
         per_page=PER_PAGE,
-        zh=zh,
     ), form.status

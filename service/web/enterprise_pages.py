@@ -6,8 +6,6 @@ principal, so the enterprise sees and changes only its own operator's records.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,25 +22,28 @@ from service.clock import local_date
 from service.errors import PreconditionFailed, ServiceError
 from service.storage import get_db
 from service.web.core import (
+    STALE_MESSAGE,
     PageBlueprint,
     all_rows,
     current_principal,
     download_table,
     fail,
+    form_status,
     form_values,
     load_form,
+    merge_errors,
+    missing_required,
     ok,
     page_number,
     query_args,
     service_error_fields,
+    submitted_version,
     wants_xlsx,
 )
 from service.web.formatting import OPERATOR_KIND_LABELS, label, percent_bp, yuan_input
 
 bp = PageBlueprint("enterprise_pages", __name__, url_prefix="/enterprise")
 
-STALE_MESSAGE = "该记录已被他人修改，请刷新页面后重新填写。"
-REQUIRED_MESSAGE = "必填。"
 PER_PAGE = 50
 
 # Product form: API field names; money is typed in yuan and the benefit rate in percent.
@@ -98,43 +99,11 @@ def product_url(product_id: ObjectId) -> str:
     return url_for("catalogue_pages.product", product_id=product_id)
 
 
-def missing_required(values: Mapping[str, Any], required: tuple[str, ...]) -> dict[str, list[str]]:
-    # A whole form is submitted: an empty required box is an error, not "leave unchanged".
-    return {name: [REQUIRED_MESSAGE] for name in required if name not in values}
-
-
-def submitted_version() -> int:
-    """The version the form was rendered from (If-Match); a missing or bad one never matches."""
-    version = request.form.get("version", "")
-    return int(version) if version.isdigit() else 0
-
-
-def form_status(errors: Mapping[str, list[str]]) -> int:
-    return 409 if STALE_MESSAGE in errors.get("_form", []) else 422
-
-
-def merge_errors(first: dict[str, list[str]], then: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Errors of both, a field's first errors winning (one clear message per field)."""
-    return {**then, **first}
-
-
-_PERCENT = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?$")
-
-
-def parse_percent_to_bp(text: str) -> int:
-    """A percentage with at most two decimals ("15", "12.5", "１２．５０%") as integer basis points."""
-    value = unicodedata.normalize("NFKC", text).strip().removesuffix("%").strip()
-    match = _PERCENT.match(value)
-    if match is None:
-        raise ValueError(f"{text!r} is not a percentage with at most two decimals.")
-    return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
-
-
 # What a product form box holds: how its text becomes the API value, and the message if it cannot.
 PRODUCT_CONVERSIONS: dict[str, tuple[Callable[[str], int], str]] = {
     "price_fen": (tabular.parse_yuan_to_fen, "请填写金额（元），最多两位小数，如 58 或 12.50。"),
     "annual_value_fen": (tabular.parse_yuan_to_fen, "请填写金额（元），最多两位小数。"),
-    "benefit_rate_bp": (parse_percent_to_bp, "请填写百分比，最多两位小数，如 15 或 12.50。"),
+    "benefit_rate_bp": (tabular.parse_percent_to_bp, "请填写百分比，最多两位小数，如 15 或 12.50。"),
     "annual_output": (tabular.parse_whole_number, "请填写整数。"),
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from service.vocabulary import MECHANISMS
 from service.web.formatting import ROLE_LABELS
 
 # Exact messages (marshmallow's defaults and the service's common ones).
@@ -148,6 +149,106 @@ _PATTERNS = [
     (re.compile(r"^The (\w+) role may not call this\.$"), "当前账号没有这项权限。"),
 ]
 
+
+# The registers' messages (operators, households, benefit links and their imports): whole-message
+# patterns, written without anchors.
+_REGISTER_MESSAGES = [
+    (r"The USCC must have 18 characters\.", "统一社会信用代码应为 18 位。"),
+    (r"Must be 18 characters\.", "应为 18 位。"),
+    (r"The USCC has characters outside GB 32100\.", "统一社会信用代码含有 GB 32100 不允许的字符。"),
+    (
+        r"The first 8 characters must be digits .*",
+        "前 8 位应为数字，其余为 0-9 和 ABCDEFGHJKLMNPQRTUWXY（不含 I、O、S、V、Z）。",
+    ),
+    (r"Already registered to another operator\.", "已被其他经营主体使用。"),
+    (r"Digits, spaces and '-', 5–20 characters\.", "电话为 5–20 位数字，可含空格和“-”。"),
+    (r"1–64 characters without spaces\.", "1–64 个字符，不能有空格。"),
+    (r"Must be a 6-digit county code\.", "县代码为 6 位数字。"),
+    (r"A reason is required to suspend an operator\.", "暂停经营主体必须填写理由。"),
+    (r"The operator is already (\w+)\.", "经营主体已是该状态，请刷新页面。"),
+    (r"A household number \(户编号\) is 1–32 digits\.", "户编号应为 1–32 位数字。"),
+    (r"A village code \(村代码\) is the 12-digit statistical code\.", "村代码应为 12 位统计用区划代码。"),
+    (
+        r"Village (\d+) is not in county (\d+) \(its first 6 digits differ\)\.",
+        "村 {0} 不属于县 {1}（前 6 位不同）。",
+    ),
+    (r"The head of household's name \(户主姓名\) is required\.", "请填写户主姓名。"),
+    (r"A name has at most (\d+) characters\.", "姓名最多 {0} 个字符。"),
+    (
+        r"The number of members \(家庭人口数\) is a whole number from 1 to (\d+)\.",
+        "家庭人口数应为 1 到 {0} 的整数。",
+    ),
+    (r"The status is one of .*", "请选择户类型：未脱贫、已脱贫、脱贫监测户或边缘户。"),
+    (r"An exited household \(已脱贫\) needs its exit year \(脱贫年度\)\.", "已脱贫户必须填写脱贫年度。"),
+    (r"A \w+ \((.+)\) household has no exit year; leave it empty\.", "{0}没有脱贫年度，请留空。"),
+    (r"The exit year is a year such as 2019\.", "脱贫年度应为年份，如 2019。"),
+    (r"The exit year is between (\d+) and this year\.", "脱贫年度应在 {0} 年到今年之间。"),
+    (r"An ID number has 18 characters \(got (\d+)\)\.", "身份证号应为 18 位（填写了 {0} 位）。"),
+    (r"An ID number is 17 digits followed by a digit or X\.", "身份证号为 17 位数字加最后一位数字或 X。"),
+    (r"The ID number's check character is wrong \(a typo\?\)\.", "身份证号校验位不正确，请核对是否输错。"),
+    (
+        r"The birth date inside the ID number is not (?:a real date|plausible)\.",
+        "身份证号中的出生日期不正确。",
+    ),
+    (r"The ID number's address code is unknown.*", "身份证号的地址码不存在（或出生前已撤销）。"),
+    (r"Household number (\d+) is already registered\.", "户编号 {0} 已登记。"),
+    (r"Already registered\.", "已登记。"),
+    (r"This person already heads household (\S+)\.", "此人已是户 {0} 的户主。"),
+    (
+        r"This person already heads a household in county (\d+), outside your counties\.",
+        "此人已是县 {0} 某户的户主（不在您的管辖范围内）。",
+    ),
+    (r"(?:This person a|A)lready heads a household\.", "此人已是其他户的户主。"),
+    (r"No registered household is headed by this ID number\.", "没有以此身份证号登记户主的脱贫户。"),
+    (r"No registered household has this number\.", "没有登记这个户编号。"),
+    (r"Send exactly one of household_id and household_no\.", "请填写户编号。"),
+    (r"Which operator the household is linked to\.", "请选择经营主体。"),
+    (
+        r"Household (\S+) is already linked to this operator from (\S+) to (\S+) \(link \w+\); .*",
+        "户 {0} 与该经营主体已有 {1} 至 {2} 的带贫关系，时段重叠。",
+    ),
+    (
+        r"Household (\S+) is already linked to this operator from (\S+) with no end date .*",
+        "户 {0} 与该经营主体已有自 {1} 起长期有效的带贫关系，时段重叠。",
+    ),
+    (r"Overlaps link \w+\.", "与已有的带贫关系时段重叠。"),
+    (r"The (start|end) date is between (\S+) and (\S+)\.", "日期应在 {1} 到 {2} 之间。"),
+    (r"The last day is before the first day\.", "结束日期早于开始日期。"),
+    (
+        r"The link already ends on (\S+); it cannot be extended\. Create a new link\.",
+        "该带贫关系已于 {0} 结束，不能延长；如需继续请新增带贫关系。",
+    ),
+    (r"After the link's current end\.", "晚于当前的结束日期。"),
+    # Import rows.
+    (
+        r"Excel stored this as a number and lost .*",
+        "Excel 把它存成了数字，末几位已丢失；请把该列设为文本后重新填写。",
+    ),
+    (r"Registered in county (\d+), not yours\.", "已登记在县 {0}，不在您的管辖范围内。"),
+    (r"The village is not in county (\d+), the county of this import\.", "村不属于本次导入的县 {0}。"),
+    (r"Also on row (\d+) of this file\.", "与文件第 {0} 行重复。"),
+    (r"The same ID number is on row (\d+)\.", "身份证号与文件第 {0} 行相同。"),
+    (r"Changed by someone else during the import; import again\.", "导入期间被他人修改，请重新导入。"),
+    (r"The operator's unified social credit code is required\.", "请填写经营主体统一社会信用代码。"),
+    (r"The household number is required\.", "请填写户编号。"),
+    (r"The mechanism is one of .*", "带贫方式应为：" + "、".join(MECHANISMS.values()) + "（或其代码）。"),
+    (r"The weight is a whole number of at least 1\.", "权重应为不小于 1 的整数。"),
+    (r"The start date is required\.", "请填写开始日期。"),
+    (
+        r"No registered operator has this unified social credit code\.",
+        "没有登记这个统一社会信用代码的经营主体。",
+    ),
+    (
+        r"The (operator|household) is in county (\d+), outside your counties\.",
+        "属于县 {1}，不在您的管辖范围内。",
+    ),
+    (r"The same link is on row (\d+)\.", "与文件第 {0} 行是同一条带贫关系。"),
+    (r"The period overlaps row (\d+) for the same operator and household\.", "与文件第 {0} 行的时段重叠。"),
+    (r"The period overlaps link \w+ for the same operator and household\.", "与已登记的带贫关系时段重叠。"),
+    (r"Link \w+ ends earlier; a link is never extended\.", "已登记的带贫关系结束得更早，不能延长。"),
+    (r"The household's county is outside your counties\.", "户所在县不在您的管辖范围内。"),
+]
+_PATTERNS += [(re.compile(f"^{pattern}$"), text) for pattern, text in _REGISTER_MESSAGES]
 
 # A cell's message names its column first ("应付金额: '1.234' has more than two decimal places ...").
 _CELL_MESSAGE = re.compile(r"^([^\s:：'\"]+): (.+)$")

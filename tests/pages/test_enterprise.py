@@ -16,7 +16,8 @@ from service import ledger, operators, storage
 from service.access import system_principal
 from service.clock import start_of_local_day, today_local
 from service.ledger import IngestScope
-from service.web.enterprise_pages import STALE_MESSAGE, parse_percent_to_bp
+from service.tabular import parse_percent_to_bp
+from service.web.core import STALE_MESSAGE
 from service.web.formatting import yuan
 from tests.factories import valid_id_number
 
