@@ -33,6 +33,7 @@ from service.web.core import (
     current_principal,
     download_table,
     form_values,
+    list_page,
     load_form,
     ok,
     page_number,
@@ -190,20 +191,13 @@ def _offered_roles() -> tuple[str, ...]:
 @bp.route("/users/")
 @allow(*STAFF)
 def users():
-    args, errors = query_args(UserQueryArgsSchema())
-    if wants_xlsx():
-        rows = _with_bindings(all_rows(accounts.list_users, **args))
-        return download_table(USER_COLUMNS, rows, "accounts.xlsx", "账号")
-    page = page_number()
-    items, total = accounts.list_users(get_db(), current_principal(), **{**args, "page": page})
-    return render_template(
+    return list_page(
+        accounts.list_users,
+        UserQueryArgsSchema(),
+        USER_COLUMNS,
+        ("accounts.xlsx", "账号"),
         "web/accounts/users.html",
-        items=_with_bindings(items),
-        total=total,
-        page=page,
-        per_page=args["per_page"],
-        args=request.args,
-        errors=errors,
+        decorate=_with_bindings,
         roles=_offered_roles(),
         binding_text=_binding_text,
     )

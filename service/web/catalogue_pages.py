@@ -69,6 +69,7 @@ from service.web.core import (
     download_table,
     fail,
     form_values,
+    list_page,
     load_form,
     merge_errors,
     missing_required,
@@ -117,34 +118,6 @@ def _with_operator_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows (already visible to the caller) with the name of the operator each names."""
     names = operators.names_of(get_db(), (row["operator_id"] for row in rows))
     return [{**row, "operator_name": names.get(row["operator_id"])} for row in rows]
-
-
-def _list_page(
-    list_rows: Lister,
-    schema: ma.Schema,
-    columns: list[Column],
-    download: tuple[str, str],
-    template: str,
-    decorate: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = list,
-    **context: Any,
-):
-    """A filtered, paged list page; with ?format=xlsx, all its filtered rows as a workbook."""
-    args, errors = query_args(schema)
-    if wants_xlsx():
-        filename, title = download
-        return download_table(columns, decorate(all_rows(list_rows, **args)), filename, title)
-    page = page_number()
-    items, total = list_rows(get_db(), current_principal(), **{**args, "page": page})
-    return render_template(
-        template,
-        items=decorate(items),
-        total=total,
-        page=page,
-        per_page=args["per_page"],
-        args=request.args,
-        errors=errors,
-        **context,
-    )
 
 
 def _period_report(report: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any):
@@ -424,7 +397,7 @@ def review_queue():
 @bp.route("/products/", endpoint="products")
 @allow(*STAFF)
 def product_list():
-    return _list_page(
+    return list_page(
         products.list_products,
         ProductQueryArgsSchema(),
         PRODUCT_COLUMNS,
@@ -567,7 +540,7 @@ def add_channel_sku(product_id):
 @bp.route("/operators/", endpoint="operators")
 @allow(*STAFF)
 def operator_list():
-    return _list_page(
+    return list_page(
         operators.list_operators,
         OperatorQueryArgsSchema(),
         OPERATOR_COLUMNS,
@@ -749,7 +722,7 @@ def reactivate_operator(operator_id):
 @bp.route("/households/", endpoint="households")
 @allow(*STAFF)
 def household_list():
-    return _list_page(
+    return list_page(
         households.list_households,
         HouseholdQueryArgsSchema(),
         HOUSEHOLD_COLUMNS,
@@ -917,7 +890,7 @@ def household_template():
 @bp.route("/links/", endpoint="links")
 @allow(*STAFF)
 def link_list():
-    return _list_page(
+    return list_page(
         benefit_links.list_links,
         BenefitLinkQueryArgsSchema(),
         LINK_COLUMNS,

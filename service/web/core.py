@@ -262,6 +262,34 @@ def all_rows(
     return rows[:limit]
 
 
+def list_page(
+    list_rows: Callable[..., tuple[list, int]],
+    schema: ma.Schema,
+    columns: Sequence[xlsx.Column],
+    download: tuple[str, str],
+    template: str,
+    decorate: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = list,
+    **context: Any,
+):
+    """A filtered, paged list page; with ?format=xlsx, all its filtered rows as a workbook."""
+    args, errors = query_args(schema)
+    if wants_xlsx():
+        filename, title = download
+        return download_table(columns, decorate(all_rows(list_rows, **args)), filename, title)
+    page = page_number()
+    items, total = list_rows(storage.get_db(), current_principal(), **{**args, "page": page})
+    return render_template(
+        template,
+        items=decorate(items),
+        total=total,
+        page=page,
+        per_page=args["per_page"],
+        args=request.args,
+        errors=errors,
+        **context,
+    )
+
+
 def page_number(default: int = 1) -> int:
     raw = request.args.get("page", "")
     return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else default

@@ -24,12 +24,11 @@ from service.storage import get_db
 from service.web.core import (
     STALE_MESSAGE,
     PageBlueprint,
-    all_rows,
     current_principal,
-    download_table,
     fail,
     form_status,
     form_values,
+    list_page,
     load_form,
     merge_errors,
     missing_required,
@@ -198,23 +197,12 @@ PRODUCT_COLUMNS = (
 @bp.route("/products", endpoint="products")
 @allow(ENTERPRISE)
 def product_list():
-    filters, filter_errors = query_args(ProductQueryArgsSchema(), ignore=("format", "page", "per_page"))
-    filters.pop("per_page", None)
-    filters.pop("page", None)
-    if wants_xlsx():
-        rows = all_rows(products.list_products, **filters)
-        return download_table(PRODUCT_COLUMNS, rows, "my-products.xlsx", "我的产品")
-    page = page_number()
-    items, total = products.list_products(
-        get_db(), current_principal(), **filters, page=page, per_page=PER_PAGE
-    )
-    return render_template(
+    return list_page(
+        products.list_products,
+        ProductQueryArgsSchema(),
+        PRODUCT_COLUMNS,
+        ("my-products.xlsx", "我的产品"),
         "web/enterprise/products.html",
-        items=items,
-        total=total,
-        page=page,
-        per_page=PER_PAGE,
-        filter_errors=filter_errors,
         status_options=[(status, label(status, "status")) for status in certification.STATUSES],
         category_options=category_options(),
         editable=certification.EDITABLE_STATUSES,
@@ -367,23 +355,12 @@ LINK_COLUMNS = (
 @bp.route("/links")
 @allow(ENTERPRISE)
 def links():
-    filters, filter_errors = query_args(BenefitLinkQueryArgsSchema(), ignore=("format", "page", "per_page"))
-    filters.pop("per_page", None)
-    filters.pop("page", None)
-    if wants_xlsx():
-        rows = all_rows(benefit_links.list_links, **filters)
-        return download_table(LINK_COLUMNS, rows, "benefit-links.xlsx", "带贫关系")
-    page = page_number()
-    items, total = benefit_links.list_links(
-        get_db(), current_principal(), **filters, page=page, per_page=PER_PAGE
-    )
-    return render_template(
+    return list_page(
+        benefit_links.list_links,
+        BenefitLinkQueryArgsSchema(),
+        LINK_COLUMNS,
+        ("benefit-links.xlsx", "带贫关系"),
         "web/enterprise/links.html",
-        items=items,
-        total=total,
-        page=page,
-        per_page=PER_PAGE,
-        filter_errors=filter_errors,
         mechanism_options=[(code, label(code, "mechanism")) for code in operators.BENEFIT_MECHANISMS],
     )
 
