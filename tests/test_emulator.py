@@ -602,3 +602,18 @@ def test_sort_stage_on_plain_values_needs_no_bson_comparisons(mdb, monkeypatch):
         list(mdb.d.aggregate([{"$sort": {"v": 1}}])) if mdb.d.insert_many([{"v": 2}, {"v": "a"}, {}]) else []
     )
     assert [r.get("v") for r in mixed] == [None, 2, "a"]
+
+
+def test_document_copies_share_immutable_values_but_not_containers(mdb, monkeypatch):
+    from mongomock_ng import collection
+
+    moment = datetime.datetime(2024, 3, 15, tzinfo=datetime.UTC)
+    mdb.c.insert_one({"k": 1, "name": "茶", "at": moment, "tags": ["a"], "nested": {"fen": 150, "list": [1]}})
+    copies = _count_calls(monkeypatch, collection.copy, "copy")
+    found = mdb.c.find_one({"k": 1})
+    assert copies["n"] == 0  # stock: copy.copy() for every scalar of the document
+    assert found["at"] == moment and found["nested"] == {"fen": 150, "list": [1]}
+    found["tags"].append("b")
+    found["nested"]["list"].append(2)
+    assert mdb.c.find_one({"k": 1})["tags"] == ["a"]
+    assert mdb.c.find_one({"k": 1})["nested"]["list"] == [1]
