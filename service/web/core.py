@@ -132,6 +132,7 @@ NAV = {
         ("enterprise_pages.products", "我的产品"),
         ("enterprise_pages.links", "带贫关系"),
         ("enterprise_pages.sales", "销售与带贫收益"),
+        ("import_pages.imports", "销售导入"),
     ],
     access.CANTEEN: [
         ("canteen_pages.home", "首页"),
