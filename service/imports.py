@@ -360,6 +360,9 @@ _LIST_FIELDS = {"errors": 0, "unknown_buyer_names": 0}
 def _visibility(actor: Principal) -> dict[str, Any]:
     """Staff see their counties' runs, an enterprise the runs of its own operator."""
     if actor.role == ENTERPRISE:
+        if actor.operator_id is None:
+            # Never {"operator_id": None}: that would match every staff-run import.
+            raise Forbidden("This account is not bound to a market operator.")
         return {"operator_id": actor.operator_id}
     if actor.role == CANTEEN:
         raise Forbidden("Canteen accounts cannot see sales imports.")

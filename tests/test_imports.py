@@ -506,3 +506,12 @@ def test_a_p832_export_credits_the_buying_canteens_quota(db, factory):
     assert db[storage.SALES].count_documents({"buyer.unit_id": hospital["_id"]}) == 4
     quota = canteens.canteen_quota(db, STAFF, hospital["_id"], 2020)
     assert (quota["via_832_fen"], quota["qualifying_fen"]) == (172_700, 172_700)
+
+
+def test_an_enterprise_account_without_an_operator_sees_no_runs(db):
+    db[storage.IMPORT_RUNS].insert_one(
+        {"operator_id": None, "county_code": "340722", "started_at": datetime.now(UTC)}
+    )
+    unbound = Principal(user_id=ObjectId(), username="x", role=ENTERPRISE)
+    with pytest.raises(Forbidden):
+        imports.list_runs(db, unbound)

@@ -1,5 +1,8 @@
 """Sales imports: upload a channel's export (dry run, then import), runs and row errors, unmatched SKUs.
 
+Staff import into their counties; an enterprise imports its own shop's exports into its operator's
+county, and the service rejects lines of other operators' products and shows it its own runs only.
+
 A dry run's file is kept in MongoDB (``pending_uploads``, in chunks, with an expiry) so that
 确认导入 imports the very same bytes — checked against the dry run's SHA-256 — on any worker,
 without asking for the file again; it is deleted once imported.
@@ -26,13 +29,14 @@ from schemas.imports import (
     UnmatchedQueryArgsSchema,
 )
 from service import imports, products, storage, unmatched, xlsx
-from service.access import STAFF, allow
+from service.access import ENTERPRISE, STAFF, allow
 from service.clock import utcnow
 from service.errors import ServiceError
 from service.reports import CHANNEL_LABELS
 from service.storage import get_db
 from service.web.core import (
     PageBlueprint,
+    all_rows,
     current_principal,
     download_table,
     fail,
@@ -141,25 +145,28 @@ UNMATCHED_COLUMNS = [
 
 
 @bp.route("/", endpoint="imports")
-@allow(*STAFF)
+@allow(*STAFF, ENTERPRISE)
 def import_list():
     return imports_view({"dry_run": "on"}, {})
 
 
 def imports_view(values: dict[str, Any], errors: dict[str, list[str]], status: int = 200):
     """The upload form (with what was entered and its errors) above the list of runs."""
+    principal = current_principal()
     args, filter_errors = query_args(ImportRunQueryArgsSchema())
-    args["page"] = page_number()
-    runs, total = imports.list_runs(get_db(), current_principal(), **args)
     if wants_xlsx():
-        return download_table(RUN_COLUMNS, runs, "import-runs", "销售导入记录")
+        return download_table(RUN_COLUMNS, all_rows(imports.list_runs, **args), "import-runs", "销售导入记录")
+    args["page"] = page_number()
+    runs, total = imports.list_runs(get_db(), principal, **args)
     return render_template(
         "web/imports/imports.html",
         values=values,
         errors={**filter_errors, **errors},
         channels=channel_options(),
         channel_filter_options=list(CHANNEL_LABELS.items()),
-        county_options=[(code, code) for code in current_principal().county_codes],
+        county_options=[(code, code) for code in principal.county_codes],
+        # The service imports an enterprise's file into its operator's county, its own products only.
+        own_products_only=principal.role == ENTERPRISE,
         runs=runs,
         page=args["page"],
         per_page=args["per_page"],
@@ -170,7 +177,7 @@ def imports_view(values: dict[str, Any], errors: dict[str, list[str]], status: i
 
 
 @bp.route("/", methods=["POST"])
-@allow(*STAFF)
+@allow(*STAFF, ENTERPRISE)
 def upload():
     values = form_values(("channel", "county_code", "dry_run"))
     form, errors = load_form(ImportRunFormSchema(), values)
@@ -212,7 +219,7 @@ def translated_errors(error: ServiceError) -> dict[str, list[str]]:
 
 
 @bp.route("/<objectid:run_id>")
-@allow(*STAFF)
+@allow(*STAFF, ENTERPRISE)
 def run(run_id):
     db = get_db()
     found = imports.get_run(db, current_principal(), run_id)
@@ -234,7 +241,7 @@ def run(run_id):
 
 
 @bp.route("/<objectid:run_id>/confirm", methods=["POST"])
-@allow(*STAFF)
+@allow(*STAFF, ENTERPRISE)
 def confirm(run_id):
     """Import a successful dry run's kept file for real, as the person confirming."""
     db = get_db()

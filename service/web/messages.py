@@ -146,6 +146,12 @@ _PATTERNS = [
     (re.compile(r"^No product of yours has this SKU or barcode\.$"), "您的产品中没有这个 SKU 或条形码。"),
     (re.compile(r"^This product belongs to another market operator\.$"), "该产品属于其他经营主体。"),
     (re.compile(r"^This product belongs to county (\d+), not (\d+)\.$"), "该产品属于县 {0}，不属于县 {1}。"),
+    (re.compile(r"^This import belongs to another market operator\.$"), "这条导入记录属于其他经营主体。"),
+    (
+        re.compile(r"^Your operator's sales are imported into county (\d+)\.$"),
+        "本单位的销售只能导入所在县 {0}。",
+    ),
+    (re.compile(r"^This account is not bound to a market operator\.$"), "该账号没有绑定经营主体。"),
     (re.compile(r"^The (\w+) role may not call this\.$"), "当前账号没有这项权限。"),
 ]
 

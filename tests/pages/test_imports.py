@@ -217,10 +217,9 @@ def test_staff_of_several_counties_choose_one(page_login, db, product):
 # Access -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ["enterprise", "canteen"])
-def test_enterprises_and_canteens_get_the_403_page(page_login, staff, role):
+def test_canteens_get_the_403_page(page_login, staff):
     run_id = run_id_of(upload(staff))
-    browser = page_login(role)
+    browser = page_login("canteen")
     for url in ("/imports/", f"/imports/{run_id}", "/imports/unmatched"):
         response = browser.get(url)
         assert response.status_code == 403
@@ -237,6 +236,108 @@ def test_staff_of_another_county_cannot_see_or_confirm_the_run(page_login, staff
     assert run_id not in other.text("/imports/")
     assert db[storage.SALES].count_documents({}) == 0
     assert other.get("/imports/0123456789abcdef01234567").status_code == 404
+
+
+# Enterprises import their own shop's exports ---------------------------------------------------
+
+# A JD export of the enterprise's shop: row 2 sells its own product, row 3 another operator's.
+SHOP_EXPORT = "\n".join(
+    [
+        HEADER,
+        "131279470701,100012043978,有机大米,2,在线支付,2024-03-15 10:00,59.90,119.80,完成,ZY-RICE-5KG,",
+        "131279470702,100012043981,山核桃,1,在线支付,2024-03-16 11:00,68.00,68.00,完成,NB-NUT-500,",
+    ]
+).encode("utf-8-sig")
+
+
+@pytest.fixture
+def neighbour(factory):
+    """Another operator of the county, selling its own product."""
+    return factory.product(
+        county_code=COUNTY,
+        name="邻社山核桃",
+        status="certified",
+        channel_skus=[{"channel": "jd", "sku": "NB-NUT-500"}],
+    )
+
+
+@pytest.fixture
+def shop(page_login, product):
+    return page_login("enterprise", operator_id=product["operator_id"])
+
+
+def test_an_enterprise_uploads_into_its_own_county_with_its_own_products_only(shop):
+    page = shop.text("/imports/")
+    form = page.split('data-testid="upload-form"')[1].split("</form>")[0]
+    assert 'name="county_code"' not in form
+    assert '<option value="jd"' in form and 'value="taobao-api"' not in form
+    assert 'data-testid="own-products-only"' in page and "列出行号" in page
+    # The unmatched SKUs are mapped by county staff: not offered to an enterprise.
+    assert "/imports/unmatched" not in page
+
+
+def test_an_enterprises_dry_run_rejects_another_operators_line_and_confirm_imports_its_own(
+    shop, login, db, product, neighbour
+):
+    run_id = run_id_of(upload(shop, SHOP_EXPORT))
+    assert db[storage.SALES].count_documents({}) == 0
+    page = shop.text(f"/imports/{run_id}")
+    api = login("enterprise", operator_id=product["operator_id"]).get(f"/api/v1/imports/{run_id}").json
+    assert counts_on(page) == {name: api[name] for name in counts_on(page)}
+    assert (counts_on(page)["rows"], counts_on(page)["rejected"]) == (2, 1)
+    errors = page.split('data-testid="row-errors"')[1].split("</table>")[0]
+    assert re.search(r'<td class="num">3</td><td>SKU</td><td>该产品属于其他经营主体。</td>', errors), errors
+    assert errors.count('data-testid="row-error"') == 1
+    assert f"<dd>{COUNTY}</dd>" in page
+
+    real_id = run_id_of(shop.post(f"/imports/{run_id}/confirm"))
+    lines = list(db[storage.SALES].find({}))
+    assert [line["external_id"] for line in lines] == ["131279470701-100012043978"]
+    assert lines[0]["product_id"] == product["_id"] and lines[0]["county_code"] == COUNTY
+    assert str(lines[0]["import_run_id"]) == real_id
+    real = db[storage.IMPORT_RUNS].find_one({"_id": lines[0]["import_run_id"]})
+    assert real["operator_id"] == product["operator_id"] and (real["inserted"], real["rejected"]) == (1, 1)
+    assert db[storage.SALES].count_documents({"product_id": neighbour["_id"]}) == 0
+
+
+def test_an_enterprise_sees_and_confirms_only_its_own_runs(page_login, shop, staff, db, neighbour):
+    own = run_id_of(upload(shop, SHOP_EXPORT))
+    other_shop = page_login("enterprise", operator_id=neighbour["operator_id"])
+    theirs = run_id_of(upload(other_shop, SHOP_EXPORT))
+    county_run = run_id_of(upload(staff))
+
+    page = shop.text("/imports/")
+    assert page.count('data-testid="import-run"') == 1 and f"/imports/{own}" in page
+    assert theirs not in page and county_run not in page
+    rows = workbook_rows(shop.get("/imports/?format=xlsx"))
+    assert len(rows) == 2
+    for run_id in (theirs, county_run):
+        response = shop.get(f"/imports/{run_id}")
+        assert response.status_code == 403
+        assert "这条导入记录属于其他经营主体" in response.get_data(as_text=True)
+        assert shop.post(f"/imports/{run_id}/confirm").status_code == 403
+    assert db[storage.SALES].count_documents({}) == 0
+    assert shop.get("/imports/0123456789abcdef01234567").status_code == 404
+    # County staff see the enterprises' runs of their county beside their own.
+    assert staff.text("/imports/").count('data-testid="import-run"') == 3
+
+
+def test_an_enterprise_cannot_import_into_another_county(shop, db):
+    response = upload(shop, SHOP_EXPORT, county_code=OTHER_COUNTY)
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert f"本单位的销售只能导入所在县 {COUNTY}" in page and 'data-testid="upload-form"' in page
+    assert db[storage.IMPORT_RUNS].count_documents({}) == 0
+
+
+def test_the_unmatched_skus_stay_with_county_staff(shop, staff):
+    run_id_of(upload(staff, dry_run=""))
+    for response in (
+        shop.get("/imports/unmatched"),
+        shop.post("/imports/unmatched/map", {"channel": "jd", "sku": "ZY-TEA-250", "product_id": "x"}),
+    ):
+        assert response.status_code == 403
+        assert 'data-testid="error-page"' in response.get_data(as_text=True)
 
 
 # Lists and downloads ----------------------------------------------------------------------------
