@@ -1,7 +1,8 @@
 """County staff's catalogue pages: product review, products, operators, households, benefit links.
 
 Staff also keep the registers here: operators, households and benefit links are entered, edited,
-suspended or ended, and households and links imported from the county's spreadsheets.
+suspended or ended, and households and links imported from the county's spreadsheets; products are
+registered and edited on behalf of operators without a computer (the enterprise's form, shared).
 An enterprise may open its own products' page too. Every rule and every scope check stays in the
 service functions these views call, with the same arguments the API routes pass them.
 """
@@ -61,6 +62,7 @@ from service.clock import local_date, today_local
 from service.errors import NotFound, ServiceError, validation_summary
 from service.storage import get_db
 from service.vocabulary import MECHANISMS
+from service.web import product_forms
 from service.web.core import (
     STALE_MESSAGE,
     PageBlueprint,
@@ -156,9 +158,9 @@ def _with_link_states(links: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**link, "state": _link_state(link)} for link in _with_operator_names(links)]
 
 
-def _operator_options() -> list[tuple[str, str]]:
-    """The operators the caller sees, for a filter's drop-down."""
-    found = all_rows(operators.list_operators, limit=1_000, sort="name")
+def _operator_options(**filters: Any) -> list[tuple[str, str]]:
+    """The operators the caller sees (of the staff's counties), for a drop-down."""
+    found = all_rows(operators.list_operators, limit=1_000, sort="name", **filters)
     return [(str(operator["_id"]), operator["name"]) for operator in found]
 
 
@@ -434,7 +436,8 @@ def product(product_id):
         reports.product_ranking, operator_id=product["operator_id"], limit=reports.MAX_LIMIT
     )
     figures = next((row for row in ranking["items"] if row["product_id"] == product_id), None)
-    can_edit = principal.role == ENTERPRISE
+    # Each role edits through its own form view (the same form): staff on the operator's behalf.
+    edit_view = "enterprise_pages.edit_product" if principal.role == ENTERPRISE else ".edit_product"
     return render_template(
         "web/catalogue/product.html",
         product=product,
@@ -446,10 +449,24 @@ def product(product_id):
         actions=certification.allowed_actions(product["status"], principal.role),
         reason_required={action: step.reason_required for action, step in certification.TRANSITIONS.items()},
         action_labels=ACTION_LABELS,
-        can_edit=can_edit,
+        edit_url=url_for(edit_view, product_id=product_id),
         is_staff=principal.is_staff,
         channel_options=[(code, label(code, "channel")) for code in products.CHANNELS],
     )
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+@allow(*STAFF)
+def new_product():
+    """Register a draft product on behalf of an operator of the staff's counties."""
+    return product_forms.new_product(operator_options=_operator_options(status=operators.ACTIVE))
+
+
+@bp.route("/products/<objectid:product_id>/edit", methods=["GET", "POST"])
+@allow(*STAFF)
+def edit_product(product_id):
+    """Edit a product on its operator's behalf; staff may also start a benefit rate in the past."""
+    return product_forms.edit_product(product_id, on_behalf=True)
 
 
 def _done_message(action: str, product: Mapping[str, Any]) -> str:

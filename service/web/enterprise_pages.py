@@ -6,7 +6,7 @@ principal, so the enterprise sees and changes only its own operator's records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bson import ObjectId
@@ -14,18 +14,18 @@ from flask import redirect, render_template, request, url_for
 
 from schemas.benefit_links import BenefitLinkQueryArgsSchema
 from schemas.operators import OperatorCreateSchema, OperatorPatchSchema
-from schemas.products import ProductCreateSchema, ProductPatchSchema, ProductQueryArgsSchema
+from schemas.products import ProductQueryArgsSchema
 from schemas.reports import ReportQueryArgsSchema
-from service import benefit_links, certification, operators, products, reports, tabular, xlsx
+from service import benefit_links, certification, operators, products, reports, xlsx
 from service.access import ENTERPRISE, allow
 from service.clock import local_date
 from service.errors import PreconditionFailed, ServiceError
 from service.storage import get_db
+from service.web import product_forms
 from service.web.core import (
     STALE_MESSAGE,
     PageBlueprint,
     current_principal,
-    fail,
     form_status,
     form_values,
     list_page,
@@ -39,47 +39,12 @@ from service.web.core import (
     submitted_version,
     wants_xlsx,
 )
-from service.web.formatting import OPERATOR_KIND_LABELS, label, percent_bp, yuan_input
+from service.web.formatting import OPERATOR_KIND_LABELS, label, percent_bp
+from service.web.product_forms import category_options, product_url
 
 bp = PageBlueprint("enterprise_pages", __name__, url_prefix="/enterprise")
 
 PER_PAGE = 50
-
-# Product form: API field names; money is typed in yuan and the benefit rate in percent.
-PRODUCT_FIELDS = (
-    "name",
-    "category",
-    "spec",
-    "unit",
-    "price_fen",
-    "benefit_rate_bp",
-    "benefit_rate_valid_from",
-    "origin_county_code",
-    "brand",
-    "barcode",
-    "annual_output",
-    "annual_output_unit",
-    "annual_value_fen",
-)
-PRODUCT_REQUIRED = tuple(name for name, field in ProductCreateSchema().fields.items() if field.required)
-# Fields an emptied box clears (None), rather than leaves unchanged as an absent API field would.
-PRODUCT_NULLABLE = tuple(name for name, field in ProductPatchSchema().fields.items() if field.allow_none)
-# After conversion only a range check can fail, and its message would be in fen or basis points.
-PRODUCT_RANGE_MESSAGES = {
-    "price_fen": "价格至少为 0.01 元。",
-    "annual_value_fen": "不能为负数。",
-    "benefit_rate_bp": "带贫比例应在 0 到 100% 之间。",
-    "annual_output": "不能为负数。",
-}
-# The reviewed fields (certification.REVIEWED_FIELDS) this form can change, for the warning on edit.
-REVIEWED_FIELD_LABELS = {
-    "name": "产品名称",
-    "category": "品类",
-    "benefit_rate_bp": "带贫比例",
-    "channel_skus": "渠道商品编码",
-}
-SKU_CHANNEL, SKU_CODE = "channel_skus-channel", "channel_skus-sku"
-BLANK_SKU_ROWS = 2
 
 PROFILE_FIELDS = ("name", "uscc", "kind", "address", "legal_rep", "contact_phone", "benefit_mechanisms")
 PROFILE_REQUIRED = tuple(
@@ -89,22 +54,6 @@ PROFILE_NULLABLE = tuple(name for name in PROFILE_FIELDS if OperatorPatchSchema(
 
 # The sales page's downloadable reports: name → extra report arguments.
 SALES_REPORTS = {"monthly": {}, "products": {"limit": reports.MAX_LIMIT}, "households": {}}
-
-
-# Helpers ------------------------------------------------------------------------------------
-
-
-def product_url(product_id: ObjectId) -> str:
-    return url_for("catalogue_pages.product", product_id=product_id)
-
-
-# What a product form box holds: how its text becomes the API value, and the message if it cannot.
-PRODUCT_CONVERSIONS: dict[str, tuple[Callable[[str], int], str]] = {
-    "price_fen": (tabular.parse_yuan_to_fen, "请填写金额（元），最多两位小数，如 58 或 12.50。"),
-    "annual_value_fen": (tabular.parse_yuan_to_fen, "请填写金额（元），最多两位小数。"),
-    "benefit_rate_bp": (tabular.parse_percent_to_bp, "请填写百分比，最多两位小数，如 15 或 12.50。"),
-    "annual_output": (tabular.parse_whole_number, "请填写整数。"),
-}
 
 
 # Home ---------------------------------------------------------------------------------------
@@ -210,131 +159,16 @@ def product_list():
     )
 
 
-def category_options() -> list[tuple[str, str]]:
-    return [(code, label(code, "category")) for code in products.CATEGORIES]
-
-
-def product_form_values(product: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored product as the form shows it: yuan and percent, never fen or basis points."""
-    values = {name: product.get(name) for name in PRODUCT_FIELDS}
-    values["price_fen"] = yuan_input(product.get("price_fen"))
-    values["annual_value_fen"] = yuan_input(product.get("annual_value_fen"))
-    values["benefit_rate_bp"] = percent_bp(product.get("benefit_rate_bp"), blank="").removesuffix("%")
-    values["benefit_rate_valid_from"] = None
-    return values
-
-
-def submitted_skus() -> list[dict[str, str]]:
-    """The channel SKU rows of the form, kept in pairs (a half-filled row is the schema's error)."""
-    rows = []
-    for channel, sku in zip(request.form.getlist(SKU_CHANNEL), request.form.getlist(SKU_CODE), strict=False):
-        row = {name: value.strip() for name, value in (("channel", channel), ("sku", sku)) if value.strip()}
-        if row:
-            rows.append(row)
-    return rows
-
-
-def submitted_product(schema) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
-    """The form as the API's create or patch body, or the errors to show next to the fields."""
-    values = form_values(PRODUCT_FIELDS)
-    errors = missing_required(values, PRODUCT_REQUIRED)
-    for name, (parse, message) in PRODUCT_CONVERSIONS.items():
-        if name in values:
-            try:
-                values[name] = parse(values[name])
-            except ValueError:
-                errors[name] = [message]
-                del values[name]
-    for name in PRODUCT_NULLABLE:
-        values.setdefault(name, None)
-    values["channel_skus"] = submitted_skus()
-    data, schema_errors = load_form(schema, values)
-    for name, message in PRODUCT_RANGE_MESSAGES.items():
-        if name in schema_errors and isinstance(values.get(name), int):
-            schema_errors[name] = [message]
-    errors = merge_errors(errors, schema_errors)
-    return (None if errors else data), errors
-
-
-def redisplayed_product() -> dict[str, Any]:
-    return {name: request.form.get(name, "") for name in PRODUCT_FIELDS}
-
-
-def save_product(save: Callable[[dict[str, Any]], dict[str, Any]], schema) -> tuple[Any, dict]:
-    """Validate and save the form; then submit it for certification if asked. (response, errors)."""
-    data, errors = submitted_product(schema)
-    if errors:
-        return None, errors
-    try:
-        product = save(data)
-    except PreconditionFailed:
-        return None, {"_form": [STALE_MESSAGE]}
-    except ServiceError as error:
-        return None, service_error_fields(error)
-    if request.form.get("then_submit") != "1":
-        ok("产品已保存。")
-        return redirect(product_url(product["_id"])), {}
-    try:
-        products.transition(
-            get_db(), current_principal(), product["_id"], "submit", expected_version=product["version"]
-        )
-    except ServiceError as error:
-        fail(f"产品已保存，但未能提交认定：{service_error_fields(error)['_form'][0]}")
-    else:
-        ok("产品已保存并提交认定，请等待县级审核。")
-    return redirect(product_url(product["_id"])), {}
-
-
-def render_product_form(product: Mapping[str, Any] | None, values, skus, version, errors: dict):
-    status = product["status"] if product else certification.DRAFT
-    rows = list(skus) + [{}] * BLANK_SKU_ROWS
-    return render_template(
-        "web/enterprise/product_form.html",
-        product=product,
-        values=values,
-        sku_rows=rows,
-        version=version,
-        errors=errors,
-        editable=status in certification.EDITABLE_STATUSES,
-        may_submit=status in certification.TRANSITIONS["submit"].sources,
-        certified=status == certification.CERTIFIED,
-        reviewed_fields="、".join(
-            REVIEWED_FIELD_LABELS[name]
-            for name in certification.REVIEWED_FIELDS
-            if name in REVIEWED_FIELD_LABELS
-        ),
-        category_options=category_options(),
-        channel_options=[(code, label(code, "channel")) for code in products.CHANNELS],
-        product_url=product_url,
-    ), (form_status(errors) if errors else 200)
-
-
 @bp.route("/products/new", methods=["GET", "POST"])
 @allow(ENTERPRISE)
 def new_product():
-    if request.method == "GET":
-        return render_product_form(None, {}, [], None, {})
-    db, principal = get_db(), current_principal()
-    response, errors = save_product(
-        lambda data: products.create_product(db, principal, data), ProductCreateSchema()
-    )
-    return response or render_product_form(None, redisplayed_product(), submitted_skus(), None, errors)
+    return product_forms.new_product()
 
 
 @bp.route("/products/<objectid:product_id>/edit", methods=["GET", "POST"])
 @allow(ENTERPRISE)
 def edit_product(product_id: ObjectId):
-    db, principal = get_db(), current_principal()
-    product = products.get_product(db, principal, product_id)
-    if request.method == "GET":
-        values = product_form_values(product)
-        return render_product_form(product, values, product["channel_skus"], product["version"], {})
-    version = submitted_version()
-    response, errors = save_product(
-        lambda data: products.update_product(db, principal, product_id, version, data),
-        ProductPatchSchema(),
-    )
-    return response or render_product_form(product, redisplayed_product(), submitted_skus(), version, errors)
+    return product_forms.edit_product(product_id)
 
 
 # Benefit links ------------------------------------------------------------------------------

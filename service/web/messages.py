@@ -34,6 +34,11 @@ _EXACT = {
     "The check digit is wrong (GTIN-13).": "条形码校验位不正确（GTIN-13）。",
     "No such operator.": "经营主体不存在。",
     "Must be today or later (Asia/Shanghai).": "不能早于今天。",
+    "A benefit rate change cannot start in the past.": "带贫比例的变更不能早于今天。",
+    "The operator is suspended; its products cannot be registered or advanced.": (
+        "该经营主体已暂停，不能登记产品或推进认定。"
+    ),
+    "The operator is suspended.": "该经营主体已暂停。",
     "A month as YYYY-MM, e.g. 2024-03.": "月份格式应为 YYYY-MM，例如 2024-03。",
     "The period ends before it starts.": "截止月份早于起始月份。",
     "The product is not in the catalogue: the purchase is kept, but does not count toward the "

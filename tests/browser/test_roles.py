@@ -16,7 +16,7 @@ HOMES = {
     "canteen": ("/canteen/", "首页"),
 }
 FORBIDDEN = {
-    "enterprise": ["/county/", "/products/review", "/imports/", "/canteen/"],
+    "enterprise": ["/county/", "/products/review", "/imports/unmatched", "/canteen/"],
     "canteen": ["/county/", "/enterprise/", "/households/"],
     "county": ["/enterprise/", "/canteen/"],
 }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import openpyxl
 import pytest
 
-from service import storage
-from service.clock import today_local
+from adapters.base import SaleLine
+from service import ledger, storage
+from service.clock import start_of_local_day, today_local
+from service.ledger import IngestScope
+from service.web.core import STALE_MESSAGE
 from tests.factories import valid_id_number
 
 A, B = "340722", "341822"
@@ -364,6 +367,132 @@ def test_the_product_page_maps_a_channel_sku_for_staff(staff, db, factory):
     other = factory.product(factory.operator(A)["_id"])
     page = follow(staff, staff.post(f"/products/{other['_id']}/skus", {"channel": "jd", "sku": "JD-100"}))
     assert "JD-100 已对应到产品" in page and "一个 SKU 只能对应一个产品" in page
+
+
+# Products on an operator's behalf ----------------------------------------------------------------
+
+
+def product_form(**fields) -> dict:
+    return {
+        "name": "枞阳黄花茶",
+        "category": "tea",
+        "unit": "盒",
+        "price_fen": "58.50",
+        "benefit_rate_bp": "15.25",
+        "channel_skus-channel": ["jd", ""],
+        "channel_skus-sku": ["HHC-250", ""],
+        **fields,
+    }
+
+
+def test_staff_register_a_draft_product_for_an_operator_of_their_county(staff, db, factory):
+    operator = factory.operator(A, name="枞阳县某村股份经济合作社")
+    other_county = factory.operator(B, name="外县合作社")
+    suspended = factory.operator(A, name="已暂停合作社", status="suspended")
+    assert f"/products/new?operator_id={operator['_id']}" in staff.text(f"/operators/{operator['_id']}")
+    assert 'href="/products/new" data-testid="new-product"' in staff.text("/products/")
+    form = staff.text(f"/products/new?operator_id={operator['_id']}")
+    assert re.search(rf'<option value="{operator["_id"]}"\s+selected>', form)
+    assert str(other_county["_id"]) not in form and str(suspended["_id"]) not in form
+    assert 'data-testid="save-product"' in form and 'data-testid="save-and-submit"' in form
+
+    page = follow(staff, staff.post("/products/new", product_form(operator_id=str(operator["_id"]))))
+    stored = db[storage.PRODUCTS].find_one({"name": "枞阳黄花茶"})
+    assert (stored["operator_id"], stored["county_code"], stored["status"]) == (operator["_id"], A, "draft")
+    assert stored["price_fen"] == 5850 and type(stored["price_fen"]) is int
+    rate = stored["benefit_rate_history"][0]["benefit_rate_bp"]
+    assert rate == 1525 and type(rate) is int
+    assert stored["created_by"]["username"] == staff.user["username"]
+    assert "产品已保存" in page and f'href="/products/{stored["_id"]}/edit"' in page
+
+
+def test_a_product_needs_an_operator_of_the_staffs_counties_that_is_active(staff, db, factory):
+    page = html(staff.post("/products/new", product_form()), 422)
+    assert field_error(page, "operator_id") == "必填。" and 'value="58.50"' in page
+    suspended = factory.operator(A, status="suspended")
+    page = html(staff.post("/products/new", product_form(operator_id=str(suspended["_id"]))), 422)
+    assert field_error(page, "operator_id") == "该经营主体已暂停。"
+    other_county = factory.operator(B)
+    page = html(staff.post("/products/new", product_form(operator_id=str(other_county["_id"]))), 403)
+    assert 'data-testid="error-page"' in page and f"县 {B} 不在您的管辖范围内。" in page
+    assert db[storage.PRODUCTS].count_documents({}) == 0
+
+
+def test_staff_edit_a_product_with_the_version_they_read(staff, db, factory):
+    operator = factory.operator(A, name="枞阳茶叶合作社")
+    product = factory.product(operator["_id"], name="原名", price_fen=1000)
+    url = f"/products/{product['_id']}/edit"
+    assert f'href="{url}" data-testid="edit-product"' in staff.text(f"/products/{product['_id']}")
+    form = staff.text(url)
+    assert 'data-testid="product-operator"' in form and "枞阳茶叶合作社" in form
+    assert 'name="operator_id"' not in form  # an edit never moves the product to another operator
+
+    stale = product_form(name="我的修改", version=str(product["version"]))
+    db[storage.PRODUCTS].update_one({"_id": product["_id"]}, {"$inc": {"version": 1}})
+    page = html(staff.post(url, stale), 409)
+    assert STALE_MESSAGE in page and 'value="我的修改"' in page
+    assert db[storage.PRODUCTS].find_one({"_id": product["_id"]})["name"] == "原名"
+
+    follow(
+        staff,
+        staff.post(url, product_form(name="新名字", price_fen="12", version=str(product["version"] + 1))),
+    )
+    stored = db[storage.PRODUCTS].find_one({"_id": product["_id"]})
+    assert (stored["name"], stored["price_fen"], stored["version"]) == (
+        "新名字",
+        1200,
+        product["version"] + 2,
+    )
+
+
+def test_a_rate_staff_backdate_is_kept_and_its_months_are_recomputed(staff, db, factory):
+    operator = factory.operator(A)
+    product = factory.product(
+        operator["_id"], status="certified", valid_days=3650, benefit_rate_bp=1500,
+        channel_skus=[{"channel": "jd", "sku": "T1"}],
+    )  # fmt: skip
+    product = factory.certified_since(product, datetime(2023, 1, 1, tzinfo=UTC), 1500)
+    lines = [
+        SaleLine(channel="jd", external_id=f"S-{month}", occurred_at=datetime(2024, month, 10, 2, tzinfo=UTC),
+                 quantity=1, amount_fen=10_000, sku="T1")
+        for month in (1, 2)
+    ]  # fmt: skip
+    assert ledger.ingest(db, lines, IngestScope(A)).rejected == 0
+    assert ledger.dirty_partitions(db) == []
+    url = f"/products/{product['_id']}/edit"
+    assert "重新计算" in staff.text(url).split('data-testid="rate-valid-from"')[1].split("</div>")[0]
+
+    form = product_form(
+        name=product["name"],
+        benefit_rate_bp="20",
+        benefit_rate_valid_from="2024-02-01",
+        version=str(product["version"]),
+        **{"channel_skus-channel": "jd", "channel_skus-sku": "T1"},
+    )
+    follow(staff, staff.post(url, form))
+    stored = db[storage.PRODUCTS].find_one({"_id": product["_id"]})
+    assert stored["benefit_rate_history"][-1] == {
+        "benefit_rate_bp": 2000,
+        "valid_from": start_of_local_day(date(2024, 2, 1)),
+    }
+    assert ledger.dirty_partitions(db) == [(A, "2024-02")]  # January kept its rate
+
+
+def test_an_enterprise_still_cannot_backdate_a_rate(page_login, db, factory):
+    operator = factory.operator(A)
+    product = factory.product(operator["_id"], benefit_rate_bp=1000)
+    enterprise = page_login("enterprise", operator_id=operator["_id"])
+    url = f"/enterprise/products/{product['_id']}/edit"
+    assert 'data-testid="rate-valid-from"' not in enterprise.text(url)
+    yesterday = (today_local() - timedelta(days=1)).isoformat()
+    form = product_form(
+        benefit_rate_bp="20", benefit_rate_valid_from=yesterday, version=str(product["version"])
+    )
+    page = html(enterprise.post(url, form), 422)
+    assert field_error(page, "benefit_rate_valid_from") == "不能早于今天。"
+    history = db[storage.PRODUCTS].find_one({"_id": product["_id"]})["benefit_rate_history"]
+    assert [entry["benefit_rate_bp"] for entry in history] == [1000]
+    assert enterprise.get("/products/new").status_code == 403
 
 
 # Scope and roles ---------------------------------------------------------------------------------
