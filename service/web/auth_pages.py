@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, session, url_for
+from flask import g, redirect, render_template, request, session, url_for
 
 from service import auth
 from service.access import EVERYONE, allow, public
@@ -14,7 +14,6 @@ from service.web.core import (
     PageBlueprint,
     current_principal,
     home_url,
-    principal_from_session,
     safe_next,
 )
 
@@ -25,7 +24,7 @@ bp = PageBlueprint("auth_pages", __name__)
 @public
 def login():
     if request.method == "GET":
-        if principal_from_session() is not None:
+        if g.get("principal") is not None:
             return redirect(home_url(current_principal().role))
         return render_template("web/login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()

@@ -28,6 +28,7 @@ from service.clock import today_local
 from service.errors import PreconditionFailed, ServiceError
 from service.storage import get_db
 from service.web.core import (
+    REQUIRED_MESSAGE,
     PageBlueprint,
     current_principal,
     download_table,
@@ -204,7 +205,7 @@ def plan_data(values: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[st
     data: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     if "food_total" not in values:
-        problems["food_total"] = ["必填。"]
+        problems["food_total"] = [REQUIRED_MESSAGE]
     else:
         try:
             data["food_total_fen"] = tabular.parse_yuan_to_fen(values["food_total"])
@@ -303,7 +304,7 @@ def purchase_data(values: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dic
     data = {name: value for name, value in values.items() if name not in ("amount", "quantity")}
     problems: dict[str, list[str]] = {}
     if "amount" not in values:
-        problems["amount"] = ["必填。"]
+        problems["amount"] = [REQUIRED_MESSAGE]
     else:
         try:
             data["amount_fen"] = tabular.parse_yuan_to_fen(values["amount"])

@@ -64,7 +64,6 @@ from service.storage import get_db
 from service.vocabulary import MECHANISMS
 from service.web import product_forms
 from service.web.core import (
-    STALE_MESSAGE,
     PageBlueprint,
     all_rows,
     current_principal,
@@ -178,8 +177,6 @@ def _refusal_line(error: ServiceError) -> str:
 
 def _service_errors(error: ServiceError, scope_field: str | None = None) -> dict[str, list[str]]:
     """A refusal as form errors in Chinese; a county refusal shows at the field that chose the county too."""
-    if error.status == 412:
-        return {"_form": [STALE_MESSAGE]}
     errors = service_error_fields(error)
     if error.details and error.message == validation_summary(error.details):
         errors["_form"] = [FIX_BELOW]  # the summary lists API field names
@@ -473,7 +470,7 @@ def _done_message(action: str, product: Mapping[str, Any]) -> str:
     if action == "publicize":
         return f"已进入公示，公示期至 {local_datetime(product['publicity_ends_at'])}。"
     if action == "certify":
-        valid_until = local_datetime(product["valid_until"])
+        valid_until = local_date(product["valid_until"]).isoformat()
         return f"已认定，证书编号 {product['certificate_no']}，有效期至 {valid_until}。"
     return {
         "submit": "已提交认定申请。",

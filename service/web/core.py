@@ -75,15 +75,16 @@ def enforce_page_access():
     if current is not None:
         g.principal = current
         g.token = session[SESSION_TOKEN]
+    if current is None and not rule.public:
+        # Before the CSRF check: an expired session has lost its CSRF token too, and nothing is changed here.
+        if request.method == "GET":
+            return redirect(url_for("auth_pages.login", next=request.full_path.rstrip("?")))
+        flash("登录已过期，请重新登录后再提交。", "error")
+        return redirect(url_for("auth_pages.login"))
     if request.method in {"POST", "PUT", "PATCH", "DELETE"}:
         csrf.protect()
     if rule.public:
         return None
-    if current is None:
-        if request.method == "GET":
-            return redirect(url_for("auth_pages.login", next=request.full_path.rstrip("?")))
-        flash("登录已过期，请重新登录。", "error")
-        return redirect(url_for("auth_pages.login"))
     if current.role not in rule.roles:
         raise Forbidden(f"{messages.role_label(current.role)}账号不能打开这个页面。")
     return None
@@ -98,7 +99,14 @@ def safe_next(target: str | None, default: str) -> str:
     if not target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Browsers read a backslash as a slash, so "/\\evil.example" would leave the site too.
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
         return default
     return target
 
@@ -153,8 +161,8 @@ def nav_items(role: str) -> list[tuple[str, str]]:
 def form_values(names: Iterable[str] | None = None) -> dict[str, Any]:
     """The submitted form as a dict: values stripped, empty fields left out, controls dropped.
 
-    Multi-valued fields (checkbox groups) become lists. Values are always strings, so nothing a
-    user types can become a MongoDB operator.
+    Multi-valued fields (checkbox groups) become lists of strings. Values are never dicts, so
+    nothing a user types can become a MongoDB operator.
     """
     wanted = set(names) if names is not None else None
     values: dict[str, Any] = {}
@@ -222,6 +230,8 @@ def field_errors(details: Any) -> dict[str, list[str]]:
 
 def service_error_fields(error: ServiceError) -> dict[str, list[str]]:
     """A service error as form errors: its field details, and the message above the form."""
+    if error.status == 412:
+        return {"_form": [STALE_MESSAGE]}
     errors = field_errors(error.details) if error.details else {}
     errors.setdefault("_form", []).insert(0, messages.zh(error.message))
     return errors
@@ -241,18 +251,17 @@ def query_args(schema: ma.Schema, *, ignore: Sequence[str] = ("format", "page"))
         return loaded, field_errors(error.messages)
 
 
-# Downloads hold every filtered row, fetched a page at a time, up to a limit no county reaches.
+# Downloads hold every filtered row, fetched a page at a time.
 DOWNLOAD_PAGE = 200  # the largest page the list services serve
-DOWNLOAD_LIMIT = 20_000
 
 
 def all_rows(
-    list_page: Callable[..., tuple[list, int]], limit: int = DOWNLOAD_LIMIT, **filters: Any
+    list_page: Callable[..., tuple[list, int]], limit: int | None = None, **filters: Any
 ) -> list[dict]:
-    """Every row of a paged list service for the current principal (at most ``limit``)."""
+    """Every row of a paged list service for the current principal (the first ``limit``, if given)."""
     rows: list[dict[str, Any]] = []
     page = 1
-    while len(rows) < limit:
+    while limit is None or len(rows) < limit:
         items, total = list_page(
             storage.get_db(), current_principal(), **{**filters, "page": page, "per_page": DOWNLOAD_PAGE}
         )

@@ -17,7 +17,7 @@ from flask import redirect, render_template, request, url_for
 from schemas.canteens import CanteenCreateSchema, CanteenPatchSchema, CanteenQueryArgsSchema
 from service import canteen_purchases, canteens, xlsx
 from service.access import STAFF, allow
-from service.errors import Conflict, PreconditionFailed, ServiceError
+from service.errors import Conflict, ServiceError
 from service.storage import get_db
 from service.web.canteen_pages import (
     PLAN_COLUMNS,
@@ -30,8 +30,6 @@ from service.web.canteen_pages import (
     submit_plan,
 )
 from service.web.core import (
-    REQUIRED_MESSAGE,
-    STALE_MESSAGE,
     PageBlueprint,
     all_rows,
     current_principal,
@@ -39,6 +37,8 @@ from service.web.core import (
     form_status,
     form_values,
     load_form,
+    merge_errors,
+    missing_required,
     ok,
     page_number,
     query_args,
@@ -139,8 +139,7 @@ def submitted_canteen(
     """The canteen form: what was typed, and the API's data or the errors by field."""
     values = form_values(CANTEEN_FIELDS)
     data, errors = load_form(schema, {**dict.fromkeys(CANTEEN_NULLABLE), **values})
-    # A whole form is submitted: an empty required box is an error, not "leave unchanged".
-    errors = {**{name: [REQUIRED_MESSAGE] for name in CANTEEN_REQUIRED if name not in values}, **errors}
+    errors = merge_errors(missing_required(values, CANTEEN_REQUIRED), errors)
     return values, (None if errors else data), errors
 
 
@@ -201,8 +200,6 @@ def edit_canteen(canteen_id):
     if changes is not None:
         try:
             canteens.update_canteen(db, principal, canteen_id, version, changes)
-        except PreconditionFailed:
-            errors = {"_form": [STALE_MESSAGE]}
         except ServiceError as error:
             errors = canteen_refusal(error)
         else:

@@ -19,11 +19,10 @@ from schemas.reports import ReportQueryArgsSchema
 from service import benefit_links, certification, operators, products, reports, xlsx
 from service.access import ENTERPRISE, allow
 from service.clock import local_date
-from service.errors import PreconditionFailed, ServiceError
+from service.errors import ServiceError
 from service.storage import get_db
 from service.web import product_forms
 from service.web.core import (
-    STALE_MESSAGE,
     PageBlueprint,
     current_principal,
     form_status,
@@ -104,8 +103,6 @@ def profile():
         changes = {name: value for name, value in changes.items() if value != operator.get(name)}
         try:
             operators.update_operator(db, principal, operator["_id"], version, changes)
-        except PreconditionFailed:
-            errors = {"_form": [STALE_MESSAGE]}
         except ServiceError as error:
             errors = service_error_fields(error)
         else:

@@ -155,7 +155,9 @@ def imports_view(values: dict[str, Any], errors: dict[str, list[str]], status: i
     principal = current_principal()
     args, filter_errors = query_args(ImportRunQueryArgsSchema())
     if wants_xlsx():
-        return download_table(RUN_COLUMNS, all_rows(imports.list_runs, **args), "import-runs", "销售导入记录")
+        return download_table(
+            RUN_COLUMNS, all_rows(imports.list_runs, **args), "import-runs.xlsx", "销售导入记录"
+        )
     args["page"] = page_number()
     runs, total = imports.list_runs(get_db(), principal, **args)
     return render_template(
@@ -208,10 +210,9 @@ def upload():
 
 
 def translated_errors(error: ServiceError) -> dict[str, list[str]]:
-    """A service error as form errors, its import messages in Chinese (a failed run's id kept as is)."""
+    """A service error as form errors (a failed run's id kept apart, to link to it)."""
     errors = service_error_fields(error)
     run_id = error.details.get("import_run_id")
-    errors = {name: [zh(message) for message in texts] for name, texts in errors.items()}
     errors.pop("import_run_id", None)
     if run_id:
         errors["failed_run_id"] = [run_id]
@@ -225,7 +226,7 @@ def run(run_id):
     found = imports.get_run(db, current_principal(), run_id)
     row_errors = [row_error_fields(error) for error in found.get("errors") or []]
     if wants_xlsx():
-        return download_table(ROW_ERROR_COLUMNS, row_errors, f"import-{run_id}-errors", "导入错误行")
+        return download_table(ROW_ERROR_COLUMNS, row_errors, f"import-{run_id}-errors.xlsx", "导入错误行")
     confirmable = found["dry_run"] and found["status"] == imports.SUCCEEDED
     return render_template(
         "web/imports/run.html",
@@ -323,7 +324,7 @@ def unmatched_list():
     except ServiceError as error:
         report, errors = None, {**errors, **translated_errors(error)}
     if wants_xlsx() and report is not None:
-        return download_table(UNMATCHED_COLUMNS, report["items"], "unmatched-skus", "未匹配商品")
+        return download_table(UNMATCHED_COLUMNS, report["items"], "unmatched-skus.xlsx", "未匹配商品")
     page = page_number()
     shown = report["items"][(page - 1) * UNMATCHED_PER_PAGE : page * UNMATCHED_PER_PAGE] if report else []
     # The chooser offers each county's own products only: a SKU maps to a product of its county.

@@ -16,10 +16,9 @@ from flask import redirect, render_template, request, url_for
 
 from schemas.products import ProductCreateSchema, ProductPatchSchema
 from service import certification, operators, products, tabular
-from service.errors import PreconditionFailed, ServiceError
+from service.errors import ServiceError
 from service.storage import get_db
 from service.web.core import (
-    STALE_MESSAGE,
     current_principal,
     fail,
     form_status,
@@ -148,8 +147,6 @@ def save_product(
         return None, errors
     try:
         product = save(data)
-    except PreconditionFailed:
-        return None, {"_form": [STALE_MESSAGE]}
     except ServiceError as error:
         if error.status in (403, 404):
             raise  # an operator or product outside the caller's scope: the error page, as for a read

@@ -44,7 +44,8 @@ def test_login_redirects_to_the_page_asked_for(app, factory):
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", "county"]
+    "target",
+    ["https://evil.example/", "//evil.example/x", "/\\evil.example/x", "javascript:alert(1)", "county"],
 )
 def test_login_never_redirects_off_site(target):
     assert safe_next(target, "/home") == "/home"
@@ -93,6 +94,17 @@ def test_an_expired_session_goes_back_to_login(page_login, db):
         {"user_id": browser.user["_id"]}, {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}}
     )
     response = browser.get("/canteen/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_a_form_posted_after_the_session_ended_goes_to_login_not_a_csrf_error(app, factory):
+    user, password = factory.user("canteen")
+    browser = PageBrowser(app.test_client())
+    browser.login(user["username"], password)
+    # The session cookie is gone (expired), and with it the CSRF token the form carried.
+    browser.client.delete_cookie("session")
+    response = browser.post("/account/password", {"current_password": password})
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
 
