@@ -15,6 +15,7 @@ from schemas.reports import ReportQueryArgsSchema
 from service import canteens, reports, xlsx
 from service.access import STAFF, Principal, allow
 from service.storage import get_db
+from service.web.canteen_pages import progress_bar
 from service.web.core import PageBlueprint, current_principal, query_args, wants_xlsx
 from service.web.formatting import percent_bp
 
@@ -58,6 +59,7 @@ def dashboard():
         is_admin=actor.is_admin,
         quota_reports=quota_reports,
         quota_statuses=canteens.QUOTA_STATUSES,
+        progress_bar=progress_bar,
         trend=trend,
         charts=_charts(sections, trend),
         product_url=lambda product_id: url_for("catalogue_pages.product", product_id=product_id),
