@@ -89,14 +89,15 @@ MECHANISM_WEIGHTS = {
     "other": (1, 5),
 }
 CANTEENS = (
-    ("枞阳县人民政府机关食堂", "agency", 3_200_000_00, 1500),
-    ("枞阳县第一中学食堂", "school", 5_600_000_00, 1000),
-    ("枞阳县人民医院职工食堂", "hospital", 2_400_000_00, 1000),
-    ("枞阳县浮山中学食堂", "school", 1_800_000_00, 1500),
-    ("枞阳县公安局食堂", "agency", 900_000_00, 1000),
-    ("枞阳县中医院食堂", "hospital", 1_100_000_00, 1000),
-    ("枞阳县供电公司食堂", "state_enterprise", 800_000_00, 1500),
-    ("枞阳县横埠中学食堂", "school", 1_500_000_00, 1000),
+    # Yearly food totals sized so that some canteens are ahead of their reserved share and some behind.
+    ("枞阳县人民政府机关食堂", "agency", 6_400_000_00, 1500),
+    ("枞阳县第一中学食堂", "school", 11_200_000_00, 1000),
+    ("枞阳县人民医院职工食堂", "hospital", 9_600_000_00, 1000),
+    ("枞阳县浮山中学食堂", "school", 7_200_000_00, 1500),
+    ("枞阳县公安局食堂", "agency", 9_000_000_00, 1000),
+    ("枞阳县中医院食堂", "hospital", 11_000_000_00, 1000),
+    ("枞阳县供电公司食堂", "state_enterprise", 6_000_000_00, 1500),
+    ("枞阳县横埠中学食堂", "school", 10_000_000_00, 1000),
 )
 # Orders per month by channel, and the range of items per order.
 CHANNEL_VOLUME = {
