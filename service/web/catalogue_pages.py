@@ -416,7 +416,12 @@ def product(product_id):
     db, principal = get_db(), current_principal()
     product = products.get_product(db, principal, product_id)
     operator = operators.get_operator(db, principal, product["operator_id"])
-    latest = sales.list_sales(db, principal, product_id=product_id, per_page=LATEST_SALES)["items"]
+    # The ledger pages by import order; the page lists those lines by when they were sold.
+    latest = sorted(
+        sales.list_sales(db, principal, product_id=product_id, per_page=LATEST_SALES)["items"],
+        key=lambda line: line["occurred_at"],
+        reverse=True,
+    )
     if wants_xlsx():
         return _send_sheets(
             [
