@@ -186,13 +186,6 @@ def find_operator(db: Database, operator_id: ObjectId) -> dict[str, Any] | None:
     return db[storage.OPERATORS].find_one({"_id": operator_id})
 
 
-def names_of(db: Database, operator_ids: Iterable[ObjectId]) -> dict[ObjectId, str]:
-    """Names of operators by id, in one query, unscoped (for rows the caller may already see)."""
-    wanted = list(dict.fromkeys(operator_ids))
-    found = db[storage.OPERATORS].find({"_id": {"$in": wanted}}, {"name": 1}) if wanted else []
-    return {operator["_id"]: operator["name"] for operator in found}
-
-
 def list_operators(
     db: Database,
     actor: Principal,

@@ -436,13 +436,6 @@ def _meta(db: Database, scope: ReportScope) -> dict[str, Any]:
     }
 
 
-def _names(db: Database, collection: str, ids: Iterable[Any], fields: dict[str, int]) -> dict[Any, dict]:
-    wanted = sorted({value for value in ids if value is not None})
-    if not wanted:
-        return {}
-    return {document["_id"]: document for document in db[collection].find({"_id": {"$in": wanted}}, fields)}
-
-
 def _household_totals(db: Database, scope: ReportScope, township_code: str | None = None) -> list[dict]:
     return list(
         db[storage.HOUSEHOLD_INCOME].aggregate(household_totals_pipeline(scope, township_code=township_code))
@@ -527,10 +520,10 @@ def product_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMI
     """The best-selling products (产品销售排行), with their operators' names."""
     scope = _scope(actor, args)
     rows = list(db[storage.SALES_MONTHLY].aggregate(ranking_pipeline(scope, "product_id", limit)))
-    products = _names(
+    products = storage.documents_by_id(
         db, storage.PRODUCTS, (row["_id"] for row in rows), {"name": 1, "operator_id": 1, "category": 1}
     )
-    operators = _names(
+    operators = storage.documents_by_id(
         db, storage.OPERATORS, (product["operator_id"] for product in products.values()), {"name": 1}
     )
     items = []
@@ -555,7 +548,9 @@ def operator_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIM
     """The best-selling market operators (经营主体销售排行)."""
     scope = _scope(actor, args)
     rows = list(db[storage.SALES_MONTHLY].aggregate(ranking_pipeline(scope, "operator_id", limit)))
-    operators = _names(db, storage.OPERATORS, (row["_id"] for row in rows), {"name": 1, "county_code": 1})
+    operators = storage.documents_by_id(
+        db, storage.OPERATORS, (row["_id"] for row in rows), {"name": 1, "county_code": 1}
+    )
     items = [
         {
             **_ranking_row(rank, row),
@@ -572,7 +567,7 @@ def category_sales(db: Database, actor: Principal, **args: Any) -> dict[str, Any
     """Sales by product category (品类); sales matched to no product are their own row, last."""
     scope = _scope(actor, args)
     rows = list(db[storage.SALES_MONTHLY].aggregate(product_sales_pipeline(scope)))
-    products = _names(db, storage.PRODUCTS, (row["_id"] for row in rows), {"category": 1})
+    products = storage.documents_by_id(db, storage.PRODUCTS, (row["_id"] for row in rows), {"category": 1})
     summed = ("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity")
     totals: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -632,7 +627,7 @@ def household_list(
     totals = _household_totals(db, scope, township_code)
     totals.sort(key=lambda row: (-row["income_fen"], row["household_no"]))
     window = totals if per_page is None else totals[(page - 1) * per_page : page * per_page]
-    register = _names(
+    register = storage.documents_by_id(
         db, storage.HOUSEHOLDS, (row["_id"] for row in window), {"head_name": 1, "household_no": 1}
     )
     items = []
@@ -691,7 +686,9 @@ def certification_status(
         valid_until = product.get("valid_until")
         if status == CERTIFIED and valid_until is not None and valid_until <= horizon:
             expiring.append(product)
-    operators = _names(db, storage.OPERATORS, (p["operator_id"] for p in expiring), {"name": 1})
+    operators = storage.documents_by_id(
+        db, storage.OPERATORS, (p["operator_id"] for p in expiring), {"name": 1}
+    )
     expiring.sort(key=lambda product: (product["valid_until"], product["name"]))
     expiring_items = [
         {
@@ -729,7 +726,9 @@ def unallocated_pools(db: Database, actor: Principal, **args: Any) -> dict[str, 
     """Pools of household income no household was linked to share (未分配收益): a data problem to fix."""
     scope = _scope(actor, args)
     rows = list(db[storage.OPERATOR_POOLS].aggregate(unallocated_pipeline(scope)))
-    operators = _names(db, storage.OPERATORS, (row["operator_id"] for row in rows), {"name": 1})
+    operators = storage.documents_by_id(
+        db, storage.OPERATORS, (row["operator_id"] for row in rows), {"name": 1}
+    )
     items = [
         {
             "county_code": row["county_code"],
@@ -779,8 +778,12 @@ def household_income(
     )
     pools = _pools_of(db, shares)
     sources = [source for pool in pools.values() for source in pool.get("sources") or []]
-    products = _names(db, storage.PRODUCTS, (source["product_id"] for source in sources), {"name": 1})
-    operators = _names(db, storage.OPERATORS, (share["operator_id"] for share in shares), {"name": 1})
+    products = storage.documents_by_id(
+        db, storage.PRODUCTS, (source["product_id"] for source in sources), {"name": 1}
+    )
+    operators = storage.documents_by_id(
+        db, storage.OPERATORS, (share["operator_id"] for share in shares), {"name": 1}
+    )
     items = []
     for share in shares:
         operator_name = operators.get(share["operator_id"], {}).get("name")

@@ -22,7 +22,7 @@ from schemas.auth import (
     UserPatchSchema,
     UserQueryArgsSchema,
 )
-from service import accounts, audit, canteens, operators
+from service import accounts, audit, canteens, operators, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, EVERYONE, ROLES, STAFF, allow
 from service.clock import end_of_local_day, start_of_local_day
 from service.errors import ServiceError
@@ -144,16 +144,15 @@ class AuditFilterSchema(AuditQueryArgsSchema):
 
 
 def _canteen_names() -> dict[ObjectId, str]:
-    """The canteens the caller sees, by id (names for the list, choices for the form)."""
+    """The canteens the caller sees, by id: the choices of a canteen account's binding."""
     return {canteen["_id"]: canteen["name"] for canteen in all_rows(canteens.list_canteens, CHOICES_LIMIT)}
 
 
 def _with_bindings(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Accounts with the names of the operator or canteen each is bound to."""
-    operator_names = operators.names_of(
-        get_db(), (user["operator_id"] for user in users if user.get("operator_id"))
-    )
-    canteen_names = _canteen_names() if any(user.get("canteen_id") for user in users) else {}
+    db = get_db()
+    operator_names = storage.names_by_id(db, storage.OPERATORS, (user.get("operator_id") for user in users))
+    canteen_names = storage.names_by_id(db, storage.CANTEENS, (user.get("canteen_id") for user in users))
     return [
         {
             **user,

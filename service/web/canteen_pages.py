@@ -22,7 +22,7 @@ from schemas.canteens import (
     CanteenPurchaseQueryArgsSchema,
     QuotaArgsSchema,
 )
-from service import canteen_purchases, canteens, operators, products, tabular, xlsx
+from service import canteen_purchases, canteens, products, storage, tabular, xlsx
 from service.access import CANTEEN, allow
 from service.clock import today_local
 from service.errors import PreconditionFailed, ServiceError
@@ -30,6 +30,7 @@ from service.storage import get_db
 from service.web.core import (
     REQUIRED_MESSAGE,
     PageBlueprint,
+    all_rows,
     current_principal,
     download_table,
     form_values,
@@ -49,8 +50,6 @@ bp = PageBlueprint("canteen_pages", __name__, url_prefix="/canteen")
 LATEST_PURCHASES = 5
 # The picker lists this many matches; more means the search should be narrower.
 PICKER_SIZE = 20
-# A canteen logs a few hundred purchases a year; the download holds the whole year.
-EXPORT_LIMIT = 100_000
 PURCHASE_FIELDS = (
     "product_id",
     "date",
@@ -154,14 +153,22 @@ def plan():
         return download_table(PLAN_COLUMNS, canteen["plans"], "canteen-plans.xlsx", "年度计划")
     form = form or plan_form(canteen, year)
     return render_template(
-        "web/canteen/plan.html",
-        canteen=canteen,
-        year=year,
-        year_errors=year_errors,
-        years=plan_years(),
-        current=canteens.plan_for(canteen, year),
-        form=form,
+        "web/canteen/plan.html", **plan_context(canteen, year, year_errors, form)
     ), form.status
+
+
+def plan_context(
+    canteen: Mapping[str, Any], year: int, year_errors: Mapping[str, list[str]], form: PlanForm
+) -> dict[str, Any]:
+    """What the plan partial (_plan.html) shows, for the canteen's page and for staff's."""
+    return {
+        "canteen": canteen,
+        "year": year,
+        "year_errors": year_errors,
+        "years": plan_years(),
+        "current": canteens.plan_for(canteen, year),
+        "form": form,
+    }
 
 
 def selected_year() -> tuple[int, dict[str, list[str]]]:
@@ -295,7 +302,9 @@ def new_purchase():
         q=q,
         choices=choices,
         matches=matches,
-        operator_names=operators.names_of(db, (choice["operator_id"] for choice in choices)),
+        operator_names=storage.names_by_id(
+            db, storage.OPERATORS, (choice["operator_id"] for choice in choices)
+        ),
     ), (422 if errors else 200)
 
 
@@ -384,7 +393,7 @@ def purchases():
     args, errors = query_args(CanteenPurchaseQueryArgsSchema())
     args.setdefault("year", today_local().year)
     if wants_xlsx():
-        rows, _ = canteen_purchases.list_purchases(db, principal, **{**args, "per_page": EXPORT_LIMIT})
+        rows = all_rows(canteen_purchases.list_purchases, **args)
         return download_table(
             PURCHASE_COLUMNS, rows, f"canteen-purchases-{args['year']}.xlsx", f"{args['year']}年采购记录"
         )

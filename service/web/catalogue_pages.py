@@ -52,6 +52,7 @@ from service import (
     products,
     reports,
     sales,
+    storage,
     tabular,
     unmatched,
     xlsx,
@@ -117,7 +118,7 @@ CHECKSUM_OVERRIDE_MESSAGE = (
 
 def _with_operator_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows (already visible to the caller) with the name of the operator each names."""
-    names = operators.names_of(get_db(), (row["operator_id"] for row in rows))
+    names = storage.names_by_id(get_db(), storage.OPERATORS, (row["operator_id"] for row in rows))
     return [{**row, "operator_name": names.get(row["operator_id"])} for row in rows]
 
 

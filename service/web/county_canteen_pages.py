@@ -23,6 +23,7 @@ from service.web.canteen_pages import (
     PLAN_COLUMNS,
     PURCHASE_COLUMNS,
     PlanForm,
+    plan_context,
     plan_form,
     plan_years,
     progress_bar,
@@ -251,12 +252,7 @@ def render_canteen(
     form = form or plan_form(canteen, year)
     return render_template(
         "web/county_canteens/canteen.html",
-        canteen=canteen,
-        year=year,
-        year_errors=year_errors,
-        years=plan_years(),
-        current=canteens.plan_for(canteen, year),
-        form=form,
+        **plan_context(canteen, year, year_errors, form),
         quota=quota,
         bar=progress_bar(quota),
         statuses=canteens.QUOTA_STATUSES,
