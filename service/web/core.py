@@ -66,7 +66,7 @@ def enforce_page_access():
     if request.endpoint is None or not is_page_request():
         return None
     # g outlives a request when an app context was already pushed (tests, scripts): start clean.
-    for name in ("principal", "token", "csrf_token"):
+    for name in ("principal", "csrf_token"):
         g.pop(name, None)
     rule = _page_view_rule()
     if rule is None:
@@ -74,7 +74,6 @@ def enforce_page_access():
     current = principal_from_session()
     if current is not None:
         g.principal = current
-        g.token = session[SESSION_TOKEN]
     if current is None and not rule.public:
         # Before the CSRF check: an expired session has lost its CSRF token too, and nothing is changed here.
         if request.method == "GET":
