@@ -393,7 +393,7 @@ def _load_links(db: Database, actor: Any, rng: random.Random, plan: Plan, today:
     labels = benefit_links.MECHANISMS
     # Two operators have no links at all: their pools show as unallocated (a data problem to fix).
     linked_operators = plan.operators[:-2]
-    window_start = today.replace(day=1) - timedelta(days=330)
+    window_start = sales_window(today)[0]
     rows = []
     for index, household in enumerate(plan.households):
         operator = linked_operators[(index * 7 + rng.randrange(3)) % len(linked_operators)]
@@ -442,6 +442,26 @@ def _load_canteens(db: Database, actor: Any, today: date) -> list[Any]:
 # Sales ----------------------------------------------------------------------------------------------
 
 
+def sales_window(today: date) -> tuple[date, date]:
+    """The demo's year of sales, [first day, end): the eleven whole months before today's month and
+    today's month up to yesterday, so every day of it is in the past (Asia/Shanghai days)."""
+    months_back = today.year * 12 + today.month - 1 - 11
+    return date(months_back // 12, months_back % 12 + 1, 1), today
+
+
+def window_months(today: date) -> list[str]:
+    """The Asia/Shanghai months (YYYY-MM) that hold the demo's sales: eleven on the first of a month
+    (today's month has no past day yet), twelve on any other day."""
+    first_day, end = sales_window(today)
+    last = end - timedelta(days=1)
+    months = []
+    year, month = first_day.year, first_day.month
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
 def _moment(rng: random.Random, day: date) -> datetime:
     local = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI) + timedelta(
         hours=rng.choice((8, 9, 10, 11, 12, 14, 15, 16, 19, 20, 21, 22)), minutes=rng.randrange(60)
@@ -464,8 +484,8 @@ def _load_sales(
     """A year of sales: shop exports, the 832 platform and the counters' daily files go through their
     adapters and the import runner, exactly as county staff would upload them; channels without an
     export format (mini programs, 善融, pavilions, zones, units' direct purchases) through the ledger."""
-    first_day = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
-    days = [first_day + timedelta(days=offset) for offset in range((today - first_day).days)]
+    first_day, end = sales_window(today)
+    days = [first_day + timedelta(days=offset) for offset in range((end - first_day).days)]
     orders: dict[str, list[dict[str, Any]]] = {}
     for channel, (per_month, low, high) in CHANNEL_VOLUME.items():
         catalogue = _sellable(plan, channel) or _sellable(plan, "counter")

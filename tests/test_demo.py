@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date
+
 import pytest
 
-from service import demo, reconcile, storage
-from service.clock import utcnow
+from service import demo, ledger_rollups, reconcile, storage
+from service.clock import start_of_local_day, today_local, utcnow
 from tests.conftest import _drop, make_test_app
 
 
@@ -13,6 +15,7 @@ from tests.conftest import _drop, make_test_app
 def demo_app():
     app = make_test_app()
     with app.app_context():
+        app.loaded_on = today_local()
         demo.load(app.extensions["storage"].db)
     yield app
     _drop(app)
@@ -63,10 +66,38 @@ def test_sales_come_from_every_channel_family_and_bring_household_income(demo_db
     assert demo_db[storage.OPERATOR_POOLS].count_documents({"unallocated_fen": {"$ne": 0}}) > 0
 
 
-def test_the_demo_ledger_reconciles(demo_db):
+def test_the_demo_sales_fill_the_window_and_no_more(demo_app, demo_db):
+    months = demo.window_months(demo_app.loaded_on)
+    partitions = {month for _, month in ledger_rollups.all_partitions(demo_db)}
+    assert partitions == set(months)
+    first_day, end = demo.sales_window(demo_app.loaded_on)
+    sold_at = [line["occurred_at"] for line in demo_db[storage.SALES].find({}, {"occurred_at": 1})]
+    assert start_of_local_day(first_day) <= min(sold_at).replace(tzinfo=UTC)
+    assert max(sold_at).replace(tzinfo=UTC) < start_of_local_day(end)
+
+
+def test_the_demo_ledger_reconciles(demo_app, demo_db):
     checked, differences = reconcile.verify(demo_db)
-    assert checked == 12
+    assert checked == len(demo.window_months(demo_app.loaded_on))
     assert differences == []
+
+
+@pytest.mark.parametrize(
+    ("today", "first_day", "months"),
+    [
+        (date(2026, 12, 5), date(2026, 1, 1), 12),
+        (date(2026, 12, 1), date(2026, 1, 1), 11),
+        (date(2027, 1, 1), date(2026, 2, 1), 11),
+        (date(2028, 2, 29), date(2027, 3, 1), 12),
+        (date(2026, 11, 30), date(2025, 12, 1), 12),
+        (date(2026, 12, 31), date(2026, 1, 1), 12),
+    ],
+)
+def test_the_sales_window_is_a_year_of_past_days(today, first_day, months):
+    start, end = demo.sales_window(today)
+    assert (start, end) == (first_day, today)
+    assert len(demo.window_months(today)) == months
+    assert demo.window_months(today)[-1] <= today.strftime("%Y-%m")
 
 
 @pytest.mark.parametrize("username", ["admin", "county", "enterprise", "canteen"])
