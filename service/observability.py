@@ -31,6 +31,19 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# The driver's loggers would write every command and reply (password hashes, token hashes,
+# counter secrets, household data) at DEBUG; they speak at WARNING at most, whatever LOG_LEVEL is.
+DRIVER_LOGGER = "pymongo"
+
+
+class _NoDriverChatter(logging.Filter):
+    """Drops driver records below WARNING even if something lowers the driver's level later."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        driver = record.name == DRIVER_LOGGER or record.name.startswith(DRIVER_LOGGER + ".")
+        return not driver or record.levelno >= logging.WARNING
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time, so redirections made later still see it."""
 
@@ -58,6 +71,8 @@ def configure_logging(level: str, as_json: bool) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(_NoDriverChatter())
+    logging.getLogger(DRIVER_LOGGER).setLevel(logging.WARNING)
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_service_handler", False):

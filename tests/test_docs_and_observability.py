@@ -40,3 +40,38 @@ def test_metrics_count_requests(client):
     client.get("/healthz")
     body = client.get("/metrics").get_data(as_text=True)
     assert 'http_requests_total{method="GET",route="/healthz",status="200"}' in body
+
+
+def test_debug_logs_never_carry_the_drivers_commands_or_replies(capfd):
+    """At LOG_LEVEL=DEBUG the service logs its own detail, but the driver's command log (every
+    command and reply: password and token hashes, household data) stays silent."""
+    from tests.conftest import _drop, make_test_app
+    from tests.factories import ApiCaller, Factory, valid_id_number
+
+    app = make_test_app(LOG_LEVEL="DEBUG")
+    try:
+        with app.app_context():
+            factory = Factory(app, app.extensions["storage"].db)
+            user, password = factory.user("admin")
+        capfd.readouterr()
+        caller = ApiCaller(app.test_client())
+        caller.login(user["username"], password)
+        id_number = valid_id_number(424242)
+        created = caller.post(
+            "/api/v1/households",
+            json={"household_no": "3407220000424242", "village_code": "340722100200", "head_name": "王小明",
+                  "id_number": id_number, "members": 3, "status": "poor"},
+        )  # fmt: skip
+        assert created.status_code == 201, created.json
+        # Something in the process lowering the driver's level must not open the tap either.
+        logging.getLogger("pymongo.command").setLevel(logging.DEBUG)
+        logging.getLogger("pymongo.command").debug('{"command": "find", "reply": "%s"}', id_number)
+        err = capfd.readouterr().err
+        assert "service.request" in err  # the service did log at DEBUG
+        assert id_number not in err
+        assert caller.token not in err
+        assert "argon2" not in err
+        assert not [line for line in err.splitlines() if '"logger": "pymongo' in line]
+    finally:
+        logging.getLogger("pymongo.command").setLevel(logging.NOTSET)
+        _drop(app)
