@@ -76,7 +76,7 @@ def identifier(value: str) -> str:
         raise ValueError("The number is empty.")
     if _EXCEL_SHORTENED.match(cleaned):
         raise ValueError(
-            f"{value!r} is a number Excel shortened and whose digits are lost; "
+            f"{tabular.quoted(value)} is a number Excel shortened and whose digits are lost; "
             "export the file again and upload it without saving it in Excel."
         )
     return cleaned
@@ -86,7 +86,7 @@ def fen(value: str) -> int:
     """A non-negative amount in yuan, as exact fen (more than two non-zero decimals is an error)."""
     amount = tabular.parse_yuan_to_fen(value)
     if amount < 0:
-        raise ValueError(f"{value!r} is negative; an order amount cannot be.")
+        raise ValueError(f"{tabular.quoted(value)} is negative; an order amount cannot be.")
     return amount
 
 
@@ -94,7 +94,7 @@ def quantity(value: str) -> int:
     """A whole number of items, at least one."""
     number = tabular.parse_whole_number(value)
     if number < 1:
-        raise ValueError(f"{value!r} is not a quantity of at least 1.")
+        raise ValueError(f"{tabular.quoted(value)} is not a quantity of at least 1.")
     return number
 
 
@@ -158,7 +158,8 @@ class StatusTable:
         if outcome is None:
             expected = ", ".join(self.outcomes)
             raise CellError(
-                self.header, f"{self.header}: unknown status {status!r}; expected one of {expected}."
+                self.header,
+                f"{self.header}: unknown status {tabular.quoted(status)}; expected one of {expected}.",
             )
         return status, outcome
 

@@ -28,6 +28,7 @@ from typing import IO, Any
 from stdnum import ean
 
 from adapters.base import RowError, SaleLine, register
+from service.tabular import quoted
 
 EVENT_TYPES = ("sale", "refund")
 EVENT_FIELDS = frozenset(
@@ -77,7 +78,7 @@ def _moment(obj: Mapping[str, Any]) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise _Invalid("occurred_at", f"{value!r} is not an ISO 8601 date-time.") from None
+        raise _Invalid("occurred_at", f"{quoted(value)} is not an ISO 8601 date-time.") from None
     if moment.tzinfo is None:
         # A cabinet's local clock without an offset is ambiguous across the country's devices.
         raise _Invalid("occurred_at", "occurred_at needs a UTC offset (e.g. +08:00).")
@@ -90,7 +91,7 @@ def _barcode(obj: Mapping[str, Any]) -> str | None:
     if value is None:
         return None
     if len(value) != 13 or not value.isascii() or not value.isdigit() or not ean.is_valid(value):
-        raise _Invalid("barcode", f"{value!r} is not a valid GTIN-13.")
+        raise _Invalid("barcode", f"{quoted(value)} is not a valid GTIN-13.")
     return value
 
 
@@ -109,7 +110,7 @@ def parse_event(obj: Any, row: int | None, *, channel: str = "counter") -> SaleL
         event_id = _text(obj, "event_id", required=True, limit=MAX_ID_LENGTH)
         cabinet_no = _text(obj, "cabinet_no", required=True, limit=64)
         if not CABINET_NO.match(cabinet_no or ""):
-            raise _Invalid("cabinet_no", f"{cabinet_no!r} is not a cabinet number.")
+            raise _Invalid("cabinet_no", f"{quoted(cabinet_no)} is not a cabinet number.")
         kind = obj.get("type")
         if kind not in EVENT_TYPES:
             raise _Invalid("type", "type must be 'sale' or 'refund'.")

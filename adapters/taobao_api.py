@@ -36,7 +36,7 @@ from urllib3.util.retry import Retry
 
 from adapters.base import RowError, SaleLine, Skipped, register
 from service.clock import SHANGHAI, utcnow
-from service.tabular import parse_local_datetime, parse_yuan_to_fen
+from service.tabular import parse_local_datetime, parse_yuan_to_fen, quoted
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def order_line(order: Any, row: int | None = None) -> Item:
         elif status in COUNTED_STATUSES:
             quantity, amount_fen = _quantity(order), _fen(order, "payment", required=True)
         else:
-            raise _Invalid("status", f"Unknown order status {status!r}.")
+            raise _Invalid("status", f"Unknown order status {quoted(status)}.")
         line = SaleLine(
             channel=CHANNEL,
             external_id=order_id,

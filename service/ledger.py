@@ -31,6 +31,7 @@ from adapters.base import BUYER_TYPES, CHANNELS, RowError, SaleLine, Skipped
 from service import attribution, ledger_rollups, products, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import local_date, local_month, utcnow
+from service.tabular import row_message
 
 BATCH_SIZE = 5000
 DUPLICATE_KEY = 11000
@@ -76,7 +77,7 @@ class IngestResult:
     def add_error(self, error: RowError) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_KEPT_ERRORS:
-            self.errors.append(error.as_dict())
+            self.errors.append({**error.as_dict(), "message": row_message(error.message)})
 
     def counts(self) -> dict[str, int]:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import unicodedata
 
 from flask import current_app
@@ -72,6 +73,24 @@ def hash_id_number(number: str, key: str | None = None) -> str:
 def mask_id_number(number: str) -> str:
     """First 6 and last 4 characters: 360426********0071."""
     return number[:6] + ID_NUMBER_MASK + number[-4:]
+
+
+# An 18-character ID number standing alone in free text (not inside a longer run of digits).
+_ID_NUMBER_IN_TEXT = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
+
+
+def mask_id_numbers_in(text: str) -> str:
+    """Free text (a cell echoed in a row error) with every ID number in it masked.
+
+    Only runs whose check character is right are masked, so most order numbers of 18 digits
+    stay readable; an ID number is never shown whole.
+    """
+
+    def masked(match: re.Match[str]) -> str:
+        number = match.group(0).upper()
+        return mask_id_number(number) if ric.calc_check_digit(number) == number[17] else match.group(0)
+
+    return _ID_NUMBER_IN_TEXT.sub(masked, text)
 
 
 def mask_name(name: str | None) -> str:

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from service.clock import SHANGHAI
 from service.errors import ValidationFailed
+from service.pii import mask_id_numbers_in
 
 HEAD_BYTES = 64 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -163,6 +164,29 @@ def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
 MAX_REPORTED_ERRORS = 1000
 
 
+# No real line comes near it, and sums of millions of lines stay inside MongoDB's 64-bit integers.
+MAX_AMOUNT_FEN = 10**14
+
+# A row error quotes the cell it could not read; a few dozen characters identify it, and a kept
+# run stays small however large the cells of a hostile file are.
+QUOTED_CELL_CHARS = 40
+ROW_MESSAGE_CHARS = 300
+
+
+def quoted(value: Any) -> str:
+    """A cell as a message quotes it: ID numbers masked, cut to a few dozen characters."""
+    text = mask_id_numbers_in(value if isinstance(value, str) else repr(value))
+    if len(text) > QUOTED_CELL_CHARS:
+        text = text[:QUOTED_CELL_CHARS] + "…"
+    return repr(text) if isinstance(value, str) else text
+
+
+def row_message(message: str) -> str:
+    """A row error's message as it is kept and shown: ID numbers masked, length bounded."""
+    text = mask_id_numbers_in(str(message))
+    return text if len(text) <= ROW_MESSAGE_CHARS else text[:ROW_MESSAGE_CHARS] + "…"
+
+
 @dataclass
 class ImportReport:
     """What an import did, row by row: counts, and each rejected row's problems with its row number."""
@@ -183,7 +207,9 @@ class ImportReport:
             if len(self.errors) >= MAX_REPORTED_ERRORS:
                 self.errors_truncated = True
                 return
-            self.errors.append({"row": row, "field": field_name, "column": column, "message": message})
+            self.errors.append(
+                {"row": row, "field": field_name, "column": column, "message": row_message(message)}
+            )
 
     def counts(self) -> dict[str, int]:
         return {
@@ -419,16 +445,18 @@ def parse_yuan_to_fen(text: str) -> int:
         raise ValueError("The amount is empty.")
     match = _AMOUNT.match(value)
     if match is None or not (match["int"] or match["frac"]):
-        raise ValueError(f"{original!r} is not an amount in yuan.")
+        raise ValueError(f"{quoted(original)} is not an amount in yuan.")
     digits = match["int"].replace(",", "") or "0"
     fraction = match["frac"] or ""
     if len(fraction.rstrip("0")) > 2:
-        raise ValueError(f"{original!r} has more than two decimal places (below one fen).")
+        raise ValueError(f"{quoted(original)} has more than two decimal places (below one fen).")
     try:
         fen = Decimal(f"{digits}.{fraction or '0'}") * 100
     except InvalidOperation as error:
-        raise ValueError(f"{original!r} is not an amount in yuan.") from error
+        raise ValueError(f"{quoted(original)} is not an amount in yuan.") from error
     fen_int = int(fen)
+    if fen_int > MAX_AMOUNT_FEN:
+        raise ValueError(f"{quoted(original)} is larger than any amount a line can have (1万亿元).")
     return -fen_int if match["sign"] == "-" else fen_int
 
 
@@ -443,7 +471,7 @@ def parse_percent_to_bp(text: str) -> int:
     value = unicodedata.normalize("NFKC", text).strip().removesuffix("%").strip()
     match = _PERCENT.match(value)
     if match is None:
-        raise ValueError(f"{text!r} is not a percentage with at most two decimals.")
+        raise ValueError(f"{quoted(text)} is not a percentage with at most two decimals.")
     return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
 
 
@@ -453,7 +481,7 @@ def parse_whole_number(text: str) -> int:
     if not value:
         raise ValueError("The number is empty.")
     if not _WHOLE.match(value):
-        raise ValueError(f"{text!r} is not a whole number.")
+        raise ValueError(f"{quoted(text)} is not a whole number.")
     return int(value.split(".", 1)[0].replace(",", ""))
 
 
@@ -495,7 +523,7 @@ def parse_local_date(text: str) -> date:
     if moment.tzinfo is not None:
         moment = moment.astimezone(SHANGHAI)
     if moment.time() != time.min:
-        raise ValueError(f"{text!r} has a time of day; a date alone is expected.")
+        raise ValueError(f"{quoted(text)} has a time of day; a date alone is expected.")
     return moment.date()
 
 
@@ -514,7 +542,7 @@ def _parse_naive(value: str, original: str) -> datetime:
                 int((parts.get("f") or "0").ljust(6, "0")),
             )
         except ValueError as error:
-            raise ValueError(f"{original!r} is not a real date or time: {error}.") from error
+            raise ValueError(f"{quoted(original)} is not a real date or time: {error}.") from error
     if _SERIAL.match(value):
         return _from_excel_serial(Decimal(value), original)
     if "T" in value:
@@ -524,12 +552,14 @@ def _parse_naive(value: str, original: str) -> datetime:
             parsed = None
         if parsed is not None:
             return parsed
-    raise ValueError(f"{original!r} is not a date (expected e.g. 2020-11-03 14:22:01 or 2020/11/3).")
+    raise ValueError(f"{quoted(original)} is not a date (expected e.g. 2020-11-03 14:22:01 or 2020/11/3).")
 
 
 def _from_excel_serial(serial: Decimal, original: str) -> datetime:
     if not _SERIAL_MIN <= serial <= _SERIAL_MAX:
-        raise ValueError(f"{original!r} is outside the Excel date numbers this reader accepts (1970–9999).")
+        raise ValueError(
+            f"{quoted(original)} is outside the Excel date numbers this reader accepts (1970–9999)."
+        )
     days = int(serial)
     seconds = int(((serial - days) * 86400).to_integral_value())
     return _EXCEL_EPOCH + timedelta(days=days, seconds=seconds)

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import bson
 import pytest
 from bson import ObjectId
 
 from adapters.base import REGISTRY, RowError, SaleLine
-from service import canteens, imports, storage, tabular
+from service import canteens, imports, pii, storage, tabular
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.errors import Forbidden, ValidationFailed
+from tests.factories import valid_id_number
 
 COUNTY = "340722"
 OTHER_COUNTY = "341000"
@@ -190,6 +192,27 @@ def test_every_row_error_is_counted_but_only_the_first_thousand_kept(db, catalog
     assert len(result["errors"]) == 1000 and result["errors_truncated"] is True
     assert result["errors"][0]["row"] == 2
     assert len(db[storage.IMPORT_RUNS].find_one({"_id": result["_id"]})["errors"]) == 1000
+
+
+def test_a_run_stays_small_however_large_the_bad_cells_are(db, catalogue):
+    # 1,000 bad cells of 20 KB each once made a 20 MB run document, past MongoDB's 16 MiB limit.
+    huge = "9" * 20_000 + "x"
+    bad = [order(f"B-{n}", amount=huge) for n in range(1_200)]
+    result = run(db, export(*bad, order("A-1")))
+    assert (result["status"], result["error_count"], result["inserted"]) == ("succeeded", 1_200, 1)
+    stored = db[storage.IMPORT_RUNS].find_one({"_id": result["_id"]})
+    assert len(bson.encode(stored)) < 1_000_000
+    assert max(len(error["message"]) for error in stored["errors"]) <= tabular.ROW_MESSAGE_CHARS + 1
+    assert "9" * 40 in stored["errors"][0]["message"]  # the cell is still recognisable
+
+
+def test_a_row_error_never_shows_an_id_number_typed_into_a_cell(db, catalogue):
+    id_number = valid_id_number(7)
+    result = run(db, export(order("A-1", amount=id_number)))
+    stored = db[storage.IMPORT_RUNS].find_one({"_id": result["_id"]})
+    assert result["rejected"] == 1
+    assert id_number not in repr(stored) and id_number not in repr(result)
+    assert pii.mask_id_number(id_number) in stored["errors"][0]["message"]
 
 
 def test_a_file_missing_columns_fails_the_run_with_the_message(db, catalogue):

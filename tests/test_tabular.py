@@ -288,6 +288,8 @@ def test_yuan_amounts_become_exact_fen(text, fen):
         ("12.3.4", "not an amount"),
         (".", "not an amount"),
         ("--1", "not an amount"),
+        ("99999999999999999999.99", "larger than any amount"),
+        ("1000000000000.01", "larger than any amount"),
     ],
 )
 def test_bad_amounts_are_refused_with_a_reason(text, message):
@@ -373,3 +375,19 @@ def test_the_import_report_counts_every_rejected_row_but_lists_a_bounded_number_
     assert len(report.errors) == tabular.MAX_REPORTED_ERRORS
     assert report.as_dict()["errors_truncated"] is True
     assert report.errors[0] == {"row": 2, "field": "household_no", "column": "户编号", "message": "bad"}
+
+
+def test_the_largest_amount_a_line_can_have_is_accepted():
+    assert tabular.parse_yuan_to_fen("1000000000000.00") == tabular.MAX_AMOUNT_FEN
+
+
+def test_a_quoted_cell_is_cut_and_masks_an_id_number():
+    from tests.factories import valid_id_number
+
+    assert tabular.quoted("x" * 500) == repr("x" * tabular.QUOTED_CELL_CHARS + "…")
+    number = valid_id_number(3)
+    assert number not in tabular.quoted(f"身份证{number}")
+    assert tabular.quoted(f"身份证{number}") == repr(f"身份证{number[:6]}********{number[-4:]}")
+    # An order number of 18 digits whose last digit is not an ID check character stays readable.
+    order = number[:17] + str((int(number[17]) + 1) % 10 if number[17] != "X" else 0)
+    assert tabular.quoted(order) == repr(order)

@@ -106,6 +106,10 @@ _PATTERNS = [
     (re.compile(r"^(\S+) is in the future \(today is (\S+) in Asia/Shanghai\)\.$"), "{0} 晚于今天（{1}）。"),
     (re.compile(r"^'(.*)' has more than two decimal places \(below one fen\)\.$"), "“{0}”超过两位小数。"),
     (re.compile(r"^'(.*)' is not an amount in yuan\.$"), "“{0}”不是有效的金额（元）。"),
+    (
+        re.compile(r"^'(.*)' is larger than any amount a line can have \(1万亿元\)\.$"),
+        "“{0}”超过单笔金额上限（1万亿元）。",
+    ),
     (re.compile(r"^'(.*)' is not a whole number\.$"), "“{0}”不是整数。"),
     (re.compile(r"^'(.*)': write 是 or 否\.$"), "“{0}”：请填写“是”或“否”。"),
     (re.compile(r"^Must be (\d{4}-\d{2}) or later\.$"), "不能早于 {0}。"),
