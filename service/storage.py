@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -129,6 +130,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("operator_id", ASCENDING), ("started_at", DESCENDING)], name="operator_started"),
         # Admins list every county's runs, newest first.
         IndexModel([("started_at", DESCENDING)], name="started"),
+        # Runs whose process died are found by their last heartbeat.
+        IndexModel([("status", ASCENDING), ("heartbeat_at", ASCENDING)], name="status_heartbeat"),
     ],
     PENDING_UPLOADS: [
         IndexModel([("run_id", ASCENDING), ("n", ASCENDING)], unique=True, name="run_chunk_unique"),
@@ -289,16 +292,32 @@ def sort_spec(sort: str) -> list[tuple[str, int]]:
     return [(field, direction), ("_id", direction)]
 
 
-def ensure_indexes(db: Database, *, embedded: bool = False) -> None:
-    """Create every declared index; creating an existing one is a no-op.
+# The options that make two indexes of the same name different; anything else is the server's own.
+_INDEX_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds")
 
-    The emulator scans a whole collection on every operation once it has a TTL index, so
-    there TTL indexes are created without expiry: the code refuses expired records anyway.
-    """
-    for name, models in INDEXES.items():
-        if embedded:
-            models = [_without_ttl(model) for model in models]
-        db[name].create_indexes(models)
+
+@dataclass(frozen=True)
+class IndexChange:
+    """One index that is missing or whose stored definition differs from the declared one."""
+
+    collection: str
+    name: str
+    action: str  # "create", or "recreate" (dropped first: its keys or options changed)
+    stored_name: str | None = None
+
+    def __str__(self) -> str:
+        if self.action == "create":
+            return f"{self.collection}.{self.name}: created"
+        replaced = f" (stored as {self.stored_name})" if self.stored_name != self.name else ""
+        return f"{self.collection}.{self.name}: dropped and recreated{replaced}, its definition changed"
+
+
+def declared_indexes(*, embedded: bool = False) -> dict[str, list[IndexModel]]:
+    """Every declared index; the emulator scans a whole collection on every operation once it
+    has a TTL index, so there TTL indexes are declared without expiry (code refuses expired records)."""
+    if not embedded:
+        return INDEXES
+    return {name: [_without_ttl(model) for model in models] for name, models in INDEXES.items()}
 
 
 def _without_ttl(model: IndexModel) -> IndexModel:
@@ -308,6 +327,68 @@ def _without_ttl(model: IndexModel) -> IndexModel:
     spec.pop("expireAfterSeconds")
     keys = list(spec.pop("key").items())
     return IndexModel(keys, **spec)
+
+
+def _plain(value: Any) -> Any:
+    """A stored index option as plain values (servers answer with SON, Int64 or doubles)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return int(value)
+
+
+def _definition(spec: dict[str, Any]) -> tuple:
+    keys = spec["key"].items() if isinstance(spec["key"], dict) else spec["key"]
+    # Some servers answer "unique": false where others leave the option out.
+    options = tuple(
+        (option, repr(None if spec.get(option) is False else _plain(spec.get(option))))
+        for option in _INDEX_OPTIONS
+    )
+    return tuple((field, int(direction)) for field, direction in keys), options
+
+
+def index_changes(db: Database, *, embedded: bool = False) -> list[IndexChange]:
+    """What differs between the declared indexes and those stored: missing ones, and ones whose
+    keys or options changed between versions (matched by name, or by keys under another name)."""
+    changes = []
+    for collection, models in declared_indexes(embedded=embedded).items():
+        stored = {name: _definition(spec) for name, spec in db[collection].index_information().items()}
+        for model in models:
+            spec = model.document
+            name, wanted = spec["name"], _definition(spec)
+            if stored.get(name) == wanted:
+                continue
+            clash = name if name in stored else next(
+                (other for other, have in stored.items() if have[0] == wanted[0] and other != "_id_"), None
+            )  # fmt: skip
+            changes.append(IndexChange(collection, name, "recreate" if clash else "create", clash))
+    return changes
+
+
+def ensure_indexes(db: Database, *, embedded: bool = False, migrate: bool = False) -> list[IndexChange]:
+    """Create every missing declared index. An index whose definition changed between versions is
+    dropped and recreated only with ``migrate`` (``flask db init``); otherwise it is reported and left
+    alone, so start-up never stops a worker over it. Returns what was done or still needs doing."""
+    declared = {
+        (collection, model.document["name"]): model
+        for collection, models in declared_indexes(embedded=embedded).items()
+        for model in models
+    }
+    changes = index_changes(db, embedded=embedded)
+    for change in changes:
+        if change.action == "recreate":
+            if not migrate:
+                log.error(
+                    "index %s.%s differs from its declaration; run `flask --app service db init` "
+                    "to drop and recreate it",
+                    change.collection,
+                    change.name,
+                )
+                continue
+            db[change.collection].drop_index(change.stored_name)
+        db[change.collection].create_indexes([declared[(change.collection, change.name)]])
+    return changes
 
 
 def init_app(app: Flask) -> None:
@@ -329,7 +410,12 @@ def db_cli() -> None:
     pass
 
 
-@db_cli.command("init", help="Create every index (idempotent).")
+@db_cli.command("init", help="Create every index; drop and recreate those whose definition changed.")
 def db_init_command() -> None:
-    ensure_indexes(get_db(), embedded=get_storage().embedded)
-    click.echo(f"Indexes ensured on {sum(len(m) for m in INDEXES.values())} index definitions.")
+    changes = ensure_indexes(get_db(), embedded=get_storage().embedded, migrate=True)
+    for change in changes:
+        click.echo(str(change))
+    declared = sum(len(models) for models in INDEXES.values())
+    click.echo(
+        f"{declared} declared indexes: {len(changes)} changed, {declared - len(changes)} already in place."
+    )
