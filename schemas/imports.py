@@ -72,7 +72,11 @@ class ImportRunSchema(BaseSchema):
         allow_none=True, metadata={"description": "Set when an enterprise imported its own shop's export."}
     )
     dry_run = fields.Boolean()
-    status = fields.String(metadata={"description": "running, succeeded or failed."})
+    status = fields.String(
+        metadata={
+            "description": "running, succeeded, failed, or interrupted (its process stopped mid-import: import the file again)."
+        }
+    )
     error = fields.String(allow_none=True, metadata={"description": "Why the run failed."})
     source = fields.Nested(ImportSourceSchema)
     started_by = fields.Nested(ActorSchema)

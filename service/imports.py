@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import IO, Any
 
 from bson import ObjectId
@@ -32,8 +33,15 @@ from service.ledger import IngestResult, IngestScope
 
 log = logging.getLogger(__name__)
 
-RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
-STATUSES = (RUNNING, SUCCEEDED, FAILED)
+RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
+# A running import touches its run this often; one silent for much longer has lost its process.
+HEARTBEAT_SECONDS = 15
+HEARTBEAT_TIMEOUT_SECONDS = 300
+INTERRUPTED_MESSAGE = (
+    "The import stopped before it finished (the service restarted or its process died). "
+    "Import the same file again: lines already stored are recognised, nothing is counted twice."
+)
 # Lines whose buyer names are looked up together, in one query per batch.
 BUYER_BATCH = 1000
 # How many distinct unknown buyer names a run keeps, to show staff which canteens to register.
@@ -191,7 +199,7 @@ def _prepared(
     buyers: _BuyerNames,
     tally: _Tally,
     source: HashingReader,
-    progress: Progress | None,
+    progress: Progress,
 ) -> Iterator[SaleLine | RowError]:
     """The adapter's output as the ledger takes it: skipped rows counted apart, buyers resolved."""
     batch: list[SaleLine | RowError] = []
@@ -207,7 +215,7 @@ def _prepared(
         if len(batch) >= BUYER_BATCH:
             yield from buyers.resolve(batch)
             batch = []
-        if progress is not None and tally.items % PROGRESS_EVERY == 0:
+        if tally.items % PROGRESS_EVERY == 0:
             progress(tally.items, source.size)
     yield from buyers.resolve(batch)
 
@@ -246,7 +254,7 @@ def run_import(
             _BuyerNames(db, scope.county_code, tally),
             tally,
             source,
-            progress,
+            _Heartbeat(db, run["_id"], progress),
         )
         ledger.ingest(db, lines, scope, dry_run=dry_run, run_id=run["_id"], result=result)
         source.drain()
@@ -277,6 +285,39 @@ def run_import(
     return finished
 
 
+class _Heartbeat:
+    """The progress callback of a run: forwards progress, and every HEARTBEAT_SECONDS marks the run
+    alive, so a run whose process died is told apart from a long one (:func:`mark_interrupted`)."""
+
+    def __init__(self, db: Database, run_id: ObjectId, progress: Progress | None):
+        self.db, self.run_id, self.progress = db, run_id, progress
+        self.last = time.monotonic()
+
+    def __call__(self, items: int, size: int) -> None:
+        if time.monotonic() - self.last >= HEARTBEAT_SECONDS:
+            self.last = time.monotonic()
+            self.db[storage.IMPORT_RUNS].update_one(
+                {"_id": self.run_id, "status": RUNNING}, {"$set": {"heartbeat_at": utcnow()}}
+            )
+        if self.progress is not None:
+            self.progress(items, size)
+
+
+def mark_interrupted(db: Database, *, all_running: bool = False) -> int:
+    """Mark as interrupted the runs whose process died: every running run when this process owns the
+    whole database (the embedded default at start-up), else those silent past the heartbeat timeout.
+    Returns how many. Safe to call from every worker at once: it only touches dead runs."""
+    query: dict[str, Any] = {"status": RUNNING}
+    if not all_running:
+        cutoff = utcnow() - timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS)
+        query["$or"] = [{"heartbeat_at": {"$lt": cutoff}}, {"heartbeat_at": None}]
+    update = {"$set": {"status": INTERRUPTED, "error": INTERRUPTED_MESSAGE, "finished_at": utcnow()}}
+    marked = db[storage.IMPORT_RUNS].update_many(query, update).modified_count
+    if marked:
+        log.warning("%d sales import run(s) marked interrupted: their process stopped mid-import", marked)
+    return marked
+
+
 def _drain_quietly(source: HashingReader) -> None:
     try:
         source.drain()
@@ -297,6 +338,7 @@ def _start(
         "source": {"filename": filename, "size": None, "sha256": None},
         "started_by": actor.as_actor(),
         "started_at": utcnow(),
+        "heartbeat_at": utcnow(),
         "finished_at": None,
         "duration_ms": None,
         "error": None,
@@ -380,6 +422,7 @@ def list_runs(
     per_page: int = 50,
 ) -> tuple[list[dict[str, Any]], int]:
     """Import runs, newest first, without their row errors."""
+    mark_interrupted(db)
     conditions: list[dict[str, Any]] = [_visibility(actor)]
     if county_code is not None:
         if actor.role != ENTERPRISE:
@@ -405,6 +448,7 @@ def list_runs(
 
 def get_run(db: Database, actor: Principal, run_id: ObjectId) -> dict[str, Any]:
     """One run with its kept row errors."""
+    mark_interrupted(db)
     run = db[storage.IMPORT_RUNS].find_one({"_id": run_id})
     if run is None:
         raise NotFound("No such import run.")

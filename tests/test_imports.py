@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bson
@@ -15,6 +15,7 @@ from bson import ObjectId
 from adapters.base import REGISTRY, RowError, SaleLine
 from service import canteens, imports, pii, storage, tabular
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
+from service.clock import utcnow
 from service.errors import Forbidden, ValidationFailed
 from tests.factories import valid_id_number
 
@@ -538,3 +539,71 @@ def test_an_enterprise_account_without_an_operator_sees_no_runs(db):
     unbound = Principal(user_id=ObjectId(), username="x", role=ENTERPRISE)
     with pytest.raises(Forbidden):
         imports.list_runs(db, unbound)
+
+
+# Runs whose process died ----------------------------------------------------------------------------
+
+
+def _as_if_its_process_died(db, run_id, silent_for: timedelta) -> None:
+    db[storage.IMPORT_RUNS].update_one(
+        {"_id": run_id},
+        {"$set": {"status": imports.RUNNING, "heartbeat_at": utcnow() - silent_for, "finished_at": None}},
+    )
+
+
+def test_a_run_silent_past_the_heartbeat_timeout_reads_as_interrupted(db, catalogue):
+    dead = run(db, export(order("A-1")))["_id"]
+    alive = run(db, export(order("A-2")))["_id"]
+    _as_if_its_process_died(db, dead, timedelta(seconds=imports.HEARTBEAT_TIMEOUT_SECONDS + 1))
+    _as_if_its_process_died(db, alive, timedelta(seconds=imports.HEARTBEAT_SECONDS))
+    listed = {r["_id"]: r for r in imports.list_runs(db, STAFF)[0]}
+    assert listed[dead]["status"] == imports.INTERRUPTED
+    assert listed[alive]["status"] == imports.RUNNING
+    assert imports.get_run(db, STAFF, dead)["error"] == imports.INTERRUPTED_MESSAGE
+
+
+def test_a_process_alone_on_its_database_marks_every_running_run_at_start(db, catalogue):
+    recent = run(db, export(order("A-1")))["_id"]
+    _as_if_its_process_died(db, recent, timedelta(seconds=1))
+    assert imports.mark_interrupted(db) == 0
+    assert imports.mark_interrupted(db, all_running=True) == 1
+    assert db[storage.IMPORT_RUNS].find_one({"_id": recent})["status"] == imports.INTERRUPTED
+
+
+def test_an_interrupted_import_run_again_counts_nothing_twice(db, catalogue):
+    data = export(order("A-1"), order("A-2"), order("A-3"))
+    first = run(db, data)
+    _as_if_its_process_died(db, first["_id"], timedelta(hours=1))
+    imports.mark_interrupted(db)
+    again = run(db, data)
+    assert (again["status"], again["inserted"], again["unchanged"]) == (imports.SUCCEEDED, 0, 3)
+    assert db[storage.SALES].count_documents({"county_code": COUNTY}) == 3
+    assert daily_sales_fen(db) == 3 * 100_00
+
+
+def test_a_long_run_beats_its_heartbeat(db, catalogue, monkeypatch):
+    monkeypatch.setattr(imports, "HEARTBEAT_SECONDS", 0)
+    monkeypatch.setattr(imports, "PROGRESS_EVERY", 1)
+    ticks = iter(range(1, 10_000))
+    start = utcnow()
+    monkeypatch.setattr(imports, "utcnow", lambda: start + timedelta(seconds=next(ticks)))
+    beats = []
+    original = imports._Heartbeat.__call__
+
+    def spy(self, items, size):
+        before = db[storage.IMPORT_RUNS].find_one({"_id": self.run_id})["heartbeat_at"]
+        original(self, items, size)
+        beats.append((before, db[storage.IMPORT_RUNS].find_one({"_id": self.run_id})["heartbeat_at"]))
+
+    monkeypatch.setattr(imports._Heartbeat, "__call__", spy)
+    run(db, export(*(order(f"A-{n}") for n in range(3))))
+    assert len(beats) >= 3
+    assert all(after > before for before, after in beats)
+
+
+def test_the_run_page_says_an_interrupted_import_can_be_imported_again(page_login, db, catalogue):
+    first = run(db, export(order("A-1")))
+    _as_if_its_process_died(db, first["_id"], timedelta(hours=1))
+    browser = page_login(COUNTY_STAFF, county_codes=[COUNTY])
+    page = browser.get(f"/imports/{first['_id']}").get_data(as_text=True)
+    assert "已中断" in page and "请重新导入同一文件" in page

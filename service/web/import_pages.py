@@ -53,7 +53,12 @@ from service.web.messages import zh
 
 bp = PageBlueprint("import_pages", __name__, url_prefix="/imports")
 
-RUN_STATUS_LABELS = {imports.RUNNING: "进行中", imports.SUCCEEDED: "已完成", imports.FAILED: "失败"}
+RUN_STATUS_LABELS = {
+    imports.RUNNING: "进行中",
+    imports.SUCCEEDED: "已完成",
+    imports.FAILED: "失败",
+    imports.INTERRUPTED: "已中断",
+}
 COUNT_LABELS = {
     "rows": "行数",
     "inserted": "新增",

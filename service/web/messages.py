@@ -13,6 +13,10 @@ from service.web.formatting import ROLE_LABELS
 
 # Exact messages (marshmallow's defaults and the service's common ones).
 _EXACT = {
+    (
+        "The import stopped before it finished (the service restarted or its process died). "
+        "Import the same file again: lines already stored are recognised, nothing is counted twice."
+    ): "导入未完成就停止了（服务重启或进程中断）。请重新导入同一文件：已入账的销售行会被识别，不会重复计算。",
     "Missing data for required field.": "必填。",
     "Field may not be null.": "不能为空。",
     "Not a valid integer.": "请填写整数。",
