@@ -74,7 +74,8 @@ class ImportRunSchema(BaseSchema):
     dry_run = fields.Boolean()
     status = fields.String(
         metadata={
-            "description": "running, succeeded, failed, or interrupted (its process stopped mid-import: import the file again)."
+            "description": "running, succeeded, failed, or interrupted "
+            "(its process stopped mid-import: import the file again)."
         }
     )
     error = fields.String(allow_none=True, metadata={"description": "Why the run failed."})
