@@ -368,7 +368,7 @@ def _ingest_batch(
         else:
             result.updated += 1
             partitions.add((scope.county_code, stored["month"]))
-            writes.append(UpdateOne({"_id": stored["_id"]}, {"$set": document}))
+            writes.append(UpdateOne(line_filter(stored), {"$set": document}))
     if dry_run or not writes:
         return
     # Dirty first: a crash after the sales are written still leaves the partitions to rebuild.
@@ -388,9 +388,8 @@ def _write(db: Database, writes: list[InsertOne | UpdateOne]) -> None:
         retries = []
         for entry in failed:
             document = writes[entry["index"]]._doc
-            key = {name: document[name] for name in ("county_code", "channel", "external_id")}
             fields = {k: v for k, v in document.items() if k not in ("_id", "created_at")}
-            retries.append(UpdateOne(key, {"$set": fields}))
+            retries.append(UpdateOne({name: document[name] for name in LINE_KEY}, {"$set": fields}))
         db[storage.SALES].bulk_write(retries, ordered=False)
 
 
@@ -410,6 +409,17 @@ def _scope_problem(line: SaleLine, product: dict[str, Any] | None, scope: Ingest
     return None
 
 
+# A sale line's natural key and the sales collection's shard key; every write names it, so a sharded
+# cluster routes each update to one shard.
+LINE_KEY = ("county_code", "channel", "external_id")
+
+
+def line_filter(line: dict[str, Any]) -> dict[str, Any]:
+    """The filter that updates one stored line: its shard key, and its ``_id`` where known."""
+    key = {name: line[name] for name in LINE_KEY}
+    return {**key, "_id": line["_id"]} if "_id" in line else key
+
+
 def _existing_lines(
     db: Database, county_code: str, accepted: dict[tuple[str, str], Any]
 ) -> dict[tuple[str, str], dict[str, Any]]:
@@ -421,7 +431,7 @@ def _existing_lines(
     for channel, external_ids in by_channel.items():
         cursor = db[storage.SALES].find(
             {"county_code": county_code, "channel": channel, "external_id": {"$in": external_ids}},
-            {"channel": 1, "external_id": 1, "fingerprint": 1, "month": 1},
+            {"county_code": 1, "channel": 1, "external_id": 1, "fingerprint": 1, "month": 1},
         )
         for document in cursor:
             found[(document["channel"], document["external_id"])] = document
@@ -485,6 +495,7 @@ def _refresh_lines(db: Database, county_code: str, month: str) -> int:
         sales.find(
             {"county_code": county_code, "month": month, "matched": True},
             {
+                **dict.fromkeys(LINE_KEY, 1),
                 "product_id": 1,
                 "occurred_at": 1,
                 "amount_fen": 1,
@@ -504,7 +515,7 @@ def _refresh_lines(db: Database, county_code: str, month: str) -> int:
     for line in lines:
         fields = attribute(catalogue.get(line["product_id"]), line["occurred_at"], line["amount_fen"])
         if any(line.get(name) != value for name, value in fields.items() if name != "matched"):
-            updates.append(UpdateOne({"_id": line["_id"]}, {"$set": fields}))
+            updates.append(UpdateOne(line_filter(line), {"$set": fields}))
     if updates:
         sales.bulk_write(updates, ordered=False)
     return len(updates)
@@ -585,11 +596,8 @@ def rematch(db: Database, county_codes: Iterable[str] | None = None) -> dict[str
             product = catalogue.match(probe)
             if product is None or product["county_code"] != doc["county_code"]:
                 continue
-            updates.append(
-                UpdateOne(
-                    {"_id": doc["_id"]}, {"$set": attribute(product, doc["occurred_at"], doc["amount_fen"])}
-                )
-            )
+            fields = attribute(product, doc["occurred_at"], doc["amount_fen"])
+            updates.append(UpdateOne(line_filter(doc), {"$set": fields}))
             partitions.add((doc["county_code"], doc["month"]))
         if updates:
             mark_dirty(db, partitions)

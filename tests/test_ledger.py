@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from bson import ObjectId
 from pymongo import InsertOne
 
 from adapters.base import RowError, SaleLine
@@ -386,3 +387,35 @@ def test_a_line_inserted_by_a_concurrent_ingest_is_updated_not_duplicated(db, ce
     ingest(db, [line("A-1", 10_000)])
     assert db[storage.SALES].count_documents({}) == 1
     assert db[storage.SALES].find_one()["amount_fen"] == 10_000
+
+
+def test_every_update_of_a_sale_line_names_the_shard_key(db, certified, monkeypatch):
+    """On a sharded cluster an update is routed to one shard only if its filter holds the shard key."""
+    filters = []
+
+    class RecordingUpdateOne(ledger.UpdateOne):
+        def __init__(self, filter, update, *args, **kwargs):
+            filters.append(filter)
+            super().__init__(filter, update, *args, **kwargs)
+
+    monkeypatch.setattr(ledger, "UpdateOne", RecordingUpdateOne)
+    ingest(db, [line("A-1", 10_000), line("A-2", 500, sku="LATER")])
+    ingest(db, [line("A-1", 9_000)])  # a changed line: updated in place
+    db[storage.PRODUCTS].update_one(
+        {"_id": certified["product"]["_id"]}, {"$push": {"channel_sku_keys": "jd:LATER"}}
+    )
+    ledger.rematch(db)  # the unmatched line gets its product
+    history = [{"benefit_rate_bp": 900, "valid_from": datetime(2023, 1, 1, tzinfo=UTC)}]
+    db[storage.PRODUCTS].update_one(
+        {"_id": certified["product"]["_id"]}, {"$set": {"benefit_rate_history": history}}
+    )
+    ledger.mark_product_changed(db, certified["product"]["_id"])
+    ledger.rebuild(db)  # lines refreshed with the new rate
+
+    # Partition markers are keyed by a string id; sale lines by an ObjectId or their natural key.
+    sale_filters = [f for f in filters if "external_id" in f or isinstance(f.get("_id"), ObjectId)]
+    assert len(sale_filters) >= 4
+    for sale_filter in sale_filters:
+        assert {"county_code", "channel", "external_id"} <= set(sale_filter), sale_filter
+    assert db[storage.SALES].find_one({"external_id": "A-1"})["benefit_rate_bp"] == 900
+    assert reconcile.verify(db)[1] == []
