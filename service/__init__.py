@@ -44,8 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     with app.app_context():
         db = storage.get_db()
+        # Read before the indexes are made: the demo county never goes over data kept in DATA_DIR.
+        kept_data = bool(app.extensions["storage"].data_dir and db.list_collection_names())
         storage.ensure_indexes(db, embedded=app.extensions["storage"].embedded)
-        if _should_load_demo(app):
+        if not kept_data and _should_load_demo(app):
             from service import demo
 
             demo.load(db)

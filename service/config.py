@@ -12,9 +12,14 @@ class Config:
     """Defaults. Every setting the service reads is declared here."""
 
     SECRET_KEY = "dev-only-change-me"
-    # Unset: the in-process emulator (data lives in memory and is lost at exit).
+    # Unset: the in-process emulator (in memory, or in DATA_DIR when that is set).
     MONGO_URI: str | None = None
     MONGO_DB_NAME = "consumption_aid"
+    # With MONGO_URI unset: the emulator keeps its data in this directory (a journal and a snapshot)
+    # and survives restarts; unset too, the data lives in memory only (the tests). ./scripts/run sets it.
+    DATA_DIR: str | None = None
+    # fdatasync the journal after every write: survives a power loss too, at a cost per write.
+    DATA_FSYNC = False
     # "auto": load the demo county on the embedded emulator, never on a real server.
     DEMO_ON_START = "auto"
     TESTING = False
@@ -82,6 +87,8 @@ _ENV_SETTINGS: dict[str, type] = {
     "SESSION_COOKIE_SECURE": bool,
     "MONGO_URI": str,
     "MONGO_DB_NAME": str,
+    "DATA_DIR": str,
+    "DATA_FSYNC": bool,
     "DEMO_ON_START": str,
     "MAX_CONTENT_LENGTH": int,
     "TOKEN_TTL_SECONDS": int,

@@ -21,6 +21,8 @@ each explain themselves where they are defined.
    Real MongoDB runs operations concurrently; here they are serialised, which
    is the simplest way to give each operation MongoDB's single-document
    atomicity (and, as a side effect, makes multi-document writes atomic too).
+   The wrapper also knows when the outermost call ends: a data directory's
+   journal (``service/durable.py``) is written then, before the call returns.
 2. **Quadratic cursor iteration.** ``Cursor.__next__`` re-sliced the full
    result list (``results[skip:][:limit]``) for every document it returned,
    so iterating N documents copied O(N^2) list items; ``aggregate()`` starts
@@ -65,7 +67,7 @@ import os
 import threading
 import types
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import mongomock_ng
@@ -79,17 +81,26 @@ from mongomock_ng.filtering import filter_applies
 from mongomock_ng.mongo_client import MongoClient
 from mongomock_ng.session import ClientSession
 
-__all__ = ["apply_patches", "new_client"]
+__all__ = ["apply_patches", "flush_before_return", "new_client", "operation_lock", "refuse_operations"]
 
 # The one lock every emulator operation runs under (re-entrant: operations call each other).
 _LOCK = threading.RLock()
 _PATCH_LOCK = threading.Lock()
 _patched = False
+# How deep the lock-holding thread is in emulator calls; 0 means the outermost call has returned.
+_depth = 0
+# Objects with a flush() to run before the outermost call returns (a data directory's journal).
+_pending: dict[Any, None] = {}
+# Set once this process's data can no longer be trusted: every operation then raises what it builds.
+_refusal: Callable[[], BaseException] | None = None
 
 
 def _reset_lock_in_child() -> None:
-    global _LOCK
+    global _LOCK, _depth, _refusal
     _LOCK = threading.RLock()
+    _depth = 0
+    _pending.clear()
+    _refusal = None
 
 
 # A child forked while another thread held the lock would otherwise deadlock on its first query.
@@ -120,23 +131,64 @@ def apply_patches() -> None:
 
 
 def new_client(**kwargs: Any) -> mongomock_ng.MongoClient:
-    """A fresh, empty emulator client; ``tz_aware=True`` unless overridden (like the real client)."""
+    """A fresh emulator client; ``tz_aware=True`` unless overridden (like the real client).
+
+    Empty unless ``_store`` gives it a server store (a data directory's, already loaded).
+    """
     apply_patches()
     kwargs.setdefault("tz_aware", True)
     return mongomock_ng.MongoClient(**kwargs)
 
 
+def operation_lock() -> threading.RLock:
+    """The lock every emulator operation holds; hold it to read or write the stores directly."""
+    return _LOCK
+
+
+def flush_before_return(journal: Any) -> None:
+    """Have ``journal.flush()`` run before the current outermost emulator call returns (or raises)."""
+    _pending[journal] = None
+
+
+def refuse_operations(make_error: Callable[[], BaseException] | None) -> None:
+    """From now on every emulator operation raises ``make_error()`` (None: serve again)."""
+    global _refusal
+    _refusal = make_error
+
+
 # --- 1. one process-wide lock ----------------------------------------------------------------
+
+
+def _flush_pending() -> None:
+    while _pending:
+        journal = next(iter(_pending))
+        del _pending[journal]
+        journal.flush()
 
 
 def _locked(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        global _depth
         with _LOCK:
-            result = fn(*args, **kwargs)
-            # Generator methods (e.g. list_indexes) would otherwise run their body after the lock is gone.
-            if isinstance(result, types.GeneratorType):
-                result = iter(list(result))
+            if _refusal is not None:
+                raise _refusal()
+            _depth += 1
+            try:
+                result = fn(*args, **kwargs)
+                # Generator methods (e.g. list_indexes) would otherwise run their body after the lock is gone.
+                if isinstance(result, types.GeneratorType):
+                    result = iter(list(result))
+            except BaseException:
+                _depth -= 1
+                # A call that failed half-way may still have changed documents: those are written too.
+                if not _depth and _pending:
+                    _flush_pending()
+                raise
+            _depth -= 1
+            # Nothing a caller was told about may live only in memory (see service/durable.py).
+            if not _depth and _pending:
+                _flush_pending()
             return result
 
     wrapper._emulator_locked = True

@@ -3,7 +3,8 @@
 One ``MongoClient`` per worker process: created by the app factory with
 ``connect=False`` (no sockets before gunicorn forks) and re-created if the
 process id changes, so a client is never shared across a fork.
-With ``MONGO_URI`` unset, the in-process emulator stands in for MongoDB.
+With ``MONGO_URI`` unset, the in-process emulator stands in for MongoDB: in memory,
+or kept in ``DATA_DIR`` when that is set (``service/durable.py``).
 """
 
 from __future__ import annotations
@@ -218,13 +219,17 @@ INDEXES: dict[str, list[IndexModel]] = {
 class Storage:
     """Owns the client of this process and hands out the database."""
 
-    def __init__(self, uri: str | None, db_name: str):
+    def __init__(self, uri: str | None, db_name: str, data_dir: str | None = None, data_fsync: bool = False):
         self.uri = uri
         self.db_name = db_name
         self.embedded = not uri
+        # The emulator's data directory (service/durable.py); None keeps the emulator in memory.
+        self.data_dir = data_dir if self.embedded else None
+        self.data_fsync = data_fsync
         self._lock = threading.Lock()
         self._client: Any = None
         self._pid: int | None = None
+        self._directory: Any = None
 
     @property
     def client(self) -> Any:
@@ -241,13 +246,25 @@ class Storage:
         return self.client[self.db_name]
 
     def _connect(self) -> Any:
+        if self.embedded and self.data_dir:
+            from service import durable
+
+            self._directory = durable.open_directory(self.data_dir, fsync=self.data_fsync)
+            log.warning(
+                "MONGO_URI is not set: using the in-process MongoDB emulator, its data kept in %s "
+                "(%d documents loaded in %.1f s). Set MONGO_URI to a real MongoDB for production.",
+                self._directory.path,
+                self._directory.loaded_documents,
+                self._directory.load_seconds,
+            )
+            return self._directory.client
         if self.embedded:
             from service import emulator
 
             log.warning(
                 "MONGO_URI is not set: using the in-process MongoDB emulator. "
-                "Data lives in this process's memory and is LOST AT EXIT. "
-                "Set MONGO_URI to a real MongoDB for anything but a demo or tests."
+                "Data lives in this process's memory and is LOST AT EXIT (no DATA_DIR). "
+                "Set DATA_DIR to keep it, or MONGO_URI to a real MongoDB for production."
             )
             return emulator.new_client()
         return MongoClient(self.uri, connect=False, tz_aware=True, appname="consumption-aid")
@@ -258,6 +275,9 @@ class Storage:
     def close(self) -> None:
         if self._client is not None and not self.embedded:
             self._client.close()
+        if self._directory is not None:
+            self._directory.close()  # a snapshot if the journal holds changes, then the lock is released
+            self._directory = None
         self._client = None
 
 
@@ -392,7 +412,12 @@ def ensure_indexes(db: Database, *, embedded: bool = False, migrate: bool = Fals
 
 
 def init_app(app: Flask) -> None:
-    storage = Storage(app.config.get("MONGO_URI"), app.config["MONGO_DB_NAME"])
+    storage = Storage(
+        app.config.get("MONGO_URI"),
+        app.config["MONGO_DB_NAME"],
+        data_dir=app.config.get("DATA_DIR"),
+        data_fsync=bool(app.config.get("DATA_FSYNC")),
+    )
     app.extensions["storage"] = storage
     app.cli.add_command(db_cli)
 
