@@ -6,16 +6,59 @@ database each, dropped afterwards); otherwise on the in-process emulator.
 
 from __future__ import annotations
 
+import argparse
 import os
 import uuid
+from datetime import datetime
 
 import pytest
+import time_machine
 
 from service import create_app
 from service.storage import get_storage
 from tests.factories import ApiCaller, Factory, PageBrowser
 
 TEST_MONGO_URI = os.environ.get("TEST_MONGO_URI") or None
+
+
+# The clock: --clock=2027-01-01T00:30+08:00 runs the suite at that moment ----------------------------
+
+
+def _moment(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the offset or Z, e.g. {value}+08:00")
+    return moment
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock",
+        type=_moment,
+        default=None,
+        metavar="MOMENT",
+        help="run every test as if it started at MOMENT (ISO 8601 with its offset, e.g. "
+        "2027-01-01T00:30+08:00); the clock ticks from there",
+    )
+
+
+def pytest_report_header(config):
+    moment = config.getoption("--clock")
+    return [f"clock: every test starts at {moment.isoformat()}"] if moment else []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # Every test starts at the moment, its fixtures' set-up included, so a failure does not depend
+    # on the order tests run in or on how long the run has lasted.
+    moment = item.config.getoption("--clock")
+    if moment is None:
+        return (yield)
+    with time_machine.travel(moment, tick=True):
+        return (yield)
 
 
 def make_test_app(**overrides):

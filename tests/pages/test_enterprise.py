@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import openpyxl
 import pytest
@@ -279,7 +279,8 @@ def books(factory, db, operator):
     ]
     factory.benefit_link(operator, households[0], weight=2)
     factory.benefit_link(operator, households[1], weight=1, mechanism="employment")
-    when = start_of_local_day(today_local().replace(day=1)) + timedelta(hours=1)
+    # The first moment of this month in Shanghai: in the past at any hour, 00:00 on the 1st included.
+    when = start_of_local_day(today_local().replace(day=1))
     lines = [
         SaleLine(channel="jd", external_id="E-1", occurred_at=when, quantity=2, amount_fen=100_000, sku="T1"),
         SaleLine(channel="jd", external_id="E-2", occurred_at=when, quantity=1, amount_fen=33_333, sku="T1"),
