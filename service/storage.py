@@ -92,6 +92,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("product_id", ASCENDING), ("occurred_at", ASCENDING)], name="product_occurred"),
         IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
+        # A canteen lists the lines it bought, newest first.
+        IndexModel([("buyer.unit_id", ASCENDING), ("_id", DESCENDING)], name="buyer_unit_newest"),
     ],
     SALES_DAILY: [
         IndexModel(
@@ -101,6 +103,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("buyer_unit_id", ASCENDING), ("month", ASCENDING)], name="buyer_unit_month"),
         # Admins' all-county reports select by period alone.
         IndexModel([("month", ASCENDING)], name="month"),
+        # A product's rate or certification changed: the months it sold in are found here.
+        IndexModel([("product_id", ASCENDING), ("month", ASCENDING)], name="product_month"),
     ],
     SALES_MONTHLY: [
         IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date
+from datetime import UTC, date, timedelta
 
 import pytest
 
-from service import demo, ledger_rollups, reconcile, storage
+from service import demo, ledger, ledger_rollups, reconcile, storage
 from service.clock import start_of_local_day, today_local, utcnow
+from tests import query_shapes
 from tests.conftest import _drop, make_test_app
+from tests.factories import ApiCaller, PageBrowser
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +126,50 @@ def test_demo_sales_arrive_through_the_channel_adapters(demo_db):
         assert run["rejected"] == 0, channel
     # 832 orders of the county's canteens count towards their quotas.
     assert demo_db[storage.SALES].count_documents({"channel": "p832", "buyer.unit_id": {"$ne": None}}) > 0
+
+
+# Every query starts on an index --------------------------------------------------------------------
+
+_IDS = {
+    "product_id": storage.PRODUCTS, "household_id": storage.HOUSEHOLDS, "operator_id": storage.OPERATORS,
+    "link_id": storage.BENEFIT_LINKS, "canteen_id": storage.CANTEENS, "run_id": storage.IMPORT_RUNS,
+    "user_id": storage.USERS, "unit_id": storage.CANTEENS,
+}  # fmt: skip
+_NOT_PAGES = ("static", "swagger", "vendor", "logout", "template", "/api/docs")
+
+
+def _get_everything(app, ids: dict, username: str) -> int:
+    """Every GET route of the pages and the API this account may open, with a demo object's id."""
+    page, api = PageBrowser(app.test_client()), ApiCaller(app.test_client())
+    page.login(username, demo.DEMO_PASSWORD)
+    api.login(username, demo.DEMO_PASSWORD)
+    opened = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or any(part in (rule.rule + rule.endpoint) for part in _NOT_PAGES):
+            continue
+        if not set(rule.arguments) <= set(ids):
+            continue
+        url = rule.rule
+        for name in rule.arguments:
+            url = url.replace(f"<objectid:{name}>", str(ids[name]))
+        response = (api if url.startswith("/api/") else page).get(url)
+        assert response.status_code < 500, (url, response.status_code)
+        opened += response.status_code == 200
+    return opened
+
+
+def test_every_query_of_pages_api_and_ledger_starts_on_an_index(demo_app, demo_db):
+    """County staff, enterprises and canteens (an admin's province-wide lists are paged scans by design)."""
+    product = demo_db[storage.PRODUCTS].find_one({"status": "certified"})
+    ids = {name: demo_db[collection].find_one({}, {"_id": 1})["_id"] for name, collection in _IDS.items()}
+    with query_shapes.recording(demo_db) as shapes:
+        opened = sum(_get_everything(demo_app, ids, user) for user in ("county", "enterprise", "canteen"))
+        ledger.mark_product_changed(demo_db, product["_id"])
+        ledger.mark_product_changed(demo_db, product["_id"], since=utcnow() - timedelta(days=60))
+        ledger.mark_operator_links_changed(demo_db, product["operator_id"])
+        ledger.rebuild(demo_db)
+        ledger.rematch(demo_db, [demo.COUNTY_CODE])
+    assert opened > 60
+    assert len(shapes) > 50
+    problems = query_shapes.unsupported(shapes)
+    assert problems == [], "\n".join(problems)
