@@ -18,8 +18,9 @@ class Config:
     # With MONGO_URI unset: the emulator keeps its data in this directory (a journal and a snapshot)
     # and survives restarts; unset too, the data lives in memory only (the tests). ./scripts/run sets it.
     DATA_DIR: str | None = None
-    # fdatasync the journal after every write: survives a power loss too, at a cost per write.
-    DATA_FSYNC = False
+    # fdatasync the journal before a write returns, so a power cut loses nothing either (about 0.2 ms
+    # a write, BENCHMARKS.md); false leaves the last seconds of writes to the OS page cache.
+    DATA_FSYNC = True
     # "auto": load the demo county on the embedded emulator, never on a real server.
     DEMO_ON_START = "auto"
     TESTING = False

@@ -26,6 +26,7 @@ import atexit
 import contextlib
 import errno
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -99,7 +100,7 @@ def on_failure(handler: Callable[[], None]) -> None:
     _failure_handlers.append(handler)
 
 
-def open_directory(path: str | os.PathLike, *, fsync: bool = False) -> DataDirectory:
+def open_directory(path: str | os.PathLike, *, fsync: bool = True) -> DataDirectory:
     """Lock, check and load a data directory (creating it when missing or empty)."""
     directory = DataDirectory(Path(path), fsync=fsync)
     directory.open()
@@ -324,7 +325,7 @@ def _journal_name(number: int) -> str:
 class DataDirectory:
     """One open data directory: its lock, the loaded client, and the journal it appends to."""
 
-    def __init__(self, path: Path, *, fsync: bool = False):
+    def __init__(self, path: Path, *, fsync: bool = True):
         self.path = path.expanduser().resolve()
         self.fsync = fsync
         self.server = _JournaledServerStore(self)
@@ -354,12 +355,18 @@ class DataDirectory:
         self.path.mkdir(parents=True, exist_ok=True)
         self._refuse_foreign()
         self._take_lock()
+        # Loading makes ~100,000 dicts at once: the cyclic collector would rescan them over and over.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             self._check_marker()
             self._load()
         except BaseException:
             self._release_lock()
             raise
+        finally:
+            if collecting:
+                gc.enable()
         self.client = emulator.new_client(_store=self.server)
         self.loaded_documents = sum(
             len(store._documents)

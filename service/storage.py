@@ -223,7 +223,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 class Storage:
     """Owns the client of this process and hands out the database."""
 
-    def __init__(self, uri: str | None, db_name: str, data_dir: str | None = None, data_fsync: bool = False):
+    def __init__(self, uri: str | None, db_name: str, data_dir: str | None = None, data_fsync: bool = True):
         self.uri = uri
         self.db_name = db_name
         self.embedded = not uri
@@ -307,6 +307,12 @@ def names_by_id(db: Database, collection: str, ids: Iterable[Any]) -> dict[Any, 
     return {
         key: document["name"] for key, document in documents_by_id(db, collection, ids, {"name": 1}).items()
     }
+
+
+def aggregate(collection: Any, pipeline: list[dict[str, Any]]) -> Any:
+    """Every pipeline runs through here: a large one may spill to disk on the server instead of
+    failing at its 100 MB memory limit for a stage (a province's household income, say)."""
+    return collection.aggregate(pipeline, allowDiskUse=True)
 
 
 def sort_spec(sort: str) -> list[tuple[str, int]]:
@@ -420,7 +426,7 @@ def init_app(app: Flask) -> None:
         app.config.get("MONGO_URI"),
         app.config["MONGO_DB_NAME"],
         data_dir=app.config.get("DATA_DIR"),
-        data_fsync=bool(app.config.get("DATA_FSYNC")),
+        data_fsync=bool(app.config.get("DATA_FSYNC", True)),
     )
     app.extensions["storage"] = storage
     app.cli.add_command(db_cli)
