@@ -22,7 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from service import cli, http, observability, storage, web
+    from service import cli, http, imports, observability, storage, web
     from service.api import register_blueprints
     from service.extensions import Api
 
@@ -47,6 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Read before the indexes are made: the demo county never goes over data kept in DATA_DIR.
         kept_data = bool(app.extensions["storage"].data_dir and db.list_collection_names())
         storage.ensure_indexes(db, embedded=app.extensions["storage"].embedded)
+        # Alone on its database, this process knows every run still "running" lost its process.
+        imports.mark_interrupted(db, all_running=app.extensions["storage"].embedded)
         if not kept_data and _should_load_demo(app):
             from service import demo
 

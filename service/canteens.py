@@ -479,7 +479,9 @@ def quotas(
 ) -> list[dict[str, Any]]:
     """Each canteen's progress in ``year``, with one aggregation over ``sales_monthly`` for all of them."""
     today = today or today_local()
-    groups = db[storage.SALES_MONTHLY].aggregate(qualifying_pipeline([c["_id"] for c in canteens], year))
+    groups = storage.aggregate(
+        db[storage.SALES_MONTHLY], qualifying_pipeline([c["_id"] for c in canteens], year)
+    )
     sums = purchase_sums(groups)
     return [_quota_of(canteen, sums.get(canteen["_id"], _empty_sums()), year, today) for canteen in canteens]
 

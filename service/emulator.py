@@ -466,7 +466,8 @@ def _patch_in_operator() -> None:
 def _patch_aggregate_match() -> None:
     from mongomock_ng import aggregate as _mm_aggregate
 
-    def aggregate(self, pipeline, session=None, **unused_kwargs):
+    def aggregate(self, pipeline, session=None, allowDiskUse=False, **unused_kwargs):
+        # allowDiskUse lets a server spill a large stage to disk; the emulator has no disk to spill to.
         for param in unused_kwargs:
             _mm_helpers.warn_noop(param, "aggregate")
         stages = list(pipeline)

@@ -532,7 +532,9 @@ def rebuild(db: Database, county_codes: Iterable[str] | None = None, *, all_part
 
 def _partitions_since(db: Database, collection: str, match: dict[str, Any]) -> list[tuple[str, str]]:
     pipeline = [{"$match": match}, {"$group": {"_id": {"county_code": "$county_code", "month": "$month"}}}]
-    return sorted((g["_id"]["county_code"], g["_id"]["month"]) for g in db[collection].aggregate(pipeline))
+    return sorted(
+        (g["_id"]["county_code"], g["_id"]["month"]) for g in storage.aggregate(db[collection], pipeline)
+    )
 
 
 def mark_product_changed(db: Database, product_id: ObjectId, since: datetime | None = None) -> int:

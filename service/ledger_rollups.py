@@ -98,7 +98,7 @@ def links_query(operator_ids: Iterable[Any], month: str) -> dict[str, Any]:
 
 def _daily_rows(db: Database, county_code: str, month: str) -> list[dict[str, Any]]:
     rows = []
-    for group in db[storage.SALES].aggregate(daily_pipeline(county_code, month)):
+    for group in storage.aggregate(db[storage.SALES], daily_pipeline(county_code, month)):
         key = group["_id"]
         rows.append(
             {
@@ -223,7 +223,7 @@ def compute_partition(db: Database, county_code: str, month: str) -> dict[str, l
     daily = _daily_rows(db, county_code, month)
     sources = [
         {**group["_id"], **{k: group[k] for k in ("poor_income_fen", "sales_fen", "lines")}}
-        for group in db[storage.SALES].aggregate(pool_sources_pipeline(county_code, month))
+        for group in storage.aggregate(db[storage.SALES], pool_sources_pipeline(county_code, month))
     ]
     operator_ids = {source["operator_id"] for source in sources}
     links = list(db[storage.BENEFIT_LINKS].find(links_query(operator_ids, month))) if operator_ids else []
@@ -272,6 +272,7 @@ def all_partitions(db: Database, county_codes: Iterable[str] | None = None) -> l
             {"$group": {"_id": {"county_code": "$county_code", "month": "$month"}}},
         ]
         found |= {
-            (group["_id"]["county_code"], group["_id"]["month"]) for group in db[name].aggregate(pipeline)
+            (group["_id"]["county_code"], group["_id"]["month"])
+            for group in storage.aggregate(db[name], pipeline)
         }
     return sorted(found)

@@ -285,7 +285,8 @@ def household_totals_pipeline(
         match["township_code"] = township_code
     return [
         {"$match": match},
-        {"$sort": {"month": 1}},
+        # A total order, so $last is the same document on every server.
+        {"$sort": {"month": 1, "_id": 1}},
         {
             "$group": {
                 "_id": "$household_id",
@@ -438,7 +439,9 @@ def _meta(db: Database, scope: ReportScope) -> dict[str, Any]:
 
 def _household_totals(db: Database, scope: ReportScope, township_code: str | None = None) -> list[dict]:
     return list(
-        db[storage.HOUSEHOLD_INCOME].aggregate(household_totals_pipeline(scope, township_code=township_code))
+        storage.aggregate(
+            db[storage.HOUSEHOLD_INCOME], household_totals_pipeline(scope, township_code=township_code)
+        )
     )
 
 
@@ -458,7 +461,7 @@ def _sums(row: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _count(db: Database, pipeline: list[dict[str, Any]]) -> int:
-    found = list(db[storage.SALES_MONTHLY].aggregate(pipeline))
+    found = list(storage.aggregate(db[storage.SALES_MONTHLY], pipeline))
     return found[0]["count"] if found else 0
 
 
@@ -467,9 +470,9 @@ def summary(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
     scope = _scope(actor, args)
     by_channel = [
         {"channel": row["_id"], "channel_label": CHANNEL_LABELS.get(row["_id"], row["_id"]), **_sums(row)}
-        for row in db[storage.SALES_MONTHLY].aggregate(sales_by_channel_pipeline(scope))
+        for row in storage.aggregate(db[storage.SALES_MONTHLY], sales_by_channel_pipeline(scope))
     ]
-    pools = next(iter(db[storage.OPERATOR_POOLS].aggregate(pool_totals_pipeline(scope))), {})
+    pools = next(iter(storage.aggregate(db[storage.OPERATOR_POOLS], pool_totals_pipeline(scope))), {})
     benefited = _household_totals(db, scope)
     return {
         **_meta(db, scope),
@@ -500,7 +503,7 @@ def monthly(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
             "certified_sales_fen": row["certified_sales_fen"],
             "poor_income_fen": row["poor_income_fen"],
         }
-        for row in db[storage.SALES_MONTHLY].aggregate(monthly_pipeline(scope))
+        for row in storage.aggregate(db[storage.SALES_MONTHLY], monthly_pipeline(scope))
     ]
     return {**_meta(db, scope), "items": rows}
 
@@ -519,7 +522,7 @@ def _ranking_row(rank: int, row: Mapping[str, Any]) -> dict[str, Any]:
 def product_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMIT, **args: Any) -> dict:
     """The best-selling products (产品销售排行), with their operators' names."""
     scope = _scope(actor, args)
-    rows = list(db[storage.SALES_MONTHLY].aggregate(ranking_pipeline(scope, "product_id", limit)))
+    rows = list(storage.aggregate(db[storage.SALES_MONTHLY], ranking_pipeline(scope, "product_id", limit)))
     products = storage.documents_by_id(
         db, storage.PRODUCTS, (row["_id"] for row in rows), {"name": 1, "operator_id": 1, "category": 1}
     )
@@ -547,7 +550,7 @@ def product_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMI
 def operator_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMIT, **args: Any) -> dict:
     """The best-selling market operators (经营主体销售排行)."""
     scope = _scope(actor, args)
-    rows = list(db[storage.SALES_MONTHLY].aggregate(ranking_pipeline(scope, "operator_id", limit)))
+    rows = list(storage.aggregate(db[storage.SALES_MONTHLY], ranking_pipeline(scope, "operator_id", limit)))
     operators = storage.documents_by_id(
         db, storage.OPERATORS, (row["_id"] for row in rows), {"name": 1, "county_code": 1}
     )
@@ -566,7 +569,7 @@ def operator_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIM
 def category_sales(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
     """Sales by product category (品类); sales matched to no product are their own row, last."""
     scope = _scope(actor, args)
-    rows = list(db[storage.SALES_MONTHLY].aggregate(product_sales_pipeline(scope)))
+    rows = list(storage.aggregate(db[storage.SALES_MONTHLY], product_sales_pipeline(scope)))
     products = storage.documents_by_id(db, storage.PRODUCTS, (row["_id"] for row in rows), {"category": 1})
     summed = ("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity")
     totals: dict[str, dict[str, int]] = {}
@@ -604,7 +607,7 @@ def township_income(db: Database, actor: Principal, **args: Any) -> dict[str, An
             "households": row["households"],
             "people": row["people"],
         }
-        for row in db[storage.HOUSEHOLD_INCOME].aggregate(townships_pipeline(scope))
+        for row in storage.aggregate(db[storage.HOUSEHOLD_INCOME], townships_pipeline(scope))
     ]
     return {**_meta(db, scope), "items": items}
 
@@ -725,7 +728,7 @@ def certification_status(
 def unallocated_pools(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
     """Pools of household income no household was linked to share (未分配收益): a data problem to fix."""
     scope = _scope(actor, args)
-    rows = list(db[storage.OPERATOR_POOLS].aggregate(unallocated_pipeline(scope)))
+    rows = list(storage.aggregate(db[storage.OPERATOR_POOLS], unallocated_pipeline(scope)))
     operators = storage.documents_by_id(
         db, storage.OPERATORS, (row["operator_id"] for row in rows), {"name": 1}
     )
@@ -772,8 +775,9 @@ def household_income(
     scope = resolve_scope(actor, from_month=from_month, to_month=to_month, today=today_local())
     operator_id = actor.operator_id if actor.role == ENTERPRISE else None
     shares = list(
-        db[storage.HOUSEHOLD_INCOME].aggregate(
-            household_income_pipeline(household_id, scope.from_month, scope.to_month, operator_id)
+        storage.aggregate(
+            db[storage.HOUSEHOLD_INCOME],
+            household_income_pipeline(household_id, scope.from_month, scope.to_month, operator_id),
         )
     )
     pools = _pools_of(db, shares)

@@ -108,7 +108,7 @@ def unmatched_report(
 ) -> dict[str, Any]:
     """Unmatched sales of the staff member's counties, biggest first, for mapping SKUs to products."""
     counties = _counties(actor, county_code)
-    items = merge_groups(db[storage.SALES].aggregate(unmatched_pipeline(counties, channel)))
+    items = merge_groups(storage.aggregate(db[storage.SALES], unmatched_pipeline(counties, channel)))
     return {
         "county_codes": counties,
         "channel": channel,

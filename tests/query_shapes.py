@@ -26,6 +26,7 @@ class Shape:
     operation: str
     fields: frozenset[str]
     alternatives: tuple[frozenset[str], ...] = ()  # the branches of a top-level $or
+    options: frozenset[str] = frozenset()
 
     def __str__(self) -> str:
         branches = " or ".join(str(sorted(branch)) for branch in self.alternatives)
@@ -67,6 +68,9 @@ def recording(db) -> Iterator[set[Shape]]:
             if self.name in GROWING:
                 if name == "aggregate":
                     query = _first_match(args[0] if args else kwargs.get("pipeline", []))
+                    found = shape(self.name, name, query)
+                    shapes.add(Shape(**{**found.__dict__, "options": frozenset(kwargs)}))
+                    return original(self, *args, **kwargs)
                 elif name == "distinct":
                     query = args[1] if len(args) > 1 else kwargs.get("filter")
                 else:

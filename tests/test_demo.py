@@ -173,3 +173,6 @@ def test_every_query_of_pages_api_and_ledger_starts_on_an_index(demo_app, demo_d
     assert len(shapes) > 50
     problems = query_shapes.unsupported(shapes)
     assert problems == [], "\n".join(problems)
+    pipelines = [found for found in shapes if found.operation == "aggregate"]
+    assert len(pipelines) > 10
+    assert [str(found) for found in pipelines if "allowDiskUse" not in found.options] == []
