@@ -45,6 +45,22 @@ def pytest_addoption(parser):
     )
 
 
+_SESSION_CLOCK = pytest.StashKey[time_machine.travel]()
+
+
+def pytest_sessionstart(session):
+    # Collection runs at the moment too: a test may compute its parameters from "now" ...
+    moment = session.config.getoption("--clock")
+    if moment is not None:
+        session.stash[_SESSION_CLOCK] = time_machine.travel(moment, tick=True)
+        session.stash[_SESSION_CLOCK].start()
+
+
+def pytest_sessionfinish(session):
+    if _SESSION_CLOCK in session.stash:
+        session.stash[_SESSION_CLOCK].stop()
+
+
 def pytest_report_header(config):
     moment = config.getoption("--clock")
     return [f"clock: every test starts at {moment.isoformat()}"] if moment else []
@@ -52,8 +68,8 @@ def pytest_report_header(config):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    # Every test starts at the moment, its fixtures' set-up included, so a failure does not depend
-    # on the order tests run in or on how long the run has lasted.
+    # ... and every test starts at it again, its fixtures' set-up included, so a failure does not
+    # depend on the order tests run in or on how long the run has lasted.
     moment = item.config.getoption("--clock")
     if moment is None:
         return (yield)
