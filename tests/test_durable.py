@@ -325,3 +325,63 @@ def test_a_failed_journal_write_answers_503_and_a_fresh_worker_reloads_from_disk
     assert len(admin.get(service.url + "/api/v1/operators").json()["items"]) == 1
     assert "Could not write the journal" in service.output
     _create_operator(admin, service.url)  # the fresh worker writes again
+
+
+def _jd_export(rows: int) -> bytes:
+    header = "订单号,商品ID,商品名称,订购数量,支付方式,下单时间,京东价,应付金额,订单状态,商家SKU,订单备注"
+    lines = [
+        f"{900000000000 + n},{100012043978 + n % 7},枞阳有机大米 5kg,1,在线支付,"
+        f"2024-03-{n % 28 + 1:02d} 14:22:01,59.90,59.90,完成,ZY-DURABLE-{n % 7},"
+        for n in range(rows)
+    ]  # fmt: skip
+    return ("\n".join([header, *lines]) + "\n").encode("utf-8-sig")
+
+
+def _upload(session: requests.Session, url: str, data: bytes) -> requests.Response:
+    return session.post(
+        url + "/api/v1/imports",
+        data={"channel": "jd", "county_code": "340722"},
+        files={"file": ("jd-orders.csv", data, "text/csv")},
+        timeout=300,
+    )
+
+
+def test_an_import_cut_off_by_a_killed_worker_reads_as_interrupted_and_imports_again_once(service):
+    service.start()
+    admin = service.login()
+    rows = 40_000
+    export = _jd_export(rows)
+    outcome: list = []
+    uploading = threading.Thread(
+        target=lambda: outcome.append(_safely(lambda: _upload(admin, service.url, export))), daemon=True
+    )
+    uploading.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = admin.get(service.url + "/api/v1/imports", timeout=30).json()["items"]
+        if runs and runs[0]["status"] == "running":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the import never showed as running: {outcome}")
+
+    service.kill_worker()
+    uploading.join(timeout=60)
+
+    (run,) = admin.get(service.url + "/api/v1/imports").json()["items"]
+    assert run["status"] == "interrupted"
+    assert "Import the same file again" in run["error"]
+    again = _upload(admin, service.url, export)
+    assert again.status_code == 201, again.text
+    assert again.json()["status"] == "succeeded"
+    assert again.json()["inserted"] + again.json()["unchanged"] == rows
+    stored = admin.get(service.url + "/api/v1/reports/summary?from=2024-03&to=2024-03&county_code=340722")
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["sales_fen"] == rows * 59_90
+
+
+def _safely(call):
+    try:
+        return call()
+    except requests.RequestException as error:  # the worker died mid-request
+        return error
