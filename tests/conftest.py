@@ -81,6 +81,7 @@ def make_test_app(**overrides):
     config = {
         "TESTING": True,
         "MONGO_URI": TEST_MONGO_URI,
+        "DATA_DIR": None,  # tests keep the emulator in memory, whatever the shell exports
         "MONGO_DB_NAME": f"test_{uuid.uuid4().hex[:12]}",
         "DEMO_ON_START": "false",
         "LOG_LEVEL": "WARNING",
