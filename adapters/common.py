@@ -1,19 +1,26 @@
 """What the platform-export adapters share: a declarative column spec, status tables, rows → sale lines.
 
 A channel's adapter (京东, 淘宝, 拼多多, 832…) subclasses :class:`ExportAdapter` and only declares
-its export: the columns it reads (header text as the platform writes it, the value it gives, how a
-cell is read), its table of order statuses (订单状态) and how an order becomes an ``external_id``.
+its export: one :class:`Layout` per version of the file the platform produces (the columns it reads,
+with the header text as the platform writes it and its other spellings, the value each gives and how
+a cell is read; its table of order statuses, 订单状态, and of after-sale states where the platform
+keeps them apart; which figures make the sale) and how an order becomes an ``external_id``.
 Everything else is here, once:
 
 - Files are read with ``service.tabular`` (CSV in UTF-8, UTF-8 with BOM or GB18030, or xlsx),
   streamed row by row and never held whole; extra columns are ignored.
-- A problem with the file as a whole — unreadable, empty, or missing a column the adapter reads
-  (as when another channel's export is given) — raises ``ValidationFailed`` from ``parse`` itself,
-  before any row is read, naming every missing column in one error.
+- The header decides the layout: of the layouts whose columns are all there, the one reading the
+  most columns. The parsed export names it (``Parsed.layout``) and the import run records it.
+- A problem with the file as a whole — unreadable, empty, or matching no layout — raises
+  ``ValidationFailed`` from ``parse`` itself, before any row is read: it names the closest layout
+  and every column it lacks, or, for another platform's export, the platform and layout it is.
 - Each non-empty row gives exactly one value, in file order: a ``SaleLine``; a ``Skipped`` (an
-  order that is not a sale, e.g. 已取消); or a ``RowError`` naming the row (header = 1) and its
-  first bad column by its Chinese header. The status is read first, since it decides whether the
-  rest of the row matters.
+  order that is not a sale, e.g. 已取消; one not yet a sale, e.g. 等待付款; or one whose status
+  no table knows, set aside with the status named); or a ``RowError`` naming the row (header = 1)
+  and its first bad column by its Chinese header. The status is read first, since it decides
+  whether the rest of the row matters.
+- Where the export repeats a per-order amount on each item row, the order's amount is shared among
+  its items by price × quantity (:func:`adapters.apportion.apportion`), to the fen.
 - A file that turns unreadable part-way (cut off inside a character or a quoted cell) ends with
   a ``RowError`` for the row where reading stopped; the rows before it stand.
 """
@@ -23,11 +30,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import IO, Any, ClassVar
 
+from adapters.apportion import apportion
 from adapters.base import RowError, SaleLine, Skipped
 from service import tabular
 from service.errors import ValidationFailed
@@ -44,9 +52,12 @@ class Outcome(Enum):
     ZEROED = "zeroed"
     # Never a sale (已取消): counted as skipped, not stored, not an error.
     SKIPPED = "skipped"
+    # Not yet a sale (等待付款, 退款中…): skipped with its reason and counted; a later export of the
+    # same order imports it once it is settled.
+    PENDING = "pending"
 
 
-SALE, ZEROED, SKIPPED = Outcome.SALE, Outcome.ZEROED, Outcome.SKIPPED
+SALE, ZEROED, SKIPPED, PENDING = Outcome.SALE, Outcome.ZEROED, Outcome.SKIPPED, Outcome.PENDING
 
 
 class CellError(ValueError):
@@ -112,8 +123,18 @@ class Column:
     read: Callable[[str], Any] = text
     # An empty cell gives None instead of a row error.
     optional: bool = False
+    # Other spellings of the header in other versions of the export; the first found is read.
+    aliases: tuple[str, ...] = ()
+    # The column may be missing from the header altogether (its value is then None).
+    absent_ok: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.header, *self.aliases)
 
     def value(self, row: tabular.Row) -> Any:
+        if self.absent_ok and self.header not in row.values:
+            return None
         if self.header in row.imprecise:
             raise CellError(
                 self.header,
@@ -149,32 +170,145 @@ class StatusTable:
             self, "_by_key", {status_key(name): value for name, value in self.outcomes.items()}
         )
 
-    def read(self, row: tabular.Row) -> tuple[str, Outcome]:
-        """The row's status as written, and its outcome; an empty or unknown status is a CellError."""
+    def read(
+        self, row: tabular.Row, extra: Mapping[str, Outcome] | None = None
+    ) -> tuple[str, Outcome | None]:
+        """The row's status as written, and its outcome (None when neither this table nor ``extra``
+        knows it); an empty status is a CellError."""
         status = row.get(self.header)
         if not status:
             raise CellError(self.header, f"{self.header} is empty.")
-        outcome = self._by_key.get(status_key(status))
-        if outcome is None:
-            expected = ", ".join(self.outcomes)
+        return status, self.outcome_of(status, extra)
+
+    def outcome_of(self, status: str, extra: Mapping[str, Outcome] | None = None) -> Outcome | None:
+        key = status_key(status)
+        outcome = self._by_key.get(key)
+        if outcome is None and extra:
+            outcome = {status_key(name): value for name, value in extra.items()}.get(key)
+        return outcome
+
+
+def unknown_status(header: str, status: str) -> str:
+    """The reason a row with a status no table knows is set aside (a run counts rows by it)."""
+    return f"{header}: unknown status {tabular.quoted(status)}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One version of a platform's export: the header it is known by and how its rows are read.
+
+    ``columns`` are the columns read (their ``key`` is the value they give); ``statuses`` is the
+    order-status column and ``after_sale`` the after-sale column where the export keeps refunds
+    apart (its SALE values mean "no refund", anything else overrides a sale). The sale's amount is
+    the sum of the ``amount_plus`` values less the ``amount_minus`` ones; with ``per_order`` those
+    figures are the order's, repeated on each item row, and are shared among the items by
+    ``unit_price_fen`` × ``quantity``. ``amount`` says in words which figure that is, and ``source``
+    where the header was seen.
+    """
+
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    statuses: StatusTable
+    amount_plus: tuple[str, ...] = ("amount_fen",)
+    amount_minus: tuple[str, ...] = ()
+    per_order: bool = False
+    after_sale: StatusTable | None = None
+    amount: str = ""
+    source: str = ""
+
+    def required(self) -> list[tuple[str, ...]]:
+        """Each column the header must hold, as its accepted spellings."""
+        wanted = [(self.statuses.header,)]
+        if self.after_sale is not None:
+            wanted.append((self.after_sale.header,))
+        wanted += [column.names for column in self.columns if not column.absent_ok]
+        return list(dict.fromkeys(wanted))
+
+    def missing(self, header: Iterable[str]) -> list[str]:
+        present = set(header)
+        return [names[0] for names in self.required() if not present.intersection(names)]
+
+    def bound(self, header: Iterable[str]) -> Layout:
+        """This layout with each column's header as this file spells it."""
+        present = list(header)
+        columns = []
+        for column in self.columns:
+            found = next((name for name in column.names if name in present), column.header)
+            columns.append(replace(column, header=found) if found != column.header else column)
+        return replace(self, columns=tuple(columns))
+
+    def read_amount(self, values: Mapping[str, Any]) -> int:
+        """The sale's amount in fen from the row's values (a CellError when it comes out negative)."""
+        plus = sum(values.get(key) or 0 for key in self.amount_plus)
+        minus = sum(values.get(key) or 0 for key in self.amount_minus)
+        if plus < minus:
+            column = self._column(self.amount_minus[0])
             raise CellError(
-                self.header,
-                f"{self.header}: unknown status {tabular.quoted(status)}; expected one of {expected}.",
+                column.header,
+                f"{column.header}: more than the payment it is taken from "
+                f"({', '.join(self._column(key).header for key in self.amount_plus)}).",
             )
-        return status, outcome
+        return plus - minus
+
+    def _column(self, key: str) -> Column:
+        return next(column for column in self.columns if column.key == key)
 
 
-def open_export(stream: IO[bytes], filename: str, required: Iterable[str], label: str) -> tabular.RowReader:
-    """The export's rows, its header checked: one ValidationFailed names every missing column."""
-    reader = tabular.read_rows(stream, filename)
-    try:
-        tabular.require_columns(reader.header, required)
-    except ValidationFailed as error:
-        reader.close()
-        raise ValidationFailed(
-            f"{error.message} Is this a {label} order export?", details=error.details
-        ) from None
-    return reader
+def choose_layout(layouts: Iterable[Layout], header: list[str]) -> tuple[Layout | None, list[str], Layout]:
+    """The layout a header is (the one reading most columns), or None with the closest and what it lacks."""
+    ranked = [(layout.missing(header), layout) for layout in layouts]
+    complete = [layout for missing, layout in ranked if not missing]
+    if complete:
+        best = max(complete, key=lambda layout: len(layout.required()))
+        return best.bound(header), [], best
+    missing, closest = min(ranked, key=lambda pair: (len(pair[0]), -len(pair[1].required())))
+    return None, missing, closest
+
+
+def refuse_header(
+    adapter: ExportAdapter, header: list[str], missing: list[str], closest: Layout
+) -> ValidationFailed:
+    """The error for a header no layout of the adapter matches: another platform's export, or the
+    closest layout and the columns it lacks."""
+    from adapters.base import REGISTRY  # the registry is filled once every adapter module is imported
+
+    for other in REGISTRY.values():
+        if other is adapter or not isinstance(other, ExportAdapter):
+            continue
+        layout, _, _ = choose_layout(other.declared_layouts(), header)
+        if layout is not None:
+            message = (
+                f"This looks like a {other.label} export (layout {layout.name}), not a {adapter.label} one: "
+                f"import it under the channel {other.name}."
+            )
+            return ValidationFailed(message, details={"file": [message]})
+    plural = "s" if len(missing) > 1 else ""
+    return ValidationFailed(
+        f"Missing required column{plural}: {', '.join(missing)}. Is this a {adapter.label} order export? "
+        f"The closest layout is {closest.name} ({closest.title}).",
+        details={"file": [f"Missing column {name}." for name in missing]},
+    )
+
+
+class Parsed(Iterator[Item]):
+    """An export's items as they are read, with the name of the layout its header matched."""
+
+    def __init__(self, items: Iterator[Item], layout: Layout):
+        self._items = items
+        self.layout = layout.name
+        self.layout_title = layout.title
+
+    def __iter__(self) -> Parsed:
+        return self
+
+    def __next__(self) -> Item:
+        return next(self._items)
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
 
 
 # Beyond this many adjacent rows of one order (none seen in practice) a group is cut, to bound memory.
@@ -195,46 +329,64 @@ def stopped_at(error: ValidationFailed) -> RowError:
 class ExportAdapter:
     """Base of the adapters reading a platform's order export: subclasses declare, this reads.
 
-    Subclasses set ``name``, ``channel``, ``label``, ``media``, ``statuses`` and ``columns``
-    (keys ``quantity``, ``amount_fen`` and ``occurred_at`` are required; ``unit_price_fen``,
-    ``sku``, ``title`` and ``buyer_name`` are used when declared), and define ``external_id``.
+    Subclasses set ``name``, ``channel``, ``label``, ``media`` and ``layouts`` (or, for a single
+    layout, ``statuses`` and ``columns``), and define ``external_id``. Column keys ``quantity`` and
+    ``occurred_at`` (or ``ordered_at``, read when ``occurred_at`` is empty) and the layout's amount
+    keys are required; ``unit_price_fen``, ``sku``, ``title`` and ``buyer_name`` are used when
+    declared.
     """
 
     name: ClassVar[str]
     channel: ClassVar[str]
     label: ClassVar[str]
     media: ClassVar[tuple[str, ...]]
+    layouts: ClassVar[tuple[Layout, ...]] = ()
     statuses: ClassVar[StatusTable]
     columns: ClassVar[tuple[Column, ...]]
     buyer_type: ClassVar[str] = "individual"
-    # Set for an export whose ``external_id`` depends on whether an order holds several items:
-    # adjacent rows with equal ``group_by`` cells are one order, and the first non-empty cell of
-    # ``item_by`` names a row's item; ``external_id`` is told whether the order names several.
+    # Set for an export whose ``external_id`` depends on whether an order holds several items, or
+    # whose amounts are per order: adjacent rows with equal ``group_by`` cells are one order, and
+    # the first non-empty cell of ``item_by`` names a row's item; ``external_id`` is told whether
+    # the order names several.
     group_by: ClassVar[str | None] = None
     item_by: ClassVar[tuple[str, ...]] = ()
 
-    def required_headers(self) -> list[str]:
-        headers = [self.statuses.header, *(column.header for column in self.columns)]
-        return list(dict.fromkeys(headers))
+    def declared_layouts(self) -> tuple[Layout, ...]:
+        if self.layouts:
+            return self.layouts
+        return (Layout(self.name, self.label, self.columns, self.statuses),)
 
-    def parse(self, stream: IO[bytes], filename: str) -> Iterator[Item]:
+    def required_headers(self) -> list[str]:
+        return [names[0] for names in self.declared_layouts()[0].required()]
+
+    def parse(
+        self, stream: IO[bytes], filename: str, *, extra_statuses: Mapping[str, Outcome] | None = None
+    ) -> Parsed:
         """The export's rows as sale lines, skipped rows and row errors, in file order.
 
-        The header is read and checked at once (ValidationFailed for a missing column); the rows
-        are read as the returned iterator is consumed.
+        The header is read and its layout chosen at once (ValidationFailed when none fits); the
+        rows are read as the returned iterator is consumed. ``extra_statuses`` maps statuses the
+        layout does not know to an outcome (a county's own decision); without it their rows are
+        set aside, named by their status.
         """
-        reader = open_export(stream, filename, self.required_headers(), self.label)
-        return self._items(reader)
+        reader = tabular.read_rows(stream, filename)
+        layout, missing, closest = choose_layout(self.declared_layouts(), reader.header)
+        if layout is None:
+            reader.close()
+            raise refuse_header(self, reader.header, missing, closest)
+        return Parsed(self._items(reader, layout, extra_statuses or {}), layout)
 
-    def _items(self, reader: tabular.RowReader) -> Iterator[Item]:
+    def _items(
+        self, reader: tabular.RowReader, layout: Layout, extra: Mapping[str, Outcome]
+    ) -> Iterator[Item]:
         failure: list[ValidationFailed] = []
         try:
             for group in self._groups(reader, failure):
                 items = {self._item_key(row) for row in group} if self.group_by else set()
                 # An order is "grouped" when its rows name more than one item; repeated rows are not.
                 grouped = len(items) > 1
-                for row in group:
-                    yield self.read_row(row, grouped=grouped)
+                read = [self._read(row, layout, extra, grouped=grouped) for row in group]
+                yield from self._lines(read, layout, grouped=grouped)
             if failure:
                 yield stopped_at(failure[0])
         finally:
@@ -274,30 +426,127 @@ class ExportAdapter:
                 return tabular.clean_cell(value.lstrip("'"))
         return None
 
-    def read_row(self, row: tabular.Row, *, grouped: bool = False) -> Item:
-        """One row as a sale line, a skipped row or a row error."""
+    def read_row(
+        self, row: tabular.Row, *, grouped: bool = False, extra: Mapping[str, Outcome] | None = None
+    ) -> Item:
+        """One row read alone (its amount not shared with other rows) in the first layout."""
+        layout = self.declared_layouts()[0]
+        read = self._read(row, layout, extra or {}, grouped=grouped)
+        return next(iter(self._lines([read], replace(layout, per_order=False), grouped=grouped)))
+
+    def _read(
+        self, row: tabular.Row, layout: Layout, extra: Mapping[str, Outcome], *, grouped: bool
+    ) -> Item | tuple[dict[str, Any], Outcome, int]:
+        """A row's values and outcome, or the Skipped or RowError it comes to."""
         try:
-            status, listed = self.statuses.read(row)
-            outcome, reason = self.outcome(status, listed, row)
-            if outcome is SKIPPED:
+            outcome, reason = self.row_outcome(row, layout, extra)
+            if outcome in (SKIPPED, PENDING):
                 return Skipped(row.number, reason)
-            values = {column.key: column.value(row) for column in self.columns}
+            values = {column.key: column.value(row) for column in layout.columns}
+            if not layout.per_order:
+                values["amount_fen"] = layout.read_amount(values)
         except CellError as error:
             return RowError(row.number, error.column, error.message)
-        return self.line(values, outcome, row.number, grouped=grouped)
+        return values, outcome, row.number
 
-    def outcome(self, status: str, listed: Outcome, row: tabular.Row) -> tuple[Outcome, str]:
-        """What the row's status means here, and the reason given when it is skipped.
+    def row_outcome(
+        self, row: tabular.Row, layout: Layout, extra: Mapping[str, Outcome]
+    ) -> tuple[Outcome, str]:
+        """What the row's statuses mean, and the reason given when it is skipped or pending.
 
         The reason names the status, not the row, so a run can count its skipped rows by reason.
         """
-        return listed, f"{self.statuses.header} {status}: not a sale."
+        status, listed = layout.statuses.read(row, extra)
+        outcome, reason = self.outcome(status, listed, row)
+        if outcome in (SKIPPED, PENDING) or layout.after_sale is None:
+            return outcome, reason
+        after = row.get(layout.after_sale.header)
+        if not after:
+            return outcome, reason
+        after_outcome = layout.after_sale.outcome_of(after, extra)
+        if after_outcome is None:
+            return SKIPPED, unknown_status(layout.after_sale.header, after)
+        if after_outcome is SALE:
+            return outcome, reason
+        return after_outcome, self.reason(layout.after_sale.header, after, after_outcome)
+
+    def outcome(self, status: str, listed: Outcome | None, row: tabular.Row) -> tuple[Outcome, str]:
+        """What the row's order status means here (``listed`` is its table's outcome, None when no
+        table knows it), and the reason given when it is skipped."""
+        if listed is None:
+            return SKIPPED, unknown_status(self.status_header(row), status)
+        return listed, self.reason(self.status_header(row), status, listed)
+
+    def status_header(self, row: tabular.Row) -> str:
+        return self.declared_layouts()[0].statuses.header
+
+    @staticmethod
+    def reason(header: str, status: str, outcome: Outcome) -> str:
+        if outcome is PENDING:
+            return f"{header} {status}: not yet a sale; a later export imports it."
+        return f"{header} {status}: not a sale."
+
+    def _lines(
+        self, read: list[Item | tuple[dict[str, Any], Outcome, int]], layout: Layout, *, grouped: bool
+    ) -> Iterator[Item]:
+        """The group's items in row order; with per-order amounts, the order's amount shared among them."""
+        if layout.per_order:
+            read = self._share(read, layout, grouped=grouped)
+        for entry in read:
+            if isinstance(entry, tuple):
+                values, outcome, row = entry
+                yield self.line(values, outcome, row, grouped=grouped)
+            else:
+                yield entry
+
+    def _share(
+        self, read: list[Item | tuple[dict[str, Any], Outcome, int]], layout: Layout, *, grouped: bool
+    ) -> list[Item | tuple[dict[str, Any], Outcome, int]]:
+        """The order's amount (from its first line) shared among its distinct items by price × quantity."""
+        lines = [entry for entry in read if isinstance(entry, tuple)]
+        if not lines:
+            return read
+        broken = next((entry for entry in read if isinstance(entry, RowError)), None)
+        if broken is not None:
+            message = (
+                f"Row {broken.row} of the same order could not be read, so the order's amount "
+                "cannot be shared among its items."
+            )
+            return [
+                RowError(entry[2], None, message) if isinstance(entry, tuple) else entry for entry in read
+            ]
+        first_values = lines[0][0]
+        try:
+            total = layout.read_amount(first_values)
+        except CellError as error:
+            return [
+                RowError(entry[2], error.column, error.message) if isinstance(entry, tuple) else entry
+                for entry in read
+            ]
+        # A repeated row of an item shares its item's part rather than taking a part of its own.
+        weights: dict[str, int] = {}
+        for values, _, _ in lines:
+            key = self.external_id(values, grouped=grouped)
+            if key not in weights:
+                weights[key] = (values.get("unit_price_fen") or 0) * values["quantity"]
+        parts = dict(zip(weights, apportion(total, list(weights.values())), strict=True))
+        shared: list[Item | tuple[dict[str, Any], Outcome, int]] = []
+        for entry in read:
+            if isinstance(entry, tuple):
+                values, outcome, row = entry
+                entry = (
+                    {**values, "amount_fen": parts[self.external_id(values, grouped=grouped)]},
+                    outcome,
+                    row,
+                )
+            shared.append(entry)
+        return shared
 
     def line(self, values: Mapping[str, Any], outcome: Outcome, row: int, *, grouped: bool) -> SaleLine:
         return SaleLine(
             channel=self.channel,
             external_id=self.external_id(values, grouped=grouped),
-            occurred_at=values["occurred_at"],
+            occurred_at=values.get("occurred_at") or values["ordered_at"],
             quantity=values["quantity"],
             amount_fen=0 if outcome is ZEROED else values["amount_fen"],
             unit_price_fen=values.get("unit_price_fen"),

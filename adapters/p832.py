@@ -5,6 +5,10 @@ The buyers are units: every line is ``buyer_type`` "unit" and carries the 采购
 several goods, so ``external_id`` is 订单编号-商品编码; ``sku`` is the 商品编码. The supplier
 columns (供应商名称, 供应商统一社会信用代码) are not read: the ledger attributes a line through
 its product.
+
+One layout, ``p832-orders``: the sale is 金额(元), the goods line's amount. No public copy of the
+platform's supplier export was found to check its header against; statuses other than 已完成,
+待收货 (sales), 已退款 (a refund, kept at 0) and 已取消 are set aside, named, until mapped.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from adapters.common import (
     ZEROED,
     Column,
     ExportAdapter,
+    Layout,
     StatusTable,
     fen,
     identifier,
@@ -44,7 +49,7 @@ class P832Adapter(ExportAdapter):
             "已取消": SKIPPED,
         },
     )
-    columns = (
+    columns = COLUMNS = (
         Column("订单编号", "order", identifier),
         Column("采购单位", "buyer_name"),
         Column("商品名称", "title", optional=True),
@@ -53,6 +58,17 @@ class P832Adapter(ExportAdapter):
         Column("单价(元)", "unit_price_fen", fen),
         Column("金额(元)", "amount_fen", fen),
         Column("下单时间", "occurred_at", local_time),
+    )
+
+    layouts = (
+        Layout(
+            "p832-orders",
+            "832平台供应商订单导出",
+            COLUMNS,
+            statuses,
+            amount="金额(元) (per goods line)",
+            source="tests/fixtures/README.md#832平台",
+        ),
     )
 
     def external_id(self, values: Mapping[str, Any], *, grouped: bool) -> str:

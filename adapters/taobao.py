@@ -25,6 +25,7 @@ from adapters.common import (
     ZEROED,
     Column,
     ExportAdapter,
+    Layout,
     Outcome,
     StatusTable,
     fen,
@@ -58,7 +59,7 @@ class TaobaoAdapter(ExportAdapter):
             "等待买家付款": SKIPPED,
         },
     )
-    columns = (
+    columns = COLUMNS = (
         Column("订单编号", "order", identifier),
         Column("商家编码", "sku", identifier, optional=True),
         Column("标题", "title", optional=True),
@@ -67,10 +68,20 @@ class TaobaoAdapter(ExportAdapter):
         Column("买家实际支付金额", "amount_fen", fen),
         Column(PAID_AT, "occurred_at", local_time),
     )
+    layouts = (
+        Layout(
+            "taobao-basic",
+            "淘宝/天猫订单（简化版式，一行一件商品）",
+            COLUMNS,
+            statuses,
+            amount="买家实际支付金额 (per item row)",
+            source="tests/fixtures/README.md#淘宝天猫",
+        ),
+    )
     group_by = "订单编号"
     item_by = ("商家编码", "标题")
 
-    def outcome(self, status: str, listed: Outcome, row: Row) -> tuple[Outcome, str]:
+    def outcome(self, status: str, listed: Outcome | None, row: Row) -> tuple[Outcome, str]:
         if status_key(status) == CLOSED and not row.get(PAID_AT):
             return (
                 SKIPPED,

@@ -67,6 +67,13 @@ class ImportRunSchema(BaseSchema):
     id = ObjectIdField(attribute="_id")
     channel = fields.String()
     adapter = fields.String()
+    layout = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The layout (version) of the export its header was recognised as, e.g. jd-pop-30."
+        },
+    )
+    layout_title = fields.String(allow_none=True, metadata={"description": "The layout, for people."})
     county_code = fields.String()
     operator_id = ObjectIdField(
         allow_none=True, metadata={"description": "Set when an enterprise imported its own shop's export."}

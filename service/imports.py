@@ -144,6 +144,9 @@ class _Tally:
     """What the runner itself saw, beside what the ledger counts."""
 
     items: int = 0
+    # The layout of the export the adapter recognised from its header (None for sources of one layout).
+    layout: str | None = None
+    layout_title: str | None = None
     skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     unknown_buyer_lines: int = 0
@@ -249,8 +252,11 @@ def run_import(
     result = IngestResult()
     buffered = io.BufferedReader(source, buffer_size=READ_CHUNK)
     try:
+        parsed = adapter.parse(buffered, filename)
+        tally.layout = getattr(parsed, "layout", None)
+        tally.layout_title = getattr(parsed, "layout_title", None)
         lines = _prepared(
-            adapter.parse(buffered, filename),
+            parsed,
             _BuyerNames(db, scope.county_code, tally),
             tally,
             source,
@@ -331,6 +337,8 @@ def _start(
     run: dict[str, Any] = {
         "channel": adapter.channel,
         "adapter": adapter.name,
+        "layout": None,
+        "layout_title": None,
         "county_code": scope.county_code,
         "operator_id": scope.operator_id,
         "dry_run": dry_run,
@@ -367,6 +375,8 @@ def _finish(
 ) -> dict[str, Any]:
     outcome = {
         "status": status,
+        "layout": tally.layout,
+        "layout_title": tally.layout_title,
         **_counts(result, tally),
         "error_count": result.error_count,
         "errors": result.errors,

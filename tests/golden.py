@@ -2,7 +2,8 @@
 
 tests/fixtures/<adapter>/<case>.<ext> is read by the adapter registered as <adapter>, and
 <case>.expected.json beside it holds the outcome: the values it yields, in order (sale lines
-with ``occurred_at`` in ISO 8601 UTC, skipped rows, row errors), and the error it raised, if any.
+with ``occurred_at`` in ISO 8601 UTC, skipped rows, row errors), the layout its header matched (for
+adapters that recognise several) and the error it raised, if any.
 
     python -m tests.golden                   # compare every case; exit 1 on a difference
     python -m tests.golden --regen [name …]  # rewrite the expected files (of these adapters)
@@ -82,13 +83,18 @@ def outcome(case: Case) -> dict[str, Any]:
     adapter = REGISTRY[case.adapter]
     items: list[dict[str, Any]] = []
     raised = None
+    layout = None
     with case.path.open("rb") as stream:
         try:
-            for item in adapter.parse(stream, case.path.name):
+            parsed = adapter.parse(stream, case.path.name)
+            layout = getattr(parsed, "layout", None)
+            for item in parsed:
                 items.append(item_json(item))
         except ServiceError as error:
             raised = {"type": type(error).__name__, "message": error.message, "details": error.details}
-    return {"adapter": case.adapter, "items": items, "raised": raised}
+    # The layout the header matched, for adapters that tell it.
+    named = {"layout": layout} if layout else {}
+    return {"adapter": case.adapter, **named, "items": items, "raised": raised}
 
 
 def render(data: dict[str, Any]) -> str:

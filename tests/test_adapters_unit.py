@@ -11,11 +11,23 @@ import pytest
 
 from adapters import common
 from adapters.base import CHANNELS, REGISTRY, RowError, SaleLine, Skipped
-from adapters.common import SALE, SKIPPED, ZEROED, CellError, Column, ExportAdapter, StatusTable
+from adapters.common import (
+    PENDING,
+    SALE,
+    SKIPPED,
+    ZEROED,
+    CellError,
+    Column,
+    ExportAdapter,
+    Layout,
+    StatusTable,
+)
 from service import ledger, tabular
 from service.errors import ValidationFailed
 from tests import golden
 from tests.fixtures import make_fixtures
+
+FIXTURES = golden.FIXTURES
 
 
 def _row(values: dict[str, str], number: int = 2, imprecise: frozenset[str] = frozenset()) -> tabular.Row:
@@ -121,12 +133,12 @@ def test_a_status_matches_whatever_its_comma_and_spacing(cell):
     assert STATUSES.read(_row({"订单状态": cell})) == (cell, SALE)
 
 
-def test_an_unknown_status_is_an_error_naming_the_value_and_the_known_ones():
-    with pytest.raises(CellError) as raised:
-        STATUSES.read(_row({"订单状态": "交易完成"}))
-    assert raised.value.column == "订单状态"
-    assert "'交易完成'" in raised.value.message
-    assert "交易成功, 卖家已发货，等待买家确认, 已取消" in raised.value.message
+def test_a_status_no_table_knows_reads_as_none():
+    assert STATUSES.read(_row({"订单状态": "交易完成"})) == ("交易完成", None)
+
+
+def test_an_extra_mapping_gives_an_unknown_status_its_outcome():
+    assert STATUSES.read(_row({"订单状态": "交易完成"}), {"交易 完成": SALE}) == ("交易完成", SALE)
 
 
 def test_an_empty_status_is_an_error():
@@ -172,7 +184,8 @@ def test_a_missing_column_is_one_error_naming_every_missing_column_raised_before
         _Shop().parse(stream, "shop.csv")  # not iterated: the header is checked at once
     assert (
         raised.value.message
-        == "Missing required columns: 编码, 单价, 金额, 时间. Is this a 测试店 order export?"
+        == "Missing required columns: 编码, 单价, 金额, 时间. Is this a 测试店 order export? "
+        "The closest layout is jd (测试店)."
     )
     assert raised.value.details == {
         "file": [f"Missing column {name}." for name in ("编码", "单价", "金额", "时间")]
@@ -194,6 +207,18 @@ def test_columns_are_found_by_header_whatever_their_order_and_extra_columns_are_
             row=2,
         )
     ]
+
+
+def test_a_row_whose_status_no_table_knows_is_set_aside_naming_the_status():
+    assert _parse("A1,S1,3,5.00,15.00,2020-11-03 10:00,拒收\r\n") == [
+        Skipped(2, "状态: unknown status '拒收'")
+    ]
+
+
+def test_a_county_mapping_of_an_unknown_status_decides_its_rows():
+    stream = io.BytesIO((HEADER + "A1,S1,3,5.00,15.00,2020-11-03 10:00,拒收\r\n").encode())
+    [skipped] = list(_Shop().parse(stream, "shop.csv", extra_statuses={"拒收": SKIPPED}))
+    assert skipped == Skipped(2, "状态 拒收: not a sale.")
 
 
 def test_a_refunded_row_keeps_its_line_with_amount_zero():
@@ -372,3 +397,157 @@ def test_regen_writes_the_expected_files_and_the_check_then_passes(tmp_path, cap
     expected.write_text(expected.read_text(encoding="utf-8").replace("12.345", "12.346"), encoding="utf-8")
     assert golden.main([], root=tmp_path) == 1
     assert "differs: jd/bad_amounts.csv" in capsys.readouterr().out
+
+
+# Layouts ----------------------------------------------------------------------------------------------
+
+_STATUS = StatusTable("状态", {"成交": SALE, "待付款": PENDING})
+_AFTER = StatusTable("售后", {"无": SALE, "退款成功": ZEROED, "退款中": PENDING})
+
+
+class _Platform(ExportAdapter):
+    """A made-up export in two versions: per-item amounts, and per-order amounts with after-sale states."""
+
+    name = channel = "jd"
+    label = "测试平台"
+    media = ("csv",)
+    layouts = (
+        Layout(
+            "old",
+            "旧版",
+            (
+                Column("单号", "order", common.identifier),
+                Column("商品", "item", common.identifier),
+                Column("数量", "quantity", common.quantity),
+                Column("金额", "amount_fen", common.fen),
+                Column("支付时间", "occurred_at", common.local_time),
+            ),
+            _STATUS,
+        ),
+        Layout(
+            "new",
+            "新版",
+            (
+                Column("单号", "order", common.identifier),
+                Column("商品", "item", common.identifier),
+                Column("数量", "quantity", common.quantity),
+                Column("单价", "unit_price_fen", common.fen),
+                Column("实付", "paid", common.fen),
+                Column("运费", "freight", common.fen, optional=True),
+                Column("成交时间", "occurred_at", common.local_time, aliases=("支付时间",)),
+            ),
+            _STATUS,
+            amount_plus=("paid",),
+            amount_minus=("freight",),
+            per_order=True,
+            after_sale=_AFTER,
+        ),
+    )
+    group_by = "单号"
+    item_by = ("商品",)
+
+    def external_id(self, values, *, grouped):
+        return f"{values['order']}-{values['item']}"
+
+
+NEW_HEADER = "单号,商品,数量,单价,实付,运费,支付时间,状态,售后,金额\r\n"
+
+
+def _platform(body: str, header: str = NEW_HEADER) -> common.Parsed:
+    return _Platform().parse(io.BytesIO((header + body).encode()), "p.csv")
+
+
+def test_the_header_picks_the_layout_reading_most_columns_and_the_parse_names_it():
+    assert _platform("").layout == "new"
+    assert _platform("", header="单号,商品,数量,金额,支付时间,状态\r\n").layout == "old"
+
+
+def test_a_column_is_read_under_its_other_spelling():
+    [line] = list(_platform("A1,I1,1,5.00,5.00,,2020-11-03 10:00,成交,无,\r\n"))
+    assert line.occurred_at == datetime(2020, 11, 3, 2, tzinfo=UTC)
+
+
+def test_a_per_order_amount_less_shipping_is_shared_among_the_items_to_the_fen():
+    lines = list(
+        _platform(
+            "A1,I1,2,10.00,26.00,6.00,2020-11-03 10:00,成交,无,\r\n"
+            "A1,I2,1,10.00,26.00,6.00,2020-11-03 10:00,成交,无,\r\n"
+            "A1,I3,1,10.00,26.00,6.00,2020-11-03 10:00,成交,无,\r\n"
+        )
+    )
+    assert [line.amount_fen for line in lines] == [1000, 500, 500]
+    assert sum(line.amount_fen for line in lines) == 2000
+
+
+def test_a_repeated_item_row_shares_its_items_part():
+    lines = list(
+        _platform(
+            "A1,I1,1,10.00,15.00,,2020-11-03 10:00,成交,无,\r\n"
+            "A1,I1,1,10.00,15.00,,2020-11-03 10:00,成交,无,\r\n"
+            "A1,I2,1,5.00,15.00,,2020-11-03 10:00,成交,无,\r\n"
+        )
+    )
+    assert [line.amount_fen for line in lines] == [1000, 1000, 500]
+
+
+def test_a_bad_row_of_an_order_makes_its_other_rows_errors_too():
+    items = list(
+        _platform(
+            "A1,I1,x,10.00,15.00,,2020-11-03 10:00,成交,无,\r\n"
+            "A1,I2,1,5.00,15.00,,2020-11-03 10:00,成交,无,\r\n"
+        )
+    )
+    assert [type(item) for item in items] == [RowError, RowError]
+    assert items[1].message.startswith("Row 2 of the same order")
+
+
+def test_shipping_above_the_payment_is_a_row_error():
+    [error] = list(_platform("A1,I1,1,10.00,5.00,6.00,2020-11-03 10:00,成交,无,\r\n"))
+    assert isinstance(error, RowError) and error.field == "运费"
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [("无", 1000), ("", 1000), ("退款成功", 0)],
+)
+def test_the_after_sale_state_decides_a_sale_or_a_refund(after, expected):
+    [line] = list(_platform(f"A1,I1,1,10.00,10.00,,2020-11-03 10:00,成交,{after},\r\n"))
+    assert line.amount_fen == expected
+
+
+def test_a_refund_under_way_and_an_unpaid_order_are_pending():
+    items = list(
+        _platform(
+            "A1,I1,1,10.00,10.00,,2020-11-03 10:00,成交,退款中,\r\n"
+            "A2,I1,1,10.00,10.00,,2020-11-03 10:00,待付款,无,\r\n"
+        )
+    )
+    assert items == [
+        Skipped(2, "售后 退款中: not yet a sale; a later export imports it."),
+        Skipped(3, "状态 待付款: not yet a sale; a later export imports it."),
+    ]
+
+
+def test_an_unknown_after_sale_state_is_set_aside_naming_it():
+    assert list(_platform("A1,I1,1,10.00,10.00,,2020-11-03 10:00,成交,换货,\r\n")) == [
+        Skipped(2, "售后: unknown status '换货'")
+    ]
+
+
+def test_a_header_of_no_layout_names_the_closest_and_what_it_lacks():
+    with pytest.raises(ValidationFailed) as raised:
+        _platform("", header="单号,商品,数量,单价,实付,状态,售后\r\n")
+    assert raised.value.message == (
+        "Missing required columns: 运费, 成交时间. Is this a 测试平台 order export? "
+        "The closest layout is new (新版)."
+    )
+
+
+def test_another_platforms_export_is_named_with_its_layout():
+    header = (FIXTURES / "pdd" / "real_orders_utf8_bom.csv").read_bytes()
+    with pytest.raises(ValidationFailed) as raised:
+        _Platform().parse(io.BytesIO(header), "p.csv")
+    assert raised.value.message == (
+        "This looks like a 拼多多 export (layout pdd-2020), not a 测试平台 one: "
+        "import it under the channel pdd."
+    )

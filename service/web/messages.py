@@ -130,6 +130,20 @@ _PATTERNS = [
     (re.compile(r"^The username '(.*)' is taken\.$"), "用户名 {0} 已被使用。"),
     (re.compile(r"^At least (\d+) characters\.$"), "至少 {0} 个字符。"),
     # Import runs: files and their cells.
+    (
+        re.compile(
+            r"^Missing required columns?: (.+?)\. Is this a (.+) order export\? "
+            r"The closest layout is (\S+) \((.+)\)\.$"
+        ),
+        "缺少必需的列：{0}。最接近的{1}文件版式是「{3}」（{2}）。",
+    ),
+    (
+        re.compile(
+            r"^This looks like a (.+) export \(layout (\S+)\), not a (.+) one: "
+            r"import it under the channel (\S+)\.$"
+        ),
+        "这是{0}的导出文件（版式 {1}），不是{2}的：请选择渠道“{0}”导入。",
+    ),
     (re.compile(r"^Missing required columns?: (.+?)\.(?: Is this .*)?$"), "缺少必需的列：{0}。"),
     (re.compile(r"^Missing column (.+)\.$"), "缺少列：{0}。"),
     (re.compile(r"^The file is empty: it has no header row\.$"), "文件是空的：没有表头行。"),
@@ -146,6 +160,22 @@ _PATTERNS = [
         "{0}：无法识别的状态“{1}”，应为：{2}。",
     ),
     (re.compile(r"^(.+): not a sale\.$"), "{0}：不计为销售"),
+    (
+        re.compile(r"^(.+): not yet a sale; a later export imports it\.$"),
+        "{0}：尚未成交，以后导出的文件会再导入",
+    ),
+    (
+        re.compile(r"^(.+): a deleted order \(e\.g\. split into new orders\), not a sale\.$"),
+        "{0}：已删除的订单（如已拆分为新订单），不计为销售",
+    ),
+    (re.compile(r"^unknown status '(.*)'$"), "无法识别的状态“{0}”：这些行已跳过，未计入销售"),
+    (re.compile(r"^more than the payment it is taken from \((.+)\)\.$"), "超过了所付金额（{0}）。"),
+    (
+        re.compile(
+            r"^Row (\d+) of the same order could not be read, so the order's amount cannot be shared .*$"
+        ),
+        "同一订单的第 {0} 行无法读取，订单金额无法分摊到各件商品。",
+    ),
     (re.compile(r"^'(.*)' is not a quantity of at least 1\.$"), "“{0}”不是不小于 1 的数量。"),
     (re.compile(r"^'(.*)' is negative; an order amount cannot be\.$"), "“{0}”是负数，订单金额不能为负。"),
     (
