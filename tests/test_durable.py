@@ -363,7 +363,7 @@ def test_an_import_cut_off_by_a_killed_worker_reads_as_interrupted_and_imports_a
             break
         time.sleep(0.05)
     else:
-        pytest.fail(f"the import never showed as running: {outcome}")
+        pytest.fail(f"the import never showed as running: {outcome}\n{service.output[-3000:]}")
 
     service.kill_worker()
     uploading.join(timeout=60)
