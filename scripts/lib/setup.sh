@@ -51,3 +51,52 @@ ensure_chromium() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 }
+
+# The wire tier's server (mongoeco) needs Python 3.13 or later: the first that works of
+# $PYTHON_WIRE, python3.13 or python3 on PATH, pyenv's 3.13+ builds, /usr/bin and /usr/local/bin.
+# Prints its path; prints nothing and returns 1 when there is none.
+find_python_wire() {
+  local candidates=() pyenv_root version_dir
+  [ -n "${PYTHON_WIRE:-}" ] && candidates+=("$PYTHON_WIRE")
+  candidates+=(python3.14 python3.13 python3)
+  if command -v pyenv >/dev/null 2>&1; then
+    pyenv_root="$(pyenv root 2>/dev/null || true)"
+  fi
+  pyenv_root="${pyenv_root:-${PYENV_ROOT:-$HOME/.pyenv}}"
+  for version_dir in $(ls -d "$pyenv_root"/versions/3.1[3-9]* 2>/dev/null | sort -rV); do
+    candidates+=("$version_dir/bin/python3")
+  done
+  candidates+=(/usr/bin/python3.14 /usr/bin/python3.13 /usr/local/bin/python3.14 /usr/local/bin/python3.13)
+  local candidate
+  for candidate in "${candidates[@]}"; do
+    # A pyenv shim exists on PATH yet refuses when its version is not selected: run it to be sure.
+    if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 13) else 1)' >/dev/null 2>&1; then
+      command -v "$candidate" 2>/dev/null || echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# .venv-wire with the wire tier's pinned set (requirements-wire.txt), made with a Python 3.13+.
+# Re-installs only when the requirements file changed. Returns 1 (having said why on stderr)
+# when no Python 3.13+ exists or the install failed; the caller skips the tier, loudly.
+ensure_wire_venv() {
+  local requirements="requirements-wire.txt" venv=".venv-wire" python
+  if [ ! -x "$venv/bin/python" ]; then
+    if ! python="$(find_python_wire)"; then
+      echo "No Python 3.13 or later found (PATH, pyenv, /usr/bin, /usr/local/bin; or set PYTHON_WIRE)." >&2
+      return 1
+    fi
+    echo "Creating $venv with $("$python" --version 2>&1) ($python)" >&2
+    "$python" -m venv "$venv" || { rm -rf "$venv"; return 1; }
+  fi
+  local stamp="$venv/.installed-$(basename "$requirements")"
+  local digest
+  digest="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+    echo "Installing $requirements into $venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements" || return 1
+    echo "$digest" > "$stamp"
+  fi
+}
