@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from service import storage
-from service.clock import today_local
+from service.clock import today_local, utcnow
 from service.web.formatting import percent_bp, yuan
 
 COUNTY = "340722"
@@ -31,20 +31,26 @@ def canteen(factory):
 @pytest.fixture
 def catalogue(factory):
     since = datetime(2023, 1, 1, tzinfo=UTC)
+    # Certified since 2023 and still for ten years after the day the test runs.
+    valid_days = (utcnow() - since).days + 3650
     supplier = factory.operator(COUNTY, uscc=SUPPLIER_USCC, name="枞阳粮油合作社")
     return {
         "rice": factory.product(
             supplier["_id"],
             status="certified",
             certified_at=since,
-            valid_days=3650,
+            valid_days=valid_days,
             name="枞阳大米",
             unit="袋",
             price_fen=6850,
         ),
         "draft": factory.product(supplier["_id"], status="draft", name="枞阳大米（未认定）"),
         "revoked": factory.product(
-            supplier["_id"], status="revoked", certified_at=since, valid_days=3650, name="枞阳大米（已撤销）"
+            supplier["_id"],
+            status="revoked",
+            certified_at=since,
+            valid_days=valid_days,
+            name="枞阳大米（已撤销）",
         ),
     }
 

@@ -14,7 +14,7 @@ from stdnum.cn import uscc
 from adapters.base import SaleLine
 from service import ledger, operators, storage
 from service.access import system_principal
-from service.clock import start_of_local_day, today_local
+from service.clock import start_of_local_day, today_local, utcnow
 from service.ledger import IngestScope
 from service.tabular import parse_percent_to_bp
 from service.web.core import STALE_MESSAGE
@@ -257,19 +257,21 @@ def test_other_roles_get_a_403_page(page_login, role, url):
 @pytest.fixture
 def books(factory, db, operator):
     """This month: two sales of a certified product (15%) of the operator, one of another operator."""
+    # Certified since SINCE and still for ten years after the day the test runs.
+    valid_days = (utcnow() - SINCE).days + 3650
     mine = factory.product(
         operator["_id"],
         name="枞阳黄花茶",
         status="certified",
         certified_at=SINCE,
-        valid_days=3650,
+        valid_days=valid_days,
         benefit_rate_bp=1500,
         channel_skus=[{"channel": "jd", "sku": "T1"}],
     )
     factory.certified_since(mine, SINCE, 1500)
     other = factory.operator(COUNTY, name="别家")
     theirs = factory.product(
-        other["_id"], status="certified", certified_at=SINCE, valid_days=3650,
+        other["_id"], status="certified", certified_at=SINCE, valid_days=valid_days,
         channel_skus=[{"channel": "jd", "sku": "Q1"}],
     )  # fmt: skip
     factory.certified_since(theirs, SINCE, 2000)
