@@ -7,7 +7,10 @@ matches them to products, validates them, de-duplicates them on
 collections (daily sales rollups, operator pools, household income) are
 rebuilt per county-month partition; a partition is marked dirty *before* its
 sales are written, so a crash in between leaves it dirty and the next ingest or
-``flask --app service ledger rebuild`` repairs it.
+``flask --app service ledger rebuild`` repairs it, and again *after*, so a
+rebuild that summed the ledger before the write cannot clean it. A rebuild holds
+the partition's lease (see :func:`rebuild_partition`), so rebuilds of one
+partition never interleave, in one process or across several.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,9 +27,9 @@ from itertools import islice
 from typing import Any
 
 from bson import ObjectId
-from pymongo import InsertOne, UpdateOne
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from adapters.base import BUYER_TYPES, CHANNELS, RowError, SaleLine, Skipped
 from service import attribution, ledger_rollups, products, storage
@@ -374,6 +378,9 @@ def _ingest_batch(
     # Dirty first: a crash after the sales are written still leaves the partitions to rebuild.
     mark_dirty(db, partitions)
     _write(db, writes)
+    # And dirty again after: a rebuild that read the mark above but summed the ledger before this
+    # write can no longer clean the partitions without these lines.
+    mark_dirty(db, partitions)
     result.partitions |= partitions
 
 
@@ -472,20 +479,113 @@ def dirty_partitions(db: Database, county_codes: Iterable[str] | None = None) ->
     ]
 
 
-def rebuild_partition(db: Database, county_code: str, month: str) -> dict[str, int]:
-    """Recompute one county-month from the raw ledger and the catalogue as they are now."""
-    marker = db[storage.LEDGER_PARTITIONS].find_one({"_id": partition_id(county_code, month)})
-    generation = marker["generation"] if marker else 0
-    refreshed = _refresh_lines(db, county_code, month)
-    derived = ledger_rollups.compute_partition(db, county_code, month)
-    ledger_rollups.replace_partition(db, county_code, month, derived)
-    # Clean only if no ingest marked it again while we were rebuilding.
-    db[storage.LEDGER_PARTITIONS].update_one(
-        {"_id": partition_id(county_code, month), "generation": generation},
-        {"$set": {"county_code": county_code, "month": month, "dirty": False, "rebuilt_at": utcnow()}},
-        upsert=marker is None,
+# A rebuild holds its partition's lease (on the partition's marker) while it reads the ledger and
+# replaces the derived rows, so two rebuilds of one county-month never interleave, in one process or
+# across many. A holder that died frees it when it expires.
+LEASE_SECONDS = 120
+# While ingests keep marking its partition, a holder rebuilds again, at most this many times; after
+# that it leaves the partition dirty for the next ingest or ``ledger rebuild``.
+MAX_ROUNDS = 20
+
+
+class LeaseLost(RuntimeError):
+    """The lease expired and another rebuild took it over: this one must not write."""
+
+
+def _lease_filter(county_code: str, month: str, owner: str) -> dict[str, Any]:
+    return {"_id": partition_id(county_code, month), "lease.owner": owner}
+
+
+def acquire_lease(db: Database, county_code: str, month: str, owner: str) -> dict[str, Any] | None:
+    """Take the partition's lease in one atomic step: the marker as it is now, or None if held."""
+    markers = db[storage.LEDGER_PARTITIONS]
+    key = partition_id(county_code, month)
+    with contextlib.suppress(DuplicateKeyError):  # another process created the marker meanwhile
+        markers.update_one(
+            {"_id": key},
+            {
+                "$setOnInsert": {
+                    "county_code": county_code,
+                    "month": month,
+                    "dirty": False,
+                    "generation": 0,
+                }
+            },
+            upsert=True,
+        )
+    now = utcnow()
+    return markers.find_one_and_update(
+        {"_id": key, "$or": [{"lease": None}, {"lease.expires_at": {"$lte": now}}]},
+        {"$set": {"lease": {"owner": owner, "expires_at": now + timedelta(seconds=LEASE_SECONDS)}}},
+        return_document=ReturnDocument.AFTER,
     )
-    return {"lines_refreshed": refreshed, **{name: len(docs) for name, docs in derived.items()}}
+
+
+def renew_lease(db: Database, county_code: str, month: str, owner: str) -> dict[str, Any]:
+    """Extend the lease before writing; the marker as it is now. Raises LeaseLost if it was taken."""
+    marker = db[storage.LEDGER_PARTITIONS].find_one_and_update(
+        _lease_filter(county_code, month, owner),
+        {"$set": {"lease.expires_at": utcnow() + timedelta(seconds=LEASE_SECONDS)}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if marker is None:
+        raise LeaseLost(partition_id(county_code, month))
+    return marker
+
+
+def _release_clean(db: Database, county_code: str, month: str, owner: str, generation: int) -> bool:
+    """Clean the partition and free the lease in one step, only if no ingest marked it meanwhile."""
+    released = db[storage.LEDGER_PARTITIONS].update_one(
+        {**_lease_filter(county_code, month, owner), "generation": generation},
+        {"$set": {"dirty": False, "rebuilt_at": utcnow()}, "$unset": {"lease": ""}},
+    )
+    return released.matched_count == 1
+
+
+def _release(db: Database, county_code: str, month: str, owner: str) -> None:
+    db[storage.LEDGER_PARTITIONS].update_one(
+        _lease_filter(county_code, month, owner), {"$unset": {"lease": ""}}
+    )
+
+
+def rebuild_partition(db: Database, county_code: str, month: str) -> dict[str, int]:
+    """Recompute one county-month from the raw ledger and the catalogue as they are now.
+
+    If another rebuild holds the partition, this one returns at once (``{"busy": 1}``) and leaves
+    the partition dirty: the holder cleans it only if its generation did not change while it
+    worked, and otherwise rebuilds again, so whatever was marked before this call is included.
+    """
+    owner = uuid.uuid4().hex
+    marker = acquire_lease(db, county_code, month, owner)
+    if marker is None:
+        return {"busy": 1}
+    counts: dict[str, int] = {}
+    released = False
+    try:
+        for round_number in range(1, MAX_ROUNDS + 1):
+            generation = marker["generation"]
+            refreshed = _refresh_lines(db, county_code, month)
+            derived = ledger_rollups.compute_partition(db, county_code, month)
+            ledger_rollups.replace_partition(
+                db,
+                county_code,
+                month,
+                derived,
+                before_write=lambda: renew_lease(db, county_code, month, owner),
+            )
+            counts = {"lines_refreshed": refreshed, **{name: len(docs) for name, docs in derived.items()}}
+            if _release_clean(db, county_code, month, owner, generation):
+                released = True
+                return {**counts, "rounds": round_number} if round_number > 1 else counts
+            # Marked again while we worked: the lines written meanwhile may be missing; once more.
+            marker = renew_lease(db, county_code, month, owner)
+        return {**counts, "rounds": MAX_ROUNDS, "left_dirty": 1}
+    except LeaseLost:
+        released = True  # another rebuild holds it now and will finish the work
+        return {**counts, "lease_lost": 1}
+    finally:
+        if not released:
+            _release(db, county_code, month, owner)
 
 
 def _refresh_lines(db: Database, county_code: str, month: str) -> int:
@@ -604,6 +704,7 @@ def rematch(db: Database, county_codes: Iterable[str] | None = None) -> dict[str
         if updates:
             mark_dirty(db, partitions)
             sales.bulk_write(updates, ordered=False)
+            mark_dirty(db, partitions)
             matched += len(updates)
     for county_code, month in sorted(partitions):
         rebuild_partition(db, county_code, month)

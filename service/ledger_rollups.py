@@ -13,7 +13,7 @@ reports read only the collections written here, never the raw ledger.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -244,8 +244,23 @@ def compute_partition(db: Database, county_code: str, month: str) -> dict[str, l
     }
 
 
-def replace_partition(db: Database, county_code: str, month: str, derived: dict[str, list[dict]]) -> None:
+def replace_partition(
+    db: Database,
+    county_code: str,
+    month: str,
+    derived: dict[str, list[dict]],
+    before_write: Callable[[], object] | None = None,
+) -> None:
+    """Delete a partition's derived rows and insert the new ones, one collection after another.
+
+    Call it only holding the partition's lease (``ledger.rebuild_partition``): two replaces of one
+    partition that interleave would leave both sets of rows. ``before_write`` renews the lease
+    before each collection (and raises if it was lost). A reader may, for an instant, see a
+    collection of this partition empty, never doubled.
+    """
     for name in DERIVED:
+        if before_write is not None:
+            before_write()
         collection = db[name]
         collection.delete_many({"county_code": county_code, "month": month})
         if derived[name]:

@@ -121,76 +121,137 @@ def _recompute(
     }
 
 
-def _keyed(name: str, documents: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    keys = {
-        storage.SALES_DAILY: ("day", *ledger_rollups.MONTHLY_KEY),
-        storage.SALES_MONTHLY: ledger_rollups.MONTHLY_KEY,
-        storage.OPERATOR_POOLS: ("operator_id",),
-        storage.HOUSEHOLD_INCOME: ("operator_id", "household_id"),
-    }[name]
-    return {tuple(str(document.get(key)) for key in keys): document for document in documents}
-
-
-_COMPARED = {
-    storage.SALES_DAILY: ("sales_fen", "quantity", "poor_income_fen", "lines"),
-    storage.SALES_MONTHLY: ("sales_fen", "quantity", "poor_income_fen", "lines"),
-    storage.OPERATOR_POOLS: (
-        "pool_fen",
-        "certified_sales_fen",
-        "allocated_fen",
-        "unallocated_fen",
-        "total_weighted",
-    ),
-    storage.HOUSEHOLD_INCOME: ("share_fen", "weighted", "pool_fen", "total_weighted"),
+_KEYS = {
+    storage.SALES_DAILY: ("day", *ledger_rollups.MONTHLY_KEY),
+    storage.SALES_MONTHLY: ledger_rollups.MONTHLY_KEY,
+    storage.OPERATOR_POOLS: ("operator_id",),
+    storage.HOUSEHOLD_INCOME: ("operator_id", "household_id"),
 }
+
+
+def _grouped(name: str, documents: Iterable[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """Rows by their natural key, every copy kept: a row stored twice must show, not collapse."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for document in documents:
+        groups[tuple(str(document.get(key)) for key in _KEYS[name])].append(document)
+    return groups
+
+
+def _normal(name: str, value: Any) -> Any:
+    """A field's value with the order of its list made canonical (links come in query order)."""
+    if name == "links" and isinstance(value, list):
+        return sorted(value, key=lambda link: str(link.get("link_id")))
+    return value
+
+
+def _compare_rows(
+    county_code: str, month: str, name: str, stored: list[dict[str, Any]], expected: list[dict[str, Any]]
+) -> list[Difference]:
+    """Every derived row missing, unexpected, stored more than once, or differing in any field."""
+    differences = []
+    have, want = _grouped(name, stored), _grouped(name, expected)
+    for key in sorted(set(have) | set(want)):
+        label = f"{name} {'/'.join(key)}"
+        copies, should = have.get(key, []), want.get(key, [])
+        if len(copies) != len(should):
+            what = "missing" if not copies else "unexpected" if not should else "rows"
+            differences.append(Difference(county_code, month, f"{label} {what}", len(copies), len(should)))
+        if not copies or not should:
+            continue
+        target = should[0]
+        fields = sorted(set(target) | {field for copy in copies for field in copy} - {"_id"})
+        for field_name in fields:
+            want_value = _normal(field_name, target.get(field_name))
+            seen = set()
+            for copy in copies:
+                got = _normal(field_name, copy.get(field_name))
+                if got != want_value and repr(got) not in seen:
+                    seen.add(repr(got))
+                    differences.append(
+                        Difference(county_code, month, f"{label} {field_name}", got, want_value)
+                    )
+    return differences
 
 
 def verify_partition(db: Database, county_code: str, month: str) -> list[Difference]:
     differences, expected = _recompute(db, county_code, month)
     stored = ledger_rollups.stored_partition(db, county_code, month)
-    for name, fields in _COMPARED.items():
-        have, want = _keyed(name, stored[name]), _keyed(name, expected[name])
-        for key in sorted(set(have) | set(want)):
-            for field_name in fields:
-                got = have.get(key, {}).get(field_name)
-                should = want.get(key, {}).get(field_name)
-                if got != should:
-                    differences.append(
-                        Difference(county_code, month, f"{name} {'/'.join(key)} {field_name}", got, should)
-                    )
-    # The invariants, on what is stored.
-    pools = {str(pool["operator_id"]): pool for pool in stored[storage.OPERATOR_POOLS]}
+    for name in ledger_rollups.DERIVED:
+        differences.extend(_compare_rows(county_code, month, name, stored[name], expected[name]))
+    # The invariants, on what is stored, every stored row counted.
+    pools: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for pool in stored[storage.OPERATOR_POOLS]:
+        pools[str(pool["operator_id"])].append(pool)
     shares: dict[str, int] = defaultdict(int)
     for income in stored[storage.HOUSEHOLD_INCOME]:
         shares[str(income["operator_id"])] += income["share_fen"]
-    for operator_id, pool in pools.items():
-        if shares.get(operator_id, 0) != pool["allocated_fen"]:
+    lines_income: dict[str, int] = defaultdict(int)
+    for pool in expected[storage.OPERATOR_POOLS]:
+        lines_income[str(pool["operator_id"])] = pool["pool_fen"]
+    for operator_id in sorted(set(pools) | set(shares) | set(lines_income)):
+        rows = pools.get(operator_id, [])
+        allocated = sum(pool["allocated_fen"] for pool in rows)
+        pool_fen = sum(pool["pool_fen"] for pool in rows)
+        if shares.get(operator_id, 0) != allocated:
             differences.append(
                 Difference(
                     county_code,
                     month,
                     f"shares of operator {operator_id}",
                     shares.get(operator_id, 0),
-                    pool["allocated_fen"],
+                    allocated,
                 )
             )
-        if pool["allocated_fen"] + pool["unallocated_fen"] != pool["pool_fen"]:
+        split = sum(pool["allocated_fen"] + pool["unallocated_fen"] for pool in rows)
+        if split != pool_fen:
+            differences.append(
+                Difference(county_code, month, f"pool of operator {operator_id} split", split, pool_fen)
+            )
+        sourced = sum(source["poor_income_fen"] for pool in rows for source in pool.get("sources") or [])
+        if sourced != pool_fen:
+            differences.append(
+                Difference(
+                    county_code, month, f"pool of operator {operator_id} vs its sources", pool_fen, sourced
+                )
+            )
+        if pool_fen != lines_income.get(operator_id, 0):
             differences.append(
                 Difference(
                     county_code,
                     month,
-                    f"pool of operator {operator_id} split",
-                    pool["allocated_fen"] + pool["unallocated_fen"],
-                    pool["pool_fen"],
+                    f"pool of operator {operator_id} vs its certified lines",
+                    pool_fen,
+                    lines_income.get(operator_id, 0),
                 )
             )
     certified_income = sum(row["poor_income_fen"] for row in stored[storage.SALES_DAILY] if row["certified"])
-    pooled = sum(pool["pool_fen"] for pool in pools.values())
+    pooled = sum(pool["pool_fen"] for pool in stored[storage.OPERATOR_POOLS])
     if certified_income != pooled:
         differences.append(
             Difference(county_code, month, "pools vs certified income", pooled, certified_income)
         )
+    monthly_sales = sum(row["sales_fen"] for row in stored[storage.SALES_MONTHLY])
+    daily_sales = sum(row["sales_fen"] for row in stored[storage.SALES_DAILY])
+    if monthly_sales != daily_sales:
+        differences.append(
+            Difference(county_code, month, "monthly sales vs daily sales", monthly_sales, daily_sales)
+        )
     return differences
+
+
+def _checked_partitions(db: Database, county_codes: Iterable[str] | None) -> list[tuple[str, str]]:
+    """Every county-month with sales or with derived rows of any kind (a stray pool included)."""
+    found = set(ledger_rollups.all_partitions(db, county_codes))
+    match: dict[str, Any] = {}
+    if county_codes is not None:
+        match["county_code"] = {"$in": list(county_codes)}
+    pipeline = [{"$match": match}, {"$group": {"_id": {"county_code": "$county_code", "month": "$month"}}}]
+    for name in (storage.SALES_MONTHLY, storage.OPERATOR_POOLS, storage.HOUSEHOLD_INCOME):
+        found |= {
+            (group["_id"]["county_code"], group["_id"]["month"])
+            for group in storage.aggregate(db[name], pipeline)
+        }
+    return sorted(found)
 
 
 def verify(
@@ -202,7 +263,7 @@ def verify(
     """(partitions checked, differences) over the chosen counties and months."""
     partitions = [
         (county, month)
-        for county, month in ledger_rollups.all_partitions(db, county_codes)
+        for county, month in _checked_partitions(db, county_codes)
         if (from_month is None or month >= from_month) and (to_month is None or month <= to_month)
     ]
     differences = []
