@@ -18,6 +18,7 @@ from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Forbidden, ValidationFailed
 from tests.factories import valid_id_number
+from tests.sizes import sized
 
 COUNTY = "340722"
 OTHER_COUNTY = "341000"
@@ -255,7 +256,9 @@ class OneWayStream(io.RawIOBase):
 
 
 def test_the_files_size_and_sha256_are_taken_while_streaming(db, catalogue):
-    data = export(*[order(f"A-{n}") for n in range(3000)])
+    # Long order numbers keep even the small size several reads long.
+    data = export(*[order(f"A-{n:05d}-{'0' * 150}") for n in range(sized(3000, 400))])
+    assert len(data) > imports.READ_CHUNK
     stream = OneWayStream(data)
     result = imports.run_import(db, STAFF, CHANNEL, stream, "orders.csv")
     assert result["source"]["size"] == len(data)
@@ -263,12 +266,15 @@ def test_the_files_size_and_sha256_are_taken_while_streaming(db, catalogue):
     assert stream.largest_read < len(data)
 
 
-def test_progress_is_reported_in_rows_and_bytes(db, catalogue):
-    data = export(*[order(f"A-{n}") for n in range(1200)])
+def test_progress_is_reported_in_rows_and_bytes(db, catalogue, monkeypatch):
+    every = sized(imports.PROGRESS_EVERY, 100)
+    monkeypatch.setattr(imports, "PROGRESS_EVERY", every)
+    rows = every * 2 + every * 2 // 5
+    data = export(*[order(f"A-{n}") for n in range(rows)])
     seen = []
     run(db, data, progress=lambda rows, size: seen.append((rows, size)))
     assert len(seen) >= 3
-    assert seen[-1] == (1200, len(data))
+    assert seen[-1] == (rows, len(data))
 
 
 # Who may import -------------------------------------------------------------------------------------
