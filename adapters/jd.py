@@ -82,6 +82,17 @@ POP_AMOUNT = "应付金额 + 余额支付 − 运费金额 (per order, shared am
 SOURCE = "tests/fixtures/README.md#京东"
 
 
+# Both POP layouts read the sale the same way: what the buyer paid for the order, less its freight,
+# shared among its items.
+POP_READING = {
+    "amount_plus": ("payable", "balance"),
+    "amount_minus": ("freight",),
+    "per_order": True,
+    "amount": POP_AMOUNT,
+    "source": SOURCE,
+}
+
+
 @register
 class JdAdapter(ExportAdapter):
     name = "jd"
@@ -96,11 +107,7 @@ class JdAdapter(ExportAdapter):
             "京东 POP 订单导出（30 列，货号）",
             POP_30,
             STATUSES,
-            amount_plus=("payable", "balance"),
-            amount_minus=("freight",),
-            per_order=True,
-            amount=POP_AMOUNT,
-            source=SOURCE,
+            **POP_READING,
         ),
         Layout(
             "jd-pop-35",
@@ -111,11 +118,7 @@ class JdAdapter(ExportAdapter):
                 Column("服务费", "service_fee", optional=True),
             ),
             STATUSES,
-            amount_plus=("payable", "balance"),
-            amount_minus=("freight",),
-            per_order=True,
-            amount=POP_AMOUNT,
-            source=SOURCE,
+            **POP_READING,
         ),
         Layout(
             "jd-basic",
