@@ -357,6 +357,9 @@ def _ingest_batch(
     partitions: set[tuple[str, str]] = set()
     for key, (line, product) in accepted.items():
         stored = existing.get(key)
+        if stored is not None and _owned_by_another(stored, scope):
+            result.reject(RowError(line.row, "external_id", FOREIGN_LINE))
+            continue
         if product is None:
             result.unmatched += 1
         if stored is not None and stored.get("fingerprint") == fingerprint(line):
@@ -377,15 +380,16 @@ def _ingest_batch(
         return
     # Dirty first: a crash after the sales are written still leaves the partitions to rebuild.
     mark_dirty(db, partitions)
-    _write(db, writes)
+    _write(db, writes, scope)
     # And dirty again after: a rebuild that read the mark above but summed the ledger before this
     # write can no longer clean the partitions without these lines.
     mark_dirty(db, partitions)
     result.partitions |= partitions
 
 
-def _write(db: Database, writes: list[InsertOne | UpdateOne]) -> None:
-    """Write a batch; a line another ingest inserted meanwhile is updated instead of duplicated."""
+def _write(db: Database, writes: list[InsertOne | UpdateOne], scope: IngestScope) -> None:
+    """Write a batch; a line another ingest inserted meanwhile is updated instead of duplicated
+    (for an enterprise, only if that line is its own operator's)."""
     try:
         db[storage.SALES].bulk_write(writes, ordered=False)
     except BulkWriteError as error:
@@ -396,8 +400,20 @@ def _write(db: Database, writes: list[InsertOne | UpdateOne]) -> None:
         for entry in failed:
             document = writes[entry["index"]]._doc
             fields = {k: v for k, v in document.items() if k not in ("_id", "created_at")}
-            retries.append(UpdateOne({name: document[name] for name in LINE_KEY}, {"$set": fields}))
+            key = {name: document[name] for name in LINE_KEY}
+            if scope.operator_id is not None:
+                key["operator_id"] = scope.operator_id
+            retries.append(UpdateOne(key, {"$set": fields}))
         db[storage.SALES].bulk_write(retries, ordered=False)
+
+
+# An enterprise changes only its own operator's lines: an order line already stored for another operator
+# (or by staff, unmatched) is never overwritten from an enterprise's file.
+FOREIGN_LINE = "This order line is already in the ledger and is not yours to change; ask county staff."
+
+
+def _owned_by_another(stored: dict[str, Any], scope: IngestScope) -> bool:
+    return scope.operator_id is not None and stored.get("operator_id") != scope.operator_id
 
 
 def _scope_problem(line: SaleLine, product: dict[str, Any] | None, scope: IngestScope) -> RowError | None:
@@ -438,7 +454,14 @@ def _existing_lines(
     for channel, external_ids in by_channel.items():
         cursor = db[storage.SALES].find(
             {"county_code": county_code, "channel": channel, "external_id": {"$in": external_ids}},
-            {"county_code": 1, "channel": 1, "external_id": 1, "fingerprint": 1, "month": 1},
+            {
+                "county_code": 1,
+                "channel": 1,
+                "external_id": 1,
+                "fingerprint": 1,
+                "month": 1,
+                "operator_id": 1,
+            },
         )
         for document in cursor:
             found[(document["channel"], document["external_id"])] = document

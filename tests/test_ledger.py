@@ -155,6 +155,48 @@ def test_an_enterprise_may_import_only_its_own_products(db, certified, factory):
     assert result.rejected == 1 and "another market operator" in result.errors[0]["message"]
 
 
+def test_an_enterprise_never_overwrites_another_operators_line(db, certified, factory):
+    """Its own SKU on the other operator's order number: rejected, and the stored line stays whole."""
+    ingest(db, [line("A-1", 19_200)])  # the certified product's operator, imported by staff
+    intruder = factory.operator(COUNTY)
+    factory.product(intruder["_id"], channel_skus=[{"channel": "jd", "sku": "MINE"}])
+    scope = IngestScope(COUNTY, operator_id=intruder["_id"])
+    for dry_run in (True, False):
+        result = ledger.ingest(db, [line("A-1", 1, sku="MINE")], scope, dry_run=dry_run)
+        assert (result.rejected, result.updated, result.inserted) == (1, 0, 0)
+        assert result.errors[0]["message"] == ledger.FOREIGN_LINE
+    stored = db[storage.SALES].find_one({"external_id": "A-1"})
+    assert (stored["amount_fen"], stored["operator_id"]) == (19_200, certified["operator"]["_id"])
+    assert reconcile.verify(db)[1] == []
+
+
+def test_an_enterprise_loses_a_race_for_another_operators_line_without_overwriting_it(
+    db, certified, factory, monkeypatch
+):
+    intruder = factory.operator(COUNTY)
+    factory.product(intruder["_id"], channel_skus=[{"channel": "jd", "sku": "MINE"}])
+    real_existing = ledger._existing_lines
+
+    def look_up_then_the_owner_imports(db_, county_code, accepted):
+        found = real_existing(db_, county_code, accepted)
+        monkeypatch.setattr(ledger, "_existing_lines", real_existing)  # the owner's ingest runs plainly
+        ingest(db_, [line("A-1", 19_200)])
+        return found
+
+    monkeypatch.setattr(ledger, "_existing_lines", look_up_then_the_owner_imports)
+    ledger.ingest(db, [line("A-1", 1, sku="MINE")], IngestScope(COUNTY, operator_id=intruder["_id"]))
+    monkeypatch.undo()
+    stored = db[storage.SALES].find_one({"external_id": "A-1"})
+    assert (stored["amount_fen"], stored["operator_id"]) == (19_200, certified["operator"]["_id"])
+
+
+def test_an_enterprise_updates_its_own_line(db, certified):
+    scope = IngestScope(COUNTY, operator_id=certified["operator"]["_id"])
+    ledger.ingest(db, [line("A-1", 10_000)], scope)
+    result = ledger.ingest(db, [line("A-1", 0)], scope)  # refunded since
+    assert result.updated == 1 and db[storage.SALES].find_one()["amount_fen"] == 0
+
+
 def test_a_product_of_another_county_is_rejected(db, certified):
     result = ledger.ingest(db, [line("A-1")], IngestScope("341822"))
     assert result.rejected == 1 and "340722" in result.errors[0]["message"]
@@ -381,7 +423,8 @@ def test_a_line_inserted_by_a_concurrent_ingest_is_updated_not_duplicated(db, ce
 
     def look_up_then_lose_the_race(db_, county_code, accepted):
         found = real_existing(db_, county_code, accepted)
-        ledger._write(db_, [InsertOne({**ledger.line_document(line("A-1", 111), IngestScope(COUNTY), None)})])
+        other = [InsertOne({**ledger.line_document(line("A-1", 111), IngestScope(COUNTY), None)})]
+        ledger._write(db_, other, IngestScope(COUNTY))
         return found
 
     monkeypatch.setattr(ledger, "_existing_lines", look_up_then_lose_the_race)

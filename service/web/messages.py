@@ -188,6 +188,12 @@ _PATTERNS = [
     ),
     (re.compile(r"^No product of yours has this SKU or barcode\.$"), "您的产品中没有这个 SKU 或条形码。"),
     (re.compile(r"^This product belongs to another market operator\.$"), "该产品属于其他经营主体。"),
+    (
+        re.compile(
+            r"^This order line is already in the ledger and is not yours to change; ask county staff\.$"
+        ),
+        "该订单行已在台账中，且不属于本经营主体，不能修改；如有疑问请联系县级工作人员。",
+    ),
     (re.compile(r"^This product belongs to county (\d+), not (\d+)\.$"), "该产品属于县 {0}，不属于县 {1}。"),
     (re.compile(r"^This import belongs to another market operator\.$"), "这条导入记录属于其他经营主体。"),
     (
