@@ -10,6 +10,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import fields, validate
 
+from service.tabular import MAX_AMOUNT_FEN
+
 
 class BaseSchema(ma.Schema):
     """Unknown fields are an error, so a typo never silently drops data."""
@@ -37,8 +39,11 @@ class ObjectIdField(fields.Field):
 
 
 def Fen(**kwargs: Any) -> fields.Integer:
-    """An amount of money in integer fen (分); floats and strings are refused."""
-    return fields.Integer(strict=True, **kwargs)
+    """An amount of money in integer fen (分), at most 1万亿元 either way; floats and strings are refused."""
+    bound = validate.Range(min=-MAX_AMOUNT_FEN, max=MAX_AMOUNT_FEN)
+    extra = kwargs.pop("validate", None)
+    validators = [bound, *([extra] if callable(extra) else extra or [])]
+    return fields.Integer(strict=True, validate=validators, **kwargs)
 
 
 def BasisPoints(**kwargs: Any) -> fields.Integer:

@@ -67,20 +67,36 @@ def _assign_request_id() -> None:
     g.request_id = supplied if 0 < len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
 
 
-def _has_operator_key(value: Any) -> str | None:
-    """The first key starting with '$' anywhere in a JSON body, if any."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str) and key.startswith("$"):
-                return key
-            found = _has_operator_key(item)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for item in value:
-            found = _has_operator_key(item)
-            if found:
-                return found
+# A JSON body deeper than any form of this service, or with a number MongoDB cannot store (64-bit
+# integers), or a string that is not Unicode text (a lone surrogate), is refused before any route runs.
+MAX_JSON_DEPTH = 32
+INT64 = 2**63
+
+
+def _body_problem(body: Any) -> tuple[str, dict[str, list[str]]] | None:
+    """(message, details) for the first thing in a JSON body the service refuses, else None."""
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"The body is nested more than {MAX_JSON_DEPTH} levels deep.", {}
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key.startswith("$"):
+                    return f"Field names may not start with '$' (found {key[:40]!r}).", {
+                        key[:40]: ["Not allowed."]
+                    }
+                stack.append((key, depth + 1))
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "The body holds a string that is not valid Unicode text (a lone surrogate).", {}
+        elif isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+            return "The body holds a whole number beyond 64 bits (±9223372036854775807).", {}
     return None
 
 
@@ -96,13 +112,13 @@ def _check_body() -> None:
         )
     try:
         body = json.loads(request.get_data(cache=True) or b"null")
+    except RecursionError as error:
+        raise BadRequest(f"The body is nested more than {MAX_JSON_DEPTH} levels deep.") from error
     except ValueError as error:
         raise BadRequest(f"The body is not valid JSON: {error}.") from error
-    key = _has_operator_key(body)
-    if key is not None:
-        raise BadRequest(
-            f"Field names may not start with '$' (found {key!r}).", details={key: ["Not allowed."]}
-        )
+    problem = _body_problem(body)
+    if problem is not None:
+        raise BadRequest(problem[0], details=problem[1])
 
 
 def _view() -> Any:

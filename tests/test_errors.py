@@ -107,3 +107,33 @@ def test_500_is_in_the_envelope_and_hides_the_cause(app):
     error = _assert_envelope(response, 500, "internal_server_error")
     assert "secret internals" not in response.get_data(as_text=True)
     assert error["message"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (b'{"username": "admin", "password": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested more than"),
+        (
+            b'{"username": "' + b"[" * 40 + b'", "password": ' + b"[" * 40 + b"]" * 40 + b"}",
+            "nested more than",
+        ),
+        (b'{"username": "\\udfff", "password": "x"}', "not valid Unicode text"),
+        (b'{"username": "admin", "password": 9223372036854775808}', "beyond 64 bits"),
+    ],
+)
+def test_hostile_json_bodies_are_400_before_any_route_runs(client, raw, said):
+    response = client.post("/api/v1/auth/login", data=raw, content_type="application/json")
+    error = _assert_envelope(response, 400, "bad_request")
+    assert said in error["message"]
+
+
+@pytest.mark.parametrize("amount", [2**63 - 1, 10**14 + 1, -(10**14) - 1])
+def test_amounts_beyond_a_real_line_are_refused_as_a_field_error(login, factory, amount):
+    canteen = factory.canteen("340722")
+    staff = login("county_staff", county_codes=["340722"])
+    response = staff.put(
+        f"/api/v1/canteens/{canteen['_id']}/plans/2024",
+        json={"food_total_fen": amount, "reserve_ratio_bp": 1000},
+    )
+    error = _assert_envelope(response, 422, "validation_error")
+    assert "food_total_fen" in error["details"]
