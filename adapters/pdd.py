@@ -65,6 +65,8 @@ SKU = Column("商家编码-规格维度", "sku", identifier, optional=True, alia
 TITLE = Column("商品", "title", optional=True, aliases=("商品名称",))
 QUANTITY = Column("商品数量(件)", "quantity", quantity)
 PAID_AT = Column("订单成交时间", "occurred_at", local_time, aliases=("支付时间",))
+# What every layout names the same way: the order, the item and when it was paid.
+LINE = (ORDER, ITEM, SKU, TITLE, QUANTITY, PAID_AT)
 
 
 @register
@@ -80,12 +82,7 @@ class PddAdapter(ExportAdapter):
             "pdd-2020",
             "拼多多订单导出（订单成交时间、售后状态）",
             (
-                ORDER,
-                ITEM,
-                SKU,
-                TITLE,
-                QUANTITY,
-                PAID_AT,
+                *LINE,
                 Column("用户实付金额(元)", "paid", fen),
                 Column("邮费(元)", "postage", fen, optional=True),
                 Column("商家实收金额(元)", "received", fen, optional=True),
@@ -101,12 +98,7 @@ class PddAdapter(ExportAdapter):
             "pdd-basic",
             "拼多多订单（简化版式，支付时间、商家编码-SKU维度）",
             (
-                ORDER,
-                ITEM,
-                SKU,
-                TITLE,
-                QUANTITY,
-                PAID_AT,
+                *LINE,
                 Column("商家实收金额(元)", "amount_fen", fen),
             ),
             STATUSES,
