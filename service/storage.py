@@ -53,6 +53,8 @@ COUNTERS = "counters"
 PULL_CURSORS = "pull_cursors"
 # A dry run's uploaded file in chunks, kept until staff confirm the real import or it expires.
 PENDING_UPLOADS = "pending_uploads"
+# A county's meaning of a channel's order statuses its importer does not know (订单状态映射).
+STATUS_MAPPINGS = "status_mappings"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CANTEENS: [
@@ -142,6 +144,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("run_id", ASCENDING), ("n", ASCENDING)], unique=True, name="run_chunk_unique"),
         # Expired files are refused by code; the TTL index only tidies up.
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    STATUS_MAPPINGS: [
+        IndexModel(
+            [("county_code", ASCENDING), ("channel", ASCENDING), ("status", ASCENDING)],
+            unique=True,
+            name="county_channel_status_unique",
+        ),
     ],
     USERS: [
         IndexModel([("username", ASCENDING)], unique=True, name="username_unique"),
