@@ -25,7 +25,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import REGISTRY, Adapter, RowError, SaleLine
-from service import access, audit, canteens, ledger, operators, storage
+from service import access, audit, canteens, ledger, operators, status_mappings, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Forbidden, NotFound, ServiceError, ValidationFailed
@@ -252,7 +252,9 @@ def run_import(
     result = IngestResult()
     buffered = io.BufferedReader(source, buffer_size=READ_CHUNK)
     try:
-        parsed = adapter.parse(buffered, filename)
+        parsed = adapter.parse(
+            buffered, filename, **status_mappings.parse_options(db, scope.county_code, adapter)
+        )
         tally.layout = getattr(parsed, "layout", None)
         tally.layout_title = getattr(parsed, "layout_title", None)
         lines = _prepared(
