@@ -23,13 +23,16 @@ Everything else is here, once:
   its items by price × quantity (:func:`adapters.apportion.apportion`), to the fen.
 - A file that turns unreadable part-way (cut off inside a character or a quoted cell) ends with
   a ``RowError`` for the row where reading stopped; the rows before it stand.
+- An export is one file, except where the platform splits it (淘宝's order report and item
+  report): ``parse_export`` takes the files given, in any order, and refuses more than the
+  adapter's ``max_files`` before anything is read.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
@@ -311,6 +314,35 @@ class Parsed(Iterator[Item]):
             close()
 
 
+def require_file_count(adapter: Any, count: int) -> None:
+    """A ValidationFailed unless ``count`` files are as many as one export of the adapter may be."""
+    accepted = getattr(adapter, "max_files", 1)
+    if 1 <= count <= accepted:
+        return
+    if count == 0:
+        message = "No file was given."
+    elif accepted == 1:
+        message = f"A {adapter.label} export is one file; {count} files were given."
+    else:
+        message = f"A {adapter.label} export is at most {accepted} files; {count} files were given."
+    raise ValidationFailed(message, details={"file": [message]})
+
+
+def parse_export(
+    adapter: Any,
+    files: Sequence[tuple[IO[bytes], str]],
+    *,
+    extra_statuses: Mapping[str, Outcome] | None = None,
+) -> Iterator[Item]:
+    """Any adapter's reading of an export given as its files; ``extra_statuses`` reach the
+    adapters that read order statuses."""
+    if isinstance(adapter, ExportAdapter):
+        return adapter.parse_files(files, extra_statuses=extra_statuses)
+    require_file_count(adapter, len(files))
+    stream, filename = files[0]
+    return adapter.parse(stream, filename)
+
+
 # Beyond this many adjacent rows of one order (none seen in practice) a group is cut, to bound memory.
 MAX_GROUP_ROWS = 1000
 _ROW_NUMBER = re.compile(r"\bRow (\d+)\b")
@@ -350,6 +382,19 @@ class ExportAdapter:
     # the order names several.
     group_by: ClassVar[str | None] = None
     item_by: ClassVar[tuple[str, ...]] = ()
+    # How many files one export is; an adapter taking more overrides ``parse_files``.
+    max_files: ClassVar[int] = 1
+
+    def parse_files(
+        self,
+        files: Sequence[tuple[IO[bytes], str]],
+        *,
+        extra_statuses: Mapping[str, Outcome] | None = None,
+    ) -> Parsed:
+        """The export given as its files (stream, file name), in any order."""
+        require_file_count(self, len(files))
+        stream, filename = files[0]
+        return self.parse(stream, filename, extra_statuses=extra_statuses)
 
     def declared_layouts(self) -> tuple[Layout, ...]:
         if self.layouts:
