@@ -7,8 +7,11 @@ columns (供应商名称, 供应商统一社会信用代码) are not read: the l
 its product.
 
 One layout, ``p832-orders``: the sale is 金额(元), the goods line's amount. No public copy of the
-platform's supplier export was found to check its header against; statuses other than 已完成,
-待收货 (sales), 已退款 (a refund, kept at 0) and 已取消 are set aside, named, until mapped.
+platform's supplier export was found to check its header against (what was searched:
+tests/fixtures/README.md#832平台). Statuses: 已完成 and 待收货 are sales, and so are the steps a
+public description of the platform's order flow names after payment (待发货, 待验货, 待评价);
+已退款 is a refund (the line is kept at 0); 已取消 is never a sale; any other status is set aside,
+named, until mapped.
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ class P832Adapter(ExportAdapter):
         {
             "已完成": SALE,
             "待收货": SALE,
+            # Paid and waiting for the supplier to ship, then for the buyer to check and to rate.
+            "待发货": SALE,
+            "待验货": SALE,
+            "待评价": SALE,
             "已退款": ZEROED,
             "已取消": SKIPPED,
         },
