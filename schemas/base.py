@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -12,13 +13,51 @@ from marshmallow import fields, validate
 
 from service.tabular import MAX_AMOUNT_FEN
 
+# Every date and time a request may carry lies in these bounds; beyond them is a typo, and the extremes
+# (year 1, year 9999) overflow the Asia/Shanghai ↔ UTC conversion or BSON's date range.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+# Real time zones lie between UTC−12:00 and UTC+14:00.
+MIN_OFFSET, MAX_OFFSET = timedelta(hours=-12), timedelta(hours=14)
+
+
+class DateRange(validate.Validator):
+    """A date, or a date and time with its wall-clock day, between FIRST_DAY and LAST_DAY."""
+
+    def __call__(self, value: Any) -> Any:
+        day = value.date() if isinstance(value, datetime) else value
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ma.ValidationError(f"A date between {FIRST_DAY} and {LAST_DAY}.")
+        offset = value.utcoffset() if isinstance(value, datetime) else None
+        if offset is not None and not MIN_OFFSET <= offset <= MAX_OFFSET:
+            raise ma.ValidationError("A time zone offset between -12:00 and +14:00.")
+        return value
+
+
+def _dated_fields(field_obj: fields.Field) -> list[fields.Field]:
+    """The date and datetime fields in a field, including the items of a list, tuple or mapping."""
+    if isinstance(field_obj, (fields.Date, fields.DateTime)):
+        return [field_obj]
+    inner: list[fields.Field] = []
+    if isinstance(field_obj, fields.List):
+        inner = [field_obj.inner]
+    elif isinstance(field_obj, fields.Tuple):
+        inner = list(field_obj.tuple_fields)
+    elif isinstance(field_obj, fields.Mapping) and field_obj.value_field is not None:
+        inner = [field_obj.value_field]
+    return [found for item in inner for found in _dated_fields(item)]
+
 
 class BaseSchema(ma.Schema):
-    """Unknown fields are an error, so a typo never silently drops data."""
+    """Unknown fields are an error, so a typo never silently drops data; every date input is range-checked."""
 
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        for dated in _dated_fields(field_obj):
+            if not any(isinstance(check, DateRange) for check in dated.validators):
+                dated.validators.append(DateRange())
 
 
 class ObjectIdField(fields.Field):

@@ -268,6 +268,8 @@ _REGISTER_MESSAGES = [
     ),
     (r"Overlaps link \w+\.", "与已有的带贫关系时段重叠。"),
     (r"The (start|end) date is between (\S+) and (\S+)\.", "日期应在 {1} 到 {2} 之间。"),
+    (r"A date between (\S+) and (\S+)\.", "日期应在 {0} 到 {1} 之间。"),
+    (r"A time zone offset between -12:00 and \+14:00\.", "时区偏移应在 -12:00 到 +14:00 之间。"),
     (r"The last day is before the first day\.", "结束日期早于开始日期。"),
     (
         r"The link already ends on (\S+); it cannot be extended\. Create a new link\.",
