@@ -80,10 +80,17 @@ def built_in_outcome(channel: str, status: str) -> Outcome | None:
 # Reading ------------------------------------------------------------------------------------------
 
 
+_COUNTY_CODE = re.compile(r"^[0-9]{6}$")
+
+
 def _require_staff_of(actor: Principal, county_code: str) -> None:
     if not actor.is_staff:
         raise Forbidden("Only county staff and admins may see or change order-status mappings.")
     access.require_county(actor, county_code)
+    if not _COUNTY_CODE.match(county_code):
+        raise ValidationFailed(
+            "Not a county code.", details={"county_code": ["Must be a 6-digit county code."]}
+        )
 
 
 def outcomes_for(db: Database, county_code: str, channel: str) -> dict[str, Outcome]:

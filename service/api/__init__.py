@@ -19,6 +19,7 @@ def register_blueprints(api: Api) -> None:
         products,
         reports,
         sales,
+        status_mappings,
         users,
     )
 
@@ -34,6 +35,7 @@ def register_blueprints(api: Api) -> None:
         income,
         sales,
         counters,
+        status_mappings,
     ):
         api.register_blueprint(module.blp)
     for blueprint in canteens.BLUEPRINTS:
