@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
         county_pages,
         enterprise_pages,
         import_pages,
+        status_mapping_pages,
     )
 
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
         county_pages,
         catalogue_pages,
         import_pages,
+        status_mapping_pages,
         county_canteen_pages,
         account_pages,
         enterprise_pages,

@@ -129,6 +129,7 @@ NAV = {
         ("catalogue_pages.links", "带贫关系"),
         ("import_pages.imports", "销售导入"),
         ("import_pages.unmatched", "未匹配商品"),
+        ("status_mapping_pages.mappings", "订单状态映射"),
         ("county_canteen_pages.canteens", "单位食堂"),
         ("account_pages.users", "账号"),
         ("account_pages.audit", "操作日志"),
