@@ -31,7 +31,10 @@ class Config:
     # An argon2.profiles name; tests use CHEAPEST to stay fast.
     ARGON2_PROFILE = "RFC_9106_LOW_MEMORY"
     TOKEN_TTL_SECONDS = 8 * 3600
+    # Failed logins per window: per account, and (higher, so one clerk's typos never lock out the
+    # colleagues behind the same NAT) per address.
     LOGIN_MAX_FAILURES = 5
+    LOGIN_MAX_FAILURES_PER_ADDRESS = 30
     LOGIN_FAILURE_WINDOW_SECONDS = 60
     # Keyed hash for household ID numbers; production must set its own.
     PII_HASH_KEY = "dev-only-pii-key"
@@ -65,6 +68,9 @@ class Config:
     ASSETS_DIR = str(Path(__file__).resolve().parent.parent / "node_modules")
     # Cookies over HTTPS only; set true behind a TLS-terminating proxy.
     SESSION_COOKIE_SECURE = False
+    # Flask's own defaults would send the session cookie without SameSite; declared here so they hold.
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
 
     TIMEZONE = "Asia/Shanghai"
     LOG_LEVEL = "INFO"
@@ -94,6 +100,7 @@ _ENV_SETTINGS: dict[str, type] = {
     "MAX_CONTENT_LENGTH": int,
     "TOKEN_TTL_SECONDS": int,
     "LOGIN_MAX_FAILURES": int,
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": int,
     "LOGIN_FAILURE_WINDOW_SECONDS": int,
     "PII_HASH_KEY": str,
     "PUBLICITY_DAYS": int,

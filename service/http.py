@@ -213,4 +213,11 @@ def init_app(app: Flask) -> None:
     def _tag_response(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path.startswith(API_PREFIX):
+            # Answers of the API hold tokens and personal data: no browser or proxy keeps them.
+            response.headers.setdefault("Cache-Control", "no-store")
+        if response.status_code == 429 and "Retry-After" not in response.headers:
+            # A page that answers a refusal itself still says when to come back.
+            wait = g.get("retry_after_seconds") or current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
+            response.headers["Retry-After"] = str(wait)
         return response

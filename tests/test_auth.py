@@ -92,7 +92,7 @@ def test_failed_logins_are_throttled_per_username(client, factory, app):
 
 def test_failed_logins_are_throttled_per_address(client, factory, app):
     user, password = factory.user("admin")
-    for attempt in range(app.config["LOGIN_MAX_FAILURES"]):
+    for attempt in range(app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"]):
         assert _login(client, f"guess-{attempt}", "bad-password", "10.9.9.9").status_code == 401
     assert _login(client, user["username"], password, "10.9.9.9").status_code == 429
     assert _login(client, user["username"], password, "10.9.9.10").status_code == 200

@@ -29,7 +29,7 @@ def login():
         return render_template("web/login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    error = None
+    error, status, headers = None, 401, {}
     if not username or not password:
         error = "请输入用户名和密码。"
     else:
@@ -38,6 +38,7 @@ def login():
         except TooManyRequests as refused:
             wait = refused.details.get("retry_after_seconds", 60)
             error = f"登录失败次数过多，请 {wait} 秒后再试。"
+            status, headers = refused.status, refused.headers
         except Unauthorized as refused:
             error = messages.zh(refused.message)
         else:
@@ -50,10 +51,11 @@ def login():
             session[SESSION_TOKEN] = token
             target = safe_next(request.form.get("next"), home_url(user["role"]))
             return redirect(target)
-    status = 429 if error and "次数过多" in error else 401
-    return render_template(
-        "web/login.html", error=error, username=username, next=request.form.get("next", "")
-    ), status
+    return (
+        render_template("web/login.html", error=error, username=username, next=request.form.get("next", "")),
+        status,
+        headers,
+    )
 
 
 @bp.route("/logout", methods=["POST"])
