@@ -10,9 +10,7 @@ links through their spreadsheet importers, sales through the one ledger ingest.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import logging
 import random
 import time
@@ -30,6 +28,7 @@ from service import (
     benefit_links,
     canteen_purchases,
     canteens,
+    demo_exports,
     households,
     imports,
     ledger,
@@ -39,6 +38,7 @@ from service import (
 )
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, system_principal
 from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
+from service.demo_exports import csv_bytes
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,6 @@ CHANNEL_VOLUME = {
     "shanrong": (90, 1, 5), "counter": (900, 1, 2), "pavilion": (70, 1, 4), "zone": (110, 1, 4),
     "unit_purchase": (8, 40, 300),
 }  # fmt: skip
-P832_HEADER = ["订单编号", "采购单位", "供应商名称", "供应商统一社会信用代码", "商品名称", "商品编码", "数量",
-               "单价(元)", "金额(元)", "下单时间", "订单状态"]  # fmt: skip
 SKU_CHANNELS = ("jd", "taobao", "pdd", "p832", "counter", "wechat", "shanrong", "pavilion", "zone")
 
 
@@ -354,14 +352,6 @@ def _id_number(rng: random.Random, birth: date, order: int) -> str:
     return body + ric.calc_check_digit(body + "0")
 
 
-def _csv_bytes(header: list[str], rows: list[list[Any]], encoding: str) -> bytes:
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return text.getvalue().encode(encoding)
-
-
 def _load_households(db: Database, actor: Any, rng: random.Random, plan: Plan) -> None:
     """The register county staff keep in Excel, saved as GB18030 CSV, through the importer."""
     kinds = ["已脱贫"] * 1040 + ["脱贫监测户"] * 130 + ["边缘户"] * 80 + ["未脱贫"] * 50
@@ -380,7 +370,7 @@ def _load_households(db: Database, actor: Any, rng: random.Random, plan: Plan) -
         )  # fmt: skip
         plan.households.append({"household_no": number, "members": members})
     header = ["户编号", "村代码", "户主姓名", "身份证号", "家庭人口数", "户类型", "脱贫年度"]
-    data = _csv_bytes(header, rows, "gb18030")
+    data = csv_bytes(header, rows, "gb18030")
     result = households.import_households(
         db, actor, io.BytesIO(data), "枞阳县建档立卡户.csv", county_code=COUNTY_CODE
     )
@@ -416,7 +406,7 @@ def _load_links(db: Database, actor: Any, rng: random.Random, plan: Plan, today:
             )  # fmt: skip
             plan.links.append({"operator_id": partner["_id"], "household_no": household["household_no"]})
     header = ["经营主体统一社会信用代码", "户编号", "带贫方式", "权重", "开始日期", "结束日期"]
-    data = _csv_bytes(header, rows, "utf-8-sig")
+    data = csv_bytes(header, rows, "utf-8-sig")
     result = benefit_links.import_links(db, actor, io.BytesIO(data), "枞阳县带贫关系.csv")
     if result["rejected"]:
         raise RuntimeError(f"demo links rejected: {result['errors'][:3]}")
@@ -500,12 +490,16 @@ def _load_sales(
         for number in range(20 * 12)
     ]
     buyers = [name for name, *_ in CANTEENS] + ["安徽大学后勤集团食堂"]
+    suppliers = {p["name"]: p["operator"] for p in plan.products}
     exports = {
-        "jd": ("京东订单导出.csv", _jd_export(rng, orders.pop("jd"))),
-        "taobao": ("淘宝已卖出宝贝.csv", _taobao_export(rng, orders.pop("taobao"))),
-        "pdd": ("拼多多订单.csv", _pdd_export(rng, orders.pop("pdd"))),
-        "p832": ("832平台订单.xlsx", _p832_export(rng, orders.pop("p832"), buyers, plan)),
-        "counter": ("专柜日结.jsonl", _counter_export(rng, orders.pop("counter"))),
+        "jd": ("京东订单导出.csv", demo_exports.jd_pop(rng, orders.pop("jd"), end)),
+        "taobao": ("淘宝已卖出宝贝.csv", demo_exports.taobao_basic(rng, orders.pop("taobao"))),
+        "pdd": ("拼多多订单.csv", demo_exports.pdd_2020(rng, orders.pop("pdd"), end)),
+        "p832": (
+            "832平台订单.xlsx",
+            demo_exports.p832_orders(rng, orders.pop("p832"), buyers, suppliers, end),
+        ),
+        "counter": ("专柜日结.jsonl", demo_exports.counter_events(rng, orders.pop("counter"))),
     }
     for channel, (filename, data) in exports.items():
         run = imports.run_import(db, actor, channel, io.BytesIO(data), filename, county_code=COUNTY_CODE)
@@ -543,134 +537,11 @@ def _order(
         "sku": sku,
         "barcode": product.get("barcode"),
         "title": product["name"],
+        "spec": product.get("spec"),
         "quantity": quantity,
         "price_fen": product["price_fen"],
         "amount_fen": product["price_fen"] * quantity,
     }
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
-def _local(moment: datetime, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
-    return moment.astimezone(SHANGHAI).strftime(pattern)
-
-
-def _status(rng: random.Random, done: str, cancelled: str, refunded: str) -> str:
-    roll = rng.random()
-    return cancelled if roll < 0.02 else refunded if roll < 0.04 else done
-
-
-def _jd_export(rng: random.Random, orders: list[dict]) -> bytes:
-    """京东 POP order export, as the shop back end saves it (GB18030)."""
-    header = [
-        "订单号",
-        "商品ID",
-        "商家SKU",
-        "商品名称",
-        "订购数量",
-        "京东价",
-        "应付金额",
-        "订单状态",
-        "下单时间",
-    ]
-    rows = [
-        [o["id"], f"1000{o['id'][-8:]}", o["sku"], o["title"], o["quantity"], _yuan(o["price_fen"]),
-         _yuan(o["amount_fen"]), _status(rng, "完成", "已取消", "退款成功"), _local(o["at"])]
-        for o in orders
-    ]  # fmt: skip
-    return _csv_bytes(header, rows, "gb18030")
-
-
-def _taobao_export(rng: random.Random, orders: list[dict]) -> bytes:
-    """淘宝/天猫 已卖出的宝贝 export (UTF-8 with BOM)."""
-    header = [
-        "订单编号",
-        "商家编码",
-        "标题",
-        "价格",
-        "购买数量",
-        "买家实际支付金额",
-        "订单状态",
-        "订单付款时间",
-    ]
-    rows = [
-        [o["id"], o["sku"], o["title"], _yuan(o["price_fen"]), o["quantity"], _yuan(o["amount_fen"]),
-         status := _status(rng, "交易成功", "交易关闭", "交易关闭"),
-         "" if status == "交易关闭" and rng.random() < 0.5 else _local(o["at"], "%Y/%m/%d %H:%M")]
-        for o in orders
-    ]  # fmt: skip
-    return _csv_bytes(header, rows, "utf-8-sig")
-
-
-def _pdd_export(rng: random.Random, orders: list[dict]) -> bytes:
-    """拼多多 merchant order export (UTF-8 with BOM)."""
-    header = [
-        "订单号",
-        "商品id",
-        "商家编码-SKU维度",
-        "商品",
-        "商品数量(件)",
-        "商家实收金额(元)",
-        "订单状态",
-        "支付时间",
-    ]
-    rows = [
-        [f"{o['at']:%y%m%d}-{o['id']}", f"88{o['id'][-8:]}", o["sku"], o["title"], o["quantity"],
-         _yuan(o["amount_fen"]), _status(rng, "已收货", "已取消", "售后成功"), _local(o["at"])]
-        for o in orders
-    ]  # fmt: skip
-    return _csv_bytes(header, rows, "utf-8-sig")
-
-
-def _p832_export(rng: random.Random, orders: list[dict], buyers: list[str], plan: Plan) -> bytes:
-    """832平台 order export (xlsx): canteens of the county, and a university from elsewhere."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("订单")
-    sheet.append(P832_HEADER)
-    suppliers = {p["name"]: p["operator"] for p in plan.products}
-    for order in orders:
-        supplier = suppliers[order["title"]]
-        price, amount = _yuan(order["price_fen"]), _yuan(order["amount_fen"])
-        status = _status(rng, "已完成", "已取消", "已退款")
-        sheet.append(
-            [f"832{order['id']}", rng.choice(buyers), supplier["name"], supplier["uscc"], order["title"],
-             order["sku"], order["quantity"], price, amount, _local(order["at"]), status]
-        )  # fmt: skip
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
-def _counter_export(rng: random.Random, orders: list[dict]) -> bytes:
-    """The cabinet operator's daily JSON Lines file: one event per sale or refund."""
-    events = []
-    for order in orders:
-        sale = {
-            "event_id": f"CAB{order['id']}",
-            "cabinet_no": f"ZY{int(order['id']) % 80 + 1:03d}",
-            "type": "sale",
-            "sku": order["sku"],
-            "quantity": order["quantity"],
-            "amount_fen": order["amount_fen"],
-            "occurred_at": order["at"].astimezone(SHANGHAI).isoformat(timespec="seconds"),
-        }
-        events.append(sale)
-        if rng.random() < 0.02:
-            refunded = order["at"] + timedelta(minutes=30)
-            events.append(
-                {
-                    **sale,
-                    "event_id": sale["event_id"] + "R",
-                    "type": "refund",
-                    "refund_of": sale["event_id"],
-                    "occurred_at": refunded.astimezone(SHANGHAI).isoformat(timespec="seconds"),
-                }
-            )
-    return "".join(json.dumps(event, ensure_ascii=False) + "\n" for event in events).encode()
 
 
 def _load_canteen_purchases(

@@ -128,6 +128,52 @@ def test_demo_sales_arrive_through_the_channel_adapters(demo_db):
     assert demo_db[storage.SALES].count_documents({"channel": "p832", "buyer.unit_id": {"$ne": None}}) > 0
 
 
+def _reasons(run: dict) -> set[str]:
+    return {item["reason"] for item in run["skipped_reasons"]}
+
+
+def test_the_demo_exports_are_in_the_platforms_layouts(demo_db):
+    runs = {run["channel"]: run for run in demo_db[storage.IMPORT_RUNS].find()}
+    layouts = {channel: run["layout"] for channel, run in runs.items()}
+    assert layouts == {
+        "jd": "jd-pop-30", "pdd": "pdd-2020", "p832": "p832-orders", "taobao": "taobao-basic",
+        "counter": None,
+    }  # fmt: skip
+    # Orders not yet paid or held are set aside as pending; cancelled and split orders are no sales.
+    assert {
+        "订单状态 锁定: not yet a sale; a later export imports it.",
+        "订单状态 等待付款: not yet a sale; a later export imports it.",
+        "订单状态 已取消: not a sale.",
+        "订单状态 (删除)等待出库: a deleted order (e.g. split into new orders), not a sale.",
+    } <= _reasons(runs["jd"])
+    assert {
+        "售后状态 退款中: not yet a sale; a later export imports it.",
+        "订单状态 已取消: not a sale.",
+    } <= _reasons(runs["pdd"])
+    # Refunded after payment: the line is kept at 0.
+    for channel in ("jd", "pdd"):
+        assert demo_db[storage.SALES].count_documents({"channel": channel, "amount_fen": 0}) > 0, channel
+
+
+def test_a_jd_order_of_several_items_shares_what_the_buyer_paid_for_the_goods(demo_db):
+    """Coupons come off, freight never counts: an order's lines come to at most its goods at 京东价."""
+    orders: dict[str, list[dict]] = {}
+    for line in demo_db[storage.SALES].find(
+        {"channel": "jd", "amount_fen": {"$gt": 0}},
+        {"external_id": 1, "amount_fen": 1, "unit_price_fen": 1, "quantity": 1},
+    ):
+        orders.setdefault(line["external_id"].split("-")[0], []).append(line)
+    several = [lines for lines in orders.values() if len(lines) > 1]
+    assert len(several) > 100
+    discounted = 0
+    for lines in orders.values():
+        goods = sum(line["unit_price_fen"] * line["quantity"] for line in lines)
+        paid = sum(line["amount_fen"] for line in lines)
+        assert 0 < paid <= goods
+        discounted += paid < goods
+    assert discounted > 100
+
+
 # Every query starts on an index --------------------------------------------------------------------
 
 _IDS = {
