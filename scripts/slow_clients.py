@@ -1,13 +1,11 @@
 """Slow clients against a running service: do they keep others from being served?
 
     .venv/bin/python scripts/slow_clients.py --url http://127.0.0.1:8000 [--clients 50] [--seconds 30]
-        [--username admin --password demo-pass-2020]
 
 Opens --clients connections that each send a request head one byte a second and never finish it
-(a slowloris), and meanwhile, from another client on fresh connections, times GET /healthz, the
-login page and, given an account, POST /api/v1/auth/login, for --seconds. Prints one JSON object:
-per request, how many, how many failed, and the latencies. tests/test_slow_clients.py runs the
-same probe for a few seconds.
+(a slowloris), and meanwhile, from another client on fresh connections, times GET /healthz and
+the login page (GET /login) for --seconds. Prints one JSON object: per request, how many, how many
+failed, and the latencies. tests/test_slow_clients.py runs the same probe for a few seconds.
 """
 
 from __future__ import annotations
@@ -27,6 +25,8 @@ import requests
 # A request head that never ends: the request line, then one header whose value grows forever.
 _HEAD = b"GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow: "
 REQUEST_TIMEOUT_SECONDS = 10.0
+# What a health check and a new visitor ask for.
+PATHS = ("/healthz", "/login")
 
 
 def _head_bytes() -> Iterator[bytes]:
@@ -81,28 +81,24 @@ class Trickle:
             self._stop.wait(self.interval)
 
 
-def _timed(method: str, url: str, **kwargs) -> tuple[float, int | str]:
+def _timed(url: str) -> tuple[float, int | str]:
     started = time.perf_counter()
     try:
         # A fresh connection each time, as a health check or a new visitor makes one.
-        response = requests.request(method, url, timeout=REQUEST_TIMEOUT_SECONDS, **kwargs)
+        response = requests.get(url, timeout=REQUEST_TIMEOUT_SECONDS)
         outcome: int | str = response.status_code
     except requests.RequestException as error:
         outcome = type(error).__name__
     return time.perf_counter() - started, outcome
 
 
-def measure(url: str, seconds: float, *, login: tuple[str, str] | None = None, pause: float = 0.2) -> dict:
-    """Times /healthz, the login page (and a login) over and over for ``seconds``; latencies in ms."""
-    requests_made = {"GET /healthz": ("GET", "/healthz", {}), "GET /login": ("GET", "/login", {})}
-    if login is not None:
-        body = {"username": login[0], "password": login[1]}
-        requests_made["POST /api/v1/auth/login"] = ("POST", "/api/v1/auth/login", {"json": body})
-    timings: dict[str, list[tuple[float, int | str]]] = {name: [] for name in requests_made}
+def measure(url: str, seconds: float, *, pause: float = 0.2) -> dict:
+    """Times /healthz and the login page over and over for ``seconds``; latencies in milliseconds."""
+    timings: dict[str, list[tuple[float, int | str]]] = {path: [] for path in PATHS}
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for name, (method, path, kwargs) in requests_made.items():
-            timings[name].append(_timed(method, url + path, **kwargs))
+        for path in PATHS:
+            timings[path].append(_timed(url + path))
         time.sleep(pause)
     return {name: _summary(results) for name, results in timings.items()}
 
@@ -118,11 +114,11 @@ def _summary(results: list[tuple[float, int | str]]) -> dict:
     }
 
 
-def probe(url: str, *, clients: int, seconds: float, login: tuple[str, str] | None = None) -> dict:
+def probe(url: str, *, clients: int, seconds: float) -> dict:
     """The whole probe: the slow clients connect, then others are timed while they trickle."""
     with Trickle(url, clients) as trickle:
         time.sleep(1.0)  # every slow client has sent its first byte and holds whatever it holds
-        timings = measure(url, seconds, login=login)
+        timings = measure(url, seconds)
         return {
             "slow_clients": clients,
             "seconds": seconds,
@@ -139,13 +135,8 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--username")
-    parser.add_argument("--password")
     arguments = parser.parse_args()
-    login = (arguments.username, arguments.password) if arguments.username else None
-    result = probe(
-        arguments.url.rstrip("/"), clients=arguments.clients, seconds=arguments.seconds, login=login
-    )
+    result = probe(arguments.url.rstrip("/"), clients=arguments.clients, seconds=arguments.seconds)
     print(json.dumps(result, ensure_ascii=False, indent=2))
 
 
