@@ -336,7 +336,7 @@ class _Pair:
             if order.outcome is SALE:
                 order.goods_fen = self.order_layout.read_amount(values)
         except CellError as error:
-            order.error = self._in_orders(RowError(row.number, error.column, error.message))
+            order.error = RowError(row.number, error.column, error.message)
         return order
 
     # The item report, streamed: each order's adjacent rows at a time.
@@ -364,7 +364,10 @@ class _Pair:
             return
         done.add(number)
         if order.error is not None:
-            message = f"Its order ({ORDER_REPORT} row {order.row}) could not be read: {order.error.message}"
+            message = (
+                f"Its order ({ORDER_REPORT} {self.order_name} row {order.row}) could not be read: "
+                f"{order.error.message}"
+            )
             for row in group:
                 yield RowError(row.number, order.error.field, message)
             return
@@ -422,7 +425,7 @@ class _Pair:
 
     def _without_items(self, number: str, order: _Order) -> Item:
         if order.error is not None:
-            return order.error
+            return self._in_orders(order.error)
         if order.outcome in (SKIPPED, PENDING):
             return Skipped(order.row, order.reason)
         return self._in_orders(

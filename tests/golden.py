@@ -1,7 +1,8 @@
 """Golden files of the channel adapters: each input beside what its adapter makes of it.
 
-tests/fixtures/<adapter>/<case>.<ext> is read by the adapter registered as <adapter>, and
-<case>.expected.json beside it holds the outcome: the values it yields, in order (sale lines
+tests/fixtures/<adapter>/<case>.<ext> is read by the adapter registered as <adapter> (a folder
+tests/fixtures/<adapter>/<case>/ is one export of several files, given in the order of their
+names), and <case>.expected.json beside it holds the outcome: the values it yields, in order (sale lines
 with ``occurred_at`` in ISO 8601 UTC, skipped rows, row errors), the layout its header matched (for
 adapters that recognise several) and the error it raised, if any.
 
@@ -18,7 +19,8 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 
 import adapters  # noqa: F401 - fills the registry
 from adapters.base import REGISTRY, RowError, SaleLine, Skipped
+from adapters.common import parse_export
 from service.errors import ServiceError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -46,7 +49,18 @@ class Case:
 
 
 def is_input(path: Path) -> bool:
+    if path.is_dir():
+        return any(path.iterdir())
     return path.is_file() and not path.name.endswith(EXPECTED_SUFFIX) and path.suffix not in (".py", ".md")
+
+
+@contextmanager
+def parsed(case: Case) -> Iterator[Any]:
+    """The adapter's reading of the case's file, or of its folder's files in the order of their names."""
+    paths = sorted(case.path.iterdir()) if case.path.is_dir() else [case.path]
+    with ExitStack() as stack:
+        files = [(stack.enter_context(path.open("rb")), path.name) for path in paths]
+        yield parse_export(REGISTRY[case.adapter], files)
 
 
 def cases(root: Path = FIXTURES, names: Iterable[str] | None = None) -> list[Case]:
@@ -80,18 +94,16 @@ def item_json(item: Any) -> dict[str, Any]:
 
 def outcome(case: Case) -> dict[str, Any]:
     """What the adapter makes of the case's input, as JSON-ready data."""
-    adapter = REGISTRY[case.adapter]
     items: list[dict[str, Any]] = []
     raised = None
     layout = None
-    with case.path.open("rb") as stream:
-        try:
-            parsed = adapter.parse(stream, case.path.name)
-            layout = getattr(parsed, "layout", None)
-            for item in parsed:
+    try:
+        with parsed(case) as found:
+            layout = getattr(found, "layout", None)
+            for item in found:
                 items.append(item_json(item))
-        except ServiceError as error:
-            raised = {"type": type(error).__name__, "message": error.message, "details": error.details}
+    except ServiceError as error:
+        raised = {"type": type(error).__name__, "message": error.message, "details": error.details}
     # The layout the header matched, for adapters that tell it.
     named = {"layout": layout} if layout else {}
     return {"adapter": case.adapter, **named, "items": items, "raised": raised}

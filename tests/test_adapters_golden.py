@@ -26,12 +26,13 @@ def test_adapter_output_matches_its_golden_file(case):
 
 
 def _encoding_pairs() -> list[tuple[golden.Case, golden.Case]]:
-    """Each X_gb18030.csv beside its X_utf8_bom.csv (files cut short differ on purpose)."""
+    """Each X_gb18030.csv (or folder X_gb18030/) beside its X_utf8_bom one (files cut short differ
+    on purpose)."""
     names = {(case.adapter, case.path.name): case for case in CASES}
     return [
         (names[(adapter, name.replace("_utf8_bom", "_gb18030"))], names[(adapter, name)])
         for adapter, name in names
-        if name.endswith("_utf8_bom.csv")
+        if name.endswith(("_utf8_bom.csv", "_utf8_bom"))
         and not name.startswith("truncated")
         and (adapter, name.replace("_utf8_bom", "_gb18030")) in names
     ]
