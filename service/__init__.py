@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service.extensions import Api
 
     observability.configure_logging(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
+    _trust_proxies(app)
     storage.init_app(app)
     http.init_app(app)
     observability.init_app(app)
@@ -54,6 +55,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
             demo.load(db)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Each proxy appends what it saw; only the last ``hops`` entries were written by ours.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
 
 def _should_load_demo(app: Flask) -> bool:

@@ -68,6 +68,9 @@ class Config:
     ASSETS_DIR = str(Path(__file__).resolve().parent.parent / "node_modules")
     # Cookies over HTTPS only; set true behind a TLS-terminating proxy.
     SESSION_COOKIE_SECURE = False
+    # Reverse proxies in front of the service whose X-Forwarded-For/-Proto/-Host/-Port are believed
+    # (the client's address for login limits, the scheme for links); 0 believes none of them.
+    TRUSTED_PROXIES = 0
     # Flask's own defaults would send the session cookie without SameSite; declared here so they hold.
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
@@ -92,6 +95,7 @@ _ENV_SETTINGS: dict[str, type] = {
     "SECRET_KEY": str,
     "ASSETS_DIR": str,
     "SESSION_COOKIE_SECURE": bool,
+    "TRUSTED_PROXIES": int,
     "MONGO_URI": str,
     "MONGO_DB_NAME": str,
     "DATA_DIR": str,
