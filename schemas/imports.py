@@ -11,11 +11,24 @@ from schemas.operators import ActorSchema
 from schemas.products import ChannelSkuSchema
 from service.imports import STATUSES
 
+# The most files one export is (淘宝's order report and item report).
+MAX_EXPORT_FILES = 2
+
 
 class ImportRunFileSchema(BaseSchema):
-    file = Upload(
+    file = fields.List(
+        Upload(),
         required=True,
-        metadata={"description": "The channel's export as its adapter reads it (xlsx, CSV or JSON lines)."},
+        validate=validate.Length(
+            min=1,
+            max=MAX_EXPORT_FILES,
+            error=f"An export is one file, or for 淘宝 two (订单报表, 宝贝报表); at most {MAX_EXPORT_FILES}.",
+        ),
+        metadata={
+            "description": "The channel's export as its adapter reads it (xlsx, CSV or JSON lines): one "
+            "`file` part, or for 淘宝 (taobao) two `file` parts, the order report (订单报表) and the "
+            "item report (宝贝报表) of one export, in either order."
+        },
     )
 
 
@@ -86,7 +99,13 @@ class ImportRunSchema(BaseSchema):
         }
     )
     error = fields.String(allow_none=True, metadata={"description": "Why the run failed."})
-    source = fields.Nested(ImportSourceSchema)
+    source = fields.Nested(
+        ImportSourceSchema, metadata={"description": "The file imported (of several, the first)."}
+    )
+    files = fields.List(
+        fields.Nested(ImportSourceSchema),
+        metadata={"description": "Every file of the export, in the order given (淘宝: two)."},
+    )
     started_by = fields.Nested(ActorSchema)
     started_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)

@@ -252,21 +252,29 @@ def _echo_run(run: dict) -> None:
 
 @sales_cli.command("import")
 @click.option("--channel", required=True, help="The importer: jd, taobao, pdd, p832, ...")
-@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.argument(
+    "paths", metavar="FILE [FILE]", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)
+)
 @click.option("--county", "county_code", required=True, help="The county the sales belong to.")
 @click.option("--dry-run", is_flag=True, help="Check and count only; store no sales (the run is recorded).")
-def sales_import_command(channel, path, county_code, dry_run):
-    """Import a channel's export file into the sales ledger, and record the run."""
+def sales_import_command(channel, paths, county_code, dry_run):
+    """Import a channel's export into the sales ledger, and record the run.
+
+    One file; for 淘宝 (taobao), the two files of one export, the order report (订单报表) and the
+    item report (宝贝报表), in either order.
+    """
     from service import imports
 
     try:
-        with open(path, "rb") as stream, _import_progress(os.path.getsize(path)) as progress:
+        with contextlib.ExitStack() as files:
+            sources = [(files.enter_context(open(path, "rb")), os.path.basename(path)) for path in paths]
+            total = sum(os.path.getsize(path) for path in paths)
+            progress = files.enter_context(_import_progress(total))
             run = imports.run_import(
                 get_db(),
                 system_principal("cli"),
                 channel,
-                stream,
-                os.path.basename(path),
+                sources,
                 county_code=county_code,
                 dry_run=dry_run,
                 progress=progress,

@@ -5,9 +5,10 @@ resolves the buyer units the source names (the 832 platform's 采购单位) to
 canteens, and hands the lines to the ledger's one ingest path, which matches,
 validates, de-duplicates and stores them. Each run is recorded in
 ``import_runs`` before the file is read — so a crash leaves a trace — and
-updated at the end with its counts, its first row errors and its outcome. The
-file's size and SHA-256 are computed while it streams: it is read once, never
-held whole. The API and the CLI both call :func:`run_import`.
+updated at the end with its counts, its first row errors and its outcome. An
+export is one file, or several read together (淘宝's order report and item
+report); each file's size and SHA-256 are computed while it streams: it is read
+once, never held whole. The API, the CLI and the pages call :func:`run_import`.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import hashlib
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from itertools import islice
 from typing import IO, Any
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from adapters.base import REGISTRY, Adapter, RowError, SaleLine
+from adapters.base import REGISTRY, Adapter, RowError, SaleLine, Skipped
+from adapters.common import parse_export, require_file_count
 from service import access, audit, canteens, ledger, operators, status_mappings, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import utcnow
@@ -47,6 +50,8 @@ BUYER_BATCH = 1000
 # How many distinct unknown buyer names a run keeps, to show staff which canteens to register.
 MAX_KEPT_BUYER_NAMES = 50
 PROGRESS_EVERY = 500
+# Lines handed to the ledger at a time: a run's counts are those of the batches written.
+INGEST_BATCH = ledger.BATCH_SIZE
 READ_CHUNK = 64 * 1024
 COUNT_FIELDS = ("rows", "inserted", "updated", "unchanged", "skipped", "rejected", "unmatched")
 
@@ -147,13 +152,11 @@ class _Tally:
     # The layout of the export the adapter recognised from its header (None for sources of one layout).
     layout: str | None = None
     layout_title: str | None = None
-    skipped: int = 0
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     unknown_buyer_lines: int = 0
     unknown_buyer_names: set[str] = field(default_factory=set)
 
     def skip(self, reason: Any) -> None:
-        self.skipped += 1
         key = str(reason) if reason else "skipped"
         self.skipped_reasons[key] = self.skipped_reasons.get(key, 0) + 1
 
@@ -201,37 +204,110 @@ def _prepared(
     items: Iterable[Any],
     buyers: _BuyerNames,
     tally: _Tally,
-    source: HashingReader,
+    sources: _Sources,
     progress: Progress,
-) -> Iterator[SaleLine | RowError]:
-    """The adapter's output as the ledger takes it: skipped rows counted apart, buyers resolved."""
-    batch: list[SaleLine | RowError] = []
+) -> Iterator[SaleLine | RowError | Skipped]:
+    """The adapter's output as the ledger takes it, buyers resolved (skipped rows pass through:
+    the ledger counts them with the rest, so a run's counts are those of the batches it wrote)."""
+    batch: list[SaleLine | RowError | Skipped] = []
     for item in items:
         tally.items += 1
-        if isinstance(item, (SaleLine, RowError)):
-            batch.append(item)
-        elif hasattr(item, "row"):
+        if not isinstance(item, (SaleLine, RowError, Skipped)):
+            if not hasattr(item, "row"):
+                raise TypeError(f"The adapter yielded {type(item).__name__}, not a SaleLine or RowError.")
             # A row the adapter skipped on purpose (a cancelled or unpaid order): counted, not stored.
-            tally.skip(getattr(item, "reason", None))
-        else:
-            raise TypeError(f"The adapter yielded {type(item).__name__}, not a SaleLine or RowError.")
+            item = Skipped(item.row, getattr(item, "reason", None) or "skipped")
+        batch.append(item)
         if len(batch) >= BUYER_BATCH:
             yield from buyers.resolve(batch)
             batch = []
         if tally.items % PROGRESS_EVERY == 0:
-            progress(tally.items, source.size)
+            progress(tally.items, sources.size)
     yield from buyers.resolve(batch)
 
 
+def _ingest(
+    db: Database,
+    lines: Iterable[SaleLine | RowError | Skipped],
+    scope: IngestScope,
+    tally: _Tally,
+    result: IngestResult,
+    *,
+    dry_run: bool,
+    run_id: ObjectId,
+) -> None:
+    """Hand the lines to the ledger a batch at a time; the run's counts and skipped reasons are
+    those of whole batches, so a run that fails part-way says exactly what it wrote."""
+    for batch in _batches(lines, INGEST_BATCH):
+        ledger.ingest(db, batch, scope, dry_run=dry_run, run_id=run_id, rebuild=False, result=result)
+        for item in batch:
+            if isinstance(item, Skipped):
+                tally.skip(item.reason)
+    # The rebuild an ingest ends with: the partitions written, and any the county has left dirty.
+    ledger.ingest(db, (), scope, dry_run=dry_run, run_id=run_id, result=result)
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _rebuild_quietly(db: Database, result: IngestResult, run_id: ObjectId) -> None:
+    """After a failure, bring the partitions the run wrote up to date; a second failure is logged
+    and leaves them dirty for the next ingest or rebuild, never hiding the first."""
+    try:
+        ledger.rebuild_partitions(db, result.partitions)
+    except Exception:
+        log.exception("rebuild after a failed sales import failed", extra={"import_run_id": str(run_id)})
+
+
 # The run ------------------------------------------------------------------------------------------
+
+Source = tuple[IO[bytes], str]
+
+
+class _Sources:
+    """The files of one export, each counted and hashed as it streams."""
+
+    def __init__(self, files: Sequence[Source]):
+        self.files = [(HashingReader(stream), filename) for stream, filename in files]
+
+    @property
+    def size(self) -> int:
+        return sum(reader.size for reader, _ in self.files)
+
+    @property
+    def filenames(self) -> str:
+        return ", ".join(filename for _, filename in self.files)
+
+    def buffered(self) -> list[Source]:
+        return [
+            (io.BufferedReader(reader, buffer_size=READ_CHUNK), filename) for reader, filename in self.files
+        ]
+
+    def drain(self) -> None:
+        for reader, _ in self.files:
+            reader.drain()
+
+    def drain_quietly(self) -> None:
+        for reader, _ in self.files:
+            _drain_quietly(reader)
+
+    def described(self) -> list[dict[str, Any]]:
+        return [
+            # Size unknown (None) until the file has been read.
+            {"filename": filename, "size": reader.size or None, "sha256": reader.sha256}
+            for reader, filename in self.files
+        ]
 
 
 def run_import(
     db: Database,
     actor: Principal,
     channel_name: str,
-    stream: IO[bytes],
-    filename: str,
+    files: IO[bytes] | Sequence[Source],
+    filename: str | None = None,
     *,
     county_code: str | None = None,
     dry_run: bool = False,
@@ -239,21 +315,26 @@ def run_import(
 ) -> dict[str, Any]:
     """Import one channel export into the ledger and return the recorded run.
 
-    Row problems are counted and kept in the run (the first 1,000); a problem with the
-    file as a whole (missing columns, unreadable) fails the run and is raised with the
-    run's id in its details. A dry run does everything but write sales; the run is recorded.
+    The export is one stream with its ``filename``, or the files of one export as (stream,
+    filename) pairs in any order (淘宝's order report and item report). Row problems are
+    counted and kept in the run (the first 1,000); a problem with the files as a whole (missing
+    columns, a report without its other half, unreadable, a broken upload) fails the run and is
+    raised with the run's id in its details; what the run wrote before it failed stays, counted in
+    the run and already in the reports. A dry run does everything but write sales; the run is
+    recorded.
     """
+    given: list[Source] = [(files, filename)] if filename is not None else list(files)  # type: ignore[list-item]
     adapter = resolve_adapter(channel_name)
+    require_file_count(adapter, len(given))
     scope = import_scope(db, actor, county_code)
-    source = HashingReader(stream)
+    sources = _Sources(given)
     started = time.monotonic()
-    run = _start(db, actor, adapter, scope, filename, dry_run)
+    run = _start(db, actor, adapter, scope, sources, dry_run)
     tally = _Tally()
     result = IngestResult()
-    buffered = io.BufferedReader(source, buffer_size=READ_CHUNK)
     try:
-        parsed = adapter.parse(
-            buffered, filename, **status_mappings.parse_options(db, scope.county_code, adapter)
+        parsed = parse_export(
+            adapter, sources.buffered(), **status_mappings.parse_options(db, scope.county_code, adapter)
         )
         tally.layout = getattr(parsed, "layout", None)
         tally.layout_title = getattr(parsed, "layout_title", None)
@@ -261,24 +342,26 @@ def run_import(
             parsed,
             _BuyerNames(db, scope.county_code, tally),
             tally,
-            source,
+            sources,
             _Heartbeat(db, run["_id"], progress),
         )
-        ledger.ingest(db, lines, scope, dry_run=dry_run, run_id=run["_id"], result=result)
-        source.drain()
+        _ingest(db, lines, scope, tally, result, dry_run=dry_run, run_id=run["_id"])
+        sources.drain()
     except BaseException as error:
         if isinstance(error, Exception):
-            _drain_quietly(source)
+            sources.drain_quietly()
+            if not dry_run:
+                _rebuild_quietly(db, result, run["_id"])
         message = error.message if isinstance(error, ServiceError) else f"{type(error).__name__}: {error}"
-        _finish(db, run, FAILED, result, tally, source, started, message)
+        _finish(db, run, FAILED, result, tally, sources, started, message)
         if isinstance(error, ServiceError):
             error.details = {**error.details, "import_run_id": str(run["_id"])}
         else:
             log.exception("sales import failed", extra={"import_run_id": str(run["_id"])})
         raise
     if progress is not None:
-        progress(tally.items, source.size)
-    finished = _finish(db, run, SUCCEEDED, result, tally, source, started)
+        progress(tally.items, sources.size)
+    finished = _finish(db, run, SUCCEEDED, result, tally, sources, started)
     if not dry_run and (finished["inserted"] or finished["updated"]):
         audit.record(
             db,
@@ -287,9 +370,9 @@ def run_import(
             entity_kind="import_run",
             entity_id=run["_id"],
             county_code=scope.county_code,
-            note=f"{adapter.name} {filename}: {summary(finished)}",
+            note=f"{adapter.name} {sources.filenames}: {summary(finished)}",
         )
-    log.info("sales import", extra={"import_run_id": str(run["_id"]), **_counts(result, tally)})
+    log.info("sales import", extra={"import_run_id": str(run["_id"]), **_counts(result)})
     return finished
 
 
@@ -334,8 +417,9 @@ def _drain_quietly(source: HashingReader) -> None:
 
 
 def _start(
-    db: Database, actor: Principal, adapter: Adapter, scope: IngestScope, filename: str, dry_run: bool
+    db: Database, actor: Principal, adapter: Adapter, scope: IngestScope, sources: _Sources, dry_run: bool
 ) -> dict[str, Any]:
+    files = sources.described()
     run: dict[str, Any] = {
         "channel": adapter.channel,
         "adapter": adapter.name,
@@ -345,7 +429,9 @@ def _start(
         "operator_id": scope.operator_id,
         "dry_run": dry_run,
         "status": RUNNING,
-        "source": {"filename": filename, "size": None, "sha256": None},
+        # The first file, as runs of one file always recorded it; ``files`` lists every file.
+        "source": files[0],
+        "files": files,
         "started_by": actor.as_actor(),
         "started_at": utcnow(),
         "heartbeat_at": utcnow(),
@@ -357,12 +443,8 @@ def _start(
     return run
 
 
-def _counts(result: IngestResult, tally: _Tally) -> dict[str, int]:
-    counts = {name: getattr(result, name) for name in COUNT_FIELDS}
-    # Rows the adapter skipped never reach the ledger, which counts its own skips (duplicates).
-    counts["rows"] += tally.skipped
-    counts["skipped"] += tally.skipped
-    return counts
+def _counts(result: IngestResult) -> dict[str, int]:
+    return {name: getattr(result, name) for name in COUNT_FIELDS}
 
 
 def _finish(
@@ -371,15 +453,16 @@ def _finish(
     status: str,
     result: IngestResult,
     tally: _Tally,
-    source: HashingReader,
+    sources: _Sources,
     started: float,
     error: str | None = None,
 ) -> dict[str, Any]:
+    files = sources.described()
     outcome = {
         "status": status,
         "layout": tally.layout,
         "layout_title": tally.layout_title,
-        **_counts(result, tally),
+        **_counts(result),
         "error_count": result.error_count,
         "errors": result.errors,
         "errors_truncated": result.error_count > len(result.errors),
@@ -389,7 +472,8 @@ def _finish(
         "unknown_buyers": len(tally.unknown_buyer_names),
         "unknown_buyer_lines": tally.unknown_buyer_lines,
         "unknown_buyer_names": sorted(tally.unknown_buyer_names)[:MAX_KEPT_BUYER_NAMES],
-        "source": {**run["source"], "size": source.size, "sha256": source.sha256},
+        "source": files[0],
+        "files": files,
         "finished_at": utcnow(),
         "duration_ms": int((time.monotonic() - started) * 1000),
         "error": error,

@@ -13,7 +13,7 @@ import pytest
 from bson import ObjectId
 
 from adapters.base import REGISTRY, RowError, SaleLine
-from service import canteens, imports, pii, storage, tabular
+from service import canteens, imports, ledger, pii, storage, tabular
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Forbidden, ValidationFailed
@@ -524,6 +524,153 @@ def test_a_jd_export_and_a_later_refund_export_end_to_end(login, db, factory):
     assert report["poor_income_fen"] == 1_198
     verified = staff.get(f"/api/v1/ledger/verify?county_code={COUNTY}").json
     assert verified["partitions_checked"] >= 1 and verified["differences"] == []
+
+
+# A run that fails part-way ---------------------------------------------------------------------------
+
+JD_HEADER = "订单号,商品ID,商品名称,订购数量,支付方式,下单时间,京东价,应付金额,订单状态,商家SKU,订单备注"
+
+
+class BrokenUpload(io.RawIOBase):
+    """An upload whose connection drops after ``break_at`` bytes: the next read raises."""
+
+    def __init__(self, data: bytes, break_at: int):
+        self._data = io.BytesIO(data[:break_at])
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._data.read(len(buffer))
+        if not data:
+            raise ConnectionResetError("the upload broke off")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@needs_adapter("jd")
+def test_a_run_that_fails_part_way_counts_exactly_what_it_wrote_and_the_reports_show_it(
+    db, catalogue, monkeypatch
+):
+    monkeypatch.setattr(imports, "INGEST_BATCH", 50)
+    monkeypatch.setattr(imports, "BUYER_BATCH", 50)
+    note = "备注" * 60  # long rows: the break falls well past the 64 KiB read to detect the encoding
+    rows = [
+        f"3{n:08d},100012,安徽茶叶,1,在线支付,2024-03-15 10:00:00,10.00,10.00,完成,SKU-1,{note}"
+        for n in range(900)
+    ]
+    data = ("\n".join([JD_HEADER, *rows]) + "\n").encode()
+    with pytest.raises(ConnectionResetError):
+        imports.run_import(db, STAFF, "jd", BrokenUpload(data, len(data) // 2), "orders.csv")
+    failed = db[storage.IMPORT_RUNS].find_one()
+    written = db[storage.SALES].count_documents({})
+    assert failed["status"] == "failed" and "the upload broke off" in failed["error"]
+    assert 0 < written < len(rows) and written % 50 == 0
+    assert (failed["rows"], failed["inserted"], failed["skipped"], failed["rejected"]) == (
+        written,
+        written,
+        0,
+        0,
+    )
+    # The reports already hold what was written: nothing left for a later rebuild.
+    assert daily_sales_fen(db) == written * 1000
+    assert ledger.dirty_partitions(db, [COUNTY]) == []
+    again = imports.run_import(db, STAFF, "jd", io.BytesIO(data), "orders.csv")
+    assert (again["unchanged"], again["inserted"]) == (written, len(rows) - written)
+    assert db[storage.SALES].count_documents({}) == len(rows)
+    assert daily_sales_fen(db) == len(rows) * 1000
+
+
+# 淘宝's export of two files -----------------------------------------------------------------------
+
+TAOBAO_PAIR = FIXTURES / "taobao" / "two_files_gb18030"
+
+
+def taobao_pair(reverse: bool = False) -> list[tuple[str, bytes]]:
+    files = [(path.name, path.read_bytes()) for path in sorted(TAOBAO_PAIR.iterdir())]
+    return files[::-1] if reverse else files
+
+
+@needs_adapter("taobao")
+def test_a_taobao_export_of_two_files_is_one_run_recording_both(db):
+    files = taobao_pair(reverse=True)
+    run = imports.run_import(db, STAFF, "taobao", [(io.BytesIO(data), name) for name, data in files])
+    assert (run["status"], run["layout"]) == ("succeeded", "taobao-2files")
+    assert (run["rows"], run["inserted"], run["skipped"], run["rejected"]) == (12, 10, 2, 0)
+    assert [(file["filename"], file["size"], file["sha256"]) for file in run["files"]] == [
+        (name, len(data), hashlib.sha256(data).hexdigest()) for name, data in files
+    ]
+    assert run["source"] == run["files"][0]
+    assert (
+        sum(line["amount_fen"] for line in db[storage.SALES].find())
+        == 11_980 + 3_500 + 10_000 + 9_990 + 5_990
+    )
+
+
+@needs_adapter("taobao")
+def test_a_taobao_report_without_its_other_half_fails_naming_the_missing_half(db):
+    (_, orders), _ = taobao_pair()
+    with pytest.raises(ValidationFailed, match=r"needs its item report \(宝贝报表\)"):
+        imports.run_import(db, STAFF, "taobao", io.BytesIO(orders), "orders.csv")
+    assert db[storage.SALES].count_documents({}) == 0
+    assert db[storage.IMPORT_RUNS].find_one()["status"] == "failed"
+
+
+@needs_adapter("jd")
+def test_more_files_than_the_channels_export_has_are_refused_before_a_run_is_recorded(db):
+    files = [(io.BytesIO(export(order("A-1"))), "a.csv"), (io.BytesIO(export(order("A-2"))), "b.csv")]
+    with pytest.raises(ValidationFailed, match="one file; 2 files were given"):
+        imports.run_import(db, STAFF, "jd", files)
+    with pytest.raises(ValidationFailed, match="at most 2 files; 3 files were given"):
+        imports.run_import(db, STAFF, "taobao", [*files, (io.BytesIO(b""), "c.csv")])
+    assert db[storage.IMPORT_RUNS].count_documents({}) == 0
+
+
+@needs_adapter("taobao")
+@pytest.mark.parametrize("reverse", [False, True], ids=["orders-first", "items-first"])
+def test_the_api_takes_taobaos_two_files_as_two_file_parts_in_either_order(login, db, reverse):
+    staff = login(COUNTY_STAFF, county_codes=[COUNTY])
+    parts = [(io.BytesIO(data), name) for name, data in taobao_pair(reverse)]
+    response = staff.post(URL, data={"file": parts, "channel": "taobao"}, content_type="multipart/form-data")
+    assert response.status_code == 201, response.json
+    assert (response.json["layout"], response.json["inserted"]) == ("taobao-2files", 10)
+    assert [file["filename"] for file in response.json["files"]] == [name for _, name in parts]
+
+
+@needs_adapter("taobao")
+def test_the_api_refuses_one_half_of_a_taobao_export_naming_the_other_and_writes_nothing(login, db):
+    staff = login(COUNTY_STAFF, county_codes=[COUNTY])
+    _, (name, items) = taobao_pair()
+    response = staff.post(
+        URL, data={"file": (io.BytesIO(items), name), "channel": "taobao"}, content_type="multipart/form-data"
+    )
+    assert response.status_code == 422
+    assert "needs its order report (订单报表)" in response.json["error"]["message"]
+    assert db[storage.SALES].count_documents({}) == 0
+
+
+@needs_adapter("taobao")
+def test_the_api_refuses_more_file_parts_than_an_export_has(login, db):
+    staff = login(COUNTY_STAFF, county_codes=[COUNTY])
+    parts = [(io.BytesIO(data), name) for name, data in [*taobao_pair(), ("c.csv", b"x")]]
+    response = staff.post(URL, data={"file": parts, "channel": "taobao"}, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "at most 2" in str(response.json["error"])
+    assert db[storage.IMPORT_RUNS].count_documents({}) == 0
+
+
+@needs_adapter("taobao")
+def test_the_import_command_takes_taobaos_two_files(runner, db, tmp_path):
+    paths = []
+    for name, data in taobao_pair():
+        path = tmp_path / name
+        path.write_bytes(data)
+        paths.append(str(path))
+    result = runner.invoke(args=["sales", "import", "--channel", "taobao", *paths[::-1], "--county", COUNTY])
+    assert result.exit_code == 0, result.output
+    run = db[storage.IMPORT_RUNS].find_one()
+    assert (run["layout"], run["inserted"]) == ("taobao-2files", 10)
+    assert [file["filename"] for file in run["files"]] == ["b-items.csv", "a-orders.csv"]
 
 
 @needs_adapter("p832")

@@ -45,18 +45,19 @@ BLUEPRINTS = (blp, unmatched_blp)
 def create_import(form, files):
     """Import a channel export (multipart: channel, file; optional county_code, dry_run).
 
-    201 with the recorded run, for dry runs too (a dry run is recorded, with dry_run true,
-    but stores no sales). Row problems are counted in the run; a file the importer cannot
-    read at all (missing columns) is 422, and the failed run's id is in error.details.import_run_id.
-    An enterprise imports its own shop's export: lines of other operators' products are rejected.
+    One `file` part, or for 淘宝 two: its order report (订单报表) and item report (宝贝报表), in
+    either order. 201 with the recorded run, for dry runs too (a dry run is recorded, with
+    dry_run true, but stores no sales). Row problems are counted in the run; files the importer
+    cannot read at all (missing columns, a 淘宝 report without its other half, more files than
+    the channel's export has) are 422, and the failed run's id, when a run was recorded, is in
+    error.details.import_run_id. An enterprise imports its own shop's export: lines of other
+    operators' products are rejected.
     """
-    upload = files["file"]
     return imports.run_import(
         get_db(),
         principal(),
         form["channel"],
-        upload.stream,
-        upload.filename or "",
+        [(upload.stream, upload.filename or "") for upload in files["file"]],
         county_code=form.get("county_code"),
         dry_run=form["dry_run"],
     )
