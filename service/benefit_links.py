@@ -167,6 +167,10 @@ def present(db: Database, actor: Principal, link: Mapping[str, Any]) -> dict[str
     return present_many(db, actor, [link])[0]
 
 
+# Missing and out of scope answer alike, so no one learns which links exist beyond their scope.
+NOT_IN_SCOPE = "No benefit link of yours has this id."
+
+
 def _load(db: Database, link_id: ObjectId) -> dict[str, Any]:
     link = db[storage.BENEFIT_LINKS].find_one({"_id": link_id})
     if link is None:
@@ -174,18 +178,23 @@ def _load(db: Database, link_id: ObjectId) -> dict[str, Any]:
     return link
 
 
-def _require_may_read(actor: Principal, link: Mapping[str, Any]) -> None:
-    """An enterprise reads its operator's links; staff those of their counties' operators or households."""
-    if actor.role == ENTERPRISE:
-        if actor.operator_id != link["operator_id"]:
-            raise Forbidden("This link belongs to another market operator.")
-        return
+def _load_readable(db: Database, actor: Principal, link_id: ObjectId) -> dict[str, Any]:
+    """A link ``actor`` may read; one 403 for a missing link and another tenant's (admins: 404)."""
     if actor.role == CANTEEN:
         raise Forbidden("Canteen accounts cannot see benefit links.")
-    if not (
-        actor.sees_county(link.get("county_code")) or actor.sees_county(link.get("household_county_code"))
-    ):
-        raise Forbidden("This link is outside your counties.")
+    link = db[storage.BENEFIT_LINKS].find_one({"_id": link_id})
+    if link is None and actor.is_admin:
+        raise NotFound("No such benefit link.")
+    if link is None or not _may_read(actor, link):
+        raise Forbidden(NOT_IN_SCOPE)
+    return link
+
+
+def _may_read(actor: Principal, link: Mapping[str, Any]) -> bool:
+    """An enterprise reads its operator's links; staff those of their counties' operators or households."""
+    if actor.role == ENTERPRISE:
+        return actor.operator_id == link["operator_id"]
+    return actor.sees_county(link.get("county_code")) or actor.sees_county(link.get("household_county_code"))
 
 
 def _require_may_change(actor: Principal, link: Mapping[str, Any]) -> None:
@@ -248,9 +257,7 @@ def list_links(
 
 
 def get_link(db: Database, actor: Principal, link_id: ObjectId) -> dict[str, Any]:
-    link = _load(db, link_id)
-    _require_may_read(actor, link)
-    return present(db, actor, link)
+    return present(db, actor, _load_readable(db, actor, link_id))
 
 
 # Creating ----------------------------------------------------------------------------------
@@ -272,18 +279,43 @@ def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) 
     return operator
 
 
-def _household_for(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The household named by household_id or by household_no (which enterprises, unable to browse, send)."""
+def unknown_household(actor: Principal, field_name: str = "household_no") -> ValidationFailed:
+    """The one answer for a household that does not exist and one outside the actor's scope."""
+    message = UNKNOWN_HOUSEHOLD_FOR_ENTERPRISE if actor.role == ENTERPRISE else UNKNOWN_HOUSEHOLD
+    return ValidationFailed(validation_summary({field_name: [message]}), details={field_name: [message]})
+
+
+UNKNOWN_HOUSEHOLD = "No registered household has this number."
+UNKNOWN_HOUSEHOLD_FOR_ENTERPRISE = (
+    "No household with this number is registered in your operator's county; a household of another "
+    "county is linked on request, approved by its county's staff (POST /api/v1/benefit-links/requests)."
+)
+
+
+def household_scope(actor: Principal, operator: Mapping[str, Any]) -> dict[str, Any]:
+    """The households a link may name: an enterprise's in its operator's county, staff's in theirs."""
+    if actor.role == ENTERPRISE:
+        return {"county_code": operator.get("county_code")}
+    if actor.is_admin:
+        return {}
+    return {"county_code": {"$in": list(actor.county_codes)}}
+
+
+def _household_for(
+    db: Database, actor: Principal, operator: Mapping[str, Any], data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The household named by household_id or by household_no (which enterprises, unable to browse, send).
+
+    The scope is part of the query, so a missing household and one outside the scope cost the same
+    one query and get the same answer.
+    """
     household_id, household_no = data.get("household_id"), data.get("household_no")
     if (household_id is None) == (household_no is None):
         _raise_if({"household_id": "Send exactly one of household_id and household_no."})
     query = {"_id": household_id} if household_id is not None else {"household_no": household_no}
-    household = db[storage.HOUSEHOLDS].find_one(query)
+    household = db[storage.HOUSEHOLDS].find_one({**query, **household_scope(actor, operator)})
     if household is None:
-        field_name = "household_id" if household_id is not None else "household_no"
-        _raise_if({field_name: "No registered household has this number."})
-    if actor.role != ENTERPRISE:
-        access.require_county(actor, household["county_code"])
+        raise unknown_household(actor, "household_id" if household_id is not None else "household_no")
     return household
 
 
@@ -341,9 +373,21 @@ def _new_link(
 
 
 def create_link(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Link a household to an operator: the operator's enterprise (own operator only) or county staff."""
+    """Link a household to an operator: county staff of both counties, or the operator's enterprise
+    for a household of its own county (one of another county is requested: service.link_requests)."""
     operator = _operator_for(db, actor, data.get("operator_id"))
-    household = _household_for(db, actor, data)
+    household = _household_for(db, actor, operator, data)
+    return insert_link(db, actor, operator, household, data)
+
+
+def insert_link(
+    db: Database,
+    actor: Principal,
+    operator: Mapping[str, Any],
+    household: Mapping[str, Any],
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Store a link whose operator and household the caller has already authorised."""
     _raise_if(_check_days(data["valid_from"], data.get("valid_to")))
     start, end = _period(data["valid_from"], data.get("valid_to"))
     existing = _overlapping(db, operator["_id"], household["_id"], start, end)
@@ -384,7 +428,7 @@ def update_link(
     db: Database, actor: Principal, link_id: ObjectId, expected_version: int, changes: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Change a link's weight or mechanism (staff; past months' figures change on the next rebuild)."""
-    before = _load(db, link_id)
+    before = _load_readable(db, actor, link_id)
     _require_may_change(actor, before)
     if before["version"] != expected_version:
         raise PreconditionFailed("The link changed since you read it; read it again.")
@@ -417,7 +461,7 @@ def end_link(
     db: Database, actor: Principal, link_id: ObjectId, valid_to: date, reason: str
 ) -> dict[str, Any]:
     """End a link after ``valid_to`` (its last day); an end can be brought forward, never pushed back."""
-    before = _load(db, link_id)
+    before = _load_readable(db, actor, link_id)
     _require_may_change(actor, before)
     _raise_if(_check_days(first_day(before), valid_to))
     end = end_of_local_day(valid_to)
@@ -571,12 +615,15 @@ def _scope_problems(
         errors["uscc"] = "An enterprise may import links only for its own operator."
     elif actor.role != ENTERPRISE and not actor.sees_county(operator.get("county_code")):
         errors["uscc"] = f"The operator is in county {operator.get('county_code')}, outside your counties."
-    if household is None:
-        errors["household_no"] = "No registered household has this number."
-    elif actor.role != ENTERPRISE and not actor.sees_county(household["county_code"]):
-        errors["household_no"] = (
-            f"The household is in county {household['county_code']}, outside your counties."
-        )
+    # A household outside the scope reads exactly as an unknown number.
+    if actor.role == ENTERPRISE:
+        if "uscc" in errors:
+            return errors
+        in_scope = household is not None and household["county_code"] == operator.get("county_code")
+    else:
+        in_scope = household is not None and actor.sees_county(household["county_code"])
+    if not in_scope:
+        errors["household_no"] = unknown_household(actor).details["household_no"][0]
     return errors
 
 

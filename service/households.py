@@ -208,18 +208,47 @@ def linked_household_ids(db: Database, operator_id: ObjectId | None) -> list[Obj
     return list(db[storage.BENEFIT_LINKS].distinct("household_id", {"operator_id": operator_id}))
 
 
+# Missing and out of scope answer alike, so no one learns which households another tenant has.
+NOT_IN_SCOPE = "No household of yours has this id."
+
+
+def _linked(db: Database, operator_id: ObjectId | None, household_id: ObjectId) -> bool:
+    """Whether a benefit link (every stored one was approved; ended ones count) ties the two."""
+    found = db[storage.BENEFIT_LINKS].find_one(
+        {"operator_id": operator_id, "household_id": household_id}, {"_id": 1}
+    )
+    return found is not None
+
+
 def require_visible(db: Database, actor: Principal, household: Mapping[str, Any]) -> None:
-    """Staff see their counties' households; an enterprise sees those ever linked to its operator."""
-    if actor.role == ENTERPRISE:
-        linked = db[storage.BENEFIT_LINKS].find_one(
-            {"operator_id": actor.operator_id, "household_id": household["_id"]}, {"_id": 1}
-        )
-        if linked is None:
-            raise Forbidden("This household is not linked to your operator.")
-        return
+    """Staff see their counties' households; an enterprise those ever linked to its operator."""
     if actor.role == CANTEEN:
         raise Forbidden("Canteen accounts cannot see households.")
-    access.require_county(actor, household.get("county_code"))
+    if actor.role == ENTERPRISE:
+        visible = _linked(db, actor.operator_id, household["_id"])
+    else:
+        visible = actor.sees_county(household.get("county_code"))
+    if not visible:
+        raise Forbidden(NOT_IN_SCOPE)
+
+
+def load_visible(db: Database, actor: Principal, household_id: ObjectId) -> dict[str, Any]:
+    """A household ``actor`` may see; one 403 for a missing one and another's (admins: 404).
+
+    The scope goes into the first query, so both cases cost the same queries.
+    """
+    if actor.role == CANTEEN:
+        raise Forbidden("Canteen accounts cannot see households.")
+    query: dict[str, Any] = {"_id": household_id}
+    if actor.role == ENTERPRISE:
+        if not _linked(db, actor.operator_id, household_id):
+            raise Forbidden(NOT_IN_SCOPE)
+    elif not actor.is_admin:
+        query["county_code"] = {"$in": list(actor.county_codes)}
+    household = db[storage.HOUSEHOLDS].find_one(query)
+    if household is None:
+        raise NotFound("No such household.") if actor.is_admin else Forbidden(NOT_IN_SCOPE)
+    return household
 
 
 def _require_staff(actor: Principal) -> None:
@@ -265,9 +294,7 @@ def list_households(
 
 
 def get_household(db: Database, actor: Principal, household_id: ObjectId) -> dict[str, Any]:
-    household = _load(db, household_id)
-    require_visible(db, actor, household)
-    return present(household, actor)
+    return present(load_visible(db, actor, household_id), actor)
 
 
 def lookup_household(db: Database, actor: Principal, id_number: str) -> dict[str, Any]:

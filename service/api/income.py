@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.reports import HouseholdIncomeQueryArgsSchema, HouseholdIncomeSchema
-from service import reports
+from service import households, reports
 from service.access import allow
 from service.extensions import Blueprint
 from service.http import principal
@@ -28,4 +28,6 @@ def household_income(args, household_id):
     Staff of the household's county and admins; an enterprise only for a household linked to its
     operator, and then only the income from its own operator.
     """
+    # A missing household answers as one out of scope does, before any report work starts.
+    households.load_visible(get_db(), principal(), household_id)
     return reports.household_income(get_db(), principal(), household_id, **args)
