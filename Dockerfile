@@ -1,4 +1,5 @@
 # The service image: slim Python, pinned dependencies, non-root, gunicorn.
+# Meant to run behind a buffering reverse proxy (docker-compose.yml puts nginx in front).
 
 # The pages' charting library from the npm registry (package-lock.json); only its dist files ship.
 FROM node:20-slim AS assets

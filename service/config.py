@@ -68,7 +68,7 @@ class Config:
     ASSETS_DIR = str(Path(__file__).resolve().parent.parent / "node_modules")
     # Cookies over HTTPS only; set true behind a TLS-terminating proxy.
     SESSION_COOKIE_SECURE = False
-    # Reverse proxies in front of the service whose X-Forwarded-For/-Proto/-Host/-Port are believed
+    # Reverse proxies in front of the service whose X-Forwarded-For/-Proto/-Host are believed
     # (the client's address for login limits, the scheme for links); 0 believes none of them.
     TRUSTED_PROXIES = 0
     # Flask's own defaults would send the session cookie without SameSite; declared here so they hold.

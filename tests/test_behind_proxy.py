@@ -12,7 +12,6 @@ FORWARDED = {
     "X-Forwarded-For": "198.51.100.9, 203.0.113.7",
     "X-Forwarded-Proto": "https",
     "X-Forwarded-Host": "xiaofei.example.cn",
-    "X-Forwarded-Port": "443",
 }
 
 
