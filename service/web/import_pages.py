@@ -3,9 +3,10 @@
 Staff import into their counties; an enterprise imports its own shop's exports into its operator's
 county, and the service rejects lines of other operators' products and shows it its own runs only.
 
-A dry run's file is kept in MongoDB (``pending_uploads``, in chunks, with an expiry) so that
-确认导入 imports the very same bytes — checked against the dry run's SHA-256 — on any worker,
-without asking for the file again; it is deleted once imported.
+An export is one file, or for 淘宝 two (the order report and the item report, chosen together in
+one file input). A dry run's files are kept in MongoDB (``pending_uploads``, in chunks, with an
+expiry) so that 确认导入 imports the very same bytes — each file checked against the dry run's
+SHA-256 — on any worker, without asking for the files again; they are deleted once imported.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from typing import IO, Any
 
@@ -84,7 +85,7 @@ FIELD_LABELS = {
     "buyer_unit_id": "采购单位",
     "buyer_name": "采购单位",
 }
-NO_FILE = "请选择要导入的文件。"
+NO_FILE = "请选择要导入的文件（淘宝请同时选择订单报表和宝贝报表两个文件）。"
 PENDING_UPLOAD_TTL = timedelta(hours=24)
 PENDING_CHUNK_BYTES = 4 * 1024 * 1024
 # Each row of the unmatched list carries a product chooser, so the list is paged and the chooser short.
@@ -107,6 +108,15 @@ def channel_options() -> list[tuple[str, str]]:
     return options
 
 
+def run_files(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files a run read (runs recorded before exports of several files name one, as ``source``)."""
+    return run.get("files") or [run["source"]]
+
+
+def file_names(run: dict[str, Any]) -> list[str]:
+    return [file.get("filename") or "" for file in run_files(run)]
+
+
 def row_error_fields(error: dict[str, Any]) -> dict[str, Any]:
     """A row error as the page and its download show it."""
     field = error.get("field")
@@ -121,7 +131,7 @@ RUN_COLUMNS = [
     xlsx.Column("开始时间", "started_at", xlsx.DATETIME),
     xlsx.Column("渠道", lambda run: CHANNEL_LABELS.get(run["channel"], run["channel"]), xlsx.TEXT),
     xlsx.Column("县", "county_code", xlsx.TEXT),
-    xlsx.Column("文件名", lambda run: run["source"].get("filename"), xlsx.TEXT),
+    xlsx.Column("文件名", lambda run: "、".join(file_names(run)), xlsx.TEXT),
     xlsx.Column("方式", lambda run: "试导入" if run["dry_run"] else "正式导入", xlsx.TEXT),
     xlsx.Column("状态", lambda run: RUN_STATUS_LABELS.get(run["status"], run["status"]), xlsx.TEXT),
     *(xlsx.Column(label, name, xlsx.INTEGER) for name, label in COUNT_LABELS.items()),
@@ -188,8 +198,8 @@ def imports_view(values: dict[str, Any], errors: dict[str, list[str]], status: i
 def upload():
     values = form_values(("channel", "county_code", "dry_run"))
     form, errors = load_form(ImportRunFormSchema(), values)
-    uploaded = request.files.get("file")
-    if uploaded is None or not uploaded.filename:
+    uploaded = [upload for upload in request.files.getlist("file") if upload.filename]
+    if not uploaded:
         errors["file"] = [NO_FILE]
     if errors:
         return imports_view(values, errors, 422)
@@ -199,15 +209,14 @@ def upload():
             db,
             current_principal(),
             form["channel"],
-            uploaded.stream,
-            uploaded.filename,
+            [(upload.stream, upload.filename) for upload in uploaded],
             county_code=form.get("county_code"),
             dry_run=form["dry_run"],
         )
     except ServiceError as error:
         return imports_view(values, translated_errors(error), error.status)
     if run["dry_run"]:
-        keep_upload(db, run["_id"], uploaded.stream)
+        keep_upload(db, run["_id"], [upload.stream for upload in uploaded])
         ok("试导入完成，没有写入台账。请核对结果后确认导入。")
     else:
         ok("导入完成。")
@@ -236,6 +245,7 @@ def run(run_id):
     return render_template(
         "web/imports/run.html",
         run=found,
+        files=run_files(found),
         row_errors=row_errors,
         skipped=[(zh(item["reason"]), item["rows"]) for item in found.get("skipped_reasons") or []],
         count_labels=COUNT_LABELS,
@@ -265,7 +275,6 @@ def confirm(run_id):
                 current_principal(),
                 dry_run["adapter"],
                 kept,
-                dry_run["source"]["filename"] or "",
                 county_code=dry_run["county_code"],
             )
         except ServiceError as error:
@@ -277,16 +286,28 @@ def confirm(run_id):
     return redirect(url_for(".run", run_id=real["_id"]))
 
 
-def keep_upload(db: Database, run_id: Any, stream: IO[bytes]) -> None:
-    """Store a dry run's file (read again from the start) in chunks, to be imported on confirmation."""
+def keep_upload(db: Database, run_id: Any, streams: list[IO[bytes]]) -> None:
+    """Store a dry run's files (read again from the start) in chunks, to be imported on confirmation;
+    chunks are numbered across the files, each chunk naming its file by position."""
     now = utcnow()
     pending = db[storage.PENDING_UPLOADS]
     # The emulator has no TTL index: expired files are tidied here too.
     pending.delete_many({"expires_at": {"$lte": now}})
-    stream.seek(0)
     expires_at = now + PENDING_UPLOAD_TTL
-    for number, chunk in enumerate(iter(lambda: stream.read(PENDING_CHUNK_BYTES), b"")):
-        pending.insert_one({"run_id": run_id, "n": number, "data": Binary(chunk), "expires_at": expires_at})
+    number = 0
+    for position, stream in enumerate(streams):
+        stream.seek(0)
+        for chunk in iter(lambda stream=stream: stream.read(PENDING_CHUNK_BYTES), b""):
+            pending.insert_one(
+                {
+                    "run_id": run_id,
+                    "n": number,
+                    "file": position,
+                    "data": Binary(chunk),
+                    "expires_at": expires_at,
+                }
+            )
+            number += 1
 
 
 def kept_until(db: Database, run_id: Any):
@@ -298,20 +319,28 @@ def kept_until(db: Database, run_id: Any):
 
 
 @contextmanager
-def kept_upload(db: Database, dry_run: dict[str, Any]) -> Iterator[IO[bytes] | None]:
-    """The dry run's kept file, if it is still there and byte for byte the file the dry run read."""
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-        digest = hashlib.sha256()
+def kept_upload(db: Database, dry_run: dict[str, Any]) -> Iterator[list[tuple[IO[bytes], str]] | None]:
+    """The dry run's kept files with their names, if they are still there and byte for byte the files
+    the dry run read."""
+    files = run_files(dry_run)
+    with ExitStack() as stack:
+        spools = [stack.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)) for _ in files]
+        digests = [hashlib.sha256() for _ in files]
         chunks = db[storage.PENDING_UPLOADS].find({"run_id": dry_run["_id"], "expires_at": {"$gt": utcnow()}})
         for chunk in chunks.sort("n", 1):
+            position = chunk.get("file", 0)
+            if position >= len(files):
+                yield None
+                return
             data = bytes(chunk["data"])
-            digest.update(data)
-            spool.write(data)
-        if spool.tell() == 0 or digest.hexdigest() != dry_run["source"]["sha256"]:
-            yield None
-            return
-        spool.seek(0)
-        yield spool
+            digests[position].update(data)
+            spools[position].write(data)
+        for spool, digest, file in zip(spools, digests, files, strict=True):
+            if spool.tell() == 0 or digest.hexdigest() != file["sha256"]:
+                yield None
+                return
+            spool.seek(0)
+        yield [(spool, file["filename"] or "") for spool, file in zip(spools, files, strict=True)]
 
 
 # Unmatched SKUs -----------------------------------------------------------------------------------

@@ -438,3 +438,37 @@ def test_unmatched_download_and_admin_county(page_login, staff, product):
     page = admin.text("/imports/unmatched")
     assert 'data-testid="error-county_code"' in page
     assert 'data-sku="ZY-TEA-250"' in admin.text(f"/imports/unmatched?county_code={COUNTY}")
+
+
+# 淘宝's export of two files ---------------------------------------------------------------------------
+
+TAOBAO_PAIR = Path(__file__).resolve().parents[1] / "fixtures" / "taobao" / "two_files_gb18030"
+
+
+def test_a_taobao_export_of_two_files_is_dry_run_then_confirmed_from_both_kept_files(staff, db):
+    files = [(io.BytesIO(path.read_bytes()), path.name) for path in sorted(TAOBAO_PAIR.iterdir())][::-1]
+    response = staff.post(
+        "/imports/", {"channel": "taobao", "dry_run": "on", "file": files}, content_type="multipart/form-data"
+    )
+    run_id = run_id_of(response)
+    page = staff.text(f"/imports/{run_id}")
+    assert "淘宝/天猫已卖出的宝贝（订单报表 + 宝贝报表）（taobao-2files）" in page
+    assert re.findall(r'data-testid="run-file">([^<]+)<', page) == ["b-items.csv", "a-orders.csv"]
+    real_id = run_id_of(staff.post(f"/imports/{run_id}/confirm"))
+    real = db[storage.IMPORT_RUNS].find_one({"_id": db[storage.SALES].find_one()["import_run_id"]})
+    assert str(real["_id"]) == real_id and (real["layout"], real["inserted"]) == ("taobao-2files", 10)
+    assert [file["sha256"] for file in real["files"]] == [
+        file["sha256"] for file in db[storage.IMPORT_RUNS].find_one({"dry_run": True})["files"]
+    ]
+
+
+def test_one_half_of_a_taobao_export_is_refused_on_the_form_naming_the_other(staff, db):
+    orders = TAOBAO_PAIR / "a-orders.csv"
+    response = staff.post(
+        "/imports/",
+        {"channel": "taobao", "dry_run": "on", "file": (io.BytesIO(orders.read_bytes()), orders.name)},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "宝贝报表" in response.get_data(as_text=True)
+    assert db[storage.SALES].count_documents({}) == 0
