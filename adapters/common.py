@@ -246,10 +246,12 @@ class Layout:
         plus = sum(values.get(key) or 0 for key in self.amount_plus)
         minus = sum(values.get(key) or 0 for key in self.amount_minus)
         if plus < minus:
-            column = self._column(self.amount_minus[0])
+            # Name the deductions the row has (a refund, postage), not those it leaves at 0.
+            taken = [key for key in self.amount_minus if values.get(key)] or list(self.amount_minus[:1])
+            headers = [self._column(key).header for key in taken]
             raise CellError(
-                column.header,
-                f"{column.header}: more than the payment it is taken from "
+                headers[0],
+                f"{' + '.join(headers)}: more than the payment it is taken from "
                 f"({', '.join(self._column(key).header for key in self.amount_plus)}).",
             )
         return plus - minus

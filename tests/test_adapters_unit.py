@@ -553,3 +553,64 @@ def test_another_platforms_export_is_named_with_its_layout():
         "This looks like a 拼多多 export (layout pdd-2020), not a 测试平台 one: "
         "import it under the channel pdd."
     )
+
+
+# 淘宝's export of two files -------------------------------------------------------------------------------
+
+_COLUMNS = make_fixtures.TAOBAO_ORDER_COLUMNS_2017
+
+
+def _taobao_pair(orders: list[str], items: list[str], **options) -> list:
+    order_report = make_fixtures.csv_bytes([make_fixtures._quoted(_COLUMNS), *orders], "gb18030")
+    item_report = make_fixtures.csv_bytes(
+        [make_fixtures._quoted(make_fixtures.TAOBAO_ITEM_COLUMNS), *items], "gb18030"
+    )
+    files = [(io.BytesIO(order_report), "orders.csv"), (io.BytesIO(item_report), "items.csv")]
+    return list(REGISTRY["taobao"].parse_files(files, **options))
+
+
+def _order(number: str, status: str = "交易成功", paid: str = "100.00") -> str:
+    paid_at = "2020-11-03 10:01:00" if status != "等待买家付款" else ""
+    return make_fixtures.taobao_order(
+        _COLUMNS, number, status, paid, "0.00", paid, "2020-11-03 10:00:00", paid_at, "大米", 1, 1
+    )
+
+
+def _item(number: str, code: str, price: str = "50.00") -> str:
+    return make_fixtures.taobao_item(number, "大米", price, 1, code, "", "交易成功")
+
+
+def test_a_taobao_order_status_a_county_mapped_reads_as_its_outcome_in_the_two_file_export():
+    orders = [_order("1001", status="部分发货")]
+    [skipped] = _taobao_pair(orders, [_item("1001", "A")])
+    assert isinstance(skipped, Skipped) and "unknown status '部分发货'" in skipped.reason
+    [line] = _taobao_pair(orders, [_item("1001", "A")], extra_statuses={"部分发货": SALE})
+    assert (line.external_id, line.amount_fen) == ("1001", 10_000)
+
+
+def test_taobao_item_rows_of_one_order_apart_are_row_errors_not_a_second_share():
+    orders = [_order("1001"), _order("1002")]
+    items = [_item("1001", "A"), _item("1002", "A", "100.00"), _item("1001", "B")]
+    first, second, apart = _taobao_pair(orders, items)
+    assert (first.external_id, first.amount_fen, second.amount_fen) == ("1001", 10_000, 10_000)
+    assert isinstance(apart, RowError) and apart.row == 4 and "not together" in apart.message
+
+
+def test_a_taobao_order_whose_refund_exceeds_its_goods_is_a_row_error_on_its_items():
+    order = make_fixtures.taobao_order(
+        _COLUMNS,
+        "1001",
+        "交易成功",
+        "50.00",
+        "0.00",
+        "50.00",
+        "2020-11-03 10:00",
+        "2020-11-03 10:01",
+        "大米",
+        1,
+        1,
+        refund="60.00",
+    )
+    [error] = _taobao_pair([order], [_item("1001", "A")])
+    assert isinstance(error, RowError) and error.row == 2 and error.field == "退款金额"
+    assert "退款金额: more than the payment it is taken from (买家实际支付金额)" in error.message
