@@ -4,8 +4,12 @@ Reports read only the derived ledger collections — ``sales_monthly``, ``operat
 ``household_income`` — plus the small catalogue collections for names, never the raw ``sales``,
 so their cost grows with products, operators and households, not with the number of sales.
 
-Aggregation pipelines are built by pure functions (``*_pipeline``, ``scope_match``) and run by
-the report functions below. Who sees what (:func:`resolve_scope`):
+Aggregation pipelines are built by pure functions (``*_pipeline``, ``scope_match``) and run
+through a :class:`ReportContext`, which makes each read once per scope, so the reports of one
+request (the county dashboard runs seven) share them: three small groupings — sales by month and
+channel, sales by operator and product, each household's total — from which pure functions add up
+the channels, rankings, counts of sellers, categories and townships. Who sees what
+(:func:`resolve_scope`):
 
 - county staff: their counties (one of them with ``county_code``, all of them by default);
 - admins: every county, or the one named;
@@ -174,6 +178,17 @@ def months_between(from_month: str, to_month: str) -> list[str]:
 
 # Pure pipeline builders -----------------------------------------------------------------------------
 
+HOUSEHOLD_TOTAL_FIELDS = (
+    "_id",
+    "month",
+    "household_id",
+    "share_fen",
+    "household_no",
+    "household_county_code",
+    "township_code",
+    "members",
+)
+
 
 def scope_match(scope: ReportScope, *, period: bool = True) -> dict[str, Any]:
     """The ``$match`` of a derived collection for a scope (they all carry county_code, month, operator_id)."""
@@ -205,27 +220,6 @@ def _sales_sums() -> dict[str, Any]:
     }
 
 
-def sales_by_channel_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
-    """sales_monthly → one row per channel."""
-    return [
-        {"$match": scope_match(scope)},
-        {"$group": {"_id": "$channel", **_sales_sums()}},
-        {"$sort": {"_id": 1}},
-    ]
-
-
-def sellers_count_pipeline(scope: ReportScope, key: str) -> list[dict[str, Any]]:
-    """sales_monthly → how many operators (key="operator_id") or products selling: net sales above zero."""
-    if key not in ("operator_id", "product_id"):
-        raise ValueError(key)
-    return [
-        {"$match": {**scope_match(scope), "matched": True}},
-        {"$group": {"_id": f"${key}", "sales_fen": {"$sum": "$sales_fen"}}},
-        {"$match": {"sales_fen": {"$gt": 0}}},
-        {"$group": {"_id": None, "count": {"$sum": 1}}},
-    ]
-
-
 def pool_totals_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
     """operator_pools → the period's pools, allocated and unallocated, in one row."""
     return [
@@ -251,25 +245,20 @@ def monthly_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
     ]
 
 
-def ranking_pipeline(scope: ReportScope, key: str, limit: int) -> list[dict[str, Any]]:
-    """sales_monthly → the top ``limit`` products (key="product_id") or operators by sales."""
-    if key not in ("operator_id", "product_id"):
-        raise ValueError(key)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be 1–{MAX_LIMIT}")
-    return [
-        {"$match": {**scope_match(scope), "matched": True}},
-        {"$group": {"_id": f"${key}", **_sales_sums()}},
-        {"$sort": {"sales_fen": -1, "_id": 1}},
-        {"$limit": limit},
-    ]
-
-
 def product_sales_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
-    """sales_monthly → one row per product, unmatched sales as the row with a null product."""
+    """sales_monthly → one row per operator, product and matched flag (unmatched: null product).
+
+    Small (the catalogue's size), and every ranking, count of sellers and category total is
+    added up from it, so one pass over sales_monthly serves them all.
+    """
     return [
         {"$match": scope_match(scope)},
-        {"$group": {"_id": "$product_id", **_sales_sums()}},
+        {
+            "$group": {
+                "_id": {"operator_id": "$operator_id", "product_id": "$product_id", "matched": "$matched"},
+                **_sales_sums(),
+            }
+        },
     ]
 
 
@@ -285,6 +274,8 @@ def household_totals_pipeline(
         match["township_code"] = township_code
     return [
         {"$match": match},
+        # Only what the totals read: the shares carry their links, which are not needed here.
+        {"$project": {name: 1 for name in HOUSEHOLD_TOTAL_FIELDS}},
         # A total order, so $last is the same document on every server.
         {"$sort": {"month": 1, "_id": 1}},
         {
@@ -298,22 +289,6 @@ def household_totals_pipeline(
             }
         },
         {"$match": {"income_fen": {"$ne": 0}}},
-    ]
-
-
-def townships_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
-    """household_income → income, households and people by the households' township."""
-    return [
-        *household_totals_pipeline(scope),
-        {
-            "$group": {
-                "_id": "$township_code",
-                "income_fen": {"$sum": "$income_fen"},
-                "households": {"$sum": 1},
-                "people": {"$sum": "$members"},
-            }
-        },
-        {"$sort": {"_id": 1}},
     ]
 
 
@@ -347,6 +322,79 @@ def stale_partitions_query(
 
 
 # Pure arithmetic --------------------------------------------------------------------------------------
+
+SUMMED = (
+    "sales_fen",
+    "certified_sales_fen",
+    "uncertified_sales_fen",
+    "unmatched_sales_fen",
+    "poor_income_fen",
+    "quantity",
+    "lines",
+)
+
+
+def _sums(row: Mapping[str, Any]) -> dict[str, int]:
+    return {name: row.get(name, 0) for name in SUMMED}
+
+
+def _add_up(rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], Any]) -> dict[Any, dict]:
+    """Rows of sums added up by ``key`` (in the order keys first appear)."""
+    totals: dict[Any, dict[str, int]] = {}
+    for row in rows:
+        total = totals.setdefault(key(row), dict.fromkeys(SUMMED, 0))
+        for name in SUMMED:
+            total[name] += row.get(name, 0)
+    return totals
+
+
+def _bson_order(value: Any) -> tuple[bool, Any]:
+    """A sort key that puts null first, as MongoDB does, and compares the rest (one type) as they are."""
+    return (value is not None, value)
+
+
+def channel_totals(month_rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """The month × channel rows (:func:`monthly_pipeline`) added up by channel, in channel order."""
+    totals = _add_up(month_rows, lambda row: row["_id"]["channel"])
+    return {channel: totals[channel] for channel in sorted(totals, key=_bson_order)}
+
+
+def seller_totals(product_rows: Iterable[Mapping[str, Any]], key: str) -> dict[Any, dict[str, int]]:
+    """Matched sales (:func:`product_sales_pipeline`) added up by operator (key="operator_id") or product."""
+    if key not in ("operator_id", "product_id"):
+        raise ValueError(key)
+    matched = (row for row in product_rows if row["_id"].get("matched") is True)
+    return _add_up(matched, lambda row: row["_id"].get(key))
+
+
+def sellers_count(product_rows: Iterable[Mapping[str, Any]], key: str) -> int:
+    """How many operators (key="operator_id") or products sold: net matched sales above zero."""
+    return sum(1 for total in seller_totals(product_rows, key).values() if total["sales_fen"] > 0)
+
+
+def ranking(product_rows: Iterable[Mapping[str, Any]], key: str, limit: int) -> list[dict[str, Any]]:
+    """The top ``limit`` products (key="product_id") or operators by net sales, ties by id."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be 1–{MAX_LIMIT}")
+    totals = seller_totals(product_rows, key)
+    ordered = sorted(totals, key=lambda id_: (-totals[id_]["sales_fen"], _bson_order(id_)))
+    return [{"_id": id_, **totals[id_]} for id_ in ordered[:limit]]
+
+
+def township_totals(household_rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Household totals (:func:`household_totals_pipeline`) by township: income, households, people."""
+    townships: dict[Any, dict[str, int]] = {}
+    for row in household_rows:
+        township = townships.setdefault(
+            row.get("township_code"), {"income_fen": 0, "households": 0, "people": 0}
+        )
+        township["income_fen"] += row["income_fen"]
+        township["households"] += 1
+        members = row.get("members")
+        # $sum's rule: what is not a number counts nothing.
+        if isinstance(members, int) and not isinstance(members, bool):
+            township["people"] += members
+    return [{"township_code": code, **townships[code]} for code in sorted(townships, key=_bson_order)]
 
 
 def lower_median(values: list[int]) -> int | None:
@@ -412,6 +460,55 @@ def _scope(actor: Principal, args: Mapping[str, Any]) -> ReportScope:
     )
 
 
+class ReportContext:
+    """The reads the reports of one request share, each made once per scope.
+
+    The county dashboard runs seven reports over one period: with a context they read
+    household_income once (not three times) and sales_monthly twice (not six times). Rows it
+    returns are shared between reports: read them, never change them.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._reads: dict[tuple, Any] = {}
+
+    def _once(self, key: tuple, read: Callable[[], Any]) -> Any:
+        if key not in self._reads:
+            self._reads[key] = read()
+        return self._reads[key]
+
+    def _aggregate(self, collection: str, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(storage.aggregate(self.db[collection], pipeline))
+
+    def household_totals(self, scope: ReportScope, township_code: str | None = None) -> list[dict[str, Any]]:
+        """One row per household with a non-zero income in the period (:func:`household_totals_pipeline`)."""
+        pipeline = household_totals_pipeline(scope, township_code=township_code)
+        return self._once(
+            ("household_totals", scope, township_code),
+            lambda: self._aggregate(storage.HOUSEHOLD_INCOME, pipeline),
+        )
+
+    def month_channel_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
+        """Sales by month and channel (:func:`monthly_pipeline`)."""
+        return self._once(
+            ("monthly", scope), lambda: self._aggregate(storage.SALES_MONTHLY, monthly_pipeline(scope))
+        )
+
+    def product_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
+        """Sales by operator, product and matched flag (:func:`product_sales_pipeline`)."""
+        return self._once(
+            ("products", scope), lambda: self._aggregate(storage.SALES_MONTHLY, product_sales_pipeline(scope))
+        )
+
+    def stale_partitions(self, scope: ReportScope) -> list[dict[str, str]]:
+        """The county-months in scope whose figures are being recomputed."""
+        return self._once(("stale", scope), lambda: _stale_partitions(self.db, scope))
+
+
+def _context(db: Database, context: ReportContext | None) -> ReportContext:
+    return context if context is not None else ReportContext(db)
+
+
 def _stale_partitions(db: Database, scope: ReportScope) -> list[dict[str, str]]:
     counties: Iterable[str] | None = scope.county_codes
     if counties is None and scope.operator_id is not None:
@@ -427,55 +524,29 @@ def _stale_partitions(db: Database, scope: ReportScope) -> list[dict[str, str]]:
     ]
 
 
-def _meta(db: Database, scope: ReportScope) -> dict[str, Any]:
+def _meta(context: ReportContext, scope: ReportScope) -> dict[str, Any]:
     return {
         "county_codes": list(scope.county_codes) if scope.county_codes is not None else None,
         "operator_id": scope.operator_id,
         "from_month": scope.from_month,
         "to_month": scope.to_month,
-        "stale_partitions": _stale_partitions(db, scope),
+        "stale_partitions": context.stale_partitions(scope),
     }
 
 
-def _household_totals(db: Database, scope: ReportScope, township_code: str | None = None) -> list[dict]:
-    return list(
-        storage.aggregate(
-            db[storage.HOUSEHOLD_INCOME], household_totals_pipeline(scope, township_code=township_code)
-        )
-    )
-
-
-def _sums(row: Mapping[str, Any]) -> dict[str, int]:
-    return {
-        name: row.get(name, 0)
-        for name in (
-            "sales_fen",
-            "certified_sales_fen",
-            "uncertified_sales_fen",
-            "unmatched_sales_fen",
-            "poor_income_fen",
-            "quantity",
-            "lines",
-        )
-    }
-
-
-def _count(db: Database, pipeline: list[dict[str, Any]]) -> int:
-    found = list(storage.aggregate(db[storage.SALES_MONTHLY], pipeline))
-    return found[0]["count"] if found else 0
-
-
-def summary(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
+def summary(db: Database, actor: Principal, *, context: ReportContext | None = None, **args: Any) -> dict:
     """The period's headline figures (汇总): sales split three ways, household income, who benefited."""
+    context = _context(db, context)
     scope = _scope(actor, args)
     by_channel = [
-        {"channel": row["_id"], "channel_label": CHANNEL_LABELS.get(row["_id"], row["_id"]), **_sums(row)}
-        for row in storage.aggregate(db[storage.SALES_MONTHLY], sales_by_channel_pipeline(scope))
+        {"channel": channel, "channel_label": CHANNEL_LABELS.get(channel, channel), **sums}
+        for channel, sums in channel_totals(context.month_channel_sales(scope)).items()
     ]
     pools = next(iter(storage.aggregate(db[storage.OPERATOR_POOLS], pool_totals_pipeline(scope))), {})
-    benefited = _household_totals(db, scope)
+    benefited = context.household_totals(scope)
+    product_rows = context.product_sales(scope)
     return {
-        **_meta(db, scope),
+        **_meta(context, scope),
         "sales_fen": sum(row["sales_fen"] for row in by_channel),
         "certified_sales_fen": sum(row["certified_sales_fen"] for row in by_channel),
         "uncertified_sales_fen": sum(row["uncertified_sales_fen"] for row in by_channel),
@@ -485,14 +556,15 @@ def summary(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
         "unallocated_fen": pools.get("unallocated_fen", 0),
         "households_benefited": len(benefited),
         "people_benefited": sum(row.get("members") or 0 for row in benefited),
-        "operators_selling": _count(db, sellers_count_pipeline(scope, "operator_id")),
-        "products_selling": _count(db, sellers_count_pipeline(scope, "product_id")),
+        "operators_selling": sellers_count(product_rows, "operator_id"),
+        "products_selling": sellers_count(product_rows, "product_id"),
         "by_channel": by_channel,
     }
 
 
-def monthly(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
+def monthly(db: Database, actor: Principal, *, context: ReportContext | None = None, **args: Any) -> dict:
     """Sales, certified sales and household income by month and channel (月度趋势)."""
+    context = _context(db, context)
     scope = _scope(actor, args)
     rows = [
         {
@@ -503,9 +575,9 @@ def monthly(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
             "certified_sales_fen": row["certified_sales_fen"],
             "poor_income_fen": row["poor_income_fen"],
         }
-        for row in storage.aggregate(db[storage.SALES_MONTHLY], monthly_pipeline(scope))
+        for row in context.month_channel_sales(scope)
     ]
-    return {**_meta(db, scope), "items": rows}
+    return {**_meta(context, scope), "items": rows}
 
 
 def _ranking_row(rank: int, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -519,10 +591,18 @@ def _ranking_row(rank: int, row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def product_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMIT, **args: Any) -> dict:
+def product_ranking(
+    db: Database,
+    actor: Principal,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    context: ReportContext | None = None,
+    **args: Any,
+) -> dict:
     """The best-selling products (产品销售排行), with their operators' names."""
+    context = _context(db, context)
     scope = _scope(actor, args)
-    rows = list(storage.aggregate(db[storage.SALES_MONTHLY], ranking_pipeline(scope, "product_id", limit)))
+    rows = ranking(context.product_sales(scope), "product_id", limit)
     products = storage.documents_by_id(
         db, storage.PRODUCTS, (row["_id"] for row in rows), {"name": 1, "operator_id": 1, "category": 1}
     )
@@ -544,13 +624,21 @@ def product_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMI
                 "operator_name": operators.get(operator_id, {}).get("name"),
             }
         )
-    return {**_meta(db, scope), "limit": limit, "items": items}
+    return {**_meta(context, scope), "limit": limit, "items": items}
 
 
-def operator_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIMIT, **args: Any) -> dict:
+def operator_ranking(
+    db: Database,
+    actor: Principal,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    context: ReportContext | None = None,
+    **args: Any,
+) -> dict:
     """The best-selling market operators (经营主体销售排行)."""
+    context = _context(db, context)
     scope = _scope(actor, args)
-    rows = list(storage.aggregate(db[storage.SALES_MONTHLY], ranking_pipeline(scope, "operator_id", limit)))
+    rows = ranking(context.product_sales(scope), "operator_id", limit)
     operators = storage.documents_by_id(
         db, storage.OPERATORS, (row["_id"] for row in rows), {"name": 1, "county_code": 1}
     )
@@ -563,25 +651,28 @@ def operator_ranking(db: Database, actor: Principal, *, limit: int = DEFAULT_LIM
         }
         for rank, row in enumerate(rows, start=1)
     ]
-    return {**_meta(db, scope), "limit": limit, "items": items}
+    return {**_meta(context, scope), "limit": limit, "items": items}
 
 
-def category_sales(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
+def category_sales(
+    db: Database, actor: Principal, *, context: ReportContext | None = None, **args: Any
+) -> dict:
     """Sales by product category (品类); sales matched to no product are their own row, last."""
+    context = _context(db, context)
     scope = _scope(actor, args)
-    rows = list(storage.aggregate(db[storage.SALES_MONTHLY], product_sales_pipeline(scope)))
-    products = storage.documents_by_id(db, storage.PRODUCTS, (row["_id"] for row in rows), {"category": 1})
+    by_product = _add_up(context.product_sales(scope), lambda row: row["_id"].get("product_id"))
+    products = storage.documents_by_id(db, storage.PRODUCTS, by_product, {"category": 1})
     summed = ("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity")
     totals: dict[str, dict[str, int]] = {}
-    for row in rows:
-        if row["_id"] is None:
+    for product_id, row in by_product.items():
+        if product_id is None:
             category = UNMATCHED
         else:
-            category = products.get(row["_id"], {}).get("category") or "other"
+            category = products.get(product_id, {}).get("category") or "other"
         total = totals.setdefault(category, {**dict.fromkeys(summed, 0), "products": 0})
         for name in summed:
             total[name] += row[name]
-        if row["_id"] is not None:
+        if product_id is not None:
             total["products"] += 1
     items = [
         {
@@ -594,22 +685,16 @@ def category_sales(db: Database, actor: Principal, **args: Any) -> dict[str, Any
         for category, total in totals.items()
     ]
     items.sort(key=lambda item: (item["category"] == UNMATCHED, -item["sales_fen"], item["category"]))
-    return {**_meta(db, scope), "items": items}
+    return {**_meta(context, scope), "items": items}
 
 
-def township_income(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
+def township_income(
+    db: Database, actor: Principal, *, context: ReportContext | None = None, **args: Any
+) -> dict:
     """Household income by the households' township (乡镇): income, households, people."""
+    context = _context(db, context)
     scope = _scope(actor, args)
-    items = [
-        {
-            "township_code": row["_id"],
-            "income_fen": row["income_fen"],
-            "households": row["households"],
-            "people": row["people"],
-        }
-        for row in storage.aggregate(db[storage.HOUSEHOLD_INCOME], townships_pipeline(scope))
-    ]
-    return {**_meta(db, scope), "items": items}
+    return {**_meta(context, scope), "items": township_totals(context.household_totals(scope))}
 
 
 def household_list(
@@ -619,6 +704,7 @@ def household_list(
     page: int = 1,
     per_page: int | None = 50,
     township_code: str | None = None,
+    context: ReportContext | None = None,
     **args: Any,
 ) -> dict[str, Any]:
     """Households with a non-zero income in the period, highest first, and the distribution.
@@ -626,9 +712,12 @@ def household_list(
     ``per_page=None`` returns every household (downloads). Staff see the head's name, an
     enterprise a masked one; nobody sees ID numbers here.
     """
+    context = _context(db, context)
     scope = _scope(actor, args)
-    totals = _household_totals(db, scope, township_code)
-    totals.sort(key=lambda row: (-row["income_fen"], row["household_no"]))
+    totals = sorted(
+        context.household_totals(scope, township_code),
+        key=lambda row: (-row["income_fen"], row["household_no"]),
+    )
     window = totals if per_page is None else totals[(page - 1) * per_page : page * per_page]
     register = storage.documents_by_id(
         db, storage.HOUSEHOLDS, (row["_id"] for row in window), {"head_name": 1, "household_no": 1}
@@ -648,7 +737,7 @@ def household_list(
             }
         )
     return {
-        **_meta(db, scope),
+        **_meta(context, scope),
         "township_code": township_code,
         "items": items,
         "page": page,
@@ -725,8 +814,11 @@ def certification_status(
     }
 
 
-def unallocated_pools(db: Database, actor: Principal, **args: Any) -> dict[str, Any]:
+def unallocated_pools(
+    db: Database, actor: Principal, *, context: ReportContext | None = None, **args: Any
+) -> dict:
     """Pools of household income no household was linked to share (未分配收益): a data problem to fix."""
+    context = _context(db, context)
     scope = _scope(actor, args)
     rows = list(storage.aggregate(db[storage.OPERATOR_POOLS], unallocated_pipeline(scope)))
     operators = storage.documents_by_id(
@@ -746,7 +838,7 @@ def unallocated_pools(db: Database, actor: Principal, **args: Any) -> dict[str, 
         for row in rows
     ]
     return {
-        **_meta(db, scope),
+        **_meta(context, scope),
         "unallocated_fen": sum(item["unallocated_fen"] for item in items),
         "items": items,
     }

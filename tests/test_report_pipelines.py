@@ -1,4 +1,5 @@
-"""The reports' pure parts: scope resolution, pipeline builders, and the income statistics."""
+"""The reports' pure parts: scope resolution, pipeline builders, the sums added up from their rows,
+and the income statistics."""
 
 from __future__ import annotations
 
@@ -120,16 +121,10 @@ def test_the_match_can_leave_out_the_period():
 # The pipelines ----------------------------------------------------------------------------------------
 
 BUILDERS = {
-    "sales_by_channel": lambda scope: reports.sales_by_channel_pipeline(scope),
-    "operators_selling": lambda scope: reports.sellers_count_pipeline(scope, "operator_id"),
-    "products_selling": lambda scope: reports.sellers_count_pipeline(scope, "product_id"),
     "pool_totals": lambda scope: reports.pool_totals_pipeline(scope),
     "monthly": lambda scope: reports.monthly_pipeline(scope),
-    "product_ranking": lambda scope: reports.ranking_pipeline(scope, "product_id", 20),
-    "operator_ranking": lambda scope: reports.ranking_pipeline(scope, "operator_id", 20),
     "product_sales": lambda scope: reports.product_sales_pipeline(scope),
     "household_totals": lambda scope: reports.household_totals_pipeline(scope),
-    "townships": lambda scope: reports.townships_pipeline(scope),
     "unallocated": lambda scope: reports.unallocated_pipeline(scope),
 }
 
@@ -158,30 +153,82 @@ def test_no_pipeline_uses_stages_the_emulator_or_a_locked_down_server_lacks(name
     assert not _operators(BUILDERS[name](SCOPE)) & {"$bucketAuto", "$where", "$function", "$accumulator"}
 
 
-def test_a_ranking_sorts_by_sales_with_a_stable_tie_break_and_stops_at_the_limit():
-    pipeline = reports.ranking_pipeline(SCOPE, "product_id", 5)
-    assert pipeline[0]["$match"]["matched"] is True
-    assert pipeline[1]["$group"]["_id"] == "$product_id"
-    assert pipeline[-2:] == [{"$sort": {"sales_fen": -1, "_id": 1}}, {"$limit": 5}]
+def _product_row(operator_id, product_id, sales_fen, matched=True):
+    return {
+        "_id": {"operator_id": operator_id, "product_id": product_id, "matched": matched},
+        **dict.fromkeys(reports.SUMMED, 0),
+        "sales_fen": sales_fen,
+    }
+
+
+def test_the_product_sales_group_by_operator_product_and_matched_flag_right_after_the_match():
+    pipeline = reports.product_sales_pipeline(SCOPE)
+    assert pipeline[1]["$group"]["_id"] == {
+        "operator_id": "$operator_id",
+        "product_id": "$product_id",
+        "matched": "$matched",
+    }
+
+
+def test_a_ranking_sorts_by_sales_with_the_id_breaking_ties_and_stops_at_the_limit():
+    first, second, third = (ObjectId(f"65b00000000000000000000{n}") for n in (1, 2, 3))
+    rows = [
+        _product_row(OPERATOR, third, 500),
+        _product_row(OPERATOR, second, 500),
+        _product_row(OPERATOR, first, 100),
+        _product_row(OPERATOR, first, 450),  # the same product under a second row adds up
+        _product_row(None, None, 9_999, matched=False),  # unmatched sales rank nowhere
+    ]
+    ranked = reports.ranking(rows, "product_id", 2)
+    assert [(row["_id"], row["sales_fen"]) for row in ranked] == [(first, 550), (second, 500)]
+    assert [row["_id"] for row in reports.ranking(rows, "operator_id", 5)] == [OPERATOR]
 
 
 @pytest.mark.parametrize("limit", [0, 201])
 def test_a_ranking_limit_outside_1_to_200_is_a_programming_error(limit):
     with pytest.raises(ValueError):
-        reports.ranking_pipeline(SCOPE, "product_id", limit)
+        reports.ranking([], "product_id", limit)
 
 
 def test_a_ranking_key_other_than_product_or_operator_is_refused():
     with pytest.raises(ValueError):
-        reports.ranking_pipeline(SCOPE, "$where", 5)
+        reports.ranking([], "$where", 5)
 
 
-def test_household_totals_sort_by_month_before_taking_the_latest_township():
+def test_sellers_count_those_whose_net_matched_sales_are_above_zero():
+    refunded = ObjectId()
+    rows = [
+        _product_row(OPERATOR, ObjectId(), 300),
+        _product_row(OTHER_OPERATOR, refunded, 200),
+        _product_row(OTHER_OPERATOR, refunded, -200),
+        _product_row(None, None, 70, matched=False),
+    ]
+    assert reports.sellers_count(rows, "product_id") == 1
+    assert reports.sellers_count(rows, "operator_id") == 1
+
+
+def test_household_totals_read_only_their_fields_and_sort_by_month_before_taking_the_latest_township():
     pipeline = reports.household_totals_pipeline(SCOPE, township_code="340722101")
     assert pipeline[0]["$match"]["township_code"] == "340722101"
-    assert pipeline[1] == {"$sort": {"month": 1, "_id": 1}}  # a total order: $last is one document
-    assert pipeline[2]["$group"]["township_code"] == {"$last": "$township_code"}
+    assert set(pipeline[1]["$project"]) == set(reports.HOUSEHOLD_TOTAL_FIELDS)
+    assert "links" not in pipeline[1]["$project"]
+    assert pipeline[2] == {"$sort": {"month": 1, "_id": 1}}  # a total order: $last is one document
+    assert pipeline[3]["$group"]["township_code"] == {"$last": "$township_code"}
     assert pipeline[-1] == {"$match": {"income_fen": {"$ne": 0}}}
+
+
+def test_townships_add_up_income_households_and_people_with_an_unknown_township_first():
+    rows = [
+        {"income_fen": 100, "township_code": "340722102", "members": 3},
+        {"income_fen": 50, "township_code": "340722101", "members": 2},
+        {"income_fen": 25, "township_code": "340722101"},  # members unknown: no people counted
+        {"income_fen": 5, "township_code": None, "members": 1},
+    ]
+    assert reports.township_totals(rows) == [
+        {"township_code": None, "income_fen": 5, "households": 1, "people": 1},
+        {"township_code": "340722101", "income_fen": 75, "households": 2, "people": 2},
+        {"township_code": "340722102", "income_fen": 100, "households": 1, "people": 3},
+    ]
 
 
 def test_the_household_income_pipeline_can_be_held_to_one_operator():
@@ -241,7 +288,8 @@ def daily():
 
 
 def test_sales_split_three_ways_by_channel(daily):
-    rows = {row["_id"]: row for row in daily.aggregate(reports.sales_by_channel_pipeline(SCOPE))}
+    rows = reports.channel_totals(daily.aggregate(reports.monthly_pipeline(SCOPE)))
+    assert list(rows) == ["jd", "p832"]
     jd = rows["jd"]
     assert (
         jd["sales_fen"],
@@ -260,12 +308,12 @@ def test_sales_split_three_ways_by_channel(daily):
 
 def test_products_selling_count_only_net_positive_matched_products(daily):
     daily.insert_one(_daily(product_id=ObjectId(), sales_fen=0))
-    (row,) = daily.aggregate(reports.sellers_count_pipeline(SCOPE, "product_id"))
-    assert row["count"] == 3
+    rows = list(daily.aggregate(reports.product_sales_pipeline(SCOPE)))
+    assert reports.sellers_count(rows, "product_id") == 3
 
 
 def test_the_ranking_orders_products_by_net_sales(daily):
-    rows = list(daily.aggregate(reports.ranking_pipeline(SCOPE, "product_id", 2)))
+    rows = reports.ranking(list(daily.aggregate(reports.product_sales_pipeline(SCOPE))), "product_id", 2)
     assert [row["sales_fen"] for row in rows] == [800, 500]
 
 

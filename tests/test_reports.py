@@ -11,15 +11,18 @@ The ledger (2024-01 and 2024-02):
 from __future__ import annotations
 
 import io
+import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import openpyxl
 import pytest
+from bson import ObjectId
 
 from adapters.base import SaleLine
-from service import attribution, ledger, storage
+from service import attribution, ledger, reports, storage
+from service.access import COUNTY_STAFF, Principal
 from service.clock import today_local, utcnow
 from service.ledger import IngestScope
 
@@ -631,3 +634,253 @@ def test_a_household_with_no_income_in_the_period_has_a_zero_total(books, login)
 def test_the_income_period_defaults_to_the_current_year(books, login):
     body = income(login("admin"), books["households"]["H2"], "")
     assert body["from"] == f"{today_local().year}-01"
+
+
+# Shared reads give the figures the reports gave alone ---------------------------------------------------
+
+# The pipelines each report ran for itself before the reports of a request shared their reads: the
+# reference the shared, added-up figures must equal to the fen.
+_SUMS = {
+    "sales_fen": {"$sum": "$sales_fen"},
+    "certified_sales_fen": {"$sum": {"$cond": ["$certified", "$sales_fen", 0]}},
+    "uncertified_sales_fen": {"$sum": {"$cond": ["$certified", 0, {"$cond": ["$matched", "$sales_fen", 0]}]}},
+    "unmatched_sales_fen": {"$sum": {"$cond": ["$matched", 0, "$sales_fen"]}},
+    "poor_income_fen": {"$sum": "$poor_income_fen"},
+    "quantity": {"$sum": "$quantity"},
+    "lines": {"$sum": "$lines"},
+}
+
+
+def _reference_by_channel(scope):
+    return [
+        {"$match": reports.scope_match(scope)},
+        {"$group": {"_id": "$channel", **_SUMS}},
+        {"$sort": {"_id": 1}},
+    ]
+
+
+def _reference_sellers(scope, key):
+    return [
+        {"$match": {**reports.scope_match(scope), "matched": True}},
+        {"$group": {"_id": f"${key}", "sales_fen": {"$sum": "$sales_fen"}}},
+        {"$match": {"sales_fen": {"$gt": 0}}},
+        {"$group": {"_id": None, "count": {"$sum": 1}}},
+    ]
+
+
+def _reference_ranking(scope, key, limit):
+    return [
+        {"$match": {**reports.scope_match(scope), "matched": True}},
+        {"$group": {"_id": f"${key}", **_SUMS}},
+        {"$sort": {"sales_fen": -1, "_id": 1}},
+        {"$limit": limit},
+    ]
+
+
+def _reference_product_sales(scope):
+    return [{"$match": reports.scope_match(scope)}, {"$group": {"_id": "$product_id", **_SUMS}}]
+
+
+def _reference_household_totals(scope):
+    return [
+        {"$match": reports.scope_match(scope)},
+        {"$sort": {"month": 1, "_id": 1}},
+        {
+            "$group": {
+                "_id": "$household_id",
+                "income_fen": {"$sum": "$share_fen"},
+                "household_no": {"$last": "$household_no"},
+                "household_county_code": {"$last": "$household_county_code"},
+                "township_code": {"$last": "$township_code"},
+                "members": {"$last": "$members"},
+            }
+        },
+        {"$match": {"income_fen": {"$ne": 0}}},
+    ]
+
+
+def _reference_townships(scope):
+    return [
+        *_reference_household_totals(scope),
+        {
+            "$group": {
+                "_id": "$township_code",
+                "income_fen": {"$sum": "$income_fen"},
+                "households": {"$sum": 1},
+                "people": {"$sum": "$members"},
+            }
+        },
+        {"$sort": {"_id": 1}},
+    ]
+
+
+MONTHS = ("2024-01", "2024-02", "2024-03", "2024-04")
+CHANNELS = ("jd", "taobao", "counter", "p832", "canteen")
+
+
+def _random_derived_rows(db, rng):
+    """sales_monthly and household_income rows of two counties as a rebuild writes them, with refunds,
+    zero sums, unmatched sales, households moving township and sharing in both counties."""
+    operators = [ObjectId() for _ in range(12)]
+    products = [(rng.choice(operators), ObjectId()) for _ in range(40)]
+    monthly = []
+    for _ in range(400):
+        matched = rng.random() > 0.1
+        operator_id, product_id = rng.choice(products) if matched else (None, None)
+        monthly.append(
+            {
+                "county_code": rng.choice((A, B)),
+                "month": rng.choice(MONTHS),
+                "channel": rng.choice(CHANNELS),
+                "operator_id": operator_id,
+                "product_id": product_id,
+                "certified": matched and rng.random() > 0.3,
+                "matched": matched,
+                "buyer_unit_id": None,
+                # Ties on purpose: rankings break them by id.
+                "sales_fen": rng.choice((-500, 0, 700, 700, 1_200)) * rng.randint(1, 3),
+                "quantity": rng.randint(-1, 5),
+                "poor_income_fen": rng.randint(-50, 300),
+                "lines": rng.randint(1, 9),
+            }
+        )
+    incomes = []
+    for number in range(150):
+        household_id = ObjectId()
+        for month in rng.sample(MONTHS, rng.randint(1, 4)):
+            for county in rng.sample((A, B), rng.randint(1, 2)):
+                income = {
+                    "county_code": county,
+                    "month": month,
+                    "operator_id": rng.choice(operators),
+                    "household_id": household_id,
+                    "household_no": f"H{number:04d}",
+                    "household_county_code": A,
+                    "township_code": rng.choice((f"{A}101", f"{A}102", f"{A}103", None)),
+                    "share_fen": rng.choice((0, 0, -20, 150, 3_000, 12_345)),
+                    "links": [{"weight": 1, "active_days": 30}],
+                }
+                if rng.random() > 0.1:
+                    income["members"] = rng.randint(1, 6)
+                incomes.append(income)
+    db[storage.SALES_MONTHLY].insert_many(monthly)
+    db[storage.HOUSEHOLD_INCOME].insert_many(incomes)
+
+
+def _reference_reports(db, scope, limit):
+    """The figures of the reports as each computed them alone, through the pipelines above."""
+
+    def run(collection, pipeline):
+        return list(storage.aggregate(db[collection], pipeline))
+
+    def count(key):
+        found = run(storage.SALES_MONTHLY, _reference_sellers(scope, key))
+        return found[0]["count"] if found else 0
+
+    totals = run(storage.HOUSEHOLD_INCOME, _reference_household_totals(scope))
+    totals.sort(key=lambda row: (-row["income_fen"], row["household_no"]))
+    categories = defaultdict(int)
+    for row in run(storage.SALES_MONTHLY, _reference_product_sales(scope)):
+        categories[row["_id"] is None] += row["sales_fen"]
+    return {
+        "by_channel": [
+            (row["_id"], *(row[name] for name in reports.SUMMED))
+            for row in run(storage.SALES_MONTHLY, _reference_by_channel(scope))
+        ],
+        "operators_selling": count("operator_id"),
+        "products_selling": count("product_id"),
+        "households_benefited": len(totals),
+        "people_benefited": sum(row.get("members") or 0 for row in totals),
+        "products": [
+            (row["_id"], row["sales_fen"], row["quantity"])
+            for row in run(storage.SALES_MONTHLY, _reference_ranking(scope, "product_id", limit))
+        ],
+        "operators": [
+            (row["_id"], row["sales_fen"], row["lines"])
+            for row in run(storage.SALES_MONTHLY, _reference_ranking(scope, "operator_id", limit))
+        ],
+        "unmatched_sales_fen": categories[True],
+        "matched_sales_fen": categories[False],
+        "townships": [
+            (row["_id"], row["income_fen"], row["households"], row["people"])
+            for row in run(storage.HOUSEHOLD_INCOME, _reference_townships(scope))
+        ],
+        "households": [
+            (row["_id"], row["income_fen"], row["township_code"], row.get("members")) for row in totals
+        ],
+    }
+
+
+def _shared_reports(db, actor, scope, limit, context):
+    args = {"from_month": scope.from_month, "to_month": scope.to_month, "context": context}
+    if scope.county_codes and len(scope.county_codes) == 1:
+        args["county_code"] = scope.county_codes[0]
+    summary = reports.summary(db, actor, **args)
+    categories = reports.category_sales(db, actor, **args)["items"]
+    households = reports.household_list(db, actor, per_page=None, **args)
+    return {
+        "by_channel": [
+            (row["channel"], *(row[name] for name in reports.SUMMED)) for row in summary["by_channel"]
+        ],
+        **{
+            name: summary[name]
+            for name in ("operators_selling", "products_selling", "households_benefited", "people_benefited")
+        },
+        "products": [
+            (row["product_id"], row["sales_fen"], row["quantity"])
+            for row in reports.product_ranking(db, actor, limit=limit, **args)["items"]
+        ],
+        "operators": [
+            (row["operator_id"], row["sales_fen"], row["lines"])
+            for row in reports.operator_ranking(db, actor, limit=limit, **args)["items"]
+        ],
+        "unmatched_sales_fen": sum(
+            row["sales_fen"] for row in categories if row["category"] == reports.UNMATCHED
+        ),
+        "matched_sales_fen": sum(
+            row["sales_fen"] for row in categories if row["category"] != reports.UNMATCHED
+        ),
+        "townships": [
+            (row["township_code"], row["income_fen"], row["households"], row["people"])
+            for row in reports.township_income(db, actor, **args)["items"]
+        ],
+        "households": [
+            (row["household_id"], row["income_fen"], row["township_code"], row["members"])
+            for row in households["items"]
+        ],
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("counties", [(A,), (A, B)])
+def test_reports_sharing_their_reads_give_the_figures_each_report_computed_alone(db, seed, counties):
+    _random_derived_rows(db, random.Random(seed))
+    staff = Principal(None, "staff", COUNTY_STAFF, county_codes=(A, B))
+    scope = reports.ReportScope(counties, None, "2024-02", "2024-04")
+    expected = _reference_reports(db, scope, limit=7)
+    assert expected["households_benefited"] > 20 and len(expected["products"]) == 7
+    # Once with one context for all the reports (the dashboard), once each with its own.
+    assert _shared_reports(db, staff, scope, 7, reports.ReportContext(db)) == expected
+    assert _shared_reports(db, staff, scope, 7, None) == expected
+
+
+def test_a_context_reads_each_grouping_once_for_all_the_reports_of_a_request(db, monkeypatch):
+    _random_derived_rows(db, random.Random(4))
+    staff = Principal(None, "staff", COUNTY_STAFF, county_codes=(A, B))
+    aggregated = []
+    real_aggregate = storage.aggregate
+    monkeypatch.setattr(
+        storage,
+        "aggregate",
+        lambda collection, pipeline: (
+            aggregated.append(collection.name) or real_aggregate(collection, pipeline)
+        ),
+    )
+    context = reports.ReportContext(db)
+    args = {"county_code": A, "from_month": "2024-01", "to_month": "2024-04", "context": context}
+    for run in (reports.summary, reports.monthly, reports.product_ranking, reports.operator_ranking,
+                reports.category_sales, reports.township_income, reports.household_list):  # fmt: skip
+        run(db, staff, **args)
+    assert sorted(aggregated) == sorted(
+        [storage.HOUSEHOLD_INCOME, storage.SALES_MONTHLY, storage.SALES_MONTHLY, storage.OPERATOR_POOLS]
+    )

@@ -69,14 +69,19 @@ def dashboard():
 
 
 def _reports(db: Database, actor: Principal, args: dict[str, Any], every_household: bool) -> dict[str, Any]:
-    """Each section's report, run as the API runs it (the household list only in full for the download)."""
+    """Each section's report, run as the API runs it (the household list only in full for the download).
+
+    One context for all of them: they read each derived grouping of the period once between them.
+    """
+    context = reports.ReportContext(db)
+    per_page = None if every_household else 1
     return {
-        "summary": reports.summary(db, actor, **args),
-        "monthly": reports.monthly(db, actor, **args),
-        "products": reports.product_ranking(db, actor, limit=TOP, **args),
-        "operators": reports.operator_ranking(db, actor, limit=TOP, **args),
-        "townships": reports.township_income(db, actor, **args),
-        "households": reports.household_list(db, actor, per_page=None if every_household else 1, **args),
+        "summary": reports.summary(db, actor, context=context, **args),
+        "monthly": reports.monthly(db, actor, context=context, **args),
+        "products": reports.product_ranking(db, actor, limit=TOP, context=context, **args),
+        "operators": reports.operator_ranking(db, actor, limit=TOP, context=context, **args),
+        "townships": reports.township_income(db, actor, context=context, **args),
+        "households": reports.household_list(db, actor, per_page=per_page, context=context, **args),
         "certification": reports.certification_status(db, actor, **args),
     }
 
