@@ -44,6 +44,8 @@ PRODUCTS = "products"
 # Counters for human-readable numbers (e.g. certificate numbers), one document per series.
 SEQUENCES = "sequences"
 BENEFIT_LINKS = "benefit_links"
+# An enterprise's requests to link households of another county, awaiting that county's staff.
+BENEFIT_LINK_REQUESTS = "benefit_link_requests"
 HOUSEHOLDS = "households"
 # One document per sales import (file upload or CLI run): its source, counts and row errors.
 IMPORT_RUNS = "import_runs"
@@ -213,6 +215,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("county_code", ASCENDING), ("household_no", ASCENDING)], name="county_household_no"),
         IndexModel([("township_code", ASCENDING), ("household_no", ASCENDING)], name="township_household_no"),
         IndexModel([("village_code", ASCENDING), ("household_no", ASCENDING)], name="village_household_no"),
+    ],
+    BENEFIT_LINK_REQUESTS: [
+        IndexModel([("operator_id", ASCENDING), ("created_at", DESCENDING)], name="operator_created"),
+        IndexModel(
+            [("household_county_code", ASCENDING), ("created_at", DESCENDING)],
+            name="household_county_created",
+        ),
+        IndexModel([("created_at", DESCENDING)], name="created"),
     ],
     BENEFIT_LINKS: [
         # The natural key: re-importing a link finds it instead of adding a second one.

@@ -1,0 +1,201 @@
+"""Tenancy of the household register and benefit links: no tenant learns what another's holds.
+
+An enterprise links households of its operator's county; one of another county only on a request
+its county's staff approve. Unknown and out-of-scope numbers and ids answer exactly alike.
+"""
+
+from __future__ import annotations
+
+import pytest
+from bson import ObjectId
+
+from service import storage
+from tests.test_benefit_links import HEADER, USCC, _upload
+
+HOME, FAR = "340722", "341822"
+
+
+def _link(household_no: str, **fields):
+    return {
+        "household_no": household_no,
+        "mechanism": "purchase",
+        "weight": 1,
+        "valid_from": "2024-01-01",
+        **fields,
+    }
+
+
+@pytest.fixture
+def operator(factory):
+    return factory.operator(HOME)
+
+
+@pytest.fixture
+def enterprise(login, operator):
+    return login("enterprise", operator_id=operator["_id"])
+
+
+@pytest.fixture
+def far_household(factory):
+    return factory.household(FAR, village_code=f"{FAR}100201")
+
+
+# Linking by number ----------------------------------------------------------------------------------
+
+
+def test_an_enterprise_cannot_link_a_household_of_another_county_by_its_number(enterprise, far_household, db):
+    response = enterprise.post("/api/v1/benefit-links", json=_link(far_household["household_no"]))
+    assert response.status_code == 422
+    assert db[storage.BENEFIT_LINKS].count_documents({}) == 0
+
+
+def test_unknown_and_other_county_numbers_get_the_same_answer(enterprise, far_household):
+    far = enterprise.post("/api/v1/benefit-links", json=_link(far_household["household_no"]))
+    unknown = enterprise.post("/api/v1/benefit-links", json=_link("341822999999999"))
+    assert (far.status_code, far.json) == (unknown.status_code, unknown.json)
+    assert "another county" in far.json["error"]["details"]["household_no"][0]
+
+
+def test_unknown_and_other_county_ids_get_the_same_answer(enterprise, far_household):
+    far = enterprise.post(
+        "/api/v1/benefit-links",
+        json={**_link("x"), "household_no": None, "household_id": str(far_household["_id"])},
+    )
+    unknown = enterprise.post(
+        "/api/v1/benefit-links", json={**_link("x"), "household_no": None, "household_id": str(ObjectId())}
+    )
+    assert far.status_code == 422
+    assert far.json == unknown.json
+
+
+def test_an_enterprise_still_links_a_household_of_its_own_county(enterprise, factory):
+    household = factory.household(HOME)
+    response = enterprise.post("/api/v1/benefit-links", json=_link(household["household_no"]))
+    assert response.status_code == 201
+
+
+def test_an_enterprises_import_answers_other_counties_rows_as_unknown_numbers(
+    login, factory, far_household, db
+):
+    operator = factory.operator(HOME, uscc=USCC)
+    enterprise = login("enterprise", operator_id=operator["_id"])
+    rows = f"{USCC},{far_household['household_no']},保底价或优惠价回收,1,2024-01-01,\n"
+    rows += f"{USCC},341822999999999,保底价或优惠价回收,1,2024-01-01,\n"
+    result = _upload(enterprise, (HEADER + rows).encode()).json
+    assert result["inserted"] == 0
+    far, unknown = sorted(result["errors"], key=lambda error: error["row"])
+    assert far["field"] == unknown["field"] == "household_no"
+    assert far["message"] == unknown["message"]
+    assert db[storage.BENEFIT_LINKS].count_documents({}) == 0
+
+
+# Reading households and their income ------------------------------------------------------------------
+
+
+def test_an_enterprise_reads_no_household_it_is_not_linked_to(enterprise, far_household, factory):
+    own_unlinked = factory.household(HOME)
+    for household_id in (far_household["_id"], own_unlinked["_id"], ObjectId()):
+        for url in (f"/api/v1/households/{household_id}", f"/api/v1/households/{household_id}/income"):
+            response = enterprise.get(url)
+            assert response.status_code == 403
+            assert response.json["error"]["message"] == "No household of yours has this id."
+
+
+def test_a_missing_household_and_another_countys_answer_alike_for_staff(login, far_household):
+    staff = login("county_staff", county_codes=[HOME])
+    far = staff.get(f"/api/v1/households/{far_household['_id']}")
+    missing = staff.get(f"/api/v1/households/{ObjectId()}")
+    assert (far.status_code, far.json) == (missing.status_code, missing.json) and far.status_code == 403
+    far = staff.get(f"/api/v1/households/{far_household['_id']}/income")
+    missing = staff.get(f"/api/v1/households/{ObjectId()}/income")
+    assert (far.status_code, far.json) == (missing.status_code, missing.json) and far.status_code == 403
+
+
+def test_a_missing_link_and_another_tenants_answer_alike(enterprise, factory):
+    foreign = factory.benefit_link(factory.operator(HOME), factory.household(HOME))
+    other = enterprise.get(f"/api/v1/benefit-links/{foreign['_id']}")
+    missing = enterprise.get(f"/api/v1/benefit-links/{ObjectId()}")
+    assert (other.status_code, other.json) == (missing.status_code, missing.json) and other.status_code == 403
+
+
+def test_admins_get_a_plain_404_for_a_missing_household(login):
+    assert login("admin").get(f"/api/v1/households/{ObjectId()}").status_code == 404
+
+
+# Requests across counties ------------------------------------------------------------------------------
+
+
+def test_a_request_is_accepted_alike_for_an_unknown_and_another_countys_number(enterprise, far_household):
+    far = enterprise.post("/api/v1/benefit-links/requests", json=_link(far_household["household_no"]))
+    unknown = enterprise.post("/api/v1/benefit-links/requests", json=_link("341822999999999"))
+    assert far.status_code == unknown.status_code == 202
+    shape = {key for key in far.json if key not in ("id", "household_no", "created_at")}
+    assert shape == {key for key in unknown.json if key not in ("id", "household_no", "created_at")}
+    assert {far.json[key] == unknown.json[key] for key in shape if key not in ("id",)} == {True}
+    assert "household_id" not in far.json and "household_county_code" not in far.json
+    listed = enterprise.get("/api/v1/benefit-links/requests").json["items"]
+    assert {item["status"] for item in listed} == {"pending"}
+
+
+def test_the_households_county_staff_approve_a_request_and_the_enterprise_then_reads_the_household(
+    enterprise, login, far_household, db
+):
+    asked = enterprise.post(
+        "/api/v1/benefit-links/requests", json=_link(far_household["household_no"], weight=3)
+    )
+    assert enterprise.get(f"/api/v1/households/{far_household['_id']}").status_code == 403
+
+    home_staff = login("county_staff", county_codes=[HOME])
+    assert home_staff.get("/api/v1/benefit-links/requests").json["total"] == 0
+    assert home_staff.post(f"/api/v1/benefit-links/requests/{asked.json['id']}/approve").status_code == 403
+
+    far_staff = login("county_staff", county_codes=[FAR])
+    pending = far_staff.get("/api/v1/benefit-links/requests?status=pending").json["items"]
+    assert [item["household_county_code"] for item in pending] == [FAR]
+    approved = far_staff.post(f"/api/v1/benefit-links/requests/{asked.json['id']}/approve")
+    assert approved.status_code == 200 and approved.json["status"] == "approved"
+    link = db[storage.BENEFIT_LINKS].find_one({"_id": ObjectId(approved.json["link_id"])})
+    assert link["weight"] == 3 and link["household_county_code"] == FAR and link["county_code"] == HOME
+
+    seen = enterprise.get(f"/api/v1/households/{far_household['_id']}")
+    assert seen.status_code == 200 and "*" in seen.json["head_name"]
+    assert enterprise.get(f"/api/v1/households/{far_household['_id']}/income").status_code == 200
+    assert far_staff.post(f"/api/v1/benefit-links/requests/{asked.json['id']}/approve").status_code == 409
+
+
+def test_a_rejected_request_stores_no_link(enterprise, login, far_household, db):
+    asked = enterprise.post("/api/v1/benefit-links/requests", json=_link(far_household["household_no"]))
+    far_staff = login("county_staff", county_codes=[FAR])
+    rejected = far_staff.post(
+        f"/api/v1/benefit-links/requests/{asked.json['id']}/reject", json={"reason": "不认识"}
+    )
+    assert rejected.status_code == 200 and rejected.json["status"] == "rejected"
+    assert db[storage.BENEFIT_LINKS].count_documents({}) == 0
+    assert (
+        enterprise.get(f"/api/v1/benefit-links/requests/{asked.json['id']}").json["decision_reason"]
+        == "不认识"
+    )
+
+
+def test_a_request_for_an_unknown_number_is_seen_by_no_county(enterprise, login):
+    asked = enterprise.post("/api/v1/benefit-links/requests", json=_link("341822999999999"))
+    far_staff = login("county_staff", county_codes=[FAR])
+    assert far_staff.get("/api/v1/benefit-links/requests").json["total"] == 0
+    assert far_staff.get(f"/api/v1/benefit-links/requests/{asked.json['id']}").status_code == 403
+
+
+def test_another_enterprise_never_sees_a_request(enterprise, login, far_household):
+    asked = enterprise.post("/api/v1/benefit-links/requests", json=_link(far_household["household_no"]))
+    other = login("enterprise")
+    assert other.get("/api/v1/benefit-links/requests").json["total"] == 0
+    mine = other.get(f"/api/v1/benefit-links/requests/{asked.json['id']}")
+    missing = other.get(f"/api/v1/benefit-links/requests/{ObjectId()}")
+    assert (mine.status_code, mine.json) == (missing.status_code, missing.json)
+
+
+def test_staff_and_canteens_do_not_request(login, far_household):
+    for role in ("county_staff", "canteen"):
+        response = login(role).post(
+            "/api/v1/benefit-links/requests", json=_link(far_household["household_no"])
+        )
+        assert response.status_code == 403
