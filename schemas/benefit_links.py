@@ -81,3 +81,44 @@ class BenefitLinkImportFormSchema(BaseSchema):
 
 class BenefitLinkImportRequestSchema(ImportFileSchema, BenefitLinkImportFormSchema):
     """The whole multipart body, for the API docs (the route parses it as form plus files)."""
+
+
+class BenefitLinkRequestCreateSchema(BaseSchema):
+    household_no = fields.String(
+        required=True, validate=validate.Length(min=1, max=32), metadata={"description": "户编号."}
+    )
+    mechanism = fields.String(
+        required=True, validate=validate.OneOf(MECHANISMS), metadata={"description": _MECHANISM_HELP}
+    )
+    weight = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_WEIGHT))
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(
+        allow_none=True, metadata={"description": "Last day, inclusive; null = open-ended."}
+    )
+
+
+class BenefitLinkRequestSchema(BaseSchema):
+    id = ObjectIdField(attribute="_id", dump_only=True)
+    operator_id = ObjectIdField()
+    household_no = fields.String()
+    household_id = ObjectIdField(metadata={"description": "Staff only; null for an unknown number."})
+    household_county_code = fields.String(allow_none=True, metadata={"description": "Staff only."})
+    county_code = fields.String(metadata={"description": "The operator's county; staff only."})
+    mechanism = fields.String(metadata={"description": _MECHANISM_HELP})
+    weight = fields.Integer()
+    valid_from = fields.String(metadata={"description": "First day, YYYY-MM-DD."})
+    valid_to = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "pending, approved or rejected."})
+    link_id = ObjectIdField(allow_none=True, metadata={"description": "The link stored on approval."})
+    decision_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    version = fields.Integer()
+
+
+class BenefitLinkRequestQueryArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf(("pending", "approved", "rejected")))
+
+
+class BenefitLinkRequestRejectSchema(BaseSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))

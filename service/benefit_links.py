@@ -119,6 +119,11 @@ def _check_days(start: date | None, last: date | None) -> dict[str, str]:
     return errors
 
 
+def check_period(start: date, last: date | None) -> None:
+    """A link's first and last day (inclusive) are sane and in order, else 422 naming the field."""
+    _raise_if(_check_days(start, last))
+
+
 def _raise_if(errors: Mapping[str, str]) -> None:
     if errors:
         details = {name: [message] for name, message in errors.items()}

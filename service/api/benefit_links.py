@@ -10,10 +10,14 @@ from schemas.benefit_links import (
     BenefitLinkImportRequestSchema,
     BenefitLinkPatchSchema,
     BenefitLinkQueryArgsSchema,
+    BenefitLinkRequestCreateSchema,
+    BenefitLinkRequestQueryArgsSchema,
+    BenefitLinkRequestRejectSchema,
+    BenefitLinkRequestSchema,
     BenefitLinkSchema,
 )
 from schemas.households import ImportFileSchema, ImportResultSchema, multipart_body
-from service import benefit_links
+from service import benefit_links, link_requests
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, STAFF, allow
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
@@ -26,6 +30,7 @@ blp = Blueprint(
     description="Which operator benefits which household, how and when; ended, never deleted.",
 )
 BenefitLinkPageSchema = page_of(BenefitLinkSchema, "BenefitLinkPageSchema")
+BenefitLinkRequestPageSchema = page_of(BenefitLinkRequestSchema, "BenefitLinkRequestPageSchema")
 
 
 @blp.route("", methods=["GET"])
@@ -43,7 +48,11 @@ def list_links(args):
 @blp.response(201, BenefitLinkSchema)
 @allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
 def create_link(data):
-    """Link a household (by household_id or household_no); overlapping periods for one pair are 409."""
+    """Link a household (by household_id or household_no); overlapping periods for one pair are 409.
+
+    An enterprise links households of its operator's county; one of another county is requested
+    (``/requests``). A number outside the caller's scope is answered as an unknown one.
+    """
     return with_etag(benefit_links.create_link(get_db(), principal(), data), 201)
 
 
@@ -90,3 +99,51 @@ def import_links(form, files):
 
 
 import_links.accepts_files = True
+
+
+# Links across counties, requested by an enterprise and decided by the household's county ----------
+
+
+@blp.route("/requests", methods=["GET"])
+@blp.arguments(BenefitLinkRequestQueryArgsSchema, location="query")
+@blp.response(200, BenefitLinkRequestPageSchema)
+@allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
+def list_requests(args):
+    """Enterprises: their own requests. Staff: requests naming households of their counties."""
+    items, total = link_requests.list_requests(get_db(), principal(), **args)
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
+
+
+@blp.route("/requests", methods=["POST"])
+@blp.arguments(BenefitLinkRequestCreateSchema)
+@blp.response(202, BenefitLinkRequestSchema)
+@allow(ENTERPRISE)
+def request_link(data):
+    """Ask for a link to a household of another county, by its number; its county's staff decide.
+
+    Every request is accepted as pending, whether or not the number is registered anywhere.
+    """
+    return link_requests.request_link(get_db(), principal(), data)
+
+
+@blp.route("/requests/<objectid:request_id>", methods=["GET"])
+@blp.response(200, BenefitLinkRequestSchema)
+@allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
+def get_request(request_id):
+    return link_requests.get_request(get_db(), principal(), request_id)
+
+
+@blp.route("/requests/<objectid:request_id>/approve", methods=["POST"])
+@blp.response(200, BenefitLinkRequestSchema)
+@allow(*STAFF)
+def approve_request(request_id):
+    """Staff of the household's county store the requested link (link_id)."""
+    return link_requests.approve(get_db(), principal(), request_id)
+
+
+@blp.route("/requests/<objectid:request_id>/reject", methods=["POST"])
+@blp.arguments(BenefitLinkRequestRejectSchema)
+@blp.response(200, BenefitLinkRequestSchema)
+@allow(*STAFF)
+def reject_request(data, request_id):
+    return link_requests.reject(get_db(), principal(), request_id, data["reason"])
