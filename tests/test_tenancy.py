@@ -199,3 +199,59 @@ def test_staff_and_canteens_do_not_request(login, far_household):
             "/api/v1/benefit-links/requests", json=_link(far_household["household_no"])
         )
         assert response.status_code == 403
+
+
+# The same order key from another unit or cabinet ------------------------------------------------------
+
+
+def test_two_canteens_with_the_same_invoice_number_never_touch_each_others_line(login, factory, db):
+    first, second = factory.canteen(HOME), factory.canteen(HOME)
+    purchase = {
+        "date": "2024-03-15",
+        "quantity": 1,
+        "amount_fen": 1000,
+        "invoice_no": "INV-1",
+        "product_name": "大米",
+        "operator_uscc": USCC,
+    }
+    assert (
+        login("canteen", canteen_id=first["_id"]).post("/api/v1/canteen-purchases", json=purchase).status_code
+        == 201
+    )
+    other = login("canteen", canteen_id=second["_id"])
+    response = other.post("/api/v1/canteen-purchases", json={**purchase, "amount_fen": 9999})
+    assert response.status_code == 201
+    assert str(first["_id"]) not in response.get_data(as_text=True)
+    lines = {
+        line["external_id"]: line["amount_fen"] for line in db[storage.SALES].find({"channel": "canteen"})
+    }
+    assert lines == {f"canteen:{first['_id']}:INV-1": 1000, f"canteen:{second['_id']}:INV-1": 9999}
+
+
+def test_a_cabinet_never_overwrites_another_cabinets_event_nor_learns_whose_it_is(login, factory, db):
+    from tests.test_counters import event, push
+
+    staff = login("county_staff", county_codes=[HOME])
+    operator = factory.operator(HOME)
+    factory.product(
+        operator["_id"], status="certified", channel_skus=[{"channel": "counter", "sku": "ZY-TEA-250G"}]
+    )
+    secrets = {}
+    for number in ("ZG-340722-001", "ZG-340722-002"):
+        created = staff.post(
+            "/api/v1/counters",
+            json={"cabinet_no": number, "name": number, "kind": "counter", "county_code": HOME},
+        )
+        secrets[number] = created.json["secret"]
+    client = login("admin").client
+    first = push(client, secrets["ZG-340722-001"], [event("E-1")])
+    assert first.json["events"][0]["status"] in ("accepted", "uncertified")  # stored either way
+    second = push(
+        client,
+        secrets["ZG-340722-002"],
+        [event("E-1", cabinet_no="ZG-340722-002", amount_fen=1)],
+        cabinet_no="ZG-340722-002",
+    )
+    assert second.json["events"][0]["status"] in ("duplicate", "rejected")
+    assert "ZG-340722-001" not in second.get_data(as_text=True)
+    assert [line["amount_fen"] for line in db[storage.SALES].find({"external_id": "E-1"})] == [5800]
