@@ -1,16 +1,19 @@
-"""The sales ledger: one ingest path for every source, and the derived figures rebuilt from it.
+"""The sales ledger: one ingest path for every source, and the derived figures kept from it.
 
 Every source — file adapters, the open-platform pull, counter pushes, canteen
 purchases — hands canonical ``SaleLine`` values to :func:`ingest`, which
 matches them to products, validates them, de-duplicates them on
 (county_code, channel, external_id) and writes them in batches. Derived
-collections (daily sales rollups, operator pools, household income) are
-rebuilt per county-month partition; a partition is marked dirty *before* its
-sales are written, so a crash in between leaves it dirty and the next ingest or
-``flask --app service ledger rebuild`` repairs it, and again *after*, so a
-rebuild that summed the ledger before the write cannot clean it. A rebuild holds
-the partition's lease (see :func:`rebuild_partition`), so rebuilds of one
-partition never interleave, in one process or across several.
+collections (daily sales rollups, operator pools, household income) are kept
+per county-month partition. An ingest marks the operator-months it touches
+(those of each line written and of the version it replaced) dirty on the
+partition's marker *before* its sales are written, so a crash in between leaves
+them dirty and the next ingest or ``flask --app service ledger rebuild`` repairs
+them, and again *after*, so a rebuild that summed the ledger before the write
+cannot clean them; then only those operator-months are recomputed. Corrections
+(rates, certification, benefit links, SKU mappings) mark the whole partition.
+All of it runs holding the partition's lease (see :func:`rebuild_partition`), so
+work on one partition never interleaves, in one process or across several.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import contextvars
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -307,11 +310,12 @@ def ingest(
 
 
 def rebuild_partitions(db: Database, partitions: Iterable[tuple[str, str]]) -> None:
-    """Rebuild these county-months now, or, inside deferred_rebuilds(), once at its end."""
+    """Bring these county-months up to date now (only what their markers list), or, inside
+    deferred_rebuilds(), once at its end."""
     if _deferring.get():
         return
     for county_code, month in sorted(set(partitions)):
-        rebuild_partition(db, county_code, month)
+        rebuild_partition(db, county_code, month, full=False)
 
 
 def _ingest_batch(
@@ -353,8 +357,8 @@ def _ingest_batch(
     if not accepted:
         return
     existing = _existing_lines(db, scope.county_code, accepted)
-    writes: list[InsertOne | UpdateOne] = []
-    partitions: set[tuple[str, str]] = set()
+    pending: list[_Pending] = []
+    groups: Groups = defaultdict(set)
     for key, (line, product) in accepted.items():
         stored = existing.get(key)
         if stored is not None and _owned_by_another(stored, scope):
@@ -368,43 +372,129 @@ def _ingest_batch(
         document = line_document(line, scope, product)
         document["import_run_id"] = run_id
         document["updated_at"] = now
-        partitions.add((scope.county_code, document["month"]))
+        _add_group(groups, document)
         if stored is None:
             result.inserted += 1
-            writes.append(InsertOne({**document, "created_at": now}))
         else:
             result.updated += 1
-            partitions.add((scope.county_code, stored["month"]))
-            writes.append(UpdateOne(line_filter(stored), {"$set": document}))
-    if dry_run or not writes:
+            _add_group(groups, stored)
+        pending.append(_Pending(line, document, stored, new=stored is None))
+    if dry_run or not pending:
         return
-    # Dirty first: a crash after the sales are written still leaves the partitions to rebuild.
-    mark_dirty(db, partitions)
-    _write(db, writes, scope)
+    # Dirty first: a crash after the sales are written still leaves the operator-months to rebuild.
+    mark_groups_dirty(db, groups)
+    _write(db, pending, scope, result, groups)
     # And dirty again after: a rebuild that read the mark above but summed the ledger before this
-    # write can no longer clean the partitions without these lines.
-    mark_dirty(db, partitions)
-    result.partitions |= partitions
+    # write can no longer clean them without these lines.
+    mark_groups_dirty(db, groups)
+    result.partitions |= set(groups)
 
 
-def _write(db: Database, writes: list[InsertOne | UpdateOne], scope: IngestScope) -> None:
-    """Write a batch; a line another ingest inserted meanwhile is updated instead of duplicated
-    (for an enterprise, only if that line is its own operator's)."""
-    try:
-        db[storage.SALES].bulk_write(writes, ordered=False)
-    except BulkWriteError as error:
-        failed = error.details.get("writeErrors", [])
-        if not failed or any(entry.get("code") != DUPLICATE_KEY for entry in failed):
-            raise
-        retries = []
-        for entry in failed:
-            document = writes[entry["index"]]._doc
-            fields = {k: v for k, v in document.items() if k not in ("_id", "created_at")}
-            key = {name: document[name] for name in LINE_KEY}
-            if scope.operator_id is not None:
-                key["operator_id"] = scope.operator_id
-            retries.append(UpdateOne(key, {"$set": fields}))
-        db[storage.SALES].bulk_write(retries, ordered=False)
+# The operator-months an ingest touched, by county-month; ``None`` is the group of unmatched lines.
+Groups = dict[tuple[str, str], set[ObjectId | None]]
+
+
+def _add_group(groups: Groups, line: Mapping[str, Any]) -> None:
+    groups[(line["county_code"], line["month"])].add(line.get("operator_id"))
+
+
+# A line replaced meanwhile by another ingest is looked up and written again, at most this many times.
+MAX_WRITE_ATTEMPTS = 5
+
+
+@dataclass
+class _Pending:
+    """A line to write, over the stored version it was read as (None: not stored yet)."""
+
+    line: SaleLine
+    document: dict[str, Any]
+    stored: dict[str, Any] | None
+    new: bool
+
+
+def _write(
+    db: Database,
+    pending: list[_Pending],
+    scope: IngestScope,
+    result: IngestResult,
+    groups: Groups,
+) -> None:
+    """Write a batch, each line over exactly the version this ingest read (or as new).
+
+    A line another ingest inserted or changed meanwhile is looked up again, the operator-month of
+    the version found is marked dirty, and the write is tried again over that version; so the
+    operator-month of every version replaced is always rebuilt. An enterprise never replaces
+    another operator's line.
+    """
+    sales = db[storage.SALES]
+    for _attempt in range(MAX_WRITE_ATTEMPTS):
+        writes = [
+            InsertOne({**item.document, "created_at": item.document["updated_at"]})
+            if item.stored is None
+            else UpdateOne(_version_filter(item.stored), {"$set": item.document})
+            for item in pending
+        ]
+        try:
+            written = sales.bulk_write(writes, ordered=False)
+            missed = written.inserted_count + written.matched_count < len(writes)
+        except BulkWriteError as error:
+            failed = error.details.get("writeErrors", [])
+            if not failed or any(entry.get("code") != DUPLICATE_KEY for entry in failed):
+                raise
+            missed = True
+        if not missed:
+            return
+        pending = _replaced_meanwhile(db, pending, scope, result, groups)
+        if not pending:
+            return
+    raise RuntimeError(f"sale lines kept changing under this ingest ({len(pending)} not written)")
+
+
+def _version_filter(stored: dict[str, Any]) -> dict[str, Any]:
+    """A line's shard key and the version read: the update misses if another ingest changed it."""
+    return {
+        **line_filter(stored),
+        "fingerprint": stored.get("fingerprint"),
+        "operator_id": stored.get("operator_id"),
+        "month": stored["month"],
+    }
+
+
+def _replaced_meanwhile(
+    db: Database,
+    pending: list[_Pending],
+    scope: IngestScope,
+    result: IngestResult,
+    groups: Groups,
+) -> list[_Pending]:
+    """The lines whose stored version is not what this ingest wrote, over the version now stored."""
+    keys = {(item.document["channel"], item.document["external_id"]): None for item in pending}
+    current = _existing_lines(db, scope.county_code, keys)
+    again = []
+    found: Groups = defaultdict(set)
+    for item in pending:
+        stored = current.get((item.document["channel"], item.document["external_id"]))
+        if stored is not None and _same_version(stored, item.document):
+            continue  # written: by this ingest, or the very same content by another
+        if stored is not None and _owned_by_another(stored, scope):
+            if item.new:
+                result.inserted -= 1
+            else:
+                result.updated -= 1
+            result.reject(RowError(item.line.row, "external_id", FOREIGN_LINE))
+            continue
+        if stored is not None:
+            _add_group(found, stored)
+        again.append(_Pending(item.line, item.document, stored, item.new))
+    if found:
+        mark_groups_dirty(db, found)
+        for partition, operator_ids in found.items():
+            groups[partition] |= operator_ids
+    return again
+
+
+def _same_version(stored: dict[str, Any], document: dict[str, Any]) -> bool:
+    return all(stored.get(name) == document[name] for name in ("fingerprint", "operator_id", "month"))
 
 
 # An enterprise changes only its own operator's lines: an order line already stored for another operator
@@ -476,12 +566,19 @@ def partition_id(county_code: str, month: str) -> str:
 
 
 def mark_dirty(db: Database, partitions: Iterable[tuple[str, str]]) -> None:
+    """These county-months need rebuilding whole (a correction: rates, links, SKU mappings)."""
     now = utcnow()
     operations = [
         UpdateOne(
             {"_id": partition_id(county_code, month)},
             {
-                "$set": {"county_code": county_code, "month": month, "dirty": True, "dirty_at": now},
+                "$set": {
+                    "county_code": county_code,
+                    "month": month,
+                    "dirty": True,
+                    "full": True,
+                    "dirty_at": now,
+                },
                 "$inc": {"generation": 1},
             },
             upsert=True,
@@ -490,6 +587,32 @@ def mark_dirty(db: Database, partitions: Iterable[tuple[str, str]]) -> None:
     ]
     if operations:
         db[storage.LEDGER_PARTITIONS].bulk_write(operations, ordered=True)
+
+
+def mark_groups_dirty(db: Database, groups: Mapping[tuple[str, str], Iterable[ObjectId | None]]) -> None:
+    """These operator-months need recomputing: listed on their partition's marker, which turns dirty."""
+    now = utcnow()
+    operations = [
+        UpdateOne(
+            {"_id": partition_id(county_code, month)},
+            {
+                "$set": {"county_code": county_code, "month": month, "dirty": True, "dirty_at": now},
+                "$setOnInsert": {"full": False},
+                "$addToSet": {"dirty_groups": {"$each": sorted(set(operator_ids), key=str)}},
+                "$inc": {"generation": 1},
+            },
+            upsert=True,
+        )
+        for (county_code, month), operator_ids in sorted(groups.items())
+        if operator_ids
+    ]
+    if operations:
+        db[storage.LEDGER_PARTITIONS].bulk_write(operations, ordered=True)
+
+
+def _needs_full(marker: dict[str, Any]) -> bool:
+    # A marker written before operator-months were tracked has no "full": dirty meant rebuild it all.
+    return bool(marker.get("full", marker.get("dirty", False)))
 
 
 def dirty_partitions(db: Database, county_codes: Iterable[str] | None = None) -> list[tuple[str, str]]:
@@ -531,6 +654,7 @@ def acquire_lease(db: Database, county_code: str, month: str, owner: str) -> dic
                     "county_code": county_code,
                     "month": month,
                     "dirty": False,
+                    "full": False,
                     "generation": 0,
                 }
             },
@@ -560,7 +684,10 @@ def _release_clean(db: Database, county_code: str, month: str, owner: str, gener
     """Clean the partition and free the lease in one step, only if no ingest marked it meanwhile."""
     released = db[storage.LEDGER_PARTITIONS].update_one(
         {**_lease_filter(county_code, month, owner), "generation": generation},
-        {"$set": {"dirty": False, "rebuilt_at": utcnow()}, "$unset": {"lease": ""}},
+        {
+            "$set": {"dirty": False, "full": False, "dirty_groups": [], "rebuilt_at": utcnow()},
+            "$unset": {"lease": ""},
+        },
     )
     return released.matched_count == 1
 
@@ -571,12 +698,14 @@ def _release(db: Database, county_code: str, month: str, owner: str) -> None:
     )
 
 
-def rebuild_partition(db: Database, county_code: str, month: str) -> dict[str, int]:
+def rebuild_partition(db: Database, county_code: str, month: str, *, full: bool = True) -> dict[str, int]:
     """Recompute one county-month from the raw ledger and the catalogue as they are now.
 
-    If another rebuild holds the partition, this one returns at once (``{"busy": 1}``) and leaves
-    the partition dirty: the holder cleans it only if its generation did not change while it
-    worked, and otherwise rebuilds again, so whatever was marked before this call is included.
+    With ``full=False``, only what its marker asks for: the operator-months ingests listed, or the
+    whole partition if a correction marked it (``mark_dirty``). If another rebuild holds the
+    partition, this one returns at once (``{"busy": 1}``) and leaves the partition dirty: the
+    holder cleans it only if its generation did not change while it worked, and otherwise works
+    again from the marker as it is then, so whatever was marked before this call is included.
     """
     owner = uuid.uuid4().hex
     marker = acquire_lease(db, county_code, month, owner)
@@ -587,21 +716,13 @@ def rebuild_partition(db: Database, county_code: str, month: str) -> dict[str, i
     try:
         for round_number in range(1, MAX_ROUNDS + 1):
             generation = marker["generation"]
-            refreshed = _refresh_lines(db, county_code, month)
-            derived = ledger_rollups.compute_partition(db, county_code, month)
-            ledger_rollups.replace_partition(
-                db,
-                county_code,
-                month,
-                derived,
-                before_write=lambda: renew_lease(db, county_code, month, owner),
-            )
-            counts = {"lines_refreshed": refreshed, **{name: len(docs) for name, docs in derived.items()}}
+            counts = _recompute(db, county_code, month, owner, marker, whole=full or _needs_full(marker))
             if _release_clean(db, county_code, month, owner, generation):
                 released = True
                 return {**counts, "rounds": round_number} if round_number > 1 else counts
             # Marked again while we worked: the lines written meanwhile may be missing; once more.
             marker = renew_lease(db, county_code, month, owner)
+            full = False
         return {**counts, "rounds": MAX_ROUNDS, "left_dirty": 1}
     except LeaseLost:
         released = True  # another rebuild holds it now and will finish the work
@@ -609,6 +730,33 @@ def rebuild_partition(db: Database, county_code: str, month: str) -> dict[str, i
     finally:
         if not released:
             _release(db, county_code, month, owner)
+
+
+def _recompute(
+    db: Database, county_code: str, month: str, owner: str, marker: dict[str, Any], *, whole: bool
+) -> dict[str, int]:
+    """One round under the lease: the whole partition, or the operator-months its marker lists."""
+    refreshed = 0
+    operator_ids: list[ObjectId | None] | None = None
+    if whole:
+        refreshed = _refresh_lines(db, county_code, month)
+    else:
+        operator_ids = list(marker.get("dirty_groups") or [])
+        if not operator_ids:
+            return {"groups": 0}
+    derived = ledger_rollups.compute_partition(db, county_code, month, operator_ids)
+    ledger_rollups.replace_partition(
+        db,
+        county_code,
+        month,
+        derived,
+        before_write=lambda: renew_lease(db, county_code, month, owner),
+        operator_ids=operator_ids,
+    )
+    sizes = {name: len(documents) for name, documents in derived.items()}
+    if operator_ids is None:
+        return {"lines_refreshed": refreshed, **sizes}
+    return {"groups": len(operator_ids), **sizes}
 
 
 def _refresh_lines(db: Database, county_code: str, month: str) -> int:
@@ -645,12 +793,15 @@ def _refresh_lines(db: Database, county_code: str, month: str) -> int:
 
 
 def rebuild(db: Database, county_codes: Iterable[str] | None = None, *, all_partitions: bool = False) -> list:
-    """Rebuild the dirty partitions (or every partition) of the given counties."""
+    """Bring the dirty partitions of the given counties up to date, or rebuild every one whole."""
     if all_partitions:
         partitions = ledger_rollups.all_partitions(db, county_codes)
     else:
         partitions = dirty_partitions(db, county_codes)
-    return [(county, month, rebuild_partition(db, county, month)) for county, month in partitions]
+    return [
+        (county, month, rebuild_partition(db, county, month, full=all_partitions))
+        for county, month in partitions
+    ]
 
 
 def _partitions_since(db: Database, collection: str, match: dict[str, Any]) -> list[tuple[str, str]]:

@@ -8,15 +8,21 @@ reports read only the collections written here, never the raw ledger.
   sales, so the reports that read it stay as fast at a million lines as at ten thousand.
 - ``operator_pools``: per operator and month, the pool of poor-household income and its sources.
 - ``household_income``: per operator, household and month, the household's share of the pool.
+
+Every derived row belongs to one operator-month (unmatched lines form the group of no operator) and
+carries an ``_id`` made of its natural key, so one operator-month's rows can be recomputed and
+replaced alone and the result is the very document a whole-partition rebuild writes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
+from pymongo import DeleteOne, ReplaceOne
 from pymongo.database import Database
 
 from service import attribution, benefit_links, storage
@@ -25,6 +31,28 @@ from service.clock import start_of_local_day
 DERIVED = (storage.SALES_DAILY, storage.SALES_MONTHLY, storage.OPERATOR_POOLS, storage.HOUSEHOLD_INCOME)
 SUMMED = ("sales_fen", "quantity", "poor_income_fen", "lines")
 MONTHLY_KEY = ("channel", "operator_id", "product_id", "certified", "matched", "buyer_unit_id")
+# Each derived row's natural key within its county-month; every one starts with its operator.
+KEYS = {
+    storage.SALES_DAILY: ("day", *MONTHLY_KEY),
+    storage.SALES_MONTHLY: MONTHLY_KEY,
+    storage.OPERATOR_POOLS: ("operator_id",),
+    storage.HOUSEHOLD_INCOME: ("operator_id", "household_id"),
+}
+
+
+def row_id(name: str, row: dict[str, Any]) -> str:
+    """A derived row's ``_id``: its county-month and a digest of its natural key (pure)."""
+    key = "|".join(str(row.get(field)) for field in KEYS[name])
+    digest = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    return f"{row['county_code']}:{row['month']}:{digest}"
+
+
+def _group_match(county_code: str, month: str, operator_ids: Iterable[Any] | None) -> dict[str, Any]:
+    """A county-month, or only these operator-months of it (``None`` stands for unmatched lines)."""
+    match: dict[str, Any] = {"county_code": county_code, "month": month}
+    if operator_ids is not None:
+        match["operator_id"] = {"$in": sorted(set(operator_ids), key=str)}
+    return match
 
 
 def monthly_rows(daily: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -48,9 +76,11 @@ def month_bounds(month: str) -> tuple[Any, Any]:
     return start_of_local_day(date(year, number, 1)), start_of_local_day(following)
 
 
-def daily_pipeline(county_code: str, month: str) -> list[dict[str, Any]]:
+def daily_pipeline(
+    county_code: str, month: str, operator_ids: Iterable[Any] | None = None
+) -> list[dict[str, Any]]:
     return [
-        {"$match": {"county_code": county_code, "month": month}},
+        {"$match": _group_match(county_code, month, operator_ids)},
         {
             "$group": {
                 "_id": {
@@ -71,10 +101,12 @@ def daily_pipeline(county_code: str, month: str) -> list[dict[str, Any]]:
     ]
 
 
-def pool_sources_pipeline(county_code: str, month: str) -> list[dict[str, Any]]:
+def pool_sources_pipeline(
+    county_code: str, month: str, operator_ids: Iterable[Any] | None = None
+) -> list[dict[str, Any]]:
     """Certified lines by operator, product and channel: what each pool is made of."""
     return [
-        {"$match": {"county_code": county_code, "month": month, "certified": True}},
+        {"$match": {**_group_match(county_code, month, operator_ids), "certified": True}},
         {
             "$group": {
                 "_id": {"operator_id": "$operator_id", "product_id": "$product_id", "channel": "$channel"},
@@ -96,9 +128,11 @@ def links_query(operator_ids: Iterable[Any], month: str) -> dict[str, Any]:
     }
 
 
-def _daily_rows(db: Database, county_code: str, month: str) -> list[dict[str, Any]]:
+def _daily_rows(
+    db: Database, county_code: str, month: str, operator_ids: Iterable[Any] | None
+) -> list[dict[str, Any]]:
     rows = []
-    for group in storage.aggregate(db[storage.SALES], daily_pipeline(county_code, month)):
+    for group in storage.aggregate(db[storage.SALES], daily_pipeline(county_code, month, operator_ids)):
         key = group["_id"]
         rows.append(
             {
@@ -218,12 +252,19 @@ def allocate(
     return pools, incomes
 
 
-def compute_partition(db: Database, county_code: str, month: str) -> dict[str, list[dict[str, Any]]]:
-    """Every derived document of one county-month, computed from the raw ledger as it is now."""
-    daily = _daily_rows(db, county_code, month)
+def compute_partition(
+    db: Database, county_code: str, month: str, operator_ids: Iterable[Any] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every derived document of one county-month (or of these operator-months of it), with its
+    ``_id``, computed from the raw ledger as it is now."""
+    if operator_ids is not None:
+        operator_ids = sorted(set(operator_ids), key=str)
+    daily = _daily_rows(db, county_code, month, operator_ids)
     sources = [
         {**group["_id"], **{k: group[k] for k in ("poor_income_fen", "sales_fen", "lines")}}
-        for group in storage.aggregate(db[storage.SALES], pool_sources_pipeline(county_code, month))
+        for group in storage.aggregate(
+            db[storage.SALES], pool_sources_pipeline(county_code, month, operator_ids)
+        )
     ]
     operator_ids = {source["operator_id"] for source in sources}
     links = list(db[storage.BENEFIT_LINKS].find(links_query(operator_ids, month))) if operator_ids else []
@@ -236,12 +277,13 @@ def compute_partition(db: Database, county_code: str, month: str) -> dict[str, l
         )
     }
     pools, incomes = allocate(county_code, month, sources, links, households)
-    return {
+    derived = {
         storage.SALES_DAILY: daily,
         storage.SALES_MONTHLY: monthly_rows(daily),
         storage.OPERATOR_POOLS: pools,
         storage.HOUSEHOLD_INCOME: incomes,
     }
+    return {name: [{"_id": row_id(name, row), **row} for row in rows] for name, rows in derived.items()}
 
 
 def replace_partition(
@@ -250,29 +292,40 @@ def replace_partition(
     month: str,
     derived: dict[str, list[dict]],
     before_write: Callable[[], object] | None = None,
+    operator_ids: Iterable[Any] | None = None,
 ) -> None:
-    """Delete a partition's derived rows and insert the new ones, one collection after another.
+    """Make a partition's stored rows (or those of these operator-months) exactly ``derived``.
 
-    Call it only holding the partition's lease (``ledger.rebuild_partition``): two replaces of one
-    partition that interleave would leave both sets of rows. ``before_write`` renews the lease
-    before each collection (and raises if it was lost). A reader may, for an instant, see a
-    collection of this partition empty, never doubled.
+    Rows are keyed by ``_id`` (``row_id``): the rows no longer derived are deleted first, then each
+    changed or new row is replaced in place (upserted), one collection after another, so a reader
+    may, for an instant, miss a row or see an old value, never see a row twice. Call it only holding
+    the partition's lease (``ledger.rebuild_partition``); ``before_write`` renews the lease before
+    each collection (and raises if it was lost).
     """
+    scope = _group_match(county_code, month, operator_ids)
+    # Every write names the derived collections' shard key (county_code, month).
+    shard = {"county_code": county_code, "month": month}
     for name in DERIVED:
         if before_write is not None:
             before_write()
         collection = db[name]
-        collection.delete_many({"county_code": county_code, "month": month})
-        if derived[name]:
-            collection.insert_many([dict(document) for document in derived[name]], ordered=False)
+        wanted = {row["_id"]: row for row in derived[name]}
+        stored = {row["_id"]: row for row in collection.find(scope)}
+        stale = [DeleteOne({"_id": key, **shard}) for key in stored if key not in wanted]
+        changed = [
+            ReplaceOne({"_id": key, **shard}, dict(row), upsert=True)
+            for key, row in wanted.items()
+            if stored.get(key) != row
+        ]
+        if stale:
+            collection.bulk_write(stale, ordered=False)
+        if changed:
+            collection.bulk_write(changed, ordered=False)
 
 
 def stored_partition(db: Database, county_code: str, month: str) -> dict[str, list[dict[str, Any]]]:
-    """The derived documents as stored, without their ids, for comparison with a recompute."""
-    return {
-        name: list(db[name].find({"county_code": county_code, "month": month}, {"_id": 0}))
-        for name in DERIVED
-    }
+    """The derived documents as stored, for comparison with a recompute."""
+    return {name: list(db[name].find({"county_code": county_code, "month": month})) for name in DERIVED}
 
 
 def all_partitions(db: Database, county_codes: Iterable[str] | None = None) -> list[tuple[str, str]]:

@@ -121,12 +121,7 @@ def _recompute(
     }
 
 
-_KEYS = {
-    storage.SALES_DAILY: ("day", *ledger_rollups.MONTHLY_KEY),
-    storage.SALES_MONTHLY: ledger_rollups.MONTHLY_KEY,
-    storage.OPERATOR_POOLS: ("operator_id",),
-    storage.HOUSEHOLD_INCOME: ("operator_id", "household_id"),
-}
+_KEYS = ledger_rollups.KEYS
 
 
 def _grouped(name: str, documents: Iterable[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
@@ -159,6 +154,10 @@ def _compare_rows(
         if not copies or not should:
             continue
         target = should[0]
+        # The _id is the natural key's: what lets one operator-month's rows be replaced alone.
+        want_id = ledger_rollups.row_id(name, target)
+        for got_id in sorted({str(copy.get("_id")) for copy in copies} - {want_id}):
+            differences.append(Difference(county_code, month, f"{label} _id", got_id, want_id))
         fields = sorted(set(target) | {field for copy in copies for field in copy} - {"_id"})
         for field_name in fields:
             want_value = _normal(field_name, target.get(field_name))

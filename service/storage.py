@@ -84,7 +84,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             name="county_channel_external_id_unique",
         ),
-        IndexModel([("county_code", ASCENDING), ("month", ASCENDING)], name="county_month"),
+        # A partition's lines, and those of one operator-month (the ledger's incremental rebuild).
+        IndexModel(
+            [("county_code", ASCENDING), ("month", ASCENDING), ("operator_id", ASCENDING)],
+            name="county_month_operator",
+        ),
         IndexModel(
             [
                 ("county_code", ASCENDING),

@@ -117,9 +117,9 @@ def test_a_rebuild_racing_an_ingest_never_cleans_the_partition_without_its_lines
     """The rebuild reads the ingest's first mark, sums the ledger before the write, and would clean."""
     real_write = ledger._write
 
-    def rebuild_just_before_the_write(db_, writes, scope):
+    def rebuild_just_before_the_write(db_, *args):
         ledger.rebuild_partition(db_, COUNTY, MONTH)
-        real_write(db_, writes, scope)
+        real_write(db_, *args)
 
     monkeypatch.setattr(ledger, "_write", rebuild_just_before_the_write)
     ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY), rebuild=False)  # and then it crashes
@@ -130,19 +130,19 @@ def test_a_rebuild_racing_an_ingest_never_cleans_the_partition_without_its_lines
 
 
 def test_a_rebuild_never_writes_while_another_holds_the_partition(db, certified, monkeypatch):  # noqa: F811
-    """A second rebuild starts between the first one's delete and insert of sales_daily."""
+    """A second rebuild starts just as the first one writes sales_daily."""
     ledger.ingest(db, [line("A-1", 10_000), line("A-2", 500)], IngestScope(COUNTY), rebuild=False)
     collection_type = type(db[storage.SALES_DAILY])
-    real_insert_many = collection_type.insert_many
+    real_bulk_write = collection_type.bulk_write
     started = []
 
-    def insert_after_another_rebuild(self, documents, *args, **kwargs):
+    def write_after_another_rebuild(self, requests, *args, **kwargs):
         if self.name == storage.SALES_DAILY and not started:
             started.append("second rebuild")
             started.append(ledger.rebuild_partition(db, COUNTY, MONTH))
-        return real_insert_many(self, documents, *args, **kwargs)
+        return real_bulk_write(self, requests, *args, **kwargs)
 
-    monkeypatch.setattr(collection_type, "insert_many", insert_after_another_rebuild)
+    monkeypatch.setattr(collection_type, "bulk_write", write_after_another_rebuild)
     ledger.rebuild_partition(db, COUNTY, MONTH)
     assert started == ["second rebuild", {"busy": 1}]
     _assert_figures(db, {"A-1": 10_000, "A-2": 500})
