@@ -26,6 +26,14 @@ class Config:
     TESTING = False
 
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    # An uploaded xlsx is refused before it expands past these (service/xlsx.py reads it streamed):
+    # rows holding a value, cells (empty ones too), bytes unzipped, how many times one part of over
+    # 1 MiB expands, and parts in the zip. Exports a county handles stay far below them.
+    XLSX_MAX_ROWS = 500_000
+    XLSX_MAX_CELLS = 5_000_000
+    XLSX_MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
+    XLSX_MAX_COMPRESSION_RATIO = 200
+    XLSX_MAX_MEMBERS = 1_000
     JSON_AS_ASCII = False
 
     # An argon2.profiles name; tests use CHEAPEST to stay fast.
@@ -102,6 +110,11 @@ _ENV_SETTINGS: dict[str, type] = {
     "DATA_FSYNC": bool,
     "DEMO_ON_START": str,
     "MAX_CONTENT_LENGTH": int,
+    "XLSX_MAX_ROWS": int,
+    "XLSX_MAX_CELLS": int,
+    "XLSX_MAX_UNCOMPRESSED_BYTES": int,
+    "XLSX_MAX_COMPRESSION_RATIO": int,
+    "XLSX_MAX_MEMBERS": int,
     "TOKEN_TTL_SECONDS": int,
     "LOGIN_MAX_FAILURES": int,
     "LOGIN_MAX_FAILURES_PER_ADDRESS": int,

@@ -4,11 +4,16 @@ Used by every importer (households, benefit links, the sales channels): one
 reader that keeps the file's own row numbers (header = row 1), so an error can
 say "row 17, 身份证号" and the user finds it in the file they sent.
 
-- xlsx is recognised by content (zip magic) or extension and read with
-  openpyxl in read-only mode; the first worksheet is read.
-- CSV is decoded as UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030
-  (a superset of GBK and GB2312), decided from the first 64 KiB, and read
-  line by line: the file is never held in memory whole.
+- xlsx is recognised by content (zip magic) or extension and its first
+  worksheet read by service.xlsx, streamed and within the configured limits.
+- CSV is decoded as UTF-8 (with or without BOM), GB18030 (a superset of GBK
+  and GB2312), or UTF-16/UTF-32 (with or without BOM: Excel's "Unicode text"
+  is UTF-16 with tabs), decided from the first 64 KiB, and read line by line:
+  the file is never held in memory whole. Cells are separated by commas, tabs
+  or semicolons, whichever the header line uses most.
+- A file cut off mid-row ends with an error naming that row as cut short, and a
+  row in another encoding than the rows before it (a GB18030 file with UTF-8
+  rows pasted in, or the reverse) is named, not read as garbled text.
 - Cells come out as stripped strings; Excel numbers lose float artefacts
   ("12" not "12.0", shown to 15 significant digits as Excel shows them), and a
   number too long for Excel to hold exactly (an ID number typed as a number)
@@ -24,7 +29,6 @@ import re
 import shutil
 import tempfile
 import unicodedata
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -42,7 +46,25 @@ _XLSX_EXTENSIONS = (".xlsx", ".xlsm")
 # Excel keeps 15 significant digits; a number at or above this was typed as a number and lost digits.
 _EXCEL_EXACT_LIMIT = 10**15
 _STRIP = " \t\r\n\u3000\u00a0\u200b\ufeff"
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+# Undecodable bytes become lone surrogates U+DC00 + byte (surrogateescape's, extended below 0x80 for
+# the wide encodings), so the row holding them can be named.
+UNDECODABLE_ERRORS = "tabular-undecodable"
+_UNDECODABLE = re.compile("[\udc00-\udcff]")
+_UNDECODABLE_AT_END = re.compile("[\udc00-\udcff]+[\r\n]*$")
+# Byte order marks, longest first: UTF-32's little-endian mark starts with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_DELIMITERS = (",", "\t", ";")
+# An encoding as a message names it.
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-8": "UTF-8", "gb18030": "GB18030 (GBK)"}
+# A GB18030 row whose bytes are valid UTF-8 with at least this many non-ASCII bytes (two Chinese
+# characters) is UTF-8: GBK text is almost never valid UTF-8 over that length.
+_UTF8_EVIDENCE_BYTES = 6
 # Raw rows from a source: (row number, cell texts, indexes of cells that lost digits).
 Cells = Iterator[tuple[int, list[str], frozenset[int]]]
 
@@ -87,8 +109,8 @@ class RowReader(Iterator[Row]):
                 continue
             if name in seen:
                 raise ValidationFailed(
-                    f"The column {name} appears twice in the header row.",
-                    details={"file": [f"Duplicate column {name}."]},
+                    f"The column {quoted(name)} appears twice in the header row.",
+                    details={"file": [f"Duplicate column {quoted(name)}."]},
                 )
             seen[name] = index
         self.header = [name for name in values if name]
@@ -121,15 +143,14 @@ def read_rows(stream: IO[bytes], filename: str = "", *, required: Iterable[str] 
     head = _read_head(stream)
     kind = _detect_kind(head, filename)
     if kind == "xlsx":
-        reader = RowReader(_xlsx_cells(_rewound(stream, head)), "xlsx", None)
+        reader = RowReader(_xlsx_cells(_rewound(stream, head), filename), "xlsx", None)
     else:
         complete = len(head) < HEAD_BYTES
         encoding = _detect_encoding(head, complete)
-        # Undecodable bytes become lone surrogates, so the row holding them can be named.
         text = io.TextIOWrapper(
             io.BufferedReader(_Prefixed(head, stream)),
             encoding=encoding,
-            errors="surrogateescape",
+            errors=UNDECODABLE_ERRORS,
             newline="",
         )
         delimiter = _detect_delimiter(head, encoding, complete)
@@ -265,30 +286,101 @@ def _detect_kind(head: bytes, filename: str) -> str:
 
 
 def _detect_encoding(head: bytes, complete: bool) -> str:
-    """BOM first; otherwise the first of UTF-8 and GB18030 that decodes the head strictly."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    for encoding in ("utf-8", "gb18030"):
-        # An incremental decoder keeps a character cut at the chunk's end instead of failing on it.
+    """A BOM; else UTF-16 or UTF-32 when the text holds NUL bytes; else the first of UTF-8 and
+    GB18030 that decodes the head strictly.
+
+    A character cut at the end of the head (or of a truncated file) does not count against an
+    encoding: the row holding it is reported as cut short instead.
+    """
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    candidates: tuple[str, ...] = ("utf-8", "gb18030")
+    if b"\x00" in head:
+        # No text export holds NUL bytes; wide encodings write one in nearly every ASCII character.
+        candidates = (_wide_encoding(head),)
+    for encoding in candidates:
         decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
         try:
-            decoder.decode(head, final=complete)
+            decoder.decode(head, final=False)
         except UnicodeDecodeError:
             continue
         return encoding
+    changed = _first_encoding_change(head, complete)
+    if changed is not None:
+        line, before, after = changed
+        raise ValidationFailed(
+            f"Line {line} is {after} text, but the lines before it are {before}: the file mixes two text "
+            "encodings (rows pasted from another file?); save the whole file again as CSV UTF-8 or xlsx.",
+            details={"file": [f"Line {line}: another text encoding."]},
+        )
+    if b"\x00" in head:
+        raise ValidationFailed(
+            "The file holds NUL bytes and is not UTF-16 or UTF-32 text: it is not a CSV export "
+            "(a binary file?); upload the platform's CSV or xlsx export.",
+            details={"file": ["Not a text file."]},
+        )
     raise ValidationFailed(
         "The CSV file is neither UTF-8 nor GB18030/GBK text; save it as CSV UTF-8 or xlsx.",
         details={"file": ["Unknown text encoding."]},
     )
 
 
+def _first_encoding_change(head: bytes, complete: bool) -> tuple[int, str, str] | None:
+    """The first line of the head in another encoding (UTF-8 or GB18030) than the non-ASCII lines
+    before it: (line number, the encoding before, the line's)."""
+    lines = head.split(b"\n")
+    if not complete:
+        lines.pop()  # may be cut inside a character
+    first = None
+    for number, line in enumerate(lines, start=1):
+        if line.isascii():
+            continue
+        kind = _line_encoding(line)
+        if kind is None:
+            return None
+        if first is None:
+            first = kind
+        elif kind != first:
+            return number, _encoding_name(first), _encoding_name(kind)
+    return None
+
+
+def _line_encoding(line: bytes) -> str | None:
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return None
+
+
+def _wide_encoding(head: bytes) -> str:
+    """UTF-16 or UTF-32 without a BOM, and its byte order, from where the NUL bytes fall."""
+    sample = head[: len(head) // 4 * 4][:16384]
+    zeros = [sample[offset::4].count(0) for offset in range(4)]
+    quarter = max(len(sample) // 4, 1)
+    # UTF-32 puts a NUL in the top two bytes of every character of the first plane.
+    if zeros[2] > 0.9 * quarter and zeros[3] > 0.9 * quarter:
+        return "utf-32-le"
+    if zeros[0] > 0.9 * quarter and zeros[1] > 0.9 * quarter:
+        return "utf-32-be"
+    return "utf-16-le" if zeros[1] + zeros[3] >= zeros[0] + zeros[2] else "utf-16-be"
+
+
+def _encoding_name(encoding: str) -> str:
+    return _ENCODING_NAMES.get(encoding, encoding.upper().removesuffix("-LE").removesuffix("-BE"))
+
+
 def _detect_delimiter(head: bytes, encoding: str, complete: bool) -> str:
-    """Comma, unless the header line has more tabs than commas (Excel's "Unicode text")."""
+    """Whichever of comma, tab (Excel's "Unicode text") and semicolon (Excel in many European
+    locales) the header line holds most; comma when it holds none."""
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=complete)
     first_line = text.lstrip("\ufeff").split("\n", 1)[0]
-    return "\t" if first_line.count("\t") > first_line.count(",") else ","
+    counts = {delimiter: first_line.count(delimiter) for delimiter in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] > counts[","] else ","
 
 
 class _Prefixed(io.RawIOBase):
@@ -328,19 +420,43 @@ def _rewound(stream: IO[bytes], head: bytes) -> IO[bytes]:
 # Reading cells ----------------------------------------------------------------------
 
 
+class _Lines(Iterator[str]):
+    """The text's lines as csv.reader takes them, keeping those of the record being read."""
+
+    def __init__(self, text: io.TextIOWrapper):
+        self._text = text
+        self.record: list[str] = []
+
+    def __next__(self) -> str:
+        line = next(self._text)
+        self.record.append(line)
+        return line
+
+
 def _csv_cells(text: io.TextIOWrapper, delimiter: str, encoding: str) -> Cells:
-    reader = csv.reader(text, delimiter=delimiter)
+    """Each record (one spreadsheet row, even when a quoted cell spans lines) with its number.
+
+    A record is checked once the next one is read, so the last one can be told apart: only there
+    does a cut character, an open quote or a short row mean the file was cut off.
+    """
+    lines = _Lines(text)
+    reader = csv.reader(lines, delimiter=delimiter)
     number = 0
+    width = 0
+    pending: tuple[list[str], list[str]] | None = None
     try:
         for record in reader:
-            # A record is one spreadsheet row even when a quoted cell spans lines.
             number += 1
-            if any(_UNDECODABLE.search(value) for value in record):
-                raise ValidationFailed(
-                    f"Row {number} is not valid {encoding} text (the encoding changes inside the file?).",
-                    details={"file": [f"Row {number}: undecodable bytes."]},
-                )
-            yield number, [clean_cell(value) for value in record], frozenset()
+            raw, lines.record = lines.record, []
+            if pending is not None:
+                _check_record(number - 1, pending[0], pending[1], encoding)
+                yield number - 1, [clean_cell(value) for value in pending[0]], frozenset()
+            if not width and any(record):
+                width = len(record)
+            pending = (record, raw)
+        if pending is not None:
+            _check_last_record(number, pending[0], pending[1], encoding, delimiter, width)
+            yield number, [clean_cell(value) for value in pending[0]], frozenset()
     except csv.Error as error:
         raise ValidationFailed(
             f"Row {number + 1} is not valid CSV: {error}.", details={"file": [f"Row {number + 1}: {error}."]}
@@ -349,33 +465,81 @@ def _csv_cells(text: io.TextIOWrapper, delimiter: str, encoding: str) -> Cells:
         text.close()
 
 
-def _xlsx_cells(fileobj: IO[bytes]) -> Cells:
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
+def _check_record(number: int, record: list[str], raw: list[str], encoding: str) -> None:
+    """Refuse a row in another encoding than the file's (the rows before it stand)."""
+    if any(_UNDECODABLE.search(value) for value in record):
+        raise _mixed_encoding(number, f"is not {_encoding_name(encoding)} text like the rows before it")
+    if encoding == "gb18030" and _is_utf8("".join(raw)):
+        raise _mixed_encoding(number, "is UTF-8 text, but the rows before it are GB18030 (GBK)")
 
+
+def _check_last_record(
+    number: int, record: list[str], raw: list[str], encoding: str, delimiter: str, width: int
+) -> None:
+    """The last row, also refused when the file ends in the middle of it."""
+    text = "".join(raw)
+    if _UNDECODABLE_AT_END.search(text) and not _UNDECODABLE.search(_UNDECODABLE_AT_END.sub("", text)):
+        raise _cut_short(number, "in the middle of a character")
+    if not text.endswith(("\n", "\r")):
+        try:
+            list(csv.reader(raw, delimiter=delimiter, strict=True))
+        except csv.Error as error:
+            if "unexpected end of data" in str(error):
+                raise _cut_short(number, "inside one of its quoted cells") from error
+        if any(record) and len(record) < width:
+            raise _cut_short(number, f"after {len(record)} of its {width} cells")
+    _check_record(number, record, raw, encoding)
+
+
+def _undecodable(error: UnicodeError) -> tuple[str, int]:
+    """Each byte that does not decode as U+DC00 + byte (for a wide encoding, bytes below 0x80 too)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "".join(chr(0xDC00 + byte) for byte in error.object[error.start : error.end]), error.end
+
+
+codecs.register_error(UNDECODABLE_ERRORS, _undecodable)
+
+
+def _is_utf8(text: str) -> bool:
+    data = text.encode("gb18030", "surrogateescape")
+    if sum(1 for byte in data if byte >= 0x80) < _UTF8_EVIDENCE_BYTES:
+        return False
     try:
-        workbook = openpyxl.load_workbook(fileobj, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as error:
-        raise ValidationFailed(
-            "The file is not a readable xlsx workbook.", details={"file": ["Unreadable xlsx."]}
-        ) from error
-    try:
-        if not workbook.worksheets:
-            return
-        sheet = workbook.worksheets[0]
-        # Some writers record a wrong sheet size; read what is really there.
-        sheet.reset_dimensions()
-        for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
-            cells: list[str] = []
-            imprecise: set[int] = set()
-            for index, value in enumerate(values):
-                text, exact = excel_cell_text(value)
-                cells.append(text)
-                if not exact:
-                    imprecise.add(index)
-            yield number, cells, frozenset(imprecise)
-    finally:
-        workbook.close()
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _cut_short(number: int, where: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"Row {number} is cut short: the file ends {where} (an interrupted download or upload?); "
+        "export it again.",
+        details={"file": [f"Row {number}: cut short."]},
+    )
+
+
+def _mixed_encoding(number: int, what: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"Row {number} {what}: the file mixes two text encodings (rows pasted from another file?); "
+        "save the whole file again as CSV UTF-8 or xlsx.",
+        details={"file": [f"Row {number}: another text encoding."]},
+    )
+
+
+def _xlsx_cells(fileobj: IO[bytes], filename: str) -> Cells:
+    from service import xlsx  # the writer's module; imported here as it quotes cells through this one
+
+    for number, values in xlsx.read_first_sheet(fileobj, filename):
+        cells: list[str] = []
+        imprecise: set[int] = set()
+        for index, value in enumerate(values):
+            text, exact = excel_cell_text(value)
+            cells.append(text)
+            if not exact:
+                imprecise.add(index)
+        yield number, cells, frozenset(imprecise)
 
 
 def clean_cell(value: str) -> str:

@@ -95,7 +95,7 @@ def test_a_file_neither_utf8_nor_gb18030_is_refused():
 
 def test_bytes_that_stop_decoding_later_in_the_file_name_the_row():
     data = HEADER.encode("utf-8") + "1,张三,1\n".encode() * 30000 + "2,李四,1\n".encode("gb18030")
-    with pytest.raises(ValidationFailed, match="Row 30002 is not valid utf-8 text"):
+    with pytest.raises(ValidationFailed, match="Row 30002 is not UTF-8 text like the rows before it"):
         _rows(data)
 
 
@@ -147,7 +147,7 @@ def test_require_columns_accepts_a_complete_header():
 
 
 def test_a_duplicate_column_is_refused():
-    with pytest.raises(ValidationFailed, match="户编号 appears twice"):
+    with pytest.raises(ValidationFailed, match="'户编号' appears twice"):
         _rows("户编号,户编号\n1,2\n".encode())
 
 
@@ -231,7 +231,7 @@ def test_xlsx_from_a_stream_that_cannot_seek():
 
 
 def test_a_broken_xlsx_is_refused():
-    with pytest.raises(ValidationFailed, match="not a readable xlsx"):
+    with pytest.raises(ValidationFailed, match=r"h\.xlsx' is not a complete xlsx workbook"):
         _rows(b"PK\x03\x04" + b"\x00" * 100, "h.xlsx")
 
 
