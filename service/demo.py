@@ -491,18 +491,23 @@ def _load_sales(
     ]
     buyers = [name for name, *_ in CANTEENS] + ["安徽大学后勤集团食堂"]
     suppliers = {p["name"]: p["operator"] for p in plan.products}
+    order_report, item_report = demo_exports.taobao_2files(rng, orders.pop("taobao"), end)
+    # Each channel's export as its files: (filename, content) pairs; 淘宝's is two reports.
     exports = {
-        "jd": ("京东订单导出.csv", demo_exports.jd_pop(rng, orders.pop("jd"), end)),
-        "taobao": ("淘宝已卖出宝贝.csv", demo_exports.taobao_basic(rng, orders.pop("taobao"))),
-        "pdd": ("拼多多订单.csv", demo_exports.pdd_2020(rng, orders.pop("pdd"), end)),
-        "p832": (
-            "832平台订单.xlsx",
-            demo_exports.p832_orders(rng, orders.pop("p832"), buyers, suppliers, end),
-        ),
-        "counter": ("专柜日结.jsonl", demo_exports.counter_events(rng, orders.pop("counter"))),
+        "jd": [("京东订单导出.csv", demo_exports.jd_pop(rng, orders.pop("jd"), end))],
+        "taobao": [
+            ("淘宝已卖出宝贝_订单报表.csv", order_report),
+            ("淘宝已卖出宝贝_宝贝报表.csv", item_report),
+        ],
+        "pdd": [("拼多多订单.csv", demo_exports.pdd_2020(rng, orders.pop("pdd"), end))],
+        "p832": [
+            ("832平台订单.xlsx", demo_exports.p832_orders(rng, orders.pop("p832"), buyers, suppliers, end))
+        ],
+        "counter": [("专柜日结.jsonl", demo_exports.counter_events(rng, orders.pop("counter")))],
     }
-    for channel, (filename, data) in exports.items():
-        run = imports.run_import(db, actor, channel, io.BytesIO(data), filename, county_code=COUNTY_CODE)
+    for channel, files in exports.items():
+        sources = [(io.BytesIO(data), filename) for filename, data in files]
+        run = imports.run_import(db, actor, channel, sources, county_code=COUNTY_CODE)
         if run["status"] != "succeeded":
             raise RuntimeError(f"demo {channel} import failed: {run.get('error')}")
     lines = [

@@ -265,25 +265,112 @@ def pdd_2020(rng: random.Random, orders: list[dict], end: date) -> bytes:
 # 淘宝/天猫 ------------------------------------------------------------------------------------------
 
 
-def taobao_basic(rng: random.Random, orders: list[dict]) -> bytes:
-    """淘宝/天猫 已卖出的宝贝 in the simplified one-row-per-item layout (taobao-basic), UTF-8 with BOM."""
-    header = [
-        "订单编号",
-        "商家编码",
-        "标题",
-        "价格",
-        "购买数量",
-        "买家实际支付金额",
-        "订单状态",
-        "订单付款时间",
-    ]
-    rows = [
-        [o["id"], o["sku"], o["title"], yuan(o["price_fen"]), o["quantity"], yuan(o["amount_fen"]),
-         status := _status(rng, "交易成功", "交易关闭", "交易关闭"),
-         "" if status == "交易关闭" and rng.random() < 0.5 else local(o["at"], "%Y/%m/%d %H:%M")]
-        for o in orders
-    ]  # fmt: skip
-    return csv_bytes(header, rows, "utf-8-sig")
+# The order report of 已卖出的宝贝, in the version with 退款金额 (header source in
+# tests/fixtures/README.md); some names end in a space, as the platform writes them.
+TAOBAO_ORDER_REPORT_HEADER = [
+    "订单编号", "买家会员名", "买家支付宝账号", "买家应付货款", "买家应付邮费", "买家支付积分", "总金额",
+    "返点积分", "买家实际支付金额", "买家实际支付积分", "订单状态", "买家留言", "收货人姓名", "收货地址 ",
+    "运送方式", "联系电话 ", "联系手机", "订单创建时间", "订单付款时间 ", "宝贝标题 ", "宝贝种类 ",
+    "物流单号 ", "物流公司", "订单备注", "宝贝总数量", "店铺Id", "店铺名称", "订单关闭原因", "卖家服务费",
+    "买家服务费", "发票抬头", "是否手机订单", "分阶段订单信息", "特权订金订单id", "是否上传合同照片",
+    "是否上传小票", "是否代付", "定金排名", "修改后的sku", "修改后的收货地址", "异常信息", "天猫卡券抵扣",
+    "集分宝抵扣", "是否是O2O交易", "退款金额", "预约门店",
+]  # fmt: skip
+TAOBAO_ITEM_REPORT_HEADER = [
+    "订单编号", "标题", "价格", "购买数量", "外部系统编号",
+    "商品属性", "套餐信息", "备注", "订单状态", "商家编码",
+]  # fmt: skip
+_TAOBAO_PAID = ("交易成功", "卖家已发货，等待买家确认", "买家已付款，等待卖家发货")
+
+
+def _taobao_line(cells: list[str], number: str, trailing: str = "") -> str:
+    """A report row as the platform writes it: every cell quoted, the order number as ="…"."""
+    return ",".join([f'="{number}"', *(f'"{cell}"' for cell in cells)]) + trailing
+
+
+def taobao_2files(rng: random.Random, orders: list[dict], end: date) -> tuple[bytes, bytes]:
+    """淘宝/天猫 已卖出的宝贝 as the platform exports it (taobao-2files), GB18030: the order report, one
+    row per order (the buyer's payment with the postage in it, shop discounts taken off, 退款金额),
+    and the item report, one row per item. Orders closed after payment (refunded), closed before it,
+    not yet paid, and an item of an order refunded on its own (交易关闭 in the item report)."""
+    order_rows = [",".join(f'"{name}"' for name in TAOBAO_ORDER_REPORT_HEADER)]
+    item_rows = [",".join(f'"{name}"' for name in TAOBAO_ITEM_REPORT_HEADER)]
+    for items in _baskets(rng, orders, share=0.25, most=3):
+        number = f"13728{items[0]['id']}{rng.randrange(100):02d}"
+        order, item_statuses = _taobao_order(rng, items, end)
+        cells = {name.strip(): "" for name in TAOBAO_ORDER_REPORT_HEADER[1:]} | order
+        order_rows.append(
+            _taobao_line([cells[name.strip()] for name in TAOBAO_ORDER_REPORT_HEADER[1:]], number)
+        )
+        for item, status in zip(items, item_statuses, strict=True):
+            code = item["sku"]
+            spec = f"规格：{item['spec']}" if item.get("spec") else ""
+            row = [
+                item["title"],
+                yuan(item["price_fen"]),
+                str(item["quantity"]),
+                code,
+                spec,
+                "",
+                "",
+                status,
+                code,
+            ]
+            item_rows.append(_taobao_line(row, number, trailing=","))
+    return (
+        "".join(line + "\r\n" for line in order_rows).encode("gb18030"),
+        "".join(line + "\r\n" for line in item_rows).encode("gb18030"),
+    )
+
+
+def _taobao_order(rng: random.Random, items: list[dict], end: date) -> tuple[dict[str, str], list[str]]:
+    """An order report row's figures and times, and each item's status in the item report."""
+    at = items[0]["at"]
+    weights = [item["price_fen"] * item["quantity"] for item in items]
+    goods = sum(weights)
+    discount = _jd_coupon(rng, goods)
+    postage = 0 if goods >= 4900 else rng.choice((0, 600, 1000))
+    paid_at: datetime | None = at + timedelta(seconds=rng.randint(10, 300))
+    refund, closed_because = 0, "订单未关闭"
+    shipped = _by(at + timedelta(hours=rng.randint(6, 48)), end)
+    done = shipped and _by(shipped + timedelta(days=rng.randint(3, 10)), end)
+    status = "交易成功" if done else "卖家已发货，等待买家确认" if shipped else "买家已付款，等待卖家发货"
+    item_statuses = [status] * len(items)
+    roll = rng.random()
+    if roll < 0.02:
+        status, paid_at, closed_because = "交易关闭", None, "买家未付款"
+    elif roll < 0.03:
+        status, paid_at = "等待买家付款", None
+    elif roll < 0.05:
+        status, refund, closed_because = "交易关闭", goods - discount, "退款"
+    elif roll < 0.08 and len(items) > 1 and status == "交易成功":
+        # One item refunded on its own: its part of the order comes off as 退款金额.
+        refund = apportion(goods - discount, weights)[-1]
+        item_statuses[-1] = "交易关闭"
+    if status not in _TAOBAO_PAID:
+        item_statuses = [status] * len(items)
+    paid = goods - discount + postage if paid_at else 0
+    name, address, _ = _buyer(rng)
+    return {
+        "买家会员名": f"tb{rng.randrange(10**8):08d}",
+        "买家支付宝账号": "**",
+        "买家应付货款": yuan(goods),
+        "买家应付邮费": yuan(postage),
+        "总金额": yuan(goods - discount + postage),
+        "买家实际支付金额": yuan(paid),
+        "订单状态": status,
+        "收货人姓名": name,
+        "收货地址": address,
+        "运送方式": "快递",
+        "订单创建时间": local(at),
+        "订单付款时间": local(paid_at),
+        "宝贝标题": items[0]["title"],
+        "宝贝种类": str(len(items)),
+        "宝贝总数量": str(sum(item["quantity"] for item in items)),
+        "店铺名称": "枞阳消费帮扶馆",
+        "订单关闭原因": closed_because,
+        "退款金额": yuan(refund),
+    }, item_statuses
 
 
 # 832平台 ---------------------------------------------------------------------------------------------

@@ -136,9 +136,13 @@ def test_the_demo_exports_are_in_the_platforms_layouts(demo_db):
     runs = {run["channel"]: run for run in demo_db[storage.IMPORT_RUNS].find()}
     layouts = {channel: run["layout"] for channel, run in runs.items()}
     assert layouts == {
-        "jd": "jd-pop-30", "pdd": "pdd-2020", "p832": "p832-orders", "taobao": "taobao-basic",
+        "jd": "jd-pop-30", "pdd": "pdd-2020", "p832": "p832-orders", "taobao": "taobao-2files",
         "counter": None,
     }  # fmt: skip
+    # 淘宝's export is its two reports, imported together as one run.
+    assert [file["filename"] for file in runs["taobao"]["files"]] == [
+        "淘宝已卖出宝贝_订单报表.csv", "淘宝已卖出宝贝_宝贝报表.csv",
+    ]  # fmt: skip
     # Orders not yet paid or held are set aside as pending; cancelled and split orders are no sales.
     assert {
         "订单状态 锁定: not yet a sale; a later export imports it.",
@@ -150,8 +154,12 @@ def test_the_demo_exports_are_in_the_platforms_layouts(demo_db):
         "售后状态 退款中: not yet a sale; a later export imports it.",
         "订单状态 已取消: not a sale.",
     } <= _reasons(runs["pdd"])
+    assert {
+        "订单状态 交易关闭 without 订单付款时间: closed before payment, not a sale.",
+        "订单状态 等待买家付款: not a sale.",
+    } <= _reasons(runs["taobao"])
     # Refunded after payment: the line is kept at 0.
-    for channel in ("jd", "pdd"):
+    for channel in ("jd", "pdd", "taobao"):
         assert demo_db[storage.SALES].count_documents({"channel": channel, "amount_fen": 0}) > 0, channel
 
 
