@@ -495,6 +495,9 @@ def summary(run: dict[str, Any]) -> str:
 _LIST_FIELDS = {"errors": 0, "unknown_buyer_names": 0}
 
 
+RUN_NOT_IN_SCOPE = "No import run of yours has this id."
+
+
 def _visibility(actor: Principal) -> dict[str, Any]:
     """Staff see their counties' runs, an enterprise the runs of its own operator."""
     if actor.role == ENTERPRISE:
@@ -543,16 +546,11 @@ def list_runs(
 
 
 def get_run(db: Database, actor: Principal, run_id: ObjectId) -> dict[str, Any]:
-    """One run with its kept row errors."""
+    """One run with its kept row errors; a missing run and another tenant's answer alike (admins: 404)."""
     mark_interrupted(db)
-    run = db[storage.IMPORT_RUNS].find_one({"_id": run_id})
+    # The scope is part of the query, so "not yours" and "no such run" cost and say the same.
+    query = {"_id": run_id, **_visibility(actor)}
+    run = db[storage.IMPORT_RUNS].find_one(query)
     if run is None:
-        raise NotFound("No such import run.")
-    if actor.role == ENTERPRISE:
-        if run.get("operator_id") != actor.operator_id:
-            raise Forbidden("This import belongs to another market operator.")
-    elif actor.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot see sales imports.")
-    else:
-        access.require_county(actor, run["county_code"])
+        raise NotFound("No such import run.") if actor.is_admin else Forbidden(RUN_NOT_IN_SCOPE)
     return run

@@ -760,3 +760,17 @@ def test_the_run_page_says_an_interrupted_import_can_be_imported_again(page_logi
     browser = page_login(COUNTY_STAFF, county_codes=[COUNTY])
     page = browser.get(f"/imports/{first['_id']}").get_data(as_text=True)
     assert "已中断" in page and "请重新导入同一文件" in page
+
+
+def test_a_run_of_another_tenant_answers_as_a_missing_one(login, catalogue):
+    """Whether a run id exists is not something an enterprise or another county's staff can learn."""
+    staff = login(COUNTY_STAFF, county_codes=[COUNTY])
+    county_run = upload(staff, export(order("A-1"))).json["id"]
+    missing = str(ObjectId())
+    shop = login(ENTERPRISE, operator_id=catalogue["operator"]["_id"])
+    outsider = login(COUNTY_STAFF, county_codes=[OTHER_COUNTY])
+    for tenant in (shop, outsider):
+        answers = [tenant.get(f"{URL}/{run_id}") for run_id in (county_run, missing)]
+        assert [answer.status_code for answer in answers] == [403, 403]
+        assert answers[0].json == answers[1].json
+    assert login(ADMIN).get(f"{URL}/{missing}").status_code == 404
