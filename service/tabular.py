@@ -452,7 +452,8 @@ def _csv_cells(text: io.TextIOWrapper, delimiter: str, encoding: str) -> Cells:
                 _check_record(number - 1, pending[0], pending[1], encoding)
                 yield number - 1, [clean_cell(value) for value in pending[0]], frozenset()
             if not width and any(record):
-                width = len(record)
+                # The header's named cells: a trailing separator does not make a row longer.
+                width = max(index for index, value in enumerate(record) if value) + 1
             pending = (record, raw)
         if pending is not None:
             _check_last_record(number, pending[0], pending[1], encoding, delimiter, width)

@@ -336,23 +336,23 @@ def _open_archive(fileobj: IO[bytes], label: str, limits: ReadLimits) -> zipfile
     problem = None
     if len(members) > limits.max_members:
         problem = f"holds {len(members):,} parts, more than the {limits.max_members:,} a workbook upload may."
-    elif (total := sum(member.file_size for member in members)) > limits.max_uncompressed_bytes:
+    for member in members if problem is None else ():
+        if member.flag_bits & 0x1:
+            problem = "is password-protected; save it without a password."
+            break
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _RATIO_FLOOR_BYTES and ratio > limits.max_compression_ratio:
+            problem = (
+                f"has a part that expands {ratio:,.0f} times when unzipped (at most "
+                f"{limits.max_compression_ratio:,} is accepted): it is not a spreadsheet export."
+            )
+            break
+    total = sum(member.file_size for member in members)
+    if problem is None and total > limits.max_uncompressed_bytes:
         problem = (
             f"expands to {_megabytes(total)} when unzipped, more than the "
             f"{_megabytes(limits.max_uncompressed_bytes)} a workbook upload may; split it into smaller files."
         )
-    else:
-        for member in members:
-            if member.flag_bits & 0x1:
-                problem = "is password-protected; save it without a password."
-                break
-            ratio = member.file_size / max(member.compress_size, 1)
-            if member.file_size > _RATIO_FLOOR_BYTES and ratio > limits.max_compression_ratio:
-                problem = (
-                    f"has a part that expands {ratio:,.0f} times when unzipped (at most "
-                    f"{limits.max_compression_ratio:,} is accepted): it is not a spreadsheet export."
-                )
-                break
     if problem is not None:
         archive.close()
         raise _refuse(label, problem)
@@ -485,10 +485,13 @@ class _Workbook:
         related = self.relationships(book)
         by_id = {rel_id: target for rel_id, kind, target in related if kind.endswith(_WORKSHEET)}
         order: list[str] = []
+        roots: list[str] = []
 
         def start(tag: str, attributes: dict[str, str]) -> None:
             self.count_element()
             local = _local(tag)
+            if not roots:
+                roots.append(local)
             if local == "sheet":
                 rel_id = next((value for key, value in attributes.items() if _local(key) == "id"), "")
                 if rel_id in by_id:
@@ -497,6 +500,9 @@ class _Workbook:
                 self.epoch = MAC_EPOCH
 
         self.read_part(book, start)
+        if roots != ["workbook"]:
+            # A Word or PowerPoint file is a zip of the same family, with another main part.
+            raise _refuse(self.label, "is a zip archive but not an xlsx workbook: it holds no workbook part.")
         sheet = next((part for part in order if part in self.names), None)
         if sheet is None:
             if order:
