@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from service import tabular, xlsx
 from service.access import COUNTY_STAFF
@@ -249,6 +250,29 @@ def test_a_zip_without_a_workbook_is_refused():
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("orders.csv", "订单号\n1\n")
     _refused(buffer.getvalue(), "is a zip archive but not an xlsx workbook")
+
+
+def test_a_password_protected_part_is_refused():
+    data = bytearray(package(sheet_xml(inline_row(1, "订单号"))))
+    name = b"xl/worksheets/sheet1.xml"
+    # Set the "encrypted" flag of the sheet in the central directory, which zipfile reads.
+    entry = data.index(b"PK\x01\x02")
+    while data[entry + 46 : entry + 46 + len(name)] != name:
+        entry = data.index(b"PK\x01\x02", entry + 4)
+    data[entry + 8] |= 0x1
+    _refused(bytes(data), "is password-protected")
+
+
+def test_dates_of_a_1904_workbook_are_read_on_its_calendar():
+    workbook = Workbook()
+    workbook.epoch = CALENDAR_MAC_1904
+    workbook.active.append(["下单时间"])
+    workbook.active.append([datetime(2020, 11, 3, 14, 22)])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    assert [row.values for row in tabular.read_rows(io.BytesIO(buffer.getvalue()), "h.xlsx")] == [
+        {"下单时间": "2020-11-03 14:22:00"}
+    ]
 
 
 def test_a_word_document_is_not_taken_for_a_workbook():
