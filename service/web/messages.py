@@ -195,7 +195,7 @@ _PATTERNS = [
         "该订单行已在台账中，且不属于本经营主体，不能修改；如有疑问请联系县级工作人员。",
     ),
     (re.compile(r"^This product belongs to county (\d+), not (\d+)\.$"), "该产品属于县 {0}，不属于县 {1}。"),
-    (re.compile(r"^This import belongs to another market operator\.$"), "这条导入记录属于其他经营主体。"),
+    (re.compile(r"^No import run of yours has this id\.$"), "没有这条导入记录，或它不属于您的范围。"),
     (
         re.compile(r"^Your operator's sales are imported into county (\d+)\.$"),
         "本单位的销售只能导入所在县 {0}。",
