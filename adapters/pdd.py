@@ -15,7 +15,8 @@ Layouts (the header decides; sources in tests/fixtures/README.md):
 - ``pdd-basic`` — the simplified layout earlier versions of this service read (支付时间,
   商家编码-SKU维度, no 售后状态): the sale is 商家实收金额(元), as before.
 
-Order statuses: 待发货, 已发货，待收货, 已收货 are sales; 售后成功 a refund; 已取消 never a sale.
+Order statuses: 待发货, 已发货，待收货, 已收货 are sales; 售后成功 a refund; 待付款 (待支付) not yet a sale;
+已取消 never a sale.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ STATUSES = StatusTable(
         "已收货": SALE,
         "售后成功": ZEROED,
         "已取消": SKIPPED,
+        # Placed but not paid: not a sale yet; a later export imports it once paid.
+        "待付款": PENDING,
+        "待支付": PENDING,
     },
 )
 AFTER_SALE = StatusTable(

@@ -614,3 +614,13 @@ def test_a_taobao_order_whose_refund_exceeds_its_goods_is_a_row_error_on_its_ite
     [error] = _taobao_pair([order], [_item("1001", "A")])
     assert isinstance(error, RowError) and error.row == 2 and error.field == "退款金额"
     assert "退款金额: more than the payment it is taken from (买家实际支付金额)" in error.message
+
+
+def test_an_unpaid_pdd_order_is_pending_not_an_unknown_status():
+    header = (FIXTURES / "pdd" / "real_orders_utf8_bom.csv").read_bytes().splitlines()[0]
+    row = (
+        "2023-11-06 09:00:00,土鸡蛋 30枚,231106-1,待付款,35.00,0.00,0.00,0.00,0.00,35.00,35.00,1,,,"
+        "205512347,默认,,ZY-EGG-30,,,无售后或售后取消,,"
+    )
+    [item] = list(REGISTRY["pdd"].parse(io.BytesIO(header + b"\r\n" + row.encode()), "pdd.csv"))
+    assert item == Skipped(2, "订单状态 待付款: not yet a sale; a later export imports it.")
