@@ -22,6 +22,11 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 # The app logs one JSON line per request itself.
 accesslog = None
 errorlog = "-"
+# gunicorn's runtime control socket sits at one path per user: two services (or a test starting
+# several) would take it from each other, and nothing here uses it. CONTROL_SOCKET=path turns it on.
+control_socket_disable = not os.environ.get("CONTROL_SOCKET")
+if os.environ.get("CONTROL_SOCKET"):
+    control_socket = os.environ["CONTROL_SOCKET"]
 
 
 def post_worker_init(worker):
