@@ -52,6 +52,22 @@ def _rels(*relationships: tuple[str, str]) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>{root}'.encode()
 
 
+def _content_types(shared: bool) -> bytes:
+    """The package's content types, as Excel writes them (openpyxl finds the workbook by them)."""
+    main = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    parts = [("/xl/workbook.xml", "sheet.main"), ("/xl/worksheets/sheet1.xml", "worksheet")]
+    if shared:
+        parts.append(("/xl/sharedStrings.xml", "sharedStrings"))
+    overrides = "".join(
+        f'<Override PartName="{name}" ContentType="{main}.{kind}+xml"/>' for name, kind in parts
+    )
+    return (
+        '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        f'<Default Extension="xml" ContentType="application/xml"/>{overrides}</Types>'
+    ).encode()
+
+
 def sheet_xml(rows: str = "", *, dimension: str = "A1", prolog: str = "") -> bytes:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>{prolog}<worksheet xmlns="{MAIN_NS}">'
@@ -81,7 +97,7 @@ def write_package(
     if shared is not None:
         book_rels.append(("sharedStrings", "sharedStrings.xml"))
     members: dict[str, Member] = {
-        "[Content_Types].xml": b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        "[Content_Types].xml": _content_types(shared is not None),
         "_rels/.rels": _rels(("officeDocument", "xl/workbook.xml")),
         "xl/workbook.xml": (
             f'<?xml version="1.0"?><workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">'
