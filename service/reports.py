@@ -205,19 +205,15 @@ def scope_match(scope: ReportScope, *, period: bool = True) -> dict[str, Any]:
     return match
 
 
+# Grouped by these flags too, sales split by certification and matching are added up in Python
+# (:func:`split_sales`) rather than by a $cond per document and sum.
+SALES_FLAGS = {"certified": "$certified", "matched": "$matched"}
+GROUPED_SUMS = ("sales_fen", "poor_income_fen", "quantity", "lines")
+
+
 def _sales_sums() -> dict[str, Any]:
-    """Sums of sales_monthly rows: sales split by certification and matching, income, quantity, lines."""
-    return {
-        "sales_fen": {"$sum": "$sales_fen"},
-        "certified_sales_fen": {"$sum": {"$cond": ["$certified", "$sales_fen", 0]}},
-        "uncertified_sales_fen": {
-            "$sum": {"$cond": ["$certified", 0, {"$cond": ["$matched", "$sales_fen", 0]}]}
-        },
-        "unmatched_sales_fen": {"$sum": {"$cond": ["$matched", 0, "$sales_fen"]}},
-        "poor_income_fen": {"$sum": "$poor_income_fen"},
-        "quantity": {"$sum": "$quantity"},
-        "lines": {"$sum": "$lines"},
-    }
+    """Sums of sales_monthly rows: sales, income, quantity, lines."""
+    return {name: {"$sum": f"${name}"} for name in GROUPED_SUMS}
 
 
 def pool_totals_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
@@ -237,16 +233,15 @@ def pool_totals_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
 
 
 def monthly_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
-    """sales_monthly → one row per month and channel (a trend chart's series)."""
+    """sales_monthly → one row per month, channel and flags (a trend chart's series, once added up)."""
     return [
         {"$match": scope_match(scope)},
-        {"$group": {"_id": {"month": "$month", "channel": "$channel"}, **_sales_sums()}},
-        {"$sort": {"_id.month": 1, "_id.channel": 1}},
+        {"$group": {"_id": {"month": "$month", "channel": "$channel", **SALES_FLAGS}, **_sales_sums()}},
     ]
 
 
 def product_sales_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
-    """sales_monthly → one row per operator, product and matched flag (unmatched: null product).
+    """sales_monthly → one row per operator, product and flags (unmatched sales: a null product).
 
     Small (the catalogue's size), and every ranking, count of sellers and category total is
     added up from it, so one pass over sales_monthly serves them all.
@@ -255,7 +250,7 @@ def product_sales_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
         {"$match": scope_match(scope)},
         {
             "$group": {
-                "_id": {"operator_id": "$operator_id", "product_id": "$product_id", "matched": "$matched"},
+                "_id": {"operator_id": "$operator_id", "product_id": "$product_id", **SALES_FLAGS},
                 **_sales_sums(),
             }
         },
@@ -334,18 +329,33 @@ SUMMED = (
 )
 
 
-def _sums(row: Mapping[str, Any]) -> dict[str, int]:
-    return {name: row.get(name, 0) for name in SUMMED}
+def split_sales(row: Mapping[str, Any]) -> dict[str, int]:
+    """A grouped row's sums with its sales split by its flags: certified, uncertified (matched), unmatched."""
+    sales, flags = row["sales_fen"], row["_id"]
+    certified, matched = flags.get("certified"), flags.get("matched")
+    return {
+        "sales_fen": sales,
+        "certified_sales_fen": sales if certified else 0,
+        "uncertified_sales_fen": sales if matched and not certified else 0,
+        "unmatched_sales_fen": 0 if matched else sales,
+        **{name: row[name] for name in GROUPED_SUMS if name != "sales_fen"},
+    }
 
 
 def _add_up(rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], Any]) -> dict[Any, dict]:
-    """Rows of sums added up by ``key`` (in the order keys first appear)."""
+    """Grouped rows' split sums (:func:`split_sales`) added up by ``key``, in the order keys first appear."""
     totals: dict[Any, dict[str, int]] = {}
     for row in rows:
         total = totals.setdefault(key(row), dict.fromkeys(SUMMED, 0))
-        for name in SUMMED:
-            total[name] += row.get(name, 0)
+        for name, value in split_sales(row).items():
+            total[name] += value
     return totals
+
+
+def month_channel_totals(month_rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, int]]:
+    """The rows of :func:`monthly_pipeline` added up by month and channel, in that order."""
+    totals = _add_up(month_rows, lambda row: (row["_id"]["month"], row["_id"]["channel"]))
+    return {key: totals[key] for key in sorted(totals, key=lambda key: tuple(map(_bson_order, key)))}
 
 
 def _bson_order(value: Any) -> tuple[bool, Any]:
@@ -489,13 +499,13 @@ class ReportContext:
         )
 
     def month_channel_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
-        """Sales by month and channel (:func:`monthly_pipeline`)."""
+        """Sales by month, channel and flags (:func:`monthly_pipeline`)."""
         return self._once(
             ("monthly", scope), lambda: self._aggregate(storage.SALES_MONTHLY, monthly_pipeline(scope))
         )
 
     def product_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
-        """Sales by operator, product and matched flag (:func:`product_sales_pipeline`)."""
+        """Sales by operator, product and flags (:func:`product_sales_pipeline`)."""
         return self._once(
             ("products", scope), lambda: self._aggregate(storage.SALES_MONTHLY, product_sales_pipeline(scope))
         )
@@ -568,14 +578,14 @@ def monthly(db: Database, actor: Principal, *, context: ReportContext | None = N
     scope = _scope(actor, args)
     rows = [
         {
-            "month": row["_id"]["month"],
-            "channel": row["_id"]["channel"],
-            "channel_label": CHANNEL_LABELS.get(row["_id"]["channel"], row["_id"]["channel"]),
-            "sales_fen": row["sales_fen"],
-            "certified_sales_fen": row["certified_sales_fen"],
-            "poor_income_fen": row["poor_income_fen"],
+            "month": month,
+            "channel": channel,
+            "channel_label": CHANNEL_LABELS.get(channel, channel),
+            "sales_fen": sums["sales_fen"],
+            "certified_sales_fen": sums["certified_sales_fen"],
+            "poor_income_fen": sums["poor_income_fen"],
         }
-        for row in context.month_channel_sales(scope)
+        for (month, channel), sums in month_channel_totals(context.month_channel_sales(scope)).items()
     ]
     return {**_meta(context, scope), "items": rows}
 

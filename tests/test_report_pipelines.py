@@ -155,19 +155,58 @@ def test_no_pipeline_uses_stages_the_emulator_or_a_locked_down_server_lacks(name
 
 def _product_row(operator_id, product_id, sales_fen, matched=True):
     return {
-        "_id": {"operator_id": operator_id, "product_id": product_id, "matched": matched},
-        **dict.fromkeys(reports.SUMMED, 0),
+        "_id": {
+            "operator_id": operator_id,
+            "product_id": product_id,
+            "certified": matched,
+            "matched": matched,
+        },
+        **dict.fromkeys(reports.GROUPED_SUMS, 0),
         "sales_fen": sales_fen,
     }
 
 
-def test_the_product_sales_group_by_operator_product_and_matched_flag_right_after_the_match():
+def test_the_product_sales_group_by_operator_product_and_flags_right_after_the_match():
     pipeline = reports.product_sales_pipeline(SCOPE)
     assert pipeline[1]["$group"]["_id"] == {
         "operator_id": "$operator_id",
         "product_id": "$product_id",
+        "certified": "$certified",
         "matched": "$matched",
     }
+
+
+def test_grouped_sums_are_plain_so_no_expression_runs_per_document():
+    for pipeline in (reports.product_sales_pipeline(SCOPE), reports.monthly_pipeline(SCOPE)):
+        assert "$cond" not in _operators(pipeline)
+
+
+@pytest.mark.parametrize(
+    ("certified", "matched", "split"),
+    [(True, True, (100, 100, 0, 0)), (False, True, (100, 0, 100, 0)), (False, False, (100, 0, 0, 100))],
+)
+def test_sales_split_by_their_flags(certified, matched, split):
+    row = {"_id": {"certified": certified, "matched": matched}, "sales_fen": 100, "poor_income_fen": 15,
+           "quantity": 2, "lines": 1}  # fmt: skip
+    sums = reports.split_sales(row)
+    names = ("sales_fen", "certified_sales_fen", "uncertified_sales_fen", "unmatched_sales_fen")
+    assert tuple(sums[name] for name in names) == split
+    assert (sums["poor_income_fen"], sums["quantity"], sums["lines"]) == (15, 2, 1)
+
+
+def test_monthly_rows_add_up_by_month_then_channel():
+    def row(month, channel, certified, sales_fen):
+        flags = {"month": month, "channel": channel, "certified": certified, "matched": True}
+        return {"_id": flags, "sales_fen": sales_fen, "poor_income_fen": 0, "quantity": 1, "lines": 1}
+
+    rows = [row("2024-02", "jd", True, 5), row("2024-01", "p832", True, 7), row("2024-01", "jd", False, 3),
+            row("2024-01", "jd", True, 4)]  # fmt: skip
+    totals = reports.month_channel_totals(rows)
+    assert list(totals) == [("2024-01", "jd"), ("2024-01", "p832"), ("2024-02", "jd")]
+    assert (totals[("2024-01", "jd")]["sales_fen"], totals[("2024-01", "jd")]["certified_sales_fen"]) == (
+        7,
+        4,
+    )
 
 
 def test_a_ranking_sorts_by_sales_with_the_id_breaking_ties_and_stops_at_the_limit():
