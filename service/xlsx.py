@@ -235,6 +235,8 @@ _RATIO_FLOOR_BYTES = 1024 * 1024
 # Per cell, at most a <c>, its <v> or <is> and a few text runs: more elements than this is not a sheet.
 _ELEMENTS_PER_CELL = 4
 _CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
+# The zip's end-of-central-directory record: its signature and fixed length.
+_END_RECORD, _END_RECORD_BYTES = b"PK\x05\x06", 22
 _OFFICE_DOCUMENT = "/officeDocument"
 _WORKSHEET, _SHARED_STRINGS, _STYLES = "/worksheet", "/sharedStrings", "/styles"
 
@@ -324,7 +326,25 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):,.0f} MB"
 
 
+def _declared_members(fileobj: IO[bytes]) -> int | None:
+    """How many parts the zip's end record declares, read before zipfile loads the directory whole
+    (a directory of millions of entries would cost gigabytes); None when there is no end record."""
+    start = fileobj.tell()
+    size = fileobj.seek(0, io.SEEK_END)
+    tail_size = min(size - start, _END_RECORD_BYTES + 0xFFFF)  # the record, and a comment of up to 64 KiB
+    fileobj.seek(size - tail_size)
+    tail = fileobj.read(tail_size)
+    fileobj.seek(start)
+    at = tail.rfind(_END_RECORD)
+    if at < 0 or len(tail) - at < _END_RECORD_BYTES:
+        return None
+    return int.from_bytes(tail[at + 10 : at + 12], "little")
+
+
 def _open_archive(fileobj: IO[bytes], label: str, limits: ReadLimits) -> zipfile.ZipFile:
+    declared = _declared_members(fileobj)
+    if declared is not None and declared > limits.max_members:
+        raise _refuse(label, _too_many_parts(declared, limits))
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as error:
@@ -335,7 +355,7 @@ def _open_archive(fileobj: IO[bytes], label: str, limits: ReadLimits) -> zipfile
     members = archive.infolist()
     problem = None
     if len(members) > limits.max_members:
-        problem = f"holds {len(members):,} parts, more than the {limits.max_members:,} a workbook upload may."
+        problem = _too_many_parts(len(members), limits)
     for member in members if problem is None else ():
         if member.flag_bits & 0x1:
             problem = "is password-protected; save it without a password."
@@ -357,6 +377,10 @@ def _open_archive(fileobj: IO[bytes], label: str, limits: ReadLimits) -> zipfile
         archive.close()
         raise _refuse(label, problem)
     return archive
+
+
+def _too_many_parts(count: int, limits: ReadLimits) -> str:
+    return f"holds {count:,} parts, more than the {limits.max_members:,} a workbook upload may."
 
 
 def _local(name: str) -> str:

@@ -241,6 +241,18 @@ def test_a_zip_of_too_many_parts_is_refused():
     )
 
 
+def test_a_zip_directory_of_a_million_entries_is_refused_before_it_is_loaded(monkeypatch):
+    data = bytearray(package(sheet_xml(inline_row(1, "订单号"))))
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (65_535).to_bytes(2, "little") * 2
+
+    def never(*args, **kwargs):
+        raise AssertionError("the directory was loaded")
+
+    monkeypatch.setattr(zipfile, "ZipFile", never)
+    _refused(bytes(data), "holds 65,535 parts, more than the 1,000")
+
+
 def test_a_member_whose_directory_lies_about_its_size_is_refused_as_damaged():
     honest = package(
         sheet_xml(inline_row(1, "订单号") + "".join(inline_row(n, str(n)) for n in range(2, 2000)))
