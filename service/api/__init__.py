@@ -6,6 +6,10 @@ from service.extensions import Api
 
 
 def register_blueprints(api: Api) -> None:
+    from service.api import openapi
+
+    openapi.refine(api)
+
     from service.api import (
         audit_log,
         auth,

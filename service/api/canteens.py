@@ -24,6 +24,7 @@ from schemas.canteens import (
 from schemas.households import ImportFileSchema
 from service import canteen_purchases, canteens, xlsx
 from service.access import CANTEEN, STAFF, allow
+from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED, XLSX_ALTERNATIVE
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
 from service.storage import get_db
@@ -81,6 +82,7 @@ def get_canteen(canteen_id):
 
 
 @blp.route("/<objectid:canteen_id>", methods=["PATCH"])
+@blp.doc(**IF_MATCH_REQUIRED)
 @blp.arguments(CanteenPatchSchema)
 @blp.response(200, CanteenSchema)
 @allow(*STAFF, CANTEEN)
@@ -91,6 +93,7 @@ def update_canteen(changes, canteen_id):
 
 
 @blp.route("/<objectid:canteen_id>/plans/<int:year>", methods=["PUT"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(CanteenPlanPutSchema)
 @blp.response(200, CanteenSchema)
 @allow(*STAFF, CANTEEN)
@@ -193,6 +196,7 @@ _REPORT_COLUMNS = (
 
 
 @reports_blp.route("", methods=["GET"])
+@reports_blp.doc(**XLSX_ALTERNATIVE)
 @reports_blp.arguments(CanteenReportArgsSchema, location="query")
 @reports_blp.response(200, CanteenReportSchema)
 @allow(*STAFF)

@@ -16,6 +16,7 @@ from schemas.counters import (
 )
 from service import counters
 from service.access import STAFF, allow, public
+from service.api.openapi import IF_MATCH_REQUIRED
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
 from service.storage import get_db
@@ -56,6 +57,7 @@ def get_counter(cabinet_no):
 
 
 @blp.route("/<cabinet_no>", methods=["PATCH"])
+@blp.doc(**IF_MATCH_REQUIRED)
 @blp.arguments(CounterPatchSchema)
 @blp.response(200, CounterSchema)
 @allow(*STAFF)

@@ -15,6 +15,7 @@ from schemas.operators import (
 )
 from service import operators
 from service.access import ENTERPRISE, STAFF, allow
+from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
 from service.storage import get_db
@@ -59,6 +60,7 @@ def get_operator(operator_id):
 
 
 @blp.route("/<objectid:operator_id>", methods=["PATCH"])
+@blp.doc(**IF_MATCH_REQUIRED)
 @blp.arguments(OperatorPatchSchema)
 @blp.response(200, OperatorSchema)
 @allow(*STAFF, ENTERPRISE)
@@ -69,6 +71,7 @@ def update_operator(changes, operator_id):
 
 
 @blp.route("/<objectid:operator_id>/suspend", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(OperatorSuspendSchema)
 @blp.response(200, OperatorSchema)
 @allow(*STAFF)
@@ -82,6 +85,7 @@ def suspend_operator(data, operator_id):
 
 
 @blp.route("/<objectid:operator_id>/reactivate", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(OperatorReactivateSchema, required=False)
 @blp.response(200, OperatorSchema)
 @allow(*STAFF)

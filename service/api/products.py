@@ -15,6 +15,7 @@ from schemas.products import (
 )
 from service import products
 from service.access import ENTERPRISE, EVERYONE, STAFF, allow
+from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED
 from service.certification import TRANSITIONS
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
@@ -68,6 +69,7 @@ def get_product(product_id):
 
 
 @blp.route("/<objectid:product_id>", methods=["PATCH"])
+@blp.doc(**IF_MATCH_REQUIRED)
 @blp.arguments(ProductPatchSchema)
 @blp.response(200, ProductSchema)
 @allow(*STAFF, ENTERPRISE)
@@ -78,6 +80,7 @@ def update_product(changes, product_id):
 
 
 @blp.route("/<objectid:product_id>/submit", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(ProductTransitionSchema, required=False)
 @blp.response(200, ProductSchema)
 @allow(*_roles_of("submit"))
@@ -87,6 +90,7 @@ def submit_product(data, product_id):
 
 
 @blp.route("/<objectid:product_id>/approve", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(ProductApproveSchema, required=False)
 @blp.response(200, ProductSchema)
 @allow(*_roles_of("approve"))
@@ -96,6 +100,7 @@ def approve_product(data, product_id):
 
 
 @blp.route("/<objectid:product_id>/reject", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(ProductTransitionSchema, required=False)
 @blp.response(200, ProductSchema)
 @allow(*_roles_of("reject"))
@@ -105,6 +110,7 @@ def reject_product(data, product_id):
 
 
 @blp.route("/<objectid:product_id>/publicize", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(ProductTransitionSchema, required=False)
 @blp.response(200, ProductSchema)
 @allow(*_roles_of("publicize"))
@@ -114,6 +120,7 @@ def publicize_product(data, product_id):
 
 
 @blp.route("/<objectid:product_id>/object", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(ProductTransitionSchema, required=False)
 @blp.response(200, ProductSchema)
 @allow(*_roles_of("object"))
@@ -123,6 +130,7 @@ def object_to_product(data, product_id):
 
 
 @blp.route("/<objectid:product_id>/certify", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(ProductTransitionSchema, required=False)
 @blp.response(200, ProductSchema)
 @allow(*_roles_of("certify"))
@@ -132,6 +140,7 @@ def certify_product(data, product_id):
 
 
 @blp.route("/<objectid:product_id>/revoke", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
 @blp.arguments(ProductTransitionSchema, required=False)
 @blp.response(200, ProductSchema)
 @allow(*_roles_of("revoke"))

@@ -21,6 +21,7 @@ from schemas.reports import (
 )
 from service import reports
 from service.access import allow
+from service.api.openapi import XLSX_ALTERNATIVE
 from service.extensions import Blueprint
 from service.http import principal
 from service.storage import get_db
@@ -45,6 +46,7 @@ def _respond(name: str, args: dict[str, Any]):
 
 
 @blp.route("/summary", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, SummaryReportSchema)
 @allow(*reports.REPORT_ROLES)
@@ -54,6 +56,7 @@ def summary(args):
 
 
 @blp.route("/monthly", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, MonthlyReportSchema)
 @allow(*reports.REPORT_ROLES)
@@ -63,6 +66,7 @@ def monthly(args):
 
 
 @blp.route("/products", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(RankingQueryArgsSchema, location="query")
 @blp.response(200, ProductRankingSchema)
 @allow(*reports.REPORT_ROLES)
@@ -72,6 +76,7 @@ def products(args):
 
 
 @blp.route("/operators", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(RankingQueryArgsSchema, location="query")
 @blp.response(200, OperatorRankingSchema)
 @allow(*reports.REPORT_ROLES)
@@ -81,6 +86,7 @@ def operators(args):
 
 
 @blp.route("/categories", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, CategoryReportSchema)
 @allow(*reports.REPORT_ROLES)
@@ -90,6 +96,7 @@ def categories(args):
 
 
 @blp.route("/townships", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, TownshipReportSchema)
 @allow(*reports.REPORT_ROLES)
@@ -99,6 +106,7 @@ def townships(args):
 
 
 @blp.route("/households", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(HouseholdsReportQueryArgsSchema, location="query")
 @blp.response(200, HouseholdsReportSchema)
 @allow(*reports.REPORT_ROLES)
@@ -112,6 +120,7 @@ def households(args):
 
 
 @blp.route("/certification", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(CertificationQueryArgsSchema, location="query")
 @blp.response(200, CertificationReportSchema)
 @allow(*reports.REPORT_ROLES)
@@ -121,6 +130,7 @@ def certification(args):
 
 
 @blp.route("/unallocated", methods=["GET"])
+@blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, UnallocatedReportSchema)
 @allow(*reports.REPORT_ROLES)
