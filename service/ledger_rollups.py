@@ -51,7 +51,9 @@ def _group_match(county_code: str, month: str, operator_ids: Iterable[Any] | Non
     """A county-month, or only these operator-months of it (``None`` stands for unmatched lines)."""
     match: dict[str, Any] = {"county_code": county_code, "month": month}
     if operator_ids is not None:
-        match["operator_id"] = {"$in": sorted(set(operator_ids), key=str)}
+        wanted = sorted(set(operator_ids), key=str)
+        # One operator-month (a counter push) as an equality: every backend serves it from the index.
+        match["operator_id"] = wanted[0] if len(wanted) == 1 else {"$in": wanted}
     return match
 
 
