@@ -42,6 +42,7 @@ from adapters.common import (
     quantity,
     status_key,
 )
+from service import tabular
 from service.tabular import Row
 
 STATUSES = StatusTable(
@@ -139,7 +140,11 @@ class JdAdapter(ExportAdapter):
 
     def outcome(self, status: str, listed: Outcome | None, row: Row) -> tuple[Outcome, str]:
         if status_key(status).startswith(DELETED):
-            return SKIPPED, f"订单状态 {status}: a deleted order (e.g. split into new orders), not a sale."
+            return (
+                SKIPPED,
+                f"订单状态 {tabular.quoted(status)}: a deleted order (e.g. split into new orders), "
+                "not a sale.",
+            )
         return super().outcome(status, listed, row)
 
     def external_id(self, values: Mapping[str, Any], *, grouped: bool) -> str:

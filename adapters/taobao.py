@@ -237,7 +237,7 @@ class TaobaoAdapter(ExportAdapter):
         error = refuse_header(self, reader.header, missing, closest)
         if count > 1:
             # Of two files, say which one is not a 淘宝 report.
-            raise ValidationFailed(f"{filename}: {error.message}", details=error.details)
+            raise ValidationFailed(f"{tabular.quoted(filename)}: {error.message}", details=error.details)
         raise error
 
 
@@ -246,15 +246,16 @@ def _missing_half(layout_name: str, filename: str) -> ValidationFailed:
     wanted = ITEM_REPORT if given == ORDER_REPORT else ORDER_REPORT
     english = {ORDER_REPORT: "order report", ITEM_REPORT: "item report"}
     message = (
-        f"{filename} is the 淘宝 {english[given]} ({given}); it needs its {english[wanted]} ({wanted}) "
-        f"of the same export: upload both files together."
+        f"{tabular.quoted(filename)} is the 淘宝 {english[given]} ({given}); "
+        f"it needs its {english[wanted]} ({wanted}) of the same export: upload both files together."
     )
     return ValidationFailed(message, details={"file": [f"The {english[wanted]} ({wanted}) is missing."]})
 
 
 def _not_a_pair(opened: list[tuple[tabular.RowReader, Layout, str]]) -> ValidationFailed:
     named = ", ".join(
-        f"{filename} ({HALVES.get(layout.name, layout.name)})" for _, layout, filename in opened
+        f"{tabular.quoted(filename)} ({HALVES.get(layout.name, layout.name)})"
+        for _, layout, filename in opened
     )
     message = (
         f"Two 淘宝 files must be the order report ({ORDER_REPORT}) and the item report ({ITEM_REPORT}) "
@@ -276,8 +277,9 @@ class _Pair:
         extra: Mapping[str, Outcome],
     ):
         self.adapter = adapter
-        self.orders_reader, self.order_name = orders, order_name
-        self.items_reader, self.item_name = items, item_name
+        # The files' names as row errors quote them: short, ID numbers masked.
+        self.orders_reader, self.order_name = orders, tabular.quoted(order_name)
+        self.items_reader, self.item_name = items, tabular.quoted(item_name)
         self.extra = extra
         self.order_layout = ORDER_LAYOUT.bound(orders.header)
         self.item_layout = ITEM_LAYOUT.bound(items.header)
@@ -316,7 +318,11 @@ class _Pair:
                 if number in orders:
                     problems.append(
                         self._in_orders(
-                            RowError(row.number, ORDER_NUMBER, f"{ORDER_NUMBER} {number} appears twice.")
+                            RowError(
+                                row.number,
+                                ORDER_NUMBER,
+                                f"{ORDER_NUMBER} {tabular.quoted(number)} appears twice.",
+                            )
                         )
                     )
                     continue
@@ -352,12 +358,13 @@ class _Pair:
         if order is None:
             if number in done:
                 message = (
-                    f"{ORDER_NUMBER} {number}: its item rows are not together (rows of other orders "
-                    "come between them), so its amount cannot be shared; export the item report again."
+                    f"{ORDER_NUMBER} {tabular.quoted(number)}: its item rows are not together (rows of other "
+                    "orders come between them), so its amount cannot be shared; export the item report again."
                 )
             else:
                 message = (
-                    f"{ORDER_NUMBER} {number} is not in the order report ({ORDER_REPORT}) {self.order_name}."
+                    f"{ORDER_NUMBER} {tabular.quoted(number)} is not in the order report ({ORDER_REPORT}) "
+                    f"{self.order_name}."
                 )
             for row in group:
                 yield self._in_items(RowError(row.number, ORDER_NUMBER, message))
@@ -432,8 +439,8 @@ class _Pair:
             RowError(
                 order.row,
                 ORDER_NUMBER,
-                f"{ORDER_NUMBER} {number} has no rows in the item report ({ITEM_REPORT}) {self.item_name}; "
-                "export both reports of the same period.",
+                f"{ORDER_NUMBER} {tabular.quoted(number)} has no rows in the item report ({ITEM_REPORT}) "
+                f"{self.item_name}; export both reports of the same period.",
             )
         )
 

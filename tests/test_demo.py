@@ -148,7 +148,7 @@ def test_the_demo_exports_are_in_the_platforms_layouts(demo_db):
         "订单状态 锁定: not yet a sale; a later export imports it.",
         "订单状态 等待付款: not yet a sale; a later export imports it.",
         "订单状态 已取消: not a sale.",
-        "订单状态 (删除)等待出库: a deleted order (e.g. split into new orders), not a sale.",
+        "订单状态 '(删除)等待出库': a deleted order (e.g. split into new orders), not a sale.",
     } <= _reasons(runs["jd"])
     assert {
         "售后状态 退款中: not yet a sale; a later export imports it.",
