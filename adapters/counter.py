@@ -4,7 +4,7 @@ The same event object arrives two ways: pushed by a cabinet in real time
 (service/counters.py) and in the cabinet operator's daily export, JSON Lines
 with one event per line (the ``counter`` file adapter here). Both go through
 :func:`parse_event`, so a line is read the same way whichever way it came and
-the ledger de-duplicates the two on the event id.
+the ledger de-duplicates the two on the cabinet number and event id.
 
 Event object::
 
@@ -95,6 +95,11 @@ def _barcode(obj: Mapping[str, Any]) -> str | None:
     return value
 
 
+def line_id(cabinet_no: str, event_id: str) -> str:
+    """The ledger's id of a cabinet's event: the cabinet number, then the event id."""
+    return f"{cabinet_no}:{event_id}"
+
+
 def parse_event(obj: Any, row: int | None, *, channel: str = "counter") -> SaleLine | RowError:
     """One cabinet event as a sale line (a refund as a negative line), or why it cannot be read.
 
@@ -131,14 +136,15 @@ def parse_event(obj: Any, row: int | None, *, channel: str = "counter") -> SaleL
     sign = -1 if kind == "refund" else 1
     return SaleLine(
         channel=channel,
-        external_id=event_id,  # type: ignore[arg-type]  # required above
+        # Event ids are unique within a cabinet only: two cabinets' "E-1" are two sales.
+        external_id=line_id(cabinet_no, event_id),  # type: ignore[arg-type]  # required above
         occurred_at=occurred_at,
         quantity=sign * quantity,
         amount_fen=sign * amount_fen,
         unit_price_fen=amount_fen // quantity if amount_fen % quantity == 0 else None,
         sku=sku,
         barcode=barcode,
-        refund_of=refund_of,
+        refund_of=None if refund_of is None else line_id(cabinet_no, refund_of),
         row=row,
     )
 

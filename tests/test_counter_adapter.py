@@ -49,10 +49,15 @@ def test_the_counter_adapter_reads_json_lines_into_the_counter_channel():
     assert (adapter.channel, adapter.media) == ("counter", ("jsonl",))
 
 
-def test_a_sale_event_becomes_a_line_with_the_event_id_as_external_id():
+def test_a_sale_event_becomes_a_line_with_the_cabinet_and_event_id_as_external_id():
     line = parse_event(event(), 0)
     assert isinstance(line, SaleLine)
-    assert (line.channel, line.external_id, line.quantity, line.amount_fen) == ("counter", "E-1", 2, 11600)
+    assert (line.channel, line.external_id, line.quantity, line.amount_fen) == (
+        "counter",
+        "ZG-340722-001:E-1",
+        2,
+        11600,
+    )
     assert line.unit_price_fen == 5800
     assert line.occurred_at == datetime(2024, 3, 15, 2, 0, tzinfo=UTC)
     assert line.row == 0
@@ -60,7 +65,7 @@ def test_a_sale_event_becomes_a_line_with_the_event_id_as_external_id():
 
 def test_a_refund_event_becomes_a_negative_line_naming_the_sale():
     line = parse_event(event(event_id="E-2", type="refund", refund_of="E-1"), 1)
-    assert (line.quantity, line.amount_fen, line.refund_of) == (-2, -11600, "E-1")
+    assert (line.quantity, line.amount_fen, line.refund_of) == (-2, -11600, "ZG-340722-001:E-1")
 
 
 def test_the_channel_is_the_cabinet_kind_given_by_the_caller():

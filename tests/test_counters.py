@@ -184,7 +184,7 @@ def test_a_signed_push_puts_its_events_in_the_cabinets_county_ledger(client, cab
     response = push(client, cabinet["secret"], [event("E-1", quantity=2, amount_fen=11600)])
     assert statuses(response) == ["accepted"]
     assert response.json["counts"]["accepted"] == 1
-    sale = db[storage.SALES].find_one({"external_id": "E-1"})
+    sale = db[storage.SALES].find_one({"external_id": f"{CABINET}:E-1"})
     assert (sale["county_code"], sale["channel"]) == (COUNTY, "counter")
     assert sale["product_id"] == catalogue["certified"]["_id"] and sale["certified"] is True
     assert (sale["quantity"], sale["amount_fen"]) == (2, 11600)
@@ -197,21 +197,21 @@ def test_a_pavilions_events_are_in_the_pavilion_channel(client, staff, catalogue
     ).json
     response = push(client, created["secret"], [event("P-1", cabinet_no="ZG-P1")], cabinet_no="ZG-P1")
     assert statuses(response) == ["accepted"]
-    assert db[storage.SALES].find_one({"external_id": "P-1"})["channel"] == "pavilion"
+    assert db[storage.SALES].find_one({"external_id": "ZG-P1:P-1"})["channel"] == "pavilion"
 
 
 def test_an_event_pushed_twice_is_accepted_once_and_then_ignored(client, cabinet, catalogue, db):
     push(client, cabinet["secret"], [event("E-1")])
     again = push(client, cabinet["secret"], [event("E-1", amount_fen=1), event("E-1")])
     assert statuses(again) == ["duplicate", "duplicate"]
-    assert db[storage.SALES].count_documents({"external_id": "E-1"}) == 1
-    assert db[storage.SALES].find_one({"external_id": "E-1"})["amount_fen"] == 5800
+    assert db[storage.SALES].count_documents({"external_id": f"{CABINET}:E-1"}) == 1
+    assert db[storage.SALES].find_one({"external_id": f"{CABINET}:E-1"})["amount_fen"] == 5800
 
 
 def test_an_event_repeated_within_one_push_counts_once(client, cabinet, catalogue, db):
     response = push(client, cabinet["secret"], [event("E-1"), event("E-1")])
     assert statuses(response) == ["accepted", "duplicate"]
-    assert db[storage.SALES].count_documents({"external_id": "E-1"}) == 1
+    assert db[storage.SALES].count_documents({"external_id": f"{CABINET}:E-1"}) == 1
 
 
 def test_sales_of_products_outside_the_catalogue_are_stored_and_flagged(client, cabinet, catalogue, db):
@@ -219,8 +219,8 @@ def test_sales_of_products_outside_the_catalogue_are_stored_and_flagged(client, 
     assert statuses(response) == ["unmatched", "uncertified"]
     assert all(outcome["message"] for outcome in response.json["events"])
     stored = {s["external_id"]: s for s in db[storage.SALES].find()}
-    assert stored["E-1"]["matched"] is False
-    assert stored["E-2"]["matched"] is True and stored["E-2"]["certified"] is False
+    assert stored[f"{CABINET}:E-1"]["matched"] is False
+    assert stored[f"{CABINET}:E-2"]["matched"] is True and stored[f"{CABINET}:E-2"]["certified"] is False
 
 
 def test_a_refund_event_reverses_its_sale(client, cabinet, catalogue, db):
@@ -229,8 +229,8 @@ def test_a_refund_event_reverses_its_sale(client, cabinet, catalogue, db):
         client, cabinet["secret"], [event("R-1", type="refund", refund_of="E-1", amount_fen=5800)]
     )
     assert statuses(response) == ["accepted"]
-    refund = db[storage.SALES].find_one({"external_id": "R-1"})
-    assert (refund["quantity"], refund["amount_fen"], refund["refund_of"]) == (-1, -5800, "E-1")
+    refund = db[storage.SALES].find_one({"external_id": f"{CABINET}:R-1"})
+    assert (refund["quantity"], refund["amount_fen"], refund["refund_of"]) == (-1, -5800, f"{CABINET}:E-1")
 
 
 def test_bad_events_are_rejected_one_by_one_and_the_rest_are_kept(client, cabinet, catalogue, db):
@@ -243,7 +243,7 @@ def test_bad_events_are_rejected_one_by_one_and_the_rest_are_kept(client, cabine
     outcomes = response.json["events"]
     assert outcomes[0]["event_id"] == "E-1" and "quantity" in outcomes[0]["message"]
     assert "ZG-OTHER" in outcomes[3]["message"]
-    assert [s["external_id"] for s in db[storage.SALES].find()] == ["E-2"]
+    assert [s["external_id"] for s in db[storage.SALES].find()] == [f"{CABINET}:E-2"]
 
 
 def test_the_ledgers_own_checks_reject_events_too(client, cabinet, catalogue):
