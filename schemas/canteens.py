@@ -7,7 +7,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema
 from schemas.households import ImportErrorSchema
 from schemas.operators import ActorSchema
-from service.canteen_purchases import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH
+from service.canteen_purchase_inputs import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH
 from service.canteens import FIRST_PLAN_YEAR, FLOOR_RATIO_BP, MAX_NAME_LENGTH, UNIT_TYPES
 from service.products import CHANNELS
 

@@ -155,10 +155,10 @@ def canteens_cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Check and count only; store nothing.")
 def canteens_import_purchases_command(path, canteen_id, dry_run):
     """Log a canteen's purchases from an xlsx or CSV file in the upload template's columns."""
-    from service import canteen_purchases
+    from service import canteen_purchase_upload
 
     _run_import(
-        lambda stream, name: canteen_purchases.import_purchases(
+        lambda stream, name: canteen_purchase_upload.import_purchases(
             get_db(), system_principal(), stream, name, canteen_id=_object_id(canteen_id), dry_run=dry_run
         ),
         path,

@@ -22,7 +22,7 @@ from schemas.canteens import (
     QuotaArgsSchema,
 )
 from schemas.households import ImportFileSchema
-from service import canteen_purchases, canteens, xlsx
+from service import canteen_purchase_upload, canteen_purchases, canteens, xlsx
 from service.access import CANTEEN, STAFF, allow
 from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED, XLSX_ALTERNATIVE
 from service.extensions import Blueprint
@@ -152,7 +152,7 @@ def import_purchases(form, files):
     Rejected rows are listed with the file's row numbers (header = row 1); re-importing changes nothing.
     """
     upload = files["file"]
-    return canteen_purchases.import_purchases(
+    return canteen_purchase_upload.import_purchases(
         get_db(), principal(), upload.stream, upload.filename or "", **form
     )
 
@@ -172,7 +172,9 @@ import_purchases.accepts_files = True
 @allow(*STAFF, CANTEEN)
 def purchase_template():
     """The upload template: the columns, one example row (skipped on import) and a sheet of notes."""
-    return xlsx.send_xlsx(canteen_purchases.purchase_template(), canteen_purchases.TEMPLATE_FILENAME)
+    return xlsx.send_xlsx(
+        canteen_purchase_upload.purchase_template(), canteen_purchase_upload.TEMPLATE_FILENAME
+    )
 
 
 # County report -----------------------------------------------------------------------------------------

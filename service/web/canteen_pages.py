@@ -22,7 +22,16 @@ from schemas.canteens import (
     CanteenPurchaseQueryArgsSchema,
     QuotaArgsSchema,
 )
-from service import canteen_purchases, canteens, products, storage, tabular, xlsx
+from service import (
+    canteen_purchase_checks,
+    canteen_purchase_upload,
+    canteen_purchases,
+    canteens,
+    products,
+    storage,
+    tabular,
+    xlsx,
+)
 from service.access import CANTEEN, allow
 from service.clock import today_local
 from service.errors import PreconditionFailed, ServiceError
@@ -368,7 +377,7 @@ def upload():
     result = None
     if not errors:
         try:
-            result = canteen_purchases.import_purchases(
+            result = canteen_purchase_upload.import_purchases(
                 get_db(), current_principal(), upload_file.stream, upload_file.filename, **form
             )
         except ServiceError as error:
@@ -380,7 +389,9 @@ def upload():
 @bp.route("/upload/template.xlsx")
 @allow(CANTEEN)
 def template():
-    return xlsx.send_xlsx(canteen_purchases.purchase_template(), canteen_purchases.TEMPLATE_FILENAME)
+    return xlsx.send_xlsx(
+        canteen_purchase_upload.purchase_template(), canteen_purchase_upload.TEMPLATE_FILENAME
+    )
 
 
 # The purchase list -------------------------------------------------------------------------------
@@ -406,5 +417,5 @@ def purchases():
         args=args,
         errors=errors,
         quota=canteens.canteen_quota(db, principal, principal.canteen_id, args["year"]),
-        years=range(today_local().year, canteen_purchases.FIRST_DAY.year - 1, -1),
+        years=range(today_local().year, canteen_purchase_checks.FIRST_DAY.year - 1, -1),
     )
