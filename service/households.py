@@ -11,17 +11,16 @@ masked names and no ID number; canteens see nothing.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import IO, Any
 
 from bson import ObjectId
-from pymongo import InsertOne, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from service import access, audit, pii, storage, tabular
+from service import access, audit, pii, registers, storage, tabular
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import today_local, utcnow
 from service.errors import (
@@ -32,8 +31,6 @@ from service.errors import (
     ValidationFailed,
     validation_summary,
 )
-
-log = logging.getLogger(__name__)
 
 STATUSES = {
     "poor": "未脱贫",
@@ -61,9 +58,6 @@ COLUMNS = {
     "exit_year": "脱贫年度",
 }
 REQUIRED_COLUMNS = tuple(COLUMNS[name] for name in COLUMNS if name != "exit_year")
-IMPORT_BATCH = 500
-# Writes of an import batch awaiting their outcome: (row, stored household or None for a new one, fields).
-Pending = list[tuple[tabular.Row, dict[str, Any] | None, dict[str, Any]]]
 
 # What a reader may see of a household (an allow-list, so the hash can never slip out).
 _VISIBLE_FIELDS = (
@@ -438,10 +432,6 @@ def _whole_number(text: str) -> int | None:
         return None
 
 
-def _problems(errors: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    return [(name, COLUMNS.get(name, ""), message) for name, message in errors.items()]
-
-
 def import_households(
     db: Database,
     actor: Principal,
@@ -460,196 +450,85 @@ def import_households(
     _require_staff(actor)
     if county_code is not None:
         access.require_county(actor, county_code)
-    reader = tabular.read_rows(stream, filename, required=REQUIRED_COLUMNS)
-    report = tabular.ImportReport(dry_run=dry_run)
-    seen_numbers: dict[str, int] = {}
-    seen_hashes: dict[str, int] = {}
-    try:
-        for batch in tabular.batched(reader, IMPORT_BATCH):
-            _import_batch(db, actor, batch, county_code, report, seen_numbers, seen_hashes)
-    finally:
-        reader.close()
-    if not dry_run and (report.inserted or report.updated):
-        audit.record(
-            db,
-            actor,
-            "household.import",
-            entity_kind="import",
-            entity_id=filename or None,
-            county_code=county_code or _home_county(actor),
-            note=report.summary(),
-        )
-    log.info("household import", extra={"file": filename, **report.counts()})
-    return report.as_dict()
+    register = HouseholdRegister(actor, county_code)
+    return registers.run_import(db, actor, register, stream, filename, dry_run=dry_run).as_dict()
 
 
-def _import_batch(
-    db: Database,
-    actor: Principal,
-    batch: list[tabular.Row],
-    county_code: str | None,
-    report: tabular.ImportReport,
-    seen_numbers: dict[str, int],
-    seen_hashes: dict[str, int],
-) -> None:
-    candidates: list[tuple[tabular.Row, dict[str, Any]]] = []
-    for row in batch:
-        report.rows += 1
+class HouseholdRegister(registers.Register):
+    """The household register's import: keyed by household number, one head per ID number."""
+
+    collection = storage.HOUSEHOLDS
+    entity_kind = "household"
+    columns = COLUMNS
+    required = REQUIRED_COLUMNS
+    key_field = "household_no"
+    duplicate_message = "Also on row {row} of this file."
+
+    def __init__(self, actor: Principal, county_code: str | None):
+        self.actor = actor
+        self.county_code = county_code
+        self.holders: dict[str, dict[str, Any]] = {}
+
+    def parse(self, row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
         data, errors = _row_data(row)
         fields, problems = _validated(data)
-        errors = {**problems, **errors}
-        if not errors:
-            errors = _scope_problems(actor, fields, county_code, seen_numbers, seen_hashes)
-        if errors:
-            report.reject(row.number, _problems(errors))
-            continue
-        seen_numbers[fields["household_no"]] = row.number
-        seen_hashes[fields["id_number_hash"]] = row.number
-        candidates.append((row, fields))
-    if not candidates:
-        return
+        return fields, {**problems, **errors}
 
-    collection = db[storage.HOUSEHOLDS]
-    existing = {
-        household["household_no"]: household
-        for household in collection.find(
-            {"household_no": {"$in": [f["household_no"] for _, f in candidates]}}
-        )
-    }
-    holders = {
-        household["id_number_hash"]: household
-        for household in collection.find(
-            {"id_number_hash": {"$in": [f["id_number_hash"] for _, f in candidates]}},
-            {"household_no": 1, "county_code": 1, "id_number_hash": 1},
-        )
-    }
-    now = utcnow()
-    writes: list[Any] = []
-    pending: Pending = []
-    for row, fields in candidates:
-        current = existing.get(fields["household_no"])
-        holder = holders.get(fields["id_number_hash"])
-        if holder is not None and holder["household_no"] != fields["household_no"]:
-            report.reject(row.number, _problems({"id_number": _id_number_taken(actor, holder)}))
-            continue
-        if current is None:
-            document = {"_id": ObjectId(), **fields, "version": 1, "created_at": now, "updated_at": now}
-            writes.append(InsertOne(document))
-            pending.append((row, None, document))
-            continue
-        if not actor.sees_county(current["county_code"]):
-            report.reject(
-                row.number,
-                _problems({"household_no": f"Registered in county {current['county_code']}, not yours."}),
+    def resolve(self, db: Database, rows: list[dict[str, Any]]) -> None:
+        # Who already heads a household, for every ID number of the batch at once.
+        self.holders = {
+            household["id_number_hash"]: household
+            for household in db[storage.HOUSEHOLDS].find(
+                {"id_number_hash": {"$in": [fields["id_number_hash"] for fields in rows]}},
+                {"household_no": 1, "county_code": 1, "id_number_hash": 1},
             )
-            continue
-        changes = {name: fields[name] for name in _COMPARED_FIELDS if current.get(name) != fields[name]}
-        if not changes:
-            report.unchanged += 1
-            continue
-        writes.append(
-            UpdateOne(
-                {"_id": current["_id"], "version": current["version"]},
-                {"$set": {**changes, "updated_at": now}, "$inc": {"version": 1}},
-            )
-        )
-        pending.append((row, current, changes))
-    if report.dry_run:
-        for _row, before, _changes in pending:
-            if before is None:
-                report.inserted += 1
-            else:
-                report.updated += 1
-        return
-    failed, matched = _bulk_write(collection, writes)
-    updates = [i for i, (_row, before, _c) in enumerate(pending) if before is not None and i not in failed]
-    if matched < len(updates):
-        failed |= _lost_updates(collection, pending, failed)
-    for index, (row, before, changes) in enumerate(pending):
-        if index in failed:
-            report.reject(
-                row.number,
-                _problems({"household_no": "Changed by someone else during the import; import again."}),
-            )
-            continue
-        if before is None:
-            report.inserted += 1
-            audit.record(
-                db,
-                actor,
-                "household.create",
-                entity_kind="household",
-                entity_id=changes["_id"],
-                county_code=changes["county_code"],
-                after=changes,
-                note=f"import row {row.number}",
-            )
-        else:
-            report.updated += 1
-            after = {**before, **changes, "version": before["version"] + 1, "updated_at": now}
-            audit.record(
-                db,
-                actor,
-                "household.update",
-                entity_kind="household",
-                entity_id=before["_id"],
-                county_code=after["county_code"],
-                before=before,
-                after=after,
-                note=f"import row {row.number}",
-            )
+        }
 
+    def check(self, data: dict[str, Any]) -> dict[str, str]:
+        county = data["county_code"]
+        if self.county_code is not None and county != self.county_code:
+            return {
+                "village_code": f"The village is not in county {self.county_code}, the county of this import."
+            }
+        if not self.actor.sees_county(county):
+            return {"village_code": f"County {county} is outside your counties."}
+        return {}
 
-def _home_county(actor: Principal) -> str | None:
-    """The county an import's summary entry is filed under, so its staff can read it."""
-    return actor.county_codes[0] if len(actor.county_codes) == 1 else None
+    def key(self, data: Mapping[str, Any]) -> str:
+        return data["household_no"]
 
+    def stored_key(self, document: Mapping[str, Any]) -> str:
+        return document["household_no"]
 
-def _scope_problems(
-    actor: Principal,
-    fields: Mapping[str, Any],
-    county_code: str | None,
-    seen_numbers: Mapping[str, int],
-    seen_hashes: Mapping[str, int],
-) -> dict[str, str]:
-    if county_code is not None and fields["county_code"] != county_code:
-        return {"village_code": f"The village is not in county {county_code}, the county of this import."}
-    if not actor.sees_county(fields["county_code"]):
-        return {"village_code": f"County {fields['county_code']} is outside your counties."}
-    if fields["household_no"] in seen_numbers:
-        return {"household_no": f"Also on row {seen_numbers[fields['household_no']]} of this file."}
-    if fields["id_number_hash"] in seen_hashes:
-        return {"id_number": f"The same ID number is on row {seen_hashes[fields['id_number_hash']]}."}
-    return {}
+    def unique_keys(self, data: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+        return [
+            *super().unique_keys(data),
+            ("id_number", data["id_number_hash"], "The same ID number is on row {row}."),
+        ]
 
+    def existing_filter(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"household_no": {"$in": [fields["household_no"] for fields in rows]}}
 
-def _bulk_write(collection: Any, writes: list[Any]) -> tuple[set[int], int]:
-    """Indexes of failed writes (duplicate keys after a concurrent change), and the updates matched."""
-    if not writes:
-        return set(), 0
-    try:
-        result = collection.bulk_write(writes, ordered=False)
-    except BulkWriteError as error:
-        failed = {failure["index"] for failure in error.details.get("writeErrors", [])}
-        return failed, int(error.details.get("nMatched", 0))
-    return set(), result.matched_count
+    def diff(
+        self, row_number: int, stored: Mapping[str, Any] | None, data: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        holder = self.holders.get(data["id_number_hash"])
+        if holder is not None and holder["household_no"] != data["household_no"]:
+            return {}, {"id_number": _id_number_taken(self.actor, holder)}
+        if stored is None:
+            return {}, {}
+        if not self.actor.sees_county(stored["county_code"]):
+            return {}, {"household_no": f"Registered in county {stored['county_code']}, not yours."}
+        return {name: data[name] for name in _COMPARED_FIELDS if stored.get(name) != data[name]}, {}
 
+    def build(self, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        return dict(data)
 
-def _lost_updates(collection: Any, pending: Pending, failed: set[int]) -> set[int]:
-    """Updates whose version filter matched nothing because the household changed meanwhile."""
-    expected = {
-        before["_id"]: (index, before["version"] + 1, changes)
-        for index, (_row, before, changes) in enumerate(pending)
-        if before is not None and index not in failed
-    }
-    if not expected:
-        return set()
-    lost: set[int] = set(index for index, _version, _changes in expected.values())
-    for household in collection.find({"_id": {"$in": list(expected)}}):
-        index, version, changes = expected[household["_id"]]
-        if household.get("version") == version and all(household.get(k) == v for k, v in changes.items()):
-            lost.discard(index)
-    return lost
+    def summary_county(self) -> str | None:
+        # A single-county account files it under its county, so its staff can read it.
+        if self.county_code is not None:
+            return self.county_code
+        return self.actor.county_codes[0] if len(self.actor.county_codes) == 1 else None
 
 
 def household_numbers(db: Database, numbers: Iterable[str]) -> dict[str, dict[str, Any]]:
