@@ -92,6 +92,11 @@ def _page_login(client, username: str) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)[-300:]
 
 
+def _progress(message: str) -> None:
+    """A line on stderr, so a long measurement shows where it is."""
+    print(f"{datetime.now(UTC):%H:%M:%S} {message}", file=sys.stderr, flush=True)
+
+
 def _timed(call: Callable[[], object]) -> float:
     started = time.perf_counter()
     call()
@@ -235,7 +240,7 @@ def _page_latencies(app, db, months: dict) -> dict:
 def run_size(size: int) -> dict:
     from pymongo import InsertOne
 
-    from service import demo, ledger, ledger_rollups, reports, storage
+    from service import demo, ledger, ledger_rollups, partitions, reports, storage
     from service.access import system_principal
 
     app = _app()
@@ -275,7 +280,7 @@ def run_size(size: int) -> dict:
         partitions = ledger_rollups.all_partitions(db, [COUNTY])
         county, month = partitions[len(partitions) // 2]
         started = time.perf_counter()
-        ledger.mark_dirty(db, [(county, month)])
+        partitions.mark_dirty(db, [(county, month)])
         ledger.rebuild_partition(db, county, month)
         result["rebuild_one_month_s"] = round(time.perf_counter() - started, 2)
 
@@ -385,6 +390,7 @@ def run_import(size: int) -> dict:
     result = {"size": size, "backend": _backend()}
     with app.app_context():
         db = app.extensions["storage"].db
+        _progress("loading the demo catalogue")
         demo.load(db, with_sales=False)
         products = [
             product
@@ -395,6 +401,7 @@ def run_import(size: int) -> dict:
         result["file_mb"] = round(len(export) / 1e6, 1)
         client = app.test_client()
         headers = _api_token(client, "county")
+        _progress(f"importing {size:,} rows through the API")
         started = time.perf_counter()
         response = client.post(
             "/api/v1/imports",
@@ -413,6 +420,7 @@ def run_import(size: int) -> dict:
         del export
 
         # The backend's raw rate: the very documents the import stored, the same indexes, no service code.
+        _progress(f"imported in {seconds:.1f} s; inserting the same documents raw")
         documents = list(db[storage.SALES].find({}, {"_id": 0}))
         scratch = db[f"raw_{uuid.uuid4().hex[:6]}"]
         scratch.create_indexes(storage.INDEXES[storage.SALES])
@@ -488,6 +496,7 @@ def run_push(size: int, requests_each: int = 10) -> dict:
             )
             ledger.ingest(db, lines, ledger.IngestScope(COUNTY))
         result["fill_s"] = round(time.perf_counter() - started, 1)
+        _progress(f"{size:,} lines in the month after {result['fill_s']} s; timing requests")
         month = f"{local:%Y-%m}"
         result["lines_in_month"] = db[storage.SALES].count_documents({"county_code": COUNTY, "month": month})
 

@@ -8,6 +8,9 @@ applicant and revocation (撤销) of a certificate.
 
 ``expired`` is never stored: a certified product whose ``valid_until`` has
 passed *reads* as expired, so expiry needs no scheduled job.
+
+:func:`certified_at` and :func:`rate_at` say what held at a past moment (from the
+certificate and rate histories): the sales ledger values each sale with them.
 """
 
 from __future__ import annotations
@@ -160,3 +163,28 @@ def certificate_in_force(certificate: Mapping[str, Any], moment: datetime) -> bo
         return False
     ended_at = certificate.get("ended_at")
     return ended_at is None or ended_at > moment
+
+
+# Effective-dated rules the sales ledger values a sale with ----------------------------------------
+
+
+def rate_at(product: dict[str, Any], moment: datetime) -> int:
+    """The benefit rate (bp) in force at ``moment``: the last history entry starting at or before it.
+
+    0 before the first entry: no rate had been declared then.
+    """
+    rate = 0
+    for entry in product.get("benefit_rate_history") or []:
+        if entry["valid_from"] > moment:
+            break
+        rate = entry["benefit_rate_bp"]
+    return rate
+
+
+def certified_at(product: dict[str, Any], moment: datetime) -> bool:
+    """Whether the product held an unexpired certificate at ``moment``.
+
+    Read from the certificate history, so a product revoked or sent back for review
+    later was still certified before that happened.
+    """
+    return any(certificate_in_force(certificate, moment) for certificate in product.get("certificates") or [])

@@ -30,12 +30,12 @@ from itertools import islice
 from typing import Any
 
 from bson import ObjectId
-from pymongo import InsertOne, ReturnDocument, UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from adapters.base import BUYER_TYPES, CHANNELS, RowError, SaleLine, Skipped
-from service import attribution, ledger_rollups, products, storage
+from service import attribution, certification, ledger_rollups, partitions, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import local_date, local_month, utcnow
 from service.tabular import row_message
@@ -239,8 +239,8 @@ def attribute(product: dict[str, Any] | None, occurred_at: datetime, amount_fen:
             "benefit_rate_bp": 0,
             "poor_income_fen": 0,
         }
-    certified = products.certified_at(product, occurred_at)
-    rate = products.rate_at(product, occurred_at)
+    certified = certification.certified_at(product, occurred_at)
+    rate = certification.rate_at(product, occurred_at)
     return {
         "product_id": product["_id"],
         "operator_id": product["operator_id"],
@@ -305,16 +305,16 @@ def ingest(
         _ingest_batch(db, batch, scope, catalogue, result, dry_run=dry_run, run_id=run_id)
     if rebuild and not dry_run:
         # Also repair what an earlier crash or a catalogue change left dirty in this county.
-        rebuild_partitions(db, result.partitions | set(dirty_partitions(db, [scope.county_code])))
+        rebuild_partitions(db, result.partitions | set(partitions.dirty_partitions(db, [scope.county_code])))
     return result
 
 
-def rebuild_partitions(db: Database, partitions: Iterable[tuple[str, str]]) -> None:
+def rebuild_partitions(db: Database, county_months: Iterable[tuple[str, str]]) -> None:
     """Bring these county-months up to date now (only what their markers list), or, inside
     deferred_rebuilds(), once at its end."""
     if _deferring.get():
         return
-    for county_code, month in sorted(set(partitions)):
+    for county_code, month in sorted(set(county_months)):
         rebuild_partition(db, county_code, month, full=False)
 
 
@@ -382,11 +382,11 @@ def _ingest_batch(
     if dry_run or not pending:
         return
     # Dirty first: a crash after the sales are written still leaves the operator-months to rebuild.
-    mark_groups_dirty(db, groups)
+    partitions.mark_groups_dirty(db, groups)
     _write(db, pending, scope, result, groups)
     # And dirty again after: a rebuild that read the mark above but summed the ledger before this
     # write can no longer clean them without these lines.
-    mark_groups_dirty(db, groups)
+    partitions.mark_groups_dirty(db, groups)
     result.partitions |= set(groups)
 
 
@@ -487,7 +487,7 @@ def _replaced_meanwhile(
             _add_group(found, stored)
         again.append(_Pending(item.line, item.document, stored, item.new))
     if found:
-        mark_groups_dirty(db, found)
+        partitions.mark_groups_dirty(db, found)
         for partition, operator_ids in found.items():
             groups[partition] |= operator_ids
     return again
@@ -558,144 +558,11 @@ def _existing_lines(
     return found
 
 
-# Partitions and rebuilds --------------------------------------------------------------------------
+# Rebuilds -----------------------------------------------------------------------------------------
 
-
-def partition_id(county_code: str, month: str) -> str:
-    return f"{county_code}:{month}"
-
-
-def mark_dirty(db: Database, partitions: Iterable[tuple[str, str]]) -> None:
-    """These county-months need rebuilding whole (a correction: rates, links, SKU mappings)."""
-    now = utcnow()
-    operations = [
-        UpdateOne(
-            {"_id": partition_id(county_code, month)},
-            {
-                "$set": {
-                    "county_code": county_code,
-                    "month": month,
-                    "dirty": True,
-                    "full": True,
-                    "dirty_at": now,
-                },
-                "$inc": {"generation": 1},
-            },
-            upsert=True,
-        )
-        for county_code, month in sorted(set(partitions))
-    ]
-    if operations:
-        db[storage.LEDGER_PARTITIONS].bulk_write(operations, ordered=True)
-
-
-def mark_groups_dirty(db: Database, groups: Mapping[tuple[str, str], Iterable[ObjectId | None]]) -> None:
-    """These operator-months need recomputing: listed on their partition's marker, which turns dirty."""
-    now = utcnow()
-    operations = [
-        UpdateOne(
-            {"_id": partition_id(county_code, month)},
-            {
-                "$set": {"county_code": county_code, "month": month, "dirty": True, "dirty_at": now},
-                "$setOnInsert": {"full": False},
-                "$addToSet": {"dirty_groups": {"$each": sorted(set(operator_ids), key=str)}},
-                "$inc": {"generation": 1},
-            },
-            upsert=True,
-        )
-        for (county_code, month), operator_ids in sorted(groups.items())
-        if operator_ids
-    ]
-    if operations:
-        db[storage.LEDGER_PARTITIONS].bulk_write(operations, ordered=True)
-
-
-def _needs_full(marker: dict[str, Any]) -> bool:
-    # A marker written before operator-months were tracked has no "full": dirty meant rebuild it all.
-    return bool(marker.get("full", marker.get("dirty", False)))
-
-
-def dirty_partitions(db: Database, county_codes: Iterable[str] | None = None) -> list[tuple[str, str]]:
-    query: dict[str, Any] = {"dirty": True}
-    if county_codes is not None:
-        query["county_code"] = {"$in": list(county_codes)}
-    return [
-        (p["county_code"], p["month"])
-        for p in db[storage.LEDGER_PARTITIONS].find(query).sort([("county_code", 1), ("month", 1)])
-    ]
-
-
-# A rebuild holds its partition's lease (on the partition's marker) while it reads the ledger and
-# replaces the derived rows, so two rebuilds of one county-month never interleave, in one process or
-# across many. A holder that died frees it when it expires.
-LEASE_SECONDS = 120
 # While ingests keep marking its partition, a holder rebuilds again, at most this many times; after
 # that it leaves the partition dirty for the next ingest or ``ledger rebuild``.
 MAX_ROUNDS = 20
-
-
-class LeaseLost(RuntimeError):
-    """The lease expired and another rebuild took it over: this one must not write."""
-
-
-def _lease_filter(county_code: str, month: str, owner: str) -> dict[str, Any]:
-    return {"_id": partition_id(county_code, month), "lease.owner": owner}
-
-
-def acquire_lease(db: Database, county_code: str, month: str, owner: str) -> dict[str, Any] | None:
-    """Take the partition's lease in one atomic step: the marker as it is now, or None if held."""
-    markers = db[storage.LEDGER_PARTITIONS]
-    key = partition_id(county_code, month)
-    with contextlib.suppress(DuplicateKeyError):  # another process created the marker meanwhile
-        markers.update_one(
-            {"_id": key},
-            {
-                "$setOnInsert": {
-                    "county_code": county_code,
-                    "month": month,
-                    "dirty": False,
-                    "full": False,
-                    "generation": 0,
-                }
-            },
-            upsert=True,
-        )
-    now = utcnow()
-    return markers.find_one_and_update(
-        {"_id": key, "$or": [{"lease": None}, {"lease.expires_at": {"$lte": now}}]},
-        {"$set": {"lease": {"owner": owner, "expires_at": now + timedelta(seconds=LEASE_SECONDS)}}},
-        return_document=ReturnDocument.AFTER,
-    )
-
-
-def renew_lease(db: Database, county_code: str, month: str, owner: str) -> dict[str, Any]:
-    """Extend the lease before writing; the marker as it is now. Raises LeaseLost if it was taken."""
-    marker = db[storage.LEDGER_PARTITIONS].find_one_and_update(
-        _lease_filter(county_code, month, owner),
-        {"$set": {"lease.expires_at": utcnow() + timedelta(seconds=LEASE_SECONDS)}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if marker is None:
-        raise LeaseLost(partition_id(county_code, month))
-    return marker
-
-
-def _release_clean(db: Database, county_code: str, month: str, owner: str, generation: int) -> bool:
-    """Clean the partition and free the lease in one step, only if no ingest marked it meanwhile."""
-    released = db[storage.LEDGER_PARTITIONS].update_one(
-        {**_lease_filter(county_code, month, owner), "generation": generation},
-        {
-            "$set": {"dirty": False, "full": False, "dirty_groups": [], "rebuilt_at": utcnow()},
-            "$unset": {"lease": ""},
-        },
-    )
-    return released.matched_count == 1
-
-
-def _release(db: Database, county_code: str, month: str, owner: str) -> None:
-    db[storage.LEDGER_PARTITIONS].update_one(
-        _lease_filter(county_code, month, owner), {"$unset": {"lease": ""}}
-    )
 
 
 def rebuild_partition(db: Database, county_code: str, month: str, *, full: bool = True) -> dict[str, int]:
@@ -708,7 +575,7 @@ def rebuild_partition(db: Database, county_code: str, month: str, *, full: bool 
     again from the marker as it is then, so whatever was marked before this call is included.
     """
     owner = uuid.uuid4().hex
-    marker = acquire_lease(db, county_code, month, owner)
+    marker = partitions.acquire_lease(db, county_code, month, owner)
     if marker is None:
         return {"busy": 1}
     counts: dict[str, int] = {}
@@ -716,20 +583,22 @@ def rebuild_partition(db: Database, county_code: str, month: str, *, full: bool 
     try:
         for round_number in range(1, MAX_ROUNDS + 1):
             generation = marker["generation"]
-            counts = _recompute(db, county_code, month, owner, marker, whole=full or _needs_full(marker))
-            if _release_clean(db, county_code, month, owner, generation):
+            counts = _recompute(
+                db, county_code, month, owner, marker, whole=full or partitions.needs_full(marker)
+            )
+            if partitions.release_clean(db, county_code, month, owner, generation):
                 released = True
                 return {**counts, "rounds": round_number} if round_number > 1 else counts
             # Marked again while we worked: the lines written meanwhile may be missing; once more.
-            marker = renew_lease(db, county_code, month, owner)
+            marker = partitions.renew_lease(db, county_code, month, owner)
             full = False
         return {**counts, "rounds": MAX_ROUNDS, "left_dirty": 1}
-    except LeaseLost:
+    except partitions.LeaseLost:
         released = True  # another rebuild holds it now and will finish the work
         return {**counts, "lease_lost": 1}
     finally:
         if not released:
-            _release(db, county_code, month, owner)
+            partitions.release(db, county_code, month, owner)
 
 
 def _recompute(
@@ -750,7 +619,7 @@ def _recompute(
         county_code,
         month,
         derived,
-        before_write=lambda: renew_lease(db, county_code, month, owner),
+        before_write=lambda: partitions.renew_lease(db, county_code, month, owner),
         operator_ids=operator_ids,
     )
     sizes = {name: len(documents) for name, documents in derived.items()}
@@ -795,40 +664,13 @@ def _refresh_lines(db: Database, county_code: str, month: str) -> int:
 def rebuild(db: Database, county_codes: Iterable[str] | None = None, *, all_partitions: bool = False) -> list:
     """Bring the dirty partitions of the given counties up to date, or rebuild every one whole."""
     if all_partitions:
-        partitions = ledger_rollups.all_partitions(db, county_codes)
+        county_months = ledger_rollups.all_partitions(db, county_codes)
     else:
-        partitions = dirty_partitions(db, county_codes)
+        county_months = partitions.dirty_partitions(db, county_codes)
     return [
         (county, month, rebuild_partition(db, county, month, full=all_partitions))
-        for county, month in partitions
+        for county, month in county_months
     ]
-
-
-def _partitions_since(db: Database, collection: str, match: dict[str, Any]) -> list[tuple[str, str]]:
-    pipeline = [{"$match": match}, {"$group": {"_id": {"county_code": "$county_code", "month": "$month"}}}]
-    return sorted(
-        (g["_id"]["county_code"], g["_id"]["month"]) for g in storage.aggregate(db[collection], pipeline)
-    )
-
-
-def mark_product_changed(db: Database, product_id: ObjectId, since: datetime | None = None) -> int:
-    """A product's rate, certification or operator changed: its months from ``since`` on are dirty."""
-    match: dict[str, Any] = {"product_id": product_id}
-    if since is not None:
-        match["month"] = {"$gte": local_month(since)}
-    partitions = _partitions_since(db, storage.SALES_DAILY, match)
-    mark_dirty(db, partitions)
-    return len(partitions)
-
-
-def mark_operator_links_changed(db: Database, operator_id: ObjectId, since: datetime | None = None) -> int:
-    """An operator's benefit links changed: the pools it had from ``since`` on must be shared again."""
-    match: dict[str, Any] = {"operator_id": operator_id}
-    if since is not None:
-        match["month"] = {"$gte": local_month(since)}
-    partitions = _partitions_since(db, storage.OPERATOR_POOLS, match)
-    mark_dirty(db, partitions)
-    return len(partitions)
 
 
 def rematch(db: Database, county_codes: Iterable[str] | None = None) -> dict[str, int]:
@@ -839,7 +681,7 @@ def rematch(db: Database, county_codes: Iterable[str] | None = None) -> dict[str
     sales = db[storage.SALES]
     catalogue = Catalogue(db)
     matched = 0
-    partitions: set[tuple[str, str]] = set()
+    touched: set[tuple[str, str]] = set()
     fields = {
         "channel": 1,
         "external_id": 1,
@@ -874,12 +716,12 @@ def rematch(db: Database, county_codes: Iterable[str] | None = None) -> dict[str
                 continue
             fields = attribute(product, doc["occurred_at"], doc["amount_fen"])
             updates.append(UpdateOne(line_filter(doc), {"$set": fields}))
-            partitions.add((doc["county_code"], doc["month"]))
+            touched.add((doc["county_code"], doc["month"]))
         if updates:
-            mark_dirty(db, partitions)
+            partitions.mark_dirty(db, touched)
             sales.bulk_write(updates, ordered=False)
-            mark_dirty(db, partitions)
+            partitions.mark_dirty(db, touched)
             matched += len(updates)
-    for county_code, month in sorted(partitions):
+    for county_code, month in sorted(touched):
         rebuild_partition(db, county_code, month)
-    return {"unmatched_before": len(pending), "matched": matched, "partitions_rebuilt": len(partitions)}
+    return {"unmatched_before": len(pending), "matched": matched, "partitions_rebuilt": len(touched)}

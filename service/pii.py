@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from typing import Any
 
 from flask import current_app
 from stdnum import numdb
@@ -91,6 +92,19 @@ def mask_id_numbers_in(text: str) -> str:
         return mask_id_number(number) if ric.calc_check_digit(number) == number[17] else match.group(0)
 
     return _ID_NUMBER_IN_TEXT.sub(masked, text)
+
+
+# A row error quotes the cell it could not read; a few dozen characters identify it, and a kept
+# run stays small however large the cells of a hostile file are.
+QUOTED_CELL_CHARS = 40
+
+
+def quoted(value: Any) -> str:
+    """A cell as a message quotes it: ID numbers masked, cut to a few dozen characters."""
+    text = mask_id_numbers_in(value if isinstance(value, str) else repr(value))
+    if len(text) > QUOTED_CELL_CHARS:
+        text = text[:QUOTED_CELL_CHARS] + "…"
+    return repr(text) if isinstance(value, str) else text
 
 
 def mask_name(name: str | None) -> str:

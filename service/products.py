@@ -6,8 +6,8 @@ staff approve, publicize (公示), certify and revoke it, following the pure
 state machine in ``service.certification``. Certification has a validity
 period; expiry is computed when a product is read, never by a scheduled job.
 
-The sales ledger uses :func:`rate_at` and :func:`certified_at` to value a sale
-with the rate and the certification that held at the moment of the sale.
+The sales ledger values a sale with ``service.certification``'s :func:`rate_at` and
+:func:`certified_at`: the rate and the certification that held at the moment of the sale.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters.base import CHANNELS as SALE_CHANNELS
-from service import access, audit, certification, ledger, operators, storage
+from service import access, audit, certification, operators, partitions, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
-from service.certification import CERTIFIED, DRAFT, EXPIRED
+from service.certification import CERTIFIED, DRAFT, EXPIRED, rate_at
 from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
 from service.config import Config
 from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
@@ -71,34 +71,6 @@ _PLAIN_FIELDS = (
     "annual_output_unit",
     "annual_value_fen",
 )
-
-
-# Pure rules the sales ledger shares -------------------------------------------------------------
-
-
-def rate_at(product: dict[str, Any], moment: datetime) -> int:
-    """The benefit rate (bp) in force at ``moment``: the last history entry starting at or before it.
-
-    0 before the first entry: no rate had been declared then.
-    """
-    rate = 0
-    for entry in product.get("benefit_rate_history") or []:
-        if entry["valid_from"] > moment:
-            break
-        rate = entry["benefit_rate_bp"]
-    return rate
-
-
-def certified_at(product: dict[str, Any], moment: datetime) -> bool:
-    """Whether the product held an unexpired certificate at ``moment``.
-
-    Read from the certificate history, so a product revoked or sent back for review
-    later was still certified before that happened.
-    """
-    return any(
-        certification.certificate_in_force(certificate, moment)
-        for certificate in product.get("certificates") or []
-    )
 
 
 def effective_status(product: dict[str, Any], now: datetime) -> str:
@@ -469,9 +441,9 @@ def update_product(
         raise PreconditionFailed("The product was changed by someone else; read it again.")
     after = _load(db, product_id)
     if "operator_id" in update:
-        ledger.mark_product_changed(db, product_id)
+        partitions.mark_product_changed(db, product_id)
     elif "benefit_rate_history" in update:
-        ledger.mark_product_changed(db, product_id, since=_rate_start(day))
+        partitions.mark_product_changed(db, product_id, since=_rate_start(day))
     audit.record(
         db,
         actor,

@@ -26,7 +26,8 @@ from service import access, audit, storage
 from service.access import Principal
 from service.clock import utcnow
 from service.errors import Forbidden, NotFound, ValidationFailed
-from service.tabular import QUOTED_CELL_CHARS, Row
+from service.pii import QUOTED_CELL_CHARS
+from service.tabular import Row
 
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 # A run quotes a status up to this length; a longer one could never be read back from the run.

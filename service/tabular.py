@@ -35,9 +35,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
+from service import xlsx
 from service.clock import SHANGHAI
 from service.errors import ValidationFailed
-from service.pii import mask_id_numbers_in
+from service.pii import mask_id_numbers_in, quoted
 
 HEAD_BYTES = 64 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -188,18 +189,8 @@ MAX_REPORTED_ERRORS = 1000
 # No real line comes near it, and sums of millions of lines stay inside MongoDB's 64-bit integers.
 MAX_AMOUNT_FEN = 10**14
 
-# A row error quotes the cell it could not read; a few dozen characters identify it, and a kept
-# run stays small however large the cells of a hostile file are.
-QUOTED_CELL_CHARS = 40
+# A kept run stays small however large the messages about a hostile file's rows are.
 ROW_MESSAGE_CHARS = 300
-
-
-def quoted(value: Any) -> str:
-    """A cell as a message quotes it: ID numbers masked, cut to a few dozen characters."""
-    text = mask_id_numbers_in(value if isinstance(value, str) else repr(value))
-    if len(text) > QUOTED_CELL_CHARS:
-        text = text[:QUOTED_CELL_CHARS] + "…"
-    return repr(text) if isinstance(value, str) else text
 
 
 def row_message(message: str) -> str:
@@ -530,8 +521,6 @@ def _mixed_encoding(number: int, what: str) -> ValidationFailed:
 
 
 def _xlsx_cells(fileobj: IO[bytes], filename: str) -> Cells:
-    from service import xlsx  # the writer's module; imported here as it quotes cells through this one
-
     for number, values in xlsx.read_first_sheet(fileobj, filename):
         cells: list[str] = []
         imprecise: set[int] = set()

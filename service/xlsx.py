@@ -38,6 +38,7 @@ from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH, from_excel
 
 from service.clock import SHANGHAI
 from service.errors import ValidationFailed
+from service.pii import quoted
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -306,8 +307,6 @@ def _file_label(filename: str) -> str:
 
 def _short(text: str) -> str:
     """Text from the file as a message quotes it (cut short, ID numbers masked)."""
-    from service.tabular import quoted  # tabular reads workbooks through this module
-
     return quoted(text)
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from service import certification as cert
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, ROLES
+from service.certification import certified_at
 from service.errors import Conflict, Forbidden, ValidationFailed
-from service.products import certified_at
 
 T0 = datetime(2021, 3, 1, 2, 0, tzinfo=UTC)
 

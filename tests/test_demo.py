@@ -6,7 +6,7 @@ from datetime import UTC, date, timedelta
 
 import pytest
 
-from service import demo, ledger, ledger_rollups, reconcile, storage
+from service import demo, ledger, ledger_rollups, partitions, reconcile, storage
 from service.clock import start_of_local_day, today_local, utcnow
 from tests import query_shapes
 from tests.conftest import _drop, make_test_app
@@ -218,9 +218,9 @@ def test_every_query_of_pages_api_and_ledger_starts_on_an_index(demo_app, demo_d
     ids = {name: demo_db[collection].find_one({}, {"_id": 1})["_id"] for name, collection in _IDS.items()}
     with query_shapes.recording(demo_db) as shapes:
         opened = sum(_get_everything(demo_app, ids, user) for user in ("county", "enterprise", "canteen"))
-        ledger.mark_product_changed(demo_db, product["_id"])
-        ledger.mark_product_changed(demo_db, product["_id"], since=utcnow() - timedelta(days=60))
-        ledger.mark_operator_links_changed(demo_db, product["operator_id"])
+        partitions.mark_product_changed(demo_db, product["_id"])
+        partitions.mark_product_changed(demo_db, product["_id"], since=utcnow() - timedelta(days=60))
+        partitions.mark_operator_links_changed(demo_db, product["operator_id"])
         ledger.rebuild(demo_db)
         ledger.rematch(demo_db, [demo.COUNTY_CODE])
     assert opened > 60

@@ -13,7 +13,7 @@ import pytest
 from bson import ObjectId
 
 from adapters.base import REGISTRY, RowError, SaleLine
-from service import canteens, imports, ledger, pii, storage, tabular
+from service import canteens, imports, partitions, pii, storage, tabular
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Forbidden, ValidationFailed
@@ -574,7 +574,7 @@ def test_a_run_that_fails_part_way_counts_exactly_what_it_wrote_and_the_reports_
     )
     # The reports already hold what was written: nothing left for a later rebuild.
     assert daily_sales_fen(db) == written * 1000
-    assert ledger.dirty_partitions(db, [COUNTY]) == []
+    assert partitions.dirty_partitions(db, [COUNTY]) == []
     again = imports.run_import(db, STAFF, "jd", io.BytesIO(data), "orders.csv")
     assert (again["unchanged"], again["inserted"]) == (written, len(rows) - written)
     assert db[storage.SALES].count_documents({}) == len(rows)

@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 
 from adapters.base import RowError, SaleLine
-from service import ledger, ledger_rollups, reconcile, storage
+from service import ledger, ledger_rollups, partitions, reconcile, storage
 from service.ledger import IngestScope
 
 COUNTY = "340722"
@@ -273,10 +273,10 @@ def test_daily_rollups_split_certified_from_unmatched(db, certified):
 
 def test_a_crash_before_the_rebuild_leaves_the_partition_dirty(db, certified):
     ingest(db, [line("A-1")], rebuild=False)
-    assert ledger.dirty_partitions(db) == [(COUNTY, "2024-03")]
+    assert partitions.dirty_partitions(db) == [(COUNTY, "2024-03")]
     assert db[storage.OPERATOR_POOLS].count_documents({}) == 0
     ledger.rebuild(db)
-    assert ledger.dirty_partitions(db) == []
+    assert partitions.dirty_partitions(db) == []
     assert db[storage.OPERATOR_POOLS].find_one()["pool_fen"] == 1_500
 
 
@@ -285,12 +285,12 @@ def test_an_ingest_during_a_rebuild_keeps_the_partition_dirty(db, certified, mon
     real_compute = ledger_rollups.compute_partition
 
     def compute_while_another_ingest_lands(db_, county, month, *groups):
-        ledger.mark_dirty(db_, [(county, month)])
+        partitions.mark_dirty(db_, [(county, month)])
         return real_compute(db_, county, month, *groups)
 
     monkeypatch.setattr(ledger_rollups, "compute_partition", compute_while_another_ingest_lands)
     ledger.rebuild_partition(db, COUNTY, "2024-03")
-    assert ledger.dirty_partitions(db) == [(COUNTY, "2024-03")]
+    assert partitions.dirty_partitions(db) == [(COUNTY, "2024-03")]
 
 
 def test_verify_finds_nothing_after_ingests_and_refunds(db, certified):
@@ -342,11 +342,11 @@ def test_rematch_resolves_lines_once_their_sku_is_mapped(db, certified):
 
 def test_a_product_change_marks_its_months_dirty_from_the_change_on(db, certified):
     ingest(db, [line("A-1"), line("B-1", occurred_at=datetime(2024, 5, 2, tzinfo=UTC))])
-    marked = ledger.mark_product_changed(
+    marked = partitions.mark_product_changed(
         db, certified["product"]["_id"], since=datetime(2024, 4, 1, tzinfo=UTC)
     )
     assert marked == 1
-    assert ledger.dirty_partitions(db) == [(COUNTY, "2024-05")]
+    assert partitions.dirty_partitions(db) == [(COUNTY, "2024-05")]
 
 
 def test_a_link_change_marks_the_operators_pools_dirty_and_the_next_ingest_repairs_them(
@@ -355,9 +355,9 @@ def test_a_link_change_marks_the_operators_pools_dirty_and_the_next_ingest_repai
     ingest(db, [line("A-1", 100_000)])
     newcomer = factory.household(COUNTY)
     factory.benefit_link(certified["operator"], newcomer, weight=1)
-    assert ledger.mark_operator_links_changed(db, certified["operator"]["_id"]) == 1
+    assert partitions.mark_operator_links_changed(db, certified["operator"]["_id"]) == 1
     ingest(db, [line("Z-1", 100, occurred_at=datetime(2024, 6, 1, tzinfo=UTC))])
-    assert ledger.dirty_partitions(db) == []
+    assert partitions.dirty_partitions(db) == []
     shares = [i["share_fen"] for i in db[storage.HOUSEHOLD_INCOME].find({"month": "2024-03"})]
     assert sorted(shares) == [3_750, 3_750, 7_500]
 
@@ -386,7 +386,7 @@ def test_staff_may_correct_a_past_rate_and_the_figures_follow(login, db, certifi
         headers={"If-Match": etag},
     )
     assert response.status_code == 200, response.json
-    assert ledger.dirty_partitions(db) == [(COUNTY, "2024-03")]
+    assert partitions.dirty_partitions(db) == [(COUNTY, "2024-03")]
     ledger.rebuild(db)
     assert db[storage.OPERATOR_POOLS].find_one()["pool_fen"] == 2_000
     assert reconcile.verify(db)[1] == []
@@ -413,7 +413,7 @@ def test_ending_a_link_marks_the_operators_months_dirty(login, db, certified, fa
         f"/api/v1/benefit-links/{link['_id']}/end", json={"valid_to": "2024-03-10", "reason": "退出合作"}
     )
     assert response.status_code == 200, response.json
-    assert ledger.dirty_partitions(db) == [(COUNTY, "2024-03")]
+    assert partitions.dirty_partitions(db) == [(COUNTY, "2024-03")]
 
 
 def test_a_line_inserted_by_a_concurrent_ingest_is_updated_not_duplicated(db, certified, monkeypatch):
@@ -452,7 +452,7 @@ def test_every_update_of_a_sale_line_names_the_shard_key(db, certified, monkeypa
     db[storage.PRODUCTS].update_one(
         {"_id": certified["product"]["_id"]}, {"$set": {"benefit_rate_history": history}}
     )
-    ledger.mark_product_changed(db, certified["product"]["_id"])
+    partitions.mark_product_changed(db, certified["product"]["_id"])
     ledger.rebuild(db)  # lines refreshed with the new rate
 
     # Partition markers are keyed by a string id; sale lines by an ObjectId or their natural key.

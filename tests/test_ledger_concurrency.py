@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import MongoClient
 
-from service import ledger, ledger_rollups, reconcile, storage
+from service import ledger, ledger_rollups, partitions, reconcile, storage
 from service.ledger import IngestScope
 from tests.conftest import TEST_MONGO_URI
 from tests.test_ledger import COUNTY, MARCH, certified, line  # noqa: F401  (the fixture)
@@ -94,10 +94,10 @@ def test_concurrent_rebuilds_of_one_partition_never_double_count(db, certified):
         db, [line(key, value) for key, value in amounts.items()], IngestScope(COUNTY), rebuild=False
     )
     for _ in range(10):
-        ledger.mark_dirty(db, [(COUNTY, MONTH)])
+        partitions.mark_dirty(db, [(COUNTY, MONTH)])
         _run_together([lambda: ledger.rebuild_partition(db, COUNTY, MONTH) for _ in range(4)])
         _assert_figures(db, amounts)
-        assert ledger.dirty_partitions(db) == []
+        assert partitions.dirty_partitions(db) == []
 
 
 def test_concurrent_ingests_and_rebuilds_leave_exact_figures(db, certified):  # noqa: F811
@@ -109,7 +109,7 @@ def test_concurrent_ingests_and_rebuilds_leave_exact_figures(db, certified):  # 
         workers += [lambda: [ledger.rebuild_partition(db, COUNTY, MONTH) for _ in range(6)]] * 2
         _run_together(workers)
         # The last rebuild to finish saw every mark: the partition is clean and exact.
-        assert ledger.dirty_partitions(db) == []
+        assert partitions.dirty_partitions(db) == []
         _assert_figures(db, amounts)
 
 
@@ -123,7 +123,7 @@ def test_a_rebuild_racing_an_ingest_never_cleans_the_partition_without_its_lines
 
     monkeypatch.setattr(ledger, "_write", rebuild_just_before_the_write)
     ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY), rebuild=False)  # and then it crashes
-    assert ledger.dirty_partitions(db) == [(COUNTY, MONTH)]
+    assert partitions.dirty_partitions(db) == [(COUNTY, MONTH)]
     monkeypatch.setattr(ledger, "_write", real_write)
     ledger.rebuild(db)
     _assert_figures(db, {"A-1": 10_000})
@@ -150,17 +150,17 @@ def test_a_rebuild_never_writes_while_another_holds_the_partition(db, certified,
 
 def test_an_expired_lease_is_taken_over_and_the_old_holder_stops_writing(db, certified):  # noqa: F811
     ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY), rebuild=False)
-    assert ledger.acquire_lease(db, COUNTY, MONTH, "crashed") is not None
+    assert partitions.acquire_lease(db, COUNTY, MONTH, "crashed") is not None
     assert ledger.rebuild_partition(db, COUNTY, MONTH) == {"busy": 1}
-    assert ledger.dirty_partitions(db) == [(COUNTY, MONTH)]
+    assert partitions.dirty_partitions(db) == [(COUNTY, MONTH)]
     expired = datetime.now(UTC) - timedelta(seconds=1)
     db[storage.LEDGER_PARTITIONS].update_one(
         {"_id": f"{COUNTY}:{MONTH}"}, {"$set": {"lease.expires_at": expired}}
     )
     assert "busy" not in ledger.rebuild_partition(db, COUNTY, MONTH)
-    assert ledger.dirty_partitions(db) == []
-    with pytest.raises(ledger.LeaseLost):
-        ledger.renew_lease(db, COUNTY, MONTH, "crashed")
+    assert partitions.dirty_partitions(db) == []
+    with pytest.raises(partitions.LeaseLost):
+        partitions.renew_lease(db, COUNTY, MONTH, "crashed")
     _assert_figures(db, {"A-1": 10_000})
 
 
@@ -191,5 +191,5 @@ def test_processes_ingesting_and_rebuilding_one_partition_leave_exact_figures(db
         process.join(timeout=180)
     assert [process.exitcode for process in processes] == [0] * len(processes)
     amounts = {f"{prefix}-{number}": 2_000 + number for prefix in "PQRS" for number in range(5)}
-    assert ledger.dirty_partitions(db) == []
+    assert partitions.dirty_partitions(db) == []
     _assert_figures(db, amounts)

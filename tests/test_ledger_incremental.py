@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import SaleLine
-from service import ledger, ledger_rollups, reconcile, storage
+from service import ledger, ledger_rollups, partitions, reconcile, storage
 from service.ledger import IngestScope
 from tests.conftest import _drop, make_test_app
 from tests.factories import Factory
@@ -60,7 +60,7 @@ def test_an_ingest_recomputes_only_the_operator_month_of_its_lines(db, certified
     assert calls == [[str(certified["operator"]["_id"])]]
     assert db[storage.SALES_DAILY].find_one({"operator_id": other["_id"]}) == untouched
     assert reconcile.verify(db)[1] == []
-    assert ledger.dirty_partitions(db) == []
+    assert partitions.dirty_partitions(db) == []
 
 
 def test_unmatched_lines_are_a_group_of_their_own(db, certified, monkeypatch):  # noqa: F811
@@ -94,13 +94,13 @@ def test_a_crash_after_the_write_leaves_its_operator_months_listed_for_the_next_
     assert marker["dirty"] is True and marker["full"] is False
     assert marker["dirty_groups"] == [certified["operator"]["_id"]]
     assert ledger.rebuild(db)[0][2]["groups"] == 1
-    assert ledger.dirty_partitions(db) == []
+    assert partitions.dirty_partitions(db) == []
     assert reconcile.verify(db)[1] == []
 
 
 def test_a_correction_still_rebuilds_the_whole_partition(db, certified, monkeypatch):  # noqa: F811
     ledger.ingest(db, [line("A-1"), line("U-1", 300, sku="NOPE")], IngestScope(COUNTY))
-    ledger.mark_product_changed(db, certified["product"]["_id"])
+    partitions.mark_product_changed(db, certified["product"]["_id"])
     calls = _recorded_groups(monkeypatch)
     ledger.rebuild(db)
     assert calls == [None]
@@ -204,7 +204,7 @@ def _apply(world, step, sold) -> None:
         query = {"household_id": household["_id"], "operator_id": operator["_id"]}
         if db[storage.BENEFIT_LINKS].count_documents(query) == 0:
             factory.benefit_link(operator, household, weight=step["weight"], valid_from=start)
-            ledger.mark_operator_links_changed(db, operator["_id"])
+            partitions.mark_operator_links_changed(db, operator["_id"])
             ledger.rebuild(db)
     elif step["kind"] == "rate":
         valid_from = datetime(2024, step["month"], 1, tzinfo=UTC)
@@ -214,7 +214,7 @@ def _apply(world, step, sold) -> None:
                 {"_id": product["_id"]},
                 {"$push": {"benefit_rate_history": {"$each": [change], "$sort": {"valid_from": 1}}}},
             )
-            ledger.mark_product_changed(db, product["_id"], since=valid_from)
+            partitions.mark_product_changed(db, product["_id"], since=valid_from)
         ledger.rebuild(db)
 
 
@@ -227,7 +227,7 @@ def test_incremental_figures_equal_a_rebuild_from_scratch_document_for_document(
         sold: dict = {}
         for step in steps:
             _apply(world, step, sold)
-        assert ledger.dirty_partitions(db) == []
+        assert partitions.dirty_partitions(db) == []
         kept = _derived(db)
         assert reconcile.verify(db)[1] == []
         ledger.rebuild(db, all_partitions=True)

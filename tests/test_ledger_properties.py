@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import SaleLine
-from service import ledger, reconcile, storage
+from service import ledger, partitions, reconcile, storage
 from service.ledger import IngestScope
 from tests.conftest import _drop, make_test_app
 from tests.factories import Factory
@@ -94,7 +94,7 @@ def _apply(db, factory, operator, products, households, step, sold):
         start = date.fromordinal(date(2024, 1, 1).toordinal() + step["start_day"])
         if db[storage.BENEFIT_LINKS].count_documents({"household_id": household["_id"]}) == 0:
             factory.benefit_link(operator, household, weight=step["weight"], valid_from=start)
-            ledger.mark_operator_links_changed(db, operator["_id"])
+            partitions.mark_operator_links_changed(db, operator["_id"])
     elif step["kind"] == "rate":
         valid_from = datetime(2024, step["month"], 1, tzinfo=UTC)
         for product in products:
@@ -109,7 +109,7 @@ def _apply(db, factory, operator, products, households, step, sold):
                     }
                 },
             )
-            ledger.mark_product_changed(db, product["_id"], since=valid_from)
+            partitions.mark_product_changed(db, product["_id"], since=valid_from)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service import certification, products, storage
 from service import clock as clock_module
-from service import products, storage
 from service.clock import local_date, start_of_local_day, utcnow
 
 DAY = timedelta(days=1)
@@ -503,8 +503,8 @@ def test_a_revoked_product_was_certified_before_revocation_only(staff, factory, 
     assert response.json["status"] == "revoked"
     stored = db[storage.PRODUCTS].find_one({"_id": product["_id"]})
     assert stored["certificates"][0]["end_reason"] == "revoked"
-    assert products.certified_at(stored, revoked_at - DAY)
-    assert not products.certified_at(stored, revoked_at)
+    assert certification.certified_at(stored, revoked_at - DAY)
+    assert not certification.certified_at(stored, revoked_at)
 
 
 # Editing ---------------------------------------------------------------------------------------
@@ -646,10 +646,10 @@ def test_rate_at_gives_the_rate_that_held_at_each_moment():
             {"benefit_rate_bp": 1200, "valid_from": change},
         ]
     }
-    assert products.rate_at(product, datetime(2020, 12, 31, tzinfo=UTC)) == 0
-    assert products.rate_at(product, change - timedelta(milliseconds=1)) == 800
-    assert products.rate_at(product, change) == 1200
-    assert products.rate_at(product, change + 400 * DAY) == 1200
+    assert certification.rate_at(product, datetime(2020, 12, 31, tzinfo=UTC)) == 0
+    assert certification.rate_at(product, change - timedelta(milliseconds=1)) == 800
+    assert certification.rate_at(product, change) == 1200
+    assert certification.rate_at(product, change + 400 * DAY) == 1200
 
 
 def test_a_rate_change_from_a_later_day_leaves_earlier_moments_alone(
@@ -666,8 +666,8 @@ def test_a_rate_change_from_a_later_day_leaves_earlier_moments_alone(
     assert response.json["benefit_rate_bp"] == 1000
     stored = db[storage.PRODUCTS].find_one({"_id": product["_id"]})
     starts = start_of_local_day(tomorrow)
-    assert products.rate_at(stored, starts - timedelta(milliseconds=1)) == 1000
-    assert products.rate_at(stored, starts) == 1500
+    assert certification.rate_at(stored, starts - timedelta(milliseconds=1)) == 1000
+    assert certification.rate_at(stored, starts) == 1500
     clock.now = starts
     assert enterprise.get(url(product)).json["benefit_rate_bp"] == 1500
 

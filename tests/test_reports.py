@@ -21,7 +21,7 @@ import pytest
 from bson import ObjectId
 
 from adapters.base import SaleLine
-from service import attribution, ledger, reports, storage
+from service import attribution, ledger, partitions, reports, storage
 from service.access import COUNTY_STAFF, Principal
 from service.clock import today_local, utcnow
 from service.ledger import IngestScope
@@ -334,7 +334,7 @@ def test_a_malformed_month_is_refused_naming_the_field(login):
 
 
 def test_partitions_being_recomputed_are_listed_as_stale(books, login, db):
-    ledger.mark_dirty(db, [(A, "2024-02"), (B, "2024-01"), (A, "2023-12")])
+    partitions.mark_dirty(db, [(A, "2024-02"), (B, "2024-01"), (A, "2023-12")])
     body = report(login("county_staff", county_codes=[A]), "summary")
     assert body["stale_partitions"] == [{"county_code": A, "month": "2024-02"}]
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import openpyxl
 import pytest
 
-from service import tabular
+from service import pii, tabular
 from service.errors import ValidationFailed
 
 HEADER = "户编号,户主姓名,金额\n"
@@ -384,7 +384,7 @@ def test_the_largest_amount_a_line_can_have_is_accepted():
 def test_a_quoted_cell_is_cut_and_masks_an_id_number():
     from tests.factories import valid_id_number
 
-    assert tabular.quoted("x" * 500) == repr("x" * tabular.QUOTED_CELL_CHARS + "…")
+    assert tabular.quoted("x" * 500) == repr("x" * pii.QUOTED_CELL_CHARS + "…")
     number = valid_id_number(3)
     assert number not in tabular.quoted(f"身份证{number}")
     assert tabular.quoted(f"身份证{number}") == repr(f"身份证{number[:6]}********{number[-4:]}")

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from adapters.base import SaleLine
-from service import ledger, storage
+from service import ledger, partitions, storage
 from service.clock import start_of_local_day, today_local
 from service.ledger import IngestScope
 from service.web.core import STALE_MESSAGE
@@ -458,7 +458,7 @@ def test_a_rate_staff_backdate_is_kept_and_its_months_are_recomputed(staff, db, 
         for month in (1, 2)
     ]  # fmt: skip
     assert ledger.ingest(db, lines, IngestScope(A)).rejected == 0
-    assert ledger.dirty_partitions(db) == []
+    assert partitions.dirty_partitions(db) == []
     url = f"/products/{product['_id']}/edit"
     assert "重新计算" in staff.text(url).split('data-testid="rate-valid-from"')[1].split("</div>")[0]
 
@@ -475,7 +475,7 @@ def test_a_rate_staff_backdate_is_kept_and_its_months_are_recomputed(staff, db, 
         "benefit_rate_bp": 2000,
         "valid_from": start_of_local_day(date(2024, 2, 1)),
     }
-    assert ledger.dirty_partitions(db) == [(A, "2024-02")]  # January kept its rate
+    assert partitions.dirty_partitions(db) == [(A, "2024-02")]  # January kept its rate
 
 
 def test_an_enterprise_still_cannot_backdate_a_rate(page_login, db, factory):

@@ -21,7 +21,7 @@ import openpyxl
 import pytest
 
 from adapters.base import SaleLine
-from service import ledger
+from service import ledger, partitions
 from service.clock import utcnow
 from service.ledger import IngestScope
 from service.web.formatting import local_date, percent_bp, yuan
@@ -224,7 +224,7 @@ def test_products_expiring_soon_are_listed_with_their_end_date(page_login, books
 
 
 def test_partitions_being_recomputed_show_a_warning(page_login, books, db):
-    ledger.mark_dirty(db, [(A, "2024-02")])
+    partitions.mark_dirty(db, [(A, "2024-02")])
     page = page_login("county_staff", county_codes=[A]).text(PAGE)
     assert "340722 2024-02" in section(page, "stale-warning").split("</div>")[0]
 
