@@ -131,6 +131,19 @@ class ImportRunSchema(BaseSchema):
     )
     unknown_buyer_lines = fields.Integer()
     unknown_buyer_names = fields.List(fields.String(), metadata={"description": "The first 50, by name."})
+    kept_until = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "A dry run's files are kept until then, to be confirmed "
+            "(POST /api/v1/imports/{id}/confirm); null when none are kept."
+        },
+    )
+    confirmed_run_id = ObjectIdField(
+        allow_none=True, metadata={"description": "A confirmed dry run's real run."}
+    )
+    dry_run_id = ObjectIdField(
+        allow_none=True, metadata={"description": "The dry run this run confirmed, if it confirmed one."}
+    )
 
 
 ImportRunPageSchema = page_of(ImportRunSchema, "ImportRunPageSchema")

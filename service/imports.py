@@ -8,7 +8,10 @@ validates, de-duplicates and stores them. Each run is recorded in
 updated at the end with its counts, its first row errors and its outcome. An
 export is one file, or several read together (淘宝's order report and item
 report); each file's size and SHA-256 are computed while it streams: it is read
-once, never held whole. The API, the CLI and the pages call :func:`run_import`.
+once, never held whole. A dry run also keeps its files (service/pending_uploads.py),
+and :func:`confirm_run` imports exactly those bytes for real, once, as a new run
+linked to the dry run. The API, the CLI and the pages call :func:`run_import` and
+:func:`confirm_run`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from itertools import islice
 from typing import IO, Any
 
@@ -28,10 +31,10 @@ from pymongo.database import Database
 
 from adapters.base import REGISTRY, Adapter, RowError, SaleLine, Skipped
 from adapters.common import parse_export, require_file_count
-from service import access, audit, canteens, ledger, operators, status_mappings, storage
+from service import access, audit, canteens, ledger, operators, pending_uploads, status_mappings, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import utcnow
-from service.errors import Forbidden, NotFound, ServiceError, ValidationFailed
+from service.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 from service.ledger import IngestResult, IngestScope
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,8 @@ class HashingReader(io.RawIOBase):
         self._sha256 = hashlib.sha256()
         self.size = 0
         self.exhausted = False
+        # Where a dry run keeps the bytes it reads (pending_uploads.Keeper), else None.
+        self.keep: Callable[[bytes], None] | None = None
 
     def readable(self) -> bool:
         return True
@@ -89,6 +94,8 @@ class HashingReader(io.RawIOBase):
             return b""
         self._sha256.update(data)
         self.size += len(data)
+        if self.keep is not None:
+            self.keep(data)
         return data
 
     def drain(self) -> None:
@@ -290,6 +297,10 @@ class _Sources:
         for reader, _ in self.files:
             reader.drain()
 
+    def keep(self, keeper: pending_uploads.Keeper) -> None:
+        for position, (reader, _) in enumerate(self.files):
+            reader.keep = keeper.writer(position)
+
     def drain_quietly(self) -> None:
         for reader, _ in self.files:
             _drain_quietly(reader)
@@ -327,11 +338,30 @@ def run_import(
     adapter = resolve_adapter(channel_name)
     require_file_count(adapter, len(given))
     scope = import_scope(db, actor, county_code)
+    return _import(db, actor, adapter, scope, given, dry_run=dry_run, progress=progress)
+
+
+def _import(
+    db: Database,
+    actor: Principal,
+    adapter: Adapter,
+    scope: IngestScope,
+    given: Sequence[Source],
+    *,
+    dry_run: bool,
+    progress: Progress | None,
+    run_id: ObjectId | None = None,
+    dry_run_id: ObjectId | None = None,
+) -> dict[str, Any]:
     sources = _Sources(given)
     started = time.monotonic()
-    run = _start(db, actor, adapter, scope, sources, dry_run)
+    run = _start(db, actor, adapter, scope, sources, dry_run, run_id=run_id, dry_run_id=dry_run_id)
+    keeper = pending_uploads.Keeper(db, run["_id"], len(given)) if dry_run else None
+    if keeper is not None:
+        sources.keep(keeper)
     tally = _Tally()
     result = IngestResult()
+    kept_until = None
     try:
         parsed = parse_export(
             adapter, sources.buffered(), **status_mappings.parse_options(db, scope.county_code, adapter)
@@ -347,9 +377,13 @@ def run_import(
         )
         _ingest(db, lines, scope, tally, result, dry_run=dry_run, run_id=run["_id"])
         sources.drain()
+        if keeper is not None:
+            kept_until = keeper.finish()
     except BaseException as error:
         if isinstance(error, Exception):
             sources.drain_quietly()
+            if keeper is not None:
+                _discard_quietly(keeper)
             if not dry_run:
                 _rebuild_quietly(db, result, run["_id"])
         message = error.message if isinstance(error, ServiceError) else f"{type(error).__name__}: {error}"
@@ -361,8 +395,9 @@ def run_import(
         raise
     if progress is not None:
         progress(tally.items, sources.size)
-    finished = _finish(db, run, SUCCEEDED, result, tally, sources, started)
+    finished = _finish(db, run, SUCCEEDED, result, tally, sources, started, kept_until=kept_until)
     if not dry_run and (finished["inserted"] or finished["updated"]):
+        confirming = f" (confirming dry run {dry_run_id})" if dry_run_id else ""
         audit.record(
             db,
             actor,
@@ -370,7 +405,7 @@ def run_import(
             entity_kind="import_run",
             entity_id=run["_id"],
             county_code=scope.county_code,
-            note=f"{adapter.name} {sources.filenames}: {summary(finished)}",
+            note=f"{adapter.name} {sources.filenames}{confirming}: {summary(finished)}",
         )
     log.info("sales import", extra={"import_run_id": str(run["_id"]), **_counts(result)})
     return finished
@@ -409,6 +444,13 @@ def mark_interrupted(db: Database, *, all_running: bool = False) -> int:
     return marked
 
 
+def _discard_quietly(keeper: pending_uploads.Keeper) -> None:
+    try:
+        keeper.discard()
+    except Exception:  # the files expire on their own; the run's failure is what matters
+        log.warning("could not delete a failed dry run's kept files", exc_info=True)
+
+
 def _drain_quietly(source: HashingReader) -> None:
     try:
         source.drain()
@@ -417,10 +459,19 @@ def _drain_quietly(source: HashingReader) -> None:
 
 
 def _start(
-    db: Database, actor: Principal, adapter: Adapter, scope: IngestScope, sources: _Sources, dry_run: bool
+    db: Database,
+    actor: Principal,
+    adapter: Adapter,
+    scope: IngestScope,
+    sources: _Sources,
+    dry_run: bool,
+    *,
+    run_id: ObjectId | None = None,
+    dry_run_id: ObjectId | None = None,
 ) -> dict[str, Any]:
     files = sources.described()
     run: dict[str, Any] = {
+        "_id": run_id or ObjectId(),
         "channel": adapter.channel,
         "adapter": adapter.name,
         "layout": None,
@@ -438,8 +489,12 @@ def _start(
         "finished_at": None,
         "duration_ms": None,
         "error": None,
+        # A dry run's kept files, and the real run that imported them; a real run's dry run.
+        "kept_until": None,
+        "confirmed_run_id": None,
+        "dry_run_id": dry_run_id,
     }
-    run["_id"] = db[storage.IMPORT_RUNS].insert_one(run).inserted_id
+    db[storage.IMPORT_RUNS].insert_one(run)
     return run
 
 
@@ -456,6 +511,8 @@ def _finish(
     sources: _Sources,
     started: float,
     error: str | None = None,
+    *,
+    kept_until: Any = None,
 ) -> dict[str, Any]:
     files = sources.described()
     outcome = {
@@ -477,6 +534,7 @@ def _finish(
         "finished_at": utcnow(),
         "duration_ms": int((time.monotonic() - started) * 1000),
         "error": error,
+        "kept_until": kept_until,
     }
     db[storage.IMPORT_RUNS].update_one({"_id": run["_id"]}, {"$set": outcome})
     return {**run, **outcome}
@@ -554,3 +612,176 @@ def get_run(db: Database, actor: Principal, run_id: ObjectId) -> dict[str, Any]:
     if run is None:
         raise NotFound("No such import run.") if actor.is_admin else Forbidden(RUN_NOT_IN_SCOPE)
     return run
+
+
+# Confirming a dry run -----------------------------------------------------------------------------
+
+# How long a confirmation waits for the run another request has just claimed to be recorded.
+CLAIM_WAIT_SECONDS = 5.0
+CLAIM_POLL_SECONDS = 0.05
+
+
+class NotConfirmable(Conflict):
+    code = "not_confirmable"
+
+
+class DryRunFilesGone(ServiceError):
+    status, code = 410, "dry_run_files_gone"
+
+
+class ConfirmationInProgress(Conflict):
+    code = "confirmation_in_progress"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A confirmed dry run's real run; ``created`` is False when an earlier confirmation made it."""
+
+    run: dict[str, Any]
+    created: bool
+
+
+def confirm_run(
+    db: Database, actor: Principal, run_id: ObjectId, *, progress: Progress | None = None
+) -> Confirmation:
+    """Import a successful dry run's kept files for real, as a new run linked to the dry run.
+
+    Only who may import into the dry run's scope confirms it (another tenant's run answers as a
+    missing one), and the confirmation reads the lines the dry run read: an enterprise's dry run
+    stays limited to its own products whoever confirms it. Each file is checked against the dry
+    run's SHA-256. The dry run is claimed atomically, so it is imported once: a second
+    confirmation, also at the same moment from another process, answers with the first one's run
+    (still running, perhaps). A confirmation that failed or was interrupted may be made again.
+    """
+    dry_run = get_run(db, actor, run_id)
+    scope = _confirmation_scope(db, actor, dry_run)
+    _require_confirmable(dry_run)
+    adapter = resolve_adapter(dry_run["adapter"])
+    earlier = _earlier_confirmation(db, dry_run)
+    if earlier is not None:
+        return Confirmation(earlier, created=False)
+    files = [
+        {"filename": file.get("filename"), "sha256": file.get("sha256")}
+        for file in dry_run.get("files") or [dry_run["source"]]
+    ]
+    # The files are read back before the claim, so a claim is recorded as a run at once.
+    with pending_uploads.kept_files(db, dry_run["_id"], files) as kept:
+        if kept is None:
+            # Deleted by a confirmation that finished meanwhile, or gone.
+            earlier = _earlier_confirmation(db, db[storage.IMPORT_RUNS].find_one({"_id": dry_run["_id"]}))
+            if earlier is not None:
+                return Confirmation(earlier, created=False)
+            raise DryRunFilesGone(
+                f"The files of dry run {dry_run['_id']} are no longer kept (a dry run keeps them for "
+                f"{pending_uploads.KEPT_FOR_HOURS} hours, up to {pending_uploads.MAX_KEPT_MIB} MiB): "
+                "import the files again.",
+                details={"dry_run_id": str(dry_run["_id"])},
+            )
+        claimed = _claim(db, dry_run)
+        if isinstance(claimed, dict):
+            return Confirmation(claimed, created=False)
+        try:
+            real = _import(
+                db,
+                actor,
+                adapter,
+                scope,
+                kept,
+                dry_run=False,
+                progress=progress,
+                run_id=claimed,
+                dry_run_id=dry_run["_id"],
+            )
+        except Exception:
+            _release_quietly(db, dry_run["_id"], claimed)
+            raise
+    pending_uploads.discard(db, dry_run["_id"])
+    db[storage.IMPORT_RUNS].update_one({"_id": dry_run["_id"]}, {"$set": {"kept_until": None}})
+    return Confirmation(real, created=True)
+
+
+def _confirmation_scope(db: Database, actor: Principal, dry_run: dict[str, Any]) -> IngestScope:
+    scope = import_scope(db, actor, dry_run["county_code"])
+    if scope.operator_id is None and dry_run.get("operator_id") is not None:
+        # Staff confirming an enterprise's dry run import the lines it checked, its own products only.
+        scope = replace(scope, operator_id=dry_run["operator_id"])
+    return scope
+
+
+def _require_confirmable(run: dict[str, Any]) -> None:
+    if not run["dry_run"]:
+        raise NotConfirmable(
+            f"Import run {run['_id']} is not a dry run: its sales are in the ledger already.",
+            details={"run_id": str(run["_id"])},
+        )
+    if run["status"] != SUCCEEDED:
+        raise NotConfirmable(
+            f"Dry run {run['_id']} is {run['status']}: only a dry run that succeeded can be confirmed.",
+            details={"dry_run_id": str(run["_id"])},
+        )
+
+
+def _earlier_confirmation(db: Database, dry_run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The real run of a confirmation made before, unless it failed or was interrupted."""
+    current = (dry_run or {}).get("confirmed_run_id")
+    if current is None:
+        return None
+    confirmed = db[storage.IMPORT_RUNS].find_one({"_id": current})
+    return confirmed if confirmed is not None and confirmed["status"] in (RUNNING, SUCCEEDED) else None
+
+
+def _claim(db: Database, dry_run: dict[str, Any]) -> ObjectId | dict[str, Any]:
+    """The id of the real run this confirmation may record, or the run an earlier one recorded.
+
+    The claim is a compare-and-set of the dry run's ``confirmed_run_id`` from the value read, so of
+    two confirmations at once exactly one wins; a claim whose run failed, was interrupted, or was
+    never recorded (its process died at once) is taken over the same way.
+    """
+    runs = db[storage.IMPORT_RUNS]
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        current = dry_run.get("confirmed_run_id")
+        if current is not None:
+            earlier = _earlier_confirmation(db, dry_run)
+            if earlier is not None:
+                return earlier
+            recorded = runs.find_one({"_id": current}, {"_id": 1})
+            if recorded is None and not _claim_abandoned(dry_run):
+                # Claimed an instant ago: its run is being recorded.
+                if time.monotonic() >= deadline:
+                    raise ConfirmationInProgress(
+                        f"Dry run {dry_run['_id']} is being confirmed; read it again in a moment.",
+                        details={"dry_run_id": str(dry_run["_id"])},
+                    )
+                time.sleep(CLAIM_POLL_SECONDS)
+                dry_run = runs.find_one({"_id": dry_run["_id"]}) or dry_run
+                continue
+        new_id = ObjectId()
+        won = runs.find_one_and_update(
+            {"_id": dry_run["_id"], "dry_run": True, "confirmed_run_id": current},
+            {"$set": {"confirmed_run_id": new_id, "confirmed_at": utcnow()}},
+            projection={"_id": 1},
+        )
+        if won is not None:
+            return new_id
+        dry_run = runs.find_one({"_id": dry_run["_id"]}) or dry_run
+
+
+def _claim_abandoned(dry_run: dict[str, Any]) -> bool:
+    claimed_at = dry_run.get("confirmed_at")
+    if claimed_at is None:
+        return True
+    if claimed_at.tzinfo is None:
+        claimed_at = claimed_at.replace(tzinfo=UTC)
+    return utcnow() - claimed_at > timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS)
+
+
+def _release_quietly(db: Database, dry_run_id: ObjectId, claimed: ObjectId) -> None:
+    """Give up a failed confirmation's claim, so the dry run can be confirmed again."""
+    try:
+        db[storage.IMPORT_RUNS].update_one(
+            {"_id": dry_run_id, "confirmed_run_id": claimed},
+            {"$set": {"confirmed_run_id": None, "confirmed_at": None}},
+        )
+    except Exception:  # the failed run's status frees the claim anyway
+        log.warning("could not release a failed confirmation's claim", exc_info=True)

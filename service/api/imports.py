@@ -84,6 +84,33 @@ def get_import(run_id):
     return imports.get_run(get_db(), principal(), run_id)
 
 
+@blp.route("/<objectid:run_id>/confirm", methods=["POST"])
+@blp.response(201, ImportRunSchema, description="The new run, which imported the dry run's files.")
+@blp.alt_response(
+    200,
+    schema=ImportRunSchema,
+    description="The dry run was confirmed before: the run that confirmation made (perhaps still running).",
+    success=True,
+)
+@blp.alt_response(409, description="Not a dry run, or a dry run that did not succeed (not_confirmable).")
+@blp.alt_response(
+    410, description="The dry run's files are no longer kept (dry_run_files_gone): import them again."
+)
+@allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
+def confirm_import(run_id):
+    """Import a successful dry run's kept files for real, once, as a new run.
+
+    A dry run keeps its files for 24 hours (up to 64 MiB); the new run reads exactly those bytes
+    (each checked against the dry run's SHA-256), records `dry_run_id`, and the dry run records
+    `confirmed_run_id`. Confirming again, also at the same moment, answers 200 with that run instead
+    of importing twice; after a confirmation that failed (its run's id in error.details.import_run_id)
+    the dry run can be confirmed again. Who may import into the dry run's county (an enterprise:
+    its own runs) may confirm it; another tenant's run answers as a missing one.
+    """
+    confirmation = imports.confirm_run(get_db(), principal(), run_id)
+    return confirmation.run, 201 if confirmation.created else 200
+
+
 @unmatched_blp.route("", methods=["GET"])
 @unmatched_blp.arguments(UnmatchedQueryArgsSchema, location="query")
 @unmatched_blp.response(200, UnmatchedReportSchema)

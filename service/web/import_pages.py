@@ -4,23 +4,15 @@ Staff import into their counties; an enterprise imports its own shop's exports i
 county, and the service rejects lines of other operators' products and shows it its own runs only.
 
 An export is one file, or for 淘宝 two (the order report and the item report, chosen together in
-one file input). A dry run's files are kept in MongoDB (``pending_uploads``, in chunks, with an
-expiry) so that 确认导入 imports the very same bytes — each file checked against the dry run's
-SHA-256 — on any worker, without asking for the files again; they are deleted once imported.
+one file input). A dry run keeps its files (service/pending_uploads.py), so 确认导入 imports the
+very same bytes, once, on any worker, without asking for the files again (imports.confirm_run).
 """
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from datetime import timedelta
-from typing import IO, Any
+from typing import Any
 
-from bson import Binary
 from flask import redirect, render_template, request, url_for
-from pymongo.database import Database
 
 from adapters.base import REGISTRY
 from schemas.imports import (
@@ -29,9 +21,8 @@ from schemas.imports import (
     UnmatchedMapSchema,
     UnmatchedQueryArgsSchema,
 )
-from service import imports, products, storage, unmatched, xlsx
+from service import imports, pending_uploads, products, unmatched, xlsx
 from service.access import ENTERPRISE, STAFF, allow
-from service.clock import utcnow
 from service.errors import ServiceError
 from service.reports import CHANNEL_LABELS
 from service.storage import get_db
@@ -86,13 +77,18 @@ FIELD_LABELS = {
     "buyer_name": "采购单位",
 }
 NO_FILE = "请选择要导入的文件（淘宝请同时选择订单报表和宝贝报表两个文件）。"
-PENDING_UPLOAD_TTL = timedelta(hours=24)
-PENDING_CHUNK_BYTES = 4 * 1024 * 1024
+# A refused confirmation, by its error code.
+CONFIRM_REFUSALS = {
+    imports.DryRunFilesGone.code: (
+        f"试导入的文件已不在暂存区（暂存 {pending_uploads.KEPT_FOR_HOURS} 小时、最多 "
+        f"{pending_uploads.MAX_KEPT_MIB} MiB；已过期、过大或不完整），请重新选择文件导入。"
+    ),
+    imports.NotConfirmable.code: "只有成功的试导入才能确认导入。",
+    imports.ConfirmationInProgress.code: "这次试导入正在确认导入，请稍后刷新。",
+}
 # Each row of the unmatched list carries a product chooser, so the list is paged and the chooser short.
 UNMATCHED_PER_PAGE = 50
 PRODUCT_CHOICES = 50
-# A kept file being re-imported stays in memory up to this size, beyond it in a temporary file.
-SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
 def channel_options() -> list[tuple[str, str]]:
@@ -203,10 +199,9 @@ def upload():
         errors["file"] = [NO_FILE]
     if errors:
         return imports_view(values, errors, 422)
-    db = get_db()
     try:
         run = imports.run_import(
-            db,
+            get_db(),
             current_principal(),
             form["channel"],
             [(upload.stream, upload.filename) for upload in uploaded],
@@ -216,7 +211,6 @@ def upload():
     except ServiceError as error:
         return imports_view(values, translated_errors(error), error.status)
     if run["dry_run"]:
-        keep_upload(db, run["_id"], [upload.stream for upload in uploaded])
         ok("试导入完成，没有写入台账。请核对结果后确认导入。")
     else:
         ok("导入完成。")
@@ -242,6 +236,7 @@ def run(run_id):
     if wants_xlsx():
         return download_table(ROW_ERROR_COLUMNS, row_errors, f"import-{run_id}-errors.xlsx", "导入错误行")
     confirmable = found["dry_run"] and found["status"] == imports.SUCCEEDED
+    confirmed_run_id = found.get("confirmed_run_id") if confirmable else None
     return render_template(
         "web/imports/run.html",
         run=found,
@@ -250,8 +245,9 @@ def run(run_id):
         skipped=[(zh(item["reason"]), item["rows"]) for item in found.get("skipped_reasons") or []],
         count_labels=COUNT_LABELS,
         run_status_labels=RUN_STATUS_LABELS,
-        kept_until=kept_until(db, run_id) if confirmable else None,
+        kept_until=pending_uploads.kept_until(db, run_id) if confirmable and not confirmed_run_id else None,
         confirmable=confirmable,
+        confirmed_run_id=confirmed_run_id,
         error=zh(found["error"]) if found.get("error") else None,
     )
 
@@ -259,88 +255,25 @@ def run(run_id):
 @bp.route("/<objectid:run_id>/confirm", methods=["POST"])
 @allow(*STAFF, ENTERPRISE)
 def confirm(run_id):
-    """Import a successful dry run's kept file for real, as the person confirming."""
-    db = get_db()
-    dry_run = imports.get_run(db, current_principal(), run_id)
-    if not (dry_run["dry_run"] and dry_run["status"] == imports.SUCCEEDED):
-        fail("只有成功的试导入才能确认导入。")
-        return redirect(url_for(".run", run_id=run_id))
-    with kept_upload(db, dry_run) as kept:
-        if kept is None:
-            fail("试导入的文件已不在暂存区（已正式导入、超过 24 小时或不完整），请重新选择文件导入。")
-            return redirect(url_for(".imports"))
-        try:
-            real = imports.run_import(
-                db,
-                current_principal(),
-                dry_run["adapter"],
-                kept,
-                county_code=dry_run["county_code"],
-            )
-        except ServiceError as error:
-            fail(zh(error.message))
-            # The kept file stays, so the import can be confirmed again once the cause is fixed.
-            return redirect(url_for(".run", run_id=error.details.get("import_run_id") or run_id))
-    db[storage.PENDING_UPLOADS].delete_many({"run_id": run_id})
-    ok("已确认导入，销售已写入台账。")
-    return redirect(url_for(".run", run_id=real["_id"]))
-
-
-def keep_upload(db: Database, run_id: Any, streams: list[IO[bytes]]) -> None:
-    """Store a dry run's files (read again from the start) in chunks, to be imported on confirmation;
-    chunks are numbered across the files, each chunk naming its file by position."""
-    now = utcnow()
-    pending = db[storage.PENDING_UPLOADS]
-    # The emulator has no TTL index: expired files are tidied here too.
-    pending.delete_many({"expires_at": {"$lte": now}})
-    expires_at = now + PENDING_UPLOAD_TTL
-    number = 0
-    for position, stream in enumerate(streams):
-        stream.seek(0)
-        for chunk in iter(lambda stream=stream: stream.read(PENDING_CHUNK_BYTES), b""):
-            pending.insert_one(
-                {
-                    "run_id": run_id,
-                    "n": number,
-                    "file": position,
-                    "data": Binary(chunk),
-                    "expires_at": expires_at,
-                }
-            )
-            number += 1
-
-
-def kept_until(db: Database, run_id: Any):
-    """When the dry run's kept file expires, or None when none is kept."""
-    first = db[storage.PENDING_UPLOADS].find_one(
-        {"run_id": run_id, "n": 0, "expires_at": {"$gt": utcnow()}}, {"expires_at": 1}
-    )
-    return first["expires_at"] if first else None
-
-
-@contextmanager
-def kept_upload(db: Database, dry_run: dict[str, Any]) -> Iterator[list[tuple[IO[bytes], str]] | None]:
-    """The dry run's kept files with their names, if they are still there and byte for byte the files
-    the dry run read."""
-    files = run_files(dry_run)
-    with ExitStack() as stack:
-        spools = [stack.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)) for _ in files]
-        digests = [hashlib.sha256() for _ in files]
-        chunks = db[storage.PENDING_UPLOADS].find({"run_id": dry_run["_id"], "expires_at": {"$gt": utcnow()}})
-        for chunk in chunks.sort("n", 1):
-            position = chunk.get("file", 0)
-            if position >= len(files):
-                yield None
-                return
-            data = bytes(chunk["data"])
-            digests[position].update(data)
-            spools[position].write(data)
-        for spool, digest, file in zip(spools, digests, files, strict=True):
-            if spool.tell() == 0 or digest.hexdigest() != file["sha256"]:
-                yield None
-                return
-            spool.seek(0)
-        yield [(spool, file["filename"] or "") for spool, file in zip(spools, files, strict=True)]
+    """Import a successful dry run's kept files for real, as the person confirming."""
+    try:
+        confirmation = imports.confirm_run(get_db(), current_principal(), run_id)
+    except (imports.DryRunFilesGone, imports.NotConfirmable, imports.ConfirmationInProgress) as error:
+        fail(CONFIRM_REFUSALS[error.code])
+        gone = isinstance(error, imports.DryRunFilesGone)
+        return redirect(url_for(".imports") if gone else url_for(".run", run_id=run_id))
+    except ServiceError as error:
+        failed_run_id = error.details.get("import_run_id")
+        if failed_run_id is None:
+            raise
+        fail(zh(error.message))
+        # The kept files stay, so the import can be confirmed again once the cause is fixed.
+        return redirect(url_for(".run", run_id=failed_run_id))
+    if confirmation.created:
+        ok("已确认导入，销售已写入台账。")
+    else:
+        ok("这次试导入已经确认导入过，不会重复导入；下面是那次导入。")
+    return redirect(url_for(".run", run_id=confirmation.run["_id"]))
 
 
 # Unmatched SKUs -----------------------------------------------------------------------------------

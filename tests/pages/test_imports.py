@@ -122,10 +122,12 @@ def test_a_dry_run_stores_nothing_and_confirming_imports_the_same_file(staff, lo
     assert "已确认导入" in page
     assert counts_on(page)["inserted"] == 2
     assert re.search(r'<td class="num">4</td><td>应付金额</td>', page)
-    # The dry run can no longer be confirmed: its file is gone.
+    # The dry run links to its confirmation, and confirming it again answers with that run.
     again = staff.text(f"/imports/{run_id}")
-    assert 'data-testid="confirm-import"' not in again and 'data-testid="upload-again"' in again
-    assert staff.post(f"/imports/{run_id}/confirm").headers["Location"] == "/imports/"
+    assert 'data-testid="confirm-import"' not in again
+    assert f"/imports/{real_id}" in again.split('data-testid="confirmed-run"')[1].split("</p>")[0]
+    assert staff.post(f"/imports/{run_id}/confirm").headers["Location"] == f"/imports/{real_id}"
+    assert "已经确认导入过" in staff.text(f"/imports/{real_id}")
     assert db[storage.SALES].count_documents({}) == 2
 
 
