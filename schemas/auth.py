@@ -6,6 +6,10 @@ from marshmallow import fields, validate
 
 from schemas.base import BaseSchema, CountyCode, ObjectIdField, PageArgsSchema
 from service.access import ROLES
+from service.accounts import MIN_PASSWORD_LENGTH
+
+# Documented here, checked in one place (service/accounts.py) with its own message.
+PASSWORD_RULE = {"minLength": MIN_PASSWORD_LENGTH}
 
 
 class LoginSchema(BaseSchema):
@@ -37,7 +41,9 @@ class UserCreateSchema(BaseSchema):
         validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{3,64}$", error="3–64 letters, digits or _.@-"),
     )
     display_name = fields.String(validate=validate.Length(max=100))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=256))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=256), metadata=PASSWORD_RULE
+    )
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     county_codes = fields.List(CountyCode())
     operator_id = ObjectIdField()
@@ -46,13 +52,15 @@ class UserCreateSchema(BaseSchema):
 
 class UserPatchSchema(BaseSchema):
     display_name = fields.String(validate=validate.Length(max=100))
-    password = fields.String(load_only=True, validate=validate.Length(max=256))
+    password = fields.String(load_only=True, validate=validate.Length(max=256), metadata=PASSWORD_RULE)
     active = fields.Boolean()
 
 
 class PasswordChangeSchema(BaseSchema):
     current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
-    new_password = fields.String(required=True, load_only=True, validate=validate.Length(max=256))
+    new_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=256), metadata=PASSWORD_RULE
+    )
 
 
 class UserQueryArgsSchema(PageArgsSchema):

@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from schemas.base import BaseSchema, ObjectIdField
 from schemas.operators import ActorSchema
-from service.status_mappings import OUTCOMES
+from service.status_mappings import MAX_STATUS_CHARS, OUTCOMES, mappable_channels
 
 OUTCOME_HELP = (
     "sale: counted as a sale; pending: not yet a sale, counted when a later export is imported; "
@@ -18,14 +18,20 @@ class StatusMappingSetSchema(BaseSchema):
     channel = fields.String(
         required=True,
         validate=validate.Length(min=1, max=40),
-        metadata={"description": "The ledger channel whose export writes the status: jd, pdd, taobao, p832."},
+        # Documented, and checked by the service with its own message (service/status_mappings.py).
+        metadata={
+            "description": "The ledger channel whose export writes the status.",
+            "enum": mappable_channels(),
+        },
     )
     status = fields.String(
         required=True,
         validate=validate.Length(min=1, max=200),
         metadata={
+            "maxLength": MAX_STATUS_CHARS,
+            "pattern": r"\S",
             "description": "The status as the export writes it (订单状态 or 售后状态); compared with "
-            "full-width punctuation folded and spaces removed. At most 40 characters."
+            "full-width punctuation folded and spaces removed. At most 40 characters.",
         },
     )
     outcome = fields.String(
