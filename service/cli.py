@@ -237,17 +237,30 @@ def _echo_run(run: dict) -> None:
     from service import imports
 
     prefix = "Dry run: " if run["dry_run"] else ""
-    click.echo(
-        f"{prefix}import run {run['_id']} ({run['adapter']}, county {run['county_code']}) "
-        f"{run['status']} in {run['duration_ms']} ms"
-    )
+    # A confirmation still running elsewhere has no duration or counts yet.
+    took = f" in {run['duration_ms']} ms" if run.get("duration_ms") is not None else ""
+    where = f"({run['adapter']}, county {run['county_code']})"
+    click.echo(f"{prefix}import run {run['_id']} {where} {run['status']}{took}")
     click.echo(imports.summary(run))
-    for error in run["errors"]:
+    for error in run.get("errors") or []:
         click.echo(f"row {error['row']}, {error['field']}: {error['message']}", err=True)
-    if run["errors_truncated"]:
+    if run.get("errors_truncated"):
         click.echo(f"({run['error_count'] - len(run['errors'])} more row errors not kept)", err=True)
-    if run["status"] != imports.SUCCEEDED or run["rejected"]:
+    if run["dry_run"] and run.get("kept_until"):
+        click.echo(
+            f"The files are kept until {run['kept_until']:%Y-%m-%d %H:%M} UTC: "
+            f"flask --app service sales confirm {run['_id']}"
+        )
+    if run["status"] != imports.SUCCEEDED or run.get("rejected"):
         raise SystemExit(1)
+
+
+def _import_failure(error: ServiceError) -> click.ClickException:
+    """A refused or failed import, naming the failed run when one was recorded."""
+    run_id = error.details.get("import_run_id")
+    details = {name: value for name, value in error.details.items() if name != "import_run_id"}
+    suffix = f" (import run {run_id} failed)" if run_id else ""
+    return click.ClickException(f"{error.message} {details or ''}".strip() + suffix)
 
 
 @sales_cli.command("import")
@@ -280,11 +293,31 @@ def sales_import_command(channel, paths, county_code, dry_run):
                 progress=progress,
             )
     except ServiceError as error:
-        run_id = error.details.get("import_run_id")
-        details = {name: value for name, value in error.details.items() if name != "import_run_id"}
-        suffix = f" (import run {run_id} failed)" if run_id else ""
-        raise click.ClickException(f"{error.message} {details or ''}".strip() + suffix) from error
+        raise _import_failure(error) from error
     _echo_run(run)
+
+
+@sales_cli.command("confirm")
+@click.argument("run_id", metavar="RUN_ID")
+def sales_confirm_command(run_id):
+    """Import a successful dry run's kept files for real, once, and print the new run.
+
+    Confirming a dry run confirmed before prints the run that confirmation made.
+    """
+    from service import imports
+
+    dry_run_id = _object_id(run_id)
+    db = get_db()
+    try:
+        dry_run = imports.get_run(db, system_principal("cli"), dry_run_id)
+        total = sum(file.get("size") or 0 for file in dry_run.get("files") or [dry_run["source"]])
+        with _import_progress(total) as progress:
+            confirmation = imports.confirm_run(db, system_principal("cli"), dry_run_id, progress=progress)
+    except ServiceError as error:
+        raise _import_failure(error) from error
+    if not confirmation.created:
+        click.echo(f"Dry run {dry_run_id} was confirmed before, by import run {confirmation.run['_id']}.")
+    _echo_run(confirmation.run)
 
 
 def _moment_option(ctx, param, value):
