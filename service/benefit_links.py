@@ -10,7 +10,6 @@ deleted, only ended, so past months' household income stays explainable.
 
 from __future__ import annotations
 
-import logging
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,11 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
 from bson import ObjectId
-from pymongo import InsertOne, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
-from service import access, audit, partitions, pii, storage, tabular
+from service import access, audit, partitions, pii, registers, storage, tabular
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import end_of_local_day, local_date, start_of_local_day, utcnow
 from service.errors import (
@@ -34,8 +32,6 @@ from service.errors import (
     validation_summary,
 )
 from service.vocabulary import MECHANISMS
-
-log = logging.getLogger(__name__)
 
 MECHANISM_BY_LABEL = {label: code for code, label in MECHANISMS.items()}
 MAX_WEIGHT = 10**9
@@ -563,10 +559,6 @@ def _row_data(row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
     return data, errors
 
 
-def _problems(errors: Mapping[str, str]) -> list[tuple[str, str, str]]:
-    return [(name, COLUMNS.get(name, ""), message) for name, message in errors.items()]
-
-
 def import_links(
     db: Database, actor: Principal, stream: IO[bytes], filename: str = "", *, dry_run: bool = False
 ) -> dict[str, Any]:
@@ -579,35 +571,101 @@ def import_links(
     """
     if actor.role not in (*access.STAFF, ENTERPRISE):
         raise Forbidden("Only county staff, admins and enterprises may import benefit links.")
-    reader = tabular.read_rows(stream, filename, required=REQUIRED_COLUMNS)
-    report = tabular.ImportReport(dry_run=dry_run)
-    operators: dict[str, dict[str, Any] | None] = {}
-    known: dict[tuple[ObjectId, ObjectId], dict[datetime, _Known]] = {}
-    try:
-        for batch in tabular.batched(reader, IMPORT_BATCH):
-            _import_batch(db, actor, batch, report, operators, known)
-    finally:
-        reader.close()
-    if not dry_run and (report.inserted or report.updated):
-        for operator in operators.values():
+    register = LinkRegister(actor)
+    return registers.run_import(db, actor, register, stream, filename, dry_run=dry_run).as_dict()
+
+
+class LinkRegister(registers.Register):
+    """The benefit-link import: keyed by operator, household and first day; a pair's periods never overlap."""
+
+    collection = storage.BENEFIT_LINKS
+    entity_kind = "benefit_link"
+    columns = COLUMNS
+    required = REQUIRED_COLUMNS
+    key_field = "valid_from"
+    duplicate_message = "The same link is on row {row}."
+
+    def __init__(self, actor: Principal):
+        self.actor = actor
+        self.operators: dict[str, dict[str, Any] | None] = {}
+        self.households: dict[str, dict[str, Any]] = {}
+        # Every period known for a pair, stored or from an earlier row, by its first instant.
+        self.known: dict[tuple[ObjectId, ObjectId], dict[datetime, _Known]] = {}
+
+    def parse(self, row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
+        return _row_data(row)
+
+    def resolve(self, db: Database, rows: list[dict[str, Any]]) -> None:
+        wanted = {data["uscc"] for data in rows if data["uscc"] not in self.operators}
+        if wanted:
+            found = {op["uscc"]: op for op in db[storage.OPERATORS].find({"uscc": {"$in": sorted(wanted)}})}
+            self.operators.update({uscc: found.get(uscc) for uscc in wanted})
+        self.households = {
+            household["household_no"]: household
+            for household in db[storage.HOUSEHOLDS].find(
+                {"household_no": {"$in": sorted({data["household_no"] for data in rows})}},
+                {"household_no": 1, "county_code": 1},
+            )
+        }
+
+    def check(self, data: dict[str, Any]) -> dict[str, str]:
+        operator = self.operators.get(data["uscc"])
+        household = self.households.get(data["household_no"])
+        errors = _scope_problems(self.actor, operator, household)
+        if not errors:
+            data["operator"], data["household"] = operator, household
+            data["start"], data["end"] = _period(data["valid_from"], data["valid_to"])
+        return errors
+
+    def key(self, data: Mapping[str, Any]) -> tuple[ObjectId, ObjectId, datetime]:
+        return data["operator"]["_id"], data["household"]["_id"], data["start"]
+
+    def stored_key(self, document: Mapping[str, Any]) -> tuple[ObjectId, ObjectId, datetime]:
+        return document["operator_id"], document["household_id"], _utc(document["valid_from"])
+
+    def existing_filter(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        # Every link of the batch's pairs, not only those with a row's first day: periods must not overlap.
+        return {
+            "operator_id": {"$in": sorted({data["operator"]["_id"] for data in rows})},
+            "household_id": {"$in": sorted({data["household"]["_id"] for data in rows})},
+        }
+
+    def remember(self, documents: list[dict[str, Any]]) -> None:
+        for link in documents:
+            start = _utc(link["valid_from"])
+            end = None if link.get("valid_to") is None else _utc(link["valid_to"])
+            self.known.setdefault((link["operator_id"], link["household_id"]), {}).setdefault(
+                start, _Known(start=start, end=end, link=link)
+            )
+
+    def diff(
+        self, row_number: int, stored: Mapping[str, Any] | None, data: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        start, end = data["start"], data["end"]
+        periods = self.known.setdefault((data["operator"]["_id"], data["household"]["_id"]), {})
+        if stored is not None:
+            errors, changes = _changes_to(self.actor, stored, data, end)
+            if "valid_to" in changes:
+                periods[start].end = changes["valid_to"]
+            return changes, errors
+        clash = next((p for p in periods.values() if _overlaps(start, end, p.start, p.end)), None)
+        if clash is not None:
+            where = f"row {clash.row}" if clash.row is not None else f"link {clash.link['_id']}"
+            return {}, {"valid_from": f"The period overlaps {where} for the same operator and household."}
+        periods[start] = _Known(start=start, end=end, row=row_number)
+        return {}, {}
+
+    def build(self, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        return _new_link(data["operator"], data["household"], data, data["start"], data["end"], now)
+
+    def summary_county(self) -> str | None:
+        # A single-county account files it under its county, so its staff can read it.
+        return self.actor.county_codes[0] if len(self.actor.county_codes) == 1 else None
+
+    def finish(self, db: Database, result: registers.ImportResult) -> None:
+        for operator in self.operators.values():
             if operator is not None:
                 partitions.mark_operator_links_changed(db, operator["_id"])
-        audit.record(
-            db,
-            actor,
-            "benefit_link.import",
-            entity_kind="import",
-            entity_id=filename or None,
-            county_code=_home_county(actor),
-            note=report.summary(),
-        )
-    log.info("benefit link import", extra={"file": filename, **report.counts()})
-    return report.as_dict()
-
-
-def _home_county(actor: Principal) -> str | None:
-    """The county an import's summary entry is filed under, so its staff can read it."""
-    return actor.county_codes[0] if len(actor.county_codes) == 1 else None
 
 
 def _scope_problems(
@@ -632,105 +690,6 @@ def _scope_problems(
     return errors
 
 
-def _import_batch(
-    db: Database,
-    actor: Principal,
-    batch: list[tabular.Row],
-    report: tabular.ImportReport,
-    operators: dict[str, dict[str, Any] | None],
-    known: dict[tuple[ObjectId, ObjectId], dict[datetime, _Known]],
-) -> None:
-    parsed = []
-    for row in batch:
-        report.rows += 1
-        data, errors = _row_data(row)
-        parsed.append((row, data, errors))
-    wanted = {data["uscc"] for _, data, _ in parsed if data["uscc"] and data["uscc"] not in operators}
-    if wanted:
-        found = {op["uscc"]: op for op in db[storage.OPERATORS].find({"uscc": {"$in": sorted(wanted)}})}
-        operators.update({uscc: found.get(uscc) for uscc in wanted})
-    households = {
-        household["household_no"]: household
-        for household in db[storage.HOUSEHOLDS].find(
-            {"household_no": {"$in": sorted({data["household_no"] for _, data, _ in parsed})}},
-            {"household_no": 1, "county_code": 1},
-        )
-    }
-
-    candidates = []
-    for row, data, errors in parsed:
-        operator = operators.get(data["uscc"])
-        household = households.get(data["household_no"])
-        scope = _scope_problems(actor, operator, household)
-        errors = {**scope, **errors} if scope else errors
-        if errors:
-            report.reject(row.number, _problems(errors))
-            continue
-        candidates.append((row, data, operator, household))
-    if not candidates:
-        return
-
-    pairs = {(operator["_id"], household["_id"]) for _, _, operator, household in candidates}
-    collection = db[storage.BENEFIT_LINKS]
-    for link in collection.find(
-        {
-            "operator_id": {"$in": sorted({pair[0] for pair in pairs})},
-            "household_id": {"$in": sorted({pair[1] for pair in pairs})},
-        }
-    ):
-        start = _utc(link["valid_from"])
-        end = None if link.get("valid_to") is None else _utc(link["valid_to"])
-        known.setdefault((link["operator_id"], link["household_id"]), {}).setdefault(
-            start, _Known(start=start, end=end, link=link)
-        )
-
-    now = utcnow()
-    writes: list[Any] = []
-    pending: list[tuple[tabular.Row, dict[str, Any] | None, dict[str, Any]]] = []
-    for row, data, operator, household in candidates:
-        pair = (operator["_id"], household["_id"])
-        start, end = _period(data["valid_from"], data["valid_to"])
-        periods = known.setdefault(pair, {})
-        same = periods.get(start)
-        if same is not None and same.row is not None:
-            report.reject(row.number, _problems({"valid_from": f"The same link is on row {same.row}."}))
-            continue
-        if same is not None:
-            problem, changes = _changes_to(actor, same.link, data, end)
-            if problem:
-                report.reject(row.number, _problems(problem))
-                continue
-            same.row = row.number
-            if not changes:
-                report.unchanged += 1
-                continue
-            same.end = changes.get("valid_to", same.end)
-            stored = same.link
-            writes.append(
-                UpdateOne(
-                    {"_id": stored["_id"], "version": stored["version"]},
-                    {"$set": {**changes, "updated_at": now}, "$inc": {"version": 1}},
-                )
-            )
-            pending.append((row, stored, changes))
-            continue
-        clash = next((p for p in periods.values() if _overlaps(start, end, p.start, p.end)), None)
-        if clash is not None:
-            where = f"row {clash.row}" if clash.row is not None else f"link {clash.link['_id']}"
-            report.reject(
-                row.number,
-                _problems(
-                    {"valid_from": f"The period overlaps {where} for the same operator and household."}
-                ),
-            )
-            continue
-        link = {"_id": ObjectId(), **_new_link(operator, household, data, start, end, now)}
-        periods[start] = _Known(start=start, end=end, row=row.number)
-        writes.append(InsertOne(link))
-        pending.append((row, None, link))
-    _apply(db, actor, collection, writes, pending, report)
-
-
 def _changes_to(
     actor: Principal, stored: Mapping[str, Any], data: Mapping[str, Any], end: datetime | None
 ) -> tuple[dict[str, str], dict[str, Any]]:
@@ -748,67 +707,3 @@ def _changes_to(
     if changes and not actor.sees_county(stored.get("household_county_code")):
         return {"household_no": "The household's county is outside your counties."}, {}
     return {}, changes
-
-
-def _apply(
-    db: Database,
-    actor: Principal,
-    collection: Any,
-    writes: list[Any],
-    pending: list[tuple[tabular.Row, dict[str, Any] | None, dict[str, Any]]],
-    report: tabular.ImportReport,
-) -> None:
-    if report.dry_run:
-        report.inserted += sum(1 for _row, before, _c in pending if before is None)
-        report.updated += sum(1 for _row, before, _c in pending if before is not None)
-        return
-    failed: set[int] = set()
-    matched = 0
-    if writes:
-        try:
-            matched = collection.bulk_write(writes, ordered=False).matched_count
-        except BulkWriteError as error:
-            failed = {failure["index"] for failure in error.details.get("writeErrors", [])}
-            matched = int(error.details.get("nMatched", 0))
-    updates = [i for i, (_row, before, _c) in enumerate(pending) if before is not None and i not in failed]
-    if matched < len(updates):
-        ids = [pending[index][1]["_id"] for index in updates]
-        current = {link["_id"]: link for link in collection.find({"_id": {"$in": ids}})}
-        for index in updates:
-            _row, before, changes = pending[index]
-            now_stored = current.get(before["_id"], {})
-            if now_stored.get("version") != before["version"] + 1 or any(
-                now_stored.get(name) != value for name, value in changes.items() if name != "valid_to"
-            ):
-                failed.add(index)
-    for index, (row, before, changes) in enumerate(pending):
-        if index in failed:
-            report.reject(
-                row.number,
-                _problems({"valid_from": "Changed by someone else during the import; import again."}),
-            )
-        elif before is None:
-            report.inserted += 1
-            audit.record(
-                db,
-                actor,
-                "benefit_link.create",
-                entity_kind="benefit_link",
-                entity_id=changes["_id"],
-                county_code=changes["county_code"],
-                after=changes,
-                note=f"import row {row.number}",
-            )
-        else:
-            report.updated += 1
-            audit.record(
-                db,
-                actor,
-                "benefit_link.update",
-                entity_kind="benefit_link",
-                entity_id=before["_id"],
-                county_code=before.get("county_code"),
-                before=before,
-                after={**before, **changes, "version": before["version"] + 1},
-                note=f"import row {row.number}",
-            )
