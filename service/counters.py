@@ -4,8 +4,9 @@ County staff register each smart cabinet under its 扶贫网机柜编号 (``cabi
 document's ``_id``); the service issues a random secret, shown once, that the cabinet
 uses to sign its pushes. A push is a JSON array of sale/refund events (see
 adapters/counter.py); each event becomes a ledger line of the cabinet's county, with the
-cabinet's kind as channel and the event id as external id, so a repeated push or the
-operator's daily export of the same events never counts twice.
+cabinet's kind as channel and ``<cabinet_no>:<event_id>`` as external id (event ids are unique
+per cabinet only), so a repeated push or the operator's daily export of the same events never
+counts twice, and two cabinets' equal event ids never collide.
 
 About the secret: verifying an HMAC needs the secret itself, so it is stored as issued
 (encryption at rest is out of scope here); it is returned only by create and
