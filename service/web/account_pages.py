@@ -100,10 +100,10 @@ AUDIT_ACTIONS = {
 }
 # The pages a record of each kind opens on: (endpoint, argument).
 ENTITY_PAGES = {
-    "product": ("catalogue_pages.product", "product_id"),
-    "operator": ("catalogue_pages.operator", "operator_id"),
-    "household": ("catalogue_pages.household", "household_id"),
-    "benefit_link": ("catalogue_pages.link", "link_id"),
+    "product": ("product_pages.product", "product_id"),
+    "operator": ("operator_pages.operator", "operator_id"),
+    "household": ("household_pages.household", "household_id"),
+    "benefit_link": ("link_pages.link", "link_id"),
     "user": ("account_pages.user", "user_id"),
 }
 # Which labels a "status" field of each kind uses.

@@ -27,8 +27,9 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from service import access, auth, storage, xlsx
-from service.errors import Forbidden, ServiceError, Unauthorized
+from schemas.reports import HouseholdIncomeQueryArgsSchema
+from service import access, auth, operators, storage, tabular, xlsx
+from service.errors import Forbidden, ServiceError, Unauthorized, validation_summary
 from service.web import messages
 
 csrf = CSRFProtect()
@@ -122,11 +123,11 @@ def home_url(role: str) -> str:
 NAV = {
     "staff": [
         ("county_pages.dashboard", "首页"),
-        ("catalogue_pages.review_queue", "产品审核"),
-        ("catalogue_pages.products", "产品"),
-        ("catalogue_pages.operators", "经营主体"),
-        ("catalogue_pages.households", "脱贫户"),
-        ("catalogue_pages.links", "带贫关系"),
+        ("certification_pages.review_queue", "产品审核"),
+        ("product_pages.products", "产品"),
+        ("operator_pages.operators", "经营主体"),
+        ("household_pages.households", "脱贫户"),
+        ("link_pages.links", "带贫关系"),
         ("import_pages.imports", "销售导入"),
         ("import_pages.unmatched", "未匹配商品"),
         ("status_mapping_pages.mappings", "订单状态映射"),
@@ -179,6 +180,8 @@ def form_values(names: Iterable[str] | None = None) -> dict[str, Any]:
 
 STALE_MESSAGE = "该记录已被他人修改，请刷新页面后重新填写。"
 REQUIRED_MESSAGE = "必填。"
+FIX_BELOW = "请改正下面标出的内容。"
+WHOLE_NUMBER_MESSAGE = "请填写整数。"
 
 
 def missing_required(values: Mapping[str, Any], required: tuple[str, ...]) -> dict[str, list[str]]:
@@ -235,6 +238,84 @@ def service_error_fields(error: ServiceError) -> dict[str, list[str]]:
     errors = field_errors(error.details) if error.details else {}
     errors.setdefault("_form", []).insert(0, messages.zh(error.message))
     return errors
+
+
+def refusal_errors(error: ServiceError, scope_field: str | None = None) -> dict[str, list[str]]:
+    """A refusal as form errors in Chinese; a county refusal shows at the field that chose the county too."""
+    errors = service_error_fields(error)
+    if error.details and error.message == validation_summary(error.details):
+        errors["_form"] = [FIX_BELOW]  # the summary lists API field names
+    if error.status == 403 and scope_field:
+        errors.setdefault(scope_field, errors["_form"])
+    return errors
+
+
+def joined(errors: Mapping[str, list[str]]) -> str:
+    """Form errors as one line, for a flashed message."""
+    return " ".join(message for messages in errors.values() for message in messages)
+
+
+def refusal_line(error: ServiceError) -> str:
+    """A refusal as one flashed line: what is wrong with the fields, else the service's message."""
+    errors = refusal_errors(error)
+    fields = {name: found for name, found in errors.items() if name != "_form"}
+    return joined(fields if error.status == 422 and fields else {"_form": errors["_form"]})
+
+
+def whole_numbers(values: Mapping[str, Any], names: Iterable[str]) -> tuple[dict[str, Any], dict]:
+    """The form with the named boxes as ints (the API's strict integers take no text), and their errors."""
+    converted, errors = dict(values), {}
+    for name in names:
+        if converted.get(name) is not None:
+            try:
+                converted[name] = tabular.parse_whole_number(converted[name])
+            except ValueError:
+                errors[name] = [WHOLE_NUMBER_MESSAGE]
+                del converted[name]
+    return converted, errors
+
+
+def read_form(schema: ma.Schema, values: Mapping[str, Any], numbers: Iterable[str] = ()):
+    """(data, {}) or (None, errors): the form read with the API's schema, whole numbers converted first."""
+    converted, number_errors = whole_numbers(values, numbers)
+    data, errors = load_form(schema, converted)
+    errors = merge_errors(number_errors, errors)
+    return (None if errors else data), errors
+
+
+def county_options() -> list[tuple[str, str]]:
+    """The counties a staff member may choose, as (code, text) choices (an admin types a code instead)."""
+    return [(code, code) for code in current_principal().county_codes]
+
+
+def operator_options(**filters: Any) -> list[tuple[str, str]]:
+    """The operators the caller sees (of the staff's counties), for a drop-down."""
+    found = all_rows(operators.list_operators, limit=1_000, sort="name", **filters)
+    return [(str(operator["_id"]), operator["name"]) for operator in found]
+
+
+Importer = Callable[..., dict[str, Any]]
+
+
+def import_page(
+    importer: Importer, schema: ma.Schema, template: str, **context: Any
+) -> tuple[str, int] | str:
+    """A register upload: its form, then the service's counts and row errors (file row numbers)."""
+    if request.method == "GET":
+        return render_template(template, values={}, errors={}, result=None, **context)
+    values = form_values(schema.fields)
+    form, errors = read_form(schema, values)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        errors["file"] = ["请选择要上传的文件（xlsx 或 CSV）。"]
+    result = None
+    if not errors:
+        try:
+            result = importer(storage.get_db(), current_principal(), upload.stream, upload.filename, **form)
+        except ServiceError as error:
+            errors = refusal_errors(error)
+    page = render_template(template, values=values, errors=errors, result=result, **context)
+    return page, (422 if errors else 200)
 
 
 def query_args(schema: ma.Schema, *, ignore: Sequence[str] = ("format", "page")) -> tuple[dict, dict]:
@@ -300,6 +381,27 @@ def list_page(
     )
 
 
+def with_operator_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows (already visible to the caller) with the name of the operator each names."""
+    names = storage.names_by_id(storage.get_db(), storage.OPERATORS, (row["operator_id"] for row in rows))
+    return [{**row, "operator_name": names.get(row["operator_id"])} for row in rows]
+
+
+def period_report(report: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any):
+    """A report over the page's ``from``/``to`` months (read as the API reads them): (report, errors).
+
+    A bad period is shown above the report, which then covers the current year.
+    """
+    period, errors = query_args(HouseholdIncomeQueryArgsSchema())
+    db = storage.get_db()
+    try:
+        return report(db, current_principal(), *args, **period, **kwargs), errors
+    except ServiceError as error:
+        if error.status != 422:
+            raise
+        return report(db, current_principal(), *args, **kwargs), service_error_fields(error)
+
+
 def page_number(default: int = 1) -> int:
     raw = request.args.get("page", "")
     return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else default
@@ -314,6 +416,18 @@ def download_table(
 ):
     """A table of a page as an xlsx download (the same columns as shown)."""
     return xlsx.send_xlsx(xlsx.rows_to_xlsx(columns, rows, title), filename)
+
+
+def send_sheets(sheets: Iterable[xlsx.Sheet], filename: str):
+    """A record's page as a workbook of several sheets."""
+    return xlsx.send_xlsx(xlsx.write_xlsx(sheets), filename)
+
+
+def column_template(columns: Iterable[str], filename: str, title: str):
+    """An empty workbook with an import's header row, to fill in."""
+    return download_table(
+        [xlsx.Column(name, name, xlsx.TEXT, width=20) for name in columns], [], filename, title
+    )
 
 
 def xlsx_url(**overrides: Any) -> str:

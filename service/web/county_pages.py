@@ -62,8 +62,8 @@ def dashboard():
         progress_bar=progress_bar,
         trend=trend,
         charts=_charts(sections, trend),
-        product_url=lambda product_id: url_for("catalogue_pages.product", product_id=product_id),
-        operator_url=lambda operator_id: url_for("catalogue_pages.operator", operator_id=operator_id),
+        product_url=lambda product_id: url_for("product_pages.product", product_id=product_id),
+        operator_url=lambda operator_id: url_for("operator_pages.operator", operator_id=operator_id),
         **sections,
     )
 

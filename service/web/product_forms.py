@@ -80,7 +80,7 @@ BLANK_SKU_ROWS = 2
 
 
 def product_url(product_id: ObjectId) -> str:
-    return url_for("catalogue_pages.product", product_id=product_id)
+    return url_for("product_pages.product", product_id=product_id)
 
 
 def category_options() -> list[tuple[str, str]]:

@@ -1,0 +1,160 @@
+"""County staff's certification queue, and the certification steps taken from a product's page.
+
+A product moves through the county's steps (submitted, county-approved, publicized, certified) only
+through the service's transition; these pages list what waits for a step and take one, flashing
+the service's refusal in Chinese when a step is not allowed. An enterprise submits its own products
+from the same product page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import redirect, render_template, request, url_for
+
+from schemas.products import ProductApproveSchema, ProductTransitionSchema
+from service import certification, products
+from service.access import ENTERPRISE, STAFF, allow
+from service.certification import COUNTY_APPROVED, PUBLICIZING, SUBMITTED
+from service.clock import local_date
+from service.errors import ServiceError
+from service.storage import get_db
+from service.web.core import (
+    PageBlueprint,
+    all_rows,
+    current_principal,
+    download_table,
+    fail,
+    form_values,
+    joined,
+    load_form,
+    ok,
+    page_number,
+    service_error_fields,
+    wants_xlsx,
+    with_operator_names,
+)
+from service.web.formatting import label, local_datetime, percent_bp
+from service.xlsx import DATETIME, TEXT, Column
+
+bp = PageBlueprint("certification_pages", __name__)
+
+# The certification queue: products waiting for a county step.
+REVIEW_STATUSES = (SUBMITTED, COUNTY_APPROVED, PUBLICIZING)
+PER_PAGE = 50
+
+ACTION_LABELS = {
+    "submit": "提交认定申请",
+    "approve": "县级审定通过",
+    "reject": "退回",
+    "publicize": "开始公示",
+    "object": "登记异议",
+    "certify": "认定",
+    "revoke": "撤销认定",
+}
+
+REVIEW_COLUMNS = [
+    Column("产品名称", "name", TEXT, width=24),
+    Column("经营主体", "operator_name", TEXT, width=24),
+    Column("品类", lambda row: label(row["category"], "category"), TEXT),
+    Column("状态", lambda row: label(row["status"], "status"), TEXT),
+    Column("进入当前状态", "waiting_since", DATETIME),
+    Column("公示截止", "publicity_ends_at", DATETIME),
+    Column("带贫比例", lambda row: percent_bp(row["benefit_rate_bp"]), TEXT),
+]
+
+
+def _waiting_since(product: Mapping[str, Any]) -> datetime:
+    """When the product entered its current status (the last step of its history)."""
+    history = product.get("status_history") or []
+    return history[-1]["at"] if history else product["created_at"]
+
+
+@bp.route("/products/review")
+@allow(*STAFF)
+def review_queue():
+    """Products waiting for a county step, the longest-waiting first."""
+    waiting = {
+        status: all_rows(products.list_products, status=status, sort="created_at")
+        for status in REVIEW_STATUSES
+    }
+    wanted = request.args.get("status")
+    queue = [
+        {**product, "waiting_since": _waiting_since(product)}
+        for status in ((wanted,) if wanted in waiting else REVIEW_STATUSES)
+        for product in waiting[status]
+    ]
+    queue.sort(key=lambda product: product["waiting_since"])
+    if wants_xlsx():
+        return download_table(REVIEW_COLUMNS, with_operator_names(queue), "product-review.xlsx", "产品审核")
+    page = page_number()
+    return render_template(
+        "web/catalogue/review.html",
+        items=with_operator_names(queue[(page - 1) * PER_PAGE : page * PER_PAGE]),
+        total=len(queue),
+        page=page,
+        per_page=PER_PAGE,
+        counts={status: len(found) for status, found in waiting.items()},
+        wanted=wanted,
+    )
+
+
+def _done_message(action: str, product: Mapping[str, Any]) -> str:
+    if action == "publicize":
+        return f"已进入公示，公示期至 {local_datetime(product['publicity_ends_at'])}。"
+    if action == "certify":
+        valid_until = local_date(product["valid_until"]).isoformat()
+        return f"已认定，证书编号 {product['certificate_no']}，有效期至 {valid_until}。"
+    return {
+        "submit": "已提交认定申请。",
+        "approve": "已审核通过。",
+        "reject": "已退回申请人。",
+        "object": "已登记异议，产品退回申请人修改。",
+        "revoke": "已撤销认定。",
+    }[action]
+
+
+def _refusal(error: ServiceError, action: str) -> str:
+    """Why the service refused the step, in Chinese (the service speaks English)."""
+    details = error.details if isinstance(error.details, Mapping) else {}
+    step = ACTION_LABELS[action]
+    if "reason" in details:
+        return f"“{step}”必须填写理由。"
+    if "publicity_ends_at" in details:
+        ends = details["publicity_ends_at"]
+        until = local_datetime(datetime.fromisoformat(ends)) if ends else "—"
+        return f"公示期尚未结束（{until} 结束），公示期满后才能认定。"
+    if "allowed" in details and error.status == 409:
+        return f"产品当前状态为“{label(details.get('status'), 'status')}”，不能{step}。"
+    if "allowed" in details:
+        return f"您的账号不能对这个产品执行“{step}”。"
+    if error.status == 412:
+        return "产品刚刚被他人修改，请查看最新状态后再操作。"
+    if "operator_id" in details:
+        return "经营主体已暂停，产品不能继续推进认定。"
+    return joined(service_error_fields(error))
+
+
+@bp.route("/products/<objectid:product_id>/transition", methods=["POST"])
+@allow(*STAFF, ENTERPRISE)
+def transition(product_id):
+    """One certification step from the product page; a refusal is flashed there and nothing changes."""
+    action = request.form.get("action", "")
+    back = redirect(url_for("product_pages.product", product_id=product_id))
+    if action not in certification.TRANSITIONS:
+        fail("请选择要执行的操作。")
+        return back
+    schema = ProductApproveSchema() if action == "approve" else ProductTransitionSchema()
+    data, errors = load_form(schema, form_values(schema.fields))
+    if errors:
+        fail(joined(errors))
+        return back
+    try:
+        after = products.transition(get_db(), current_principal(), product_id, action, **data)
+    except ServiceError as error:
+        fail(_refusal(error, action))
+        return back
+    ok(_done_message(action, after))
+    return back
