@@ -45,6 +45,31 @@ class SaleSchema(BaseSchema):
     poor_income_fen = Fen()
 
 
+class ReplacedBySchema(BaseSchema):
+    import_run_id = ObjectIdField(allow_none=True)
+    actor = fields.String(allow_none=True)
+    source = fields.String(allow_none=True, metadata={"description": "The channel of the new version."})
+
+
+class SaleVersionSchema(BaseSchema):
+    """A version of a line that a later import replaced, as it was stored then."""
+
+    id = fields.String(attribute="_id")
+    line = fields.Nested(SaleSchema, attribute="previous")
+    written_by_run_id = ObjectIdField(attribute="previous.import_run_id", allow_none=True)
+    written_at = fields.DateTime(attribute="previous.updated_at", allow_none=True)
+    replaced_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "Null when the process that replaced it stopped before saying so."},
+    )
+    replaced_by = fields.Nested(ReplacedBySchema, allow_none=True)
+
+
+class SaleVersionsSchema(BaseSchema):
+    sale = fields.Nested(SaleSchema)
+    versions = fields.List(fields.Nested(SaleVersionSchema), metadata={"description": "Newest first."})
+
+
 class SalePageSchema(BaseSchema):
     items = fields.List(fields.Nested(SaleSchema))
     next_after = ObjectIdField(

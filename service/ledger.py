@@ -35,10 +35,10 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from adapters.base import BUYER_TYPES, CHANNELS, RowError, SaleLine, Skipped
-from service import attribution, certification, ledger_rollups, partitions, storage
+from adapters.quoting import row_message
+from service import attribution, certification, ledger_rollups, partitions, sale_versions, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import local_date, local_month, utcnow
-from service.tabular import row_message
 
 BATCH_SIZE = 5000
 DUPLICATE_KEY = 11000
@@ -291,18 +291,20 @@ def ingest(
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
     run_id: ObjectId | None = None,
+    actor: str | None = None,
     rebuild: bool = True,
     result: IngestResult | None = None,
 ) -> IngestResult:
     """Match, validate, de-duplicate and store canonical lines in batches; then rebuild what changed.
 
     ``lines`` may interleave ``RowError`` values (rows an adapter could not read); they are
-    counted and reported with the rest. A dry run does everything but write.
+    counted and reported with the rest. A dry run does everything but write. A line replaced keeps
+    its previous version (``service.sale_versions``), marked as replaced by ``run_id`` and ``actor``.
     """
     result = result or IngestResult()
     catalogue = Catalogue(db)
     for batch in _batches(lines, batch_size):
-        _ingest_batch(db, batch, scope, catalogue, result, dry_run=dry_run, run_id=run_id)
+        _ingest_batch(db, batch, scope, catalogue, result, dry_run=dry_run, run_id=run_id, actor=actor)
     if rebuild and not dry_run:
         # Also repair what an earlier crash or a catalogue change left dirty in this county.
         rebuild_partitions(db, result.partitions | set(partitions.dirty_partitions(db, [scope.county_code])))
@@ -327,6 +329,7 @@ def _ingest_batch(
     *,
     dry_run: bool,
     run_id: ObjectId | None,
+    actor: str | None,
 ) -> None:
     now = utcnow()
     accepted: dict[tuple[str, str], tuple[SaleLine, dict[str, Any] | None]] = {}
@@ -383,7 +386,7 @@ def _ingest_batch(
         return
     # Dirty first: a crash after the sales are written still leaves the operator-months to rebuild.
     partitions.mark_groups_dirty(db, groups)
-    _write(db, pending, scope, result, groups)
+    _write(db, pending, scope, result, groups, run_id=run_id, actor=actor)
     # And dirty again after: a rebuild that read the mark above but summed the ledger before this
     # write can no longer clean them without these lines.
     partitions.mark_groups_dirty(db, groups)
@@ -418,36 +421,72 @@ def _write(
     scope: IngestScope,
     result: IngestResult,
     groups: Groups,
+    *,
+    run_id: ObjectId | None,
+    actor: str | None,
 ) -> None:
     """Write a batch, each line over exactly the version this ingest read (or as new).
 
     A line another ingest inserted or changed meanwhile is looked up again, the operator-month of
     the version found is marked dirty, and the write is tried again over that version; so the
     operator-month of every version replaced is always rebuilt. An enterprise never replaces
-    another operator's line.
+    another operator's line. Each version replaced is kept first, and confirmed once replaced.
     """
     sales = db[storage.SALES]
     for _attempt in range(MAX_WRITE_ATTEMPTS):
+        # Each attempt's writes carry their own id: the one way to tell afterwards which of them landed.
+        write_id = uuid.uuid4().hex
+        now = utcnow()
+        kept = sale_versions.record(db, (item.stored for item in pending if item.stored is not None), now)
+        trying = [item for item in pending if item.stored is None or item.stored["_id"] in kept]
         writes = [
-            InsertOne({**item.document, "created_at": item.document["updated_at"]})
+            InsertOne({**item.document, "write_id": write_id, "created_at": item.document["updated_at"]})
             if item.stored is None
-            else UpdateOne(_version_filter(item.stored), {"$set": item.document})
-            for item in pending
+            else UpdateOne(_version_filter(item.stored), {"$set": {**item.document, "write_id": write_id}})
+            for item in trying
         ]
+        missed = len(trying) < len(pending)
         try:
-            written = sales.bulk_write(writes, ordered=False)
-            missed = written.inserted_count + written.matched_count < len(writes)
+            if writes:
+                written = sales.bulk_write(writes, ordered=False)
+                missed |= written.inserted_count + written.matched_count < len(writes)
         except BulkWriteError as error:
             failed = error.details.get("writeErrors", [])
             if not failed or any(entry.get("code") != DUPLICATE_KEY for entry in failed):
                 raise
             missed = True
+        _confirm_replaced(
+            db, [item for item in trying if item.stored is not None], kept, write_id, missed, run_id, actor
+        )
         if not missed:
             return
         pending = _replaced_meanwhile(db, pending, scope, result, groups)
         if not pending:
             return
     raise RuntimeError(f"sale lines kept changing under this ingest ({len(pending)} not written)")
+
+
+def _confirm_replaced(
+    db: Database,
+    updated: list[_Pending],
+    kept: dict[ObjectId, str],
+    write_id: str,
+    missed: bool,
+    run_id: ObjectId | None,
+    actor: str | None,
+) -> None:
+    """Confirm the kept versions this attempt's updates replaced: all of them, unless some missed."""
+    if missed and updated:
+        landed = sale_versions.landed(db, (item.stored for item in updated), write_id)
+        updated = [item for item in updated if item.stored["_id"] in landed]
+    sale_versions.confirm(
+        db,
+        {kept[item.stored["_id"]]: item.document for item in updated},
+        write_id=write_id,
+        run_id=run_id,
+        actor=actor,
+        now=utcnow(),
+    )
 
 
 def _version_filter(stored: dict[str, Any]) -> dict[str, Any]:

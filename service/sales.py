@@ -1,4 +1,5 @@
-"""Reading the sales ledger: lines listed page by key, scoped to what the caller may see."""
+"""Reading the sales ledger: lines listed page by key, and a line's replaced versions, scoped to what the
+caller may see."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import access, ledger, reconcile, storage
+from service import access, ledger, reconcile, sale_versions, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
-from service.errors import Forbidden
+from service.errors import Forbidden, NotFound
 
 
 def _scope_query(actor: Principal, county_code: str | None) -> dict[str, Any]:
@@ -55,6 +56,20 @@ def list_sales(
     has_more = len(items) > per_page
     items = items[:per_page]
     return {"items": items, "next_after": items[-1]["_id"] if has_more else None}
+
+
+def get_sale(db: Database, actor: Principal, sale_id: ObjectId) -> dict[str, Any]:
+    """One line the caller may see; another tenant's line answers exactly as a missing one."""
+    line = db[storage.SALES].find_one({"_id": sale_id, **_scope_query(actor, None)})
+    if line is None:
+        raise NotFound("No such sale line.")
+    return line
+
+
+def sale_versions_of(db: Database, actor: Principal, sale_id: ObjectId) -> dict[str, Any]:
+    """The line as it is now and the versions re-imports replaced, newest first."""
+    line = get_sale(db, actor, sale_id)
+    return {"sale": line, "versions": sale_versions.history(db, line, _scope_query(actor, None))}
 
 
 def _staff_counties(actor: Principal, county_code: str | None) -> list[str] | None:

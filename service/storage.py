@@ -40,6 +40,8 @@ SALES_MONTHLY = "sales_monthly"
 OPERATOR_POOLS = "operator_pools"
 HOUSEHOLD_INCOME = "household_income"
 LEDGER_PARTITIONS = "ledger_partitions"
+# The versions of sale lines a re-import replaced, whole, with who replaced them and when.
+SALE_LINE_VERSIONS = "sale_line_versions"
 PRODUCTS = "products"
 # Counters for human-readable numbers (e.g. certificate numbers), one document per series.
 SEQUENCES = "sequences"
@@ -102,6 +104,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("operator_id", ASCENDING), ("month", ASCENDING)], name="operator_month"),
         # A canteen lists the lines it bought, newest first.
         IndexModel([("buyer.unit_id", ASCENDING), ("_id", DESCENDING)], name="buyer_unit_newest"),
+    ],
+    SALE_LINE_VERSIONS: [
+        # A line's history, newest first; and a county's replacements over a period.
+        IndexModel([("sale_id", ASCENDING), ("recorded_at", DESCENDING)], name="sale_recorded"),
+        IndexModel([("county_code", ASCENDING), ("recorded_at", DESCENDING)], name="county_recorded"),
     ],
     SALES_DAILY: [
         IndexModel(

@@ -117,9 +117,9 @@ def test_a_rebuild_racing_an_ingest_never_cleans_the_partition_without_its_lines
     """The rebuild reads the ingest's first mark, sums the ledger before the write, and would clean."""
     real_write = ledger._write
 
-    def rebuild_just_before_the_write(db_, *args):
+    def rebuild_just_before_the_write(db_, *args, **kwargs):
         ledger.rebuild_partition(db_, COUNTY, MONTH)
-        real_write(db_, *args)
+        real_write(db_, *args, **kwargs)
 
     monkeypatch.setattr(ledger, "_write", rebuild_just_before_the_write)
     ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY), rebuild=False)  # and then it crashes

@@ -7,6 +7,7 @@ from schemas.sales import (
     RebuildResultSchema,
     SalePageSchema,
     SaleQueryArgsSchema,
+    SaleVersionsSchema,
     VerifyArgsSchema,
     VerifyResultSchema,
 )
@@ -26,6 +27,14 @@ blp = Blueprint("sales", __name__, url_prefix="/api/v1", description="The sales 
 def list_sales(args):
     """Sale lines, newest first: staff see their counties, an enterprise its own, a canteen its purchases."""
     return sales.list_sales(get_db(), principal(), **args)
+
+
+@blp.route("/sales/<objectid:sale_id>/versions", methods=["GET"])
+@blp.response(200, SaleVersionsSchema)
+@allow(*EVERYONE)
+def sale_versions(sale_id):
+    """A line as it is now and the versions later imports replaced (a refund, a correction), newest first."""
+    return sales.sale_versions_of(get_db(), principal(), sale_id)
 
 
 @blp.route("/ledger/rebuild", methods=["POST"])
