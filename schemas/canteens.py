@@ -8,12 +8,20 @@ from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSch
 from schemas.households import ImportErrorSchema
 from schemas.operators import ActorSchema
 from service.canteen_purchase_inputs import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH
-from service.canteens import FIRST_PLAN_YEAR, FLOOR_RATIO_BP, MAX_NAME_LENGTH, UNIT_TYPES
+from service.canteen_quota import REASONS
+from service.canteens import (
+    FIRST_PLAN_YEAR,
+    FLOOR_RATIO_BP,
+    MAX_APPROVAL_LENGTH,
+    MAX_NAME_LENGTH,
+    UNIT_TYPES,
+)
 from service.products import CHANNELS
 
 _UNIT_TYPE_HELP = "; ".join(f"{code} {label}" for code, label in UNIT_TYPES.items())
 _YEAR = validate.Range(min=FIRST_PLAN_YEAR, max=2100)
 _TEXT = validate.Length(max=200)
+_REASON_HELP = "Why it counts or not: " + "; ".join(f"{code} {label}" for code, label in REASONS.items())
 
 
 # Canteens ----------------------------------------------------------------------------------------
@@ -24,6 +32,10 @@ class CanteenPlanSchema(BaseSchema):
     food_total_fen = Fen(metadata={"description": "年度食堂食材采购总额, in fen."})
     reserve_ratio_bp = fields.Integer(
         metadata={"description": "Reserved share in basis points (1000 = 10%)."}
+    )
+    ratio_approval = fields.String(
+        allow_none=True,
+        metadata={"description": "From 2021: the approval that allowed a share below 10% (else null)."},
     )
     target_fen = Fen(metadata={"description": "food_total_fen × reserve_ratio_bp / 10000, rounded up."})
     declared_at = fields.DateTime()
@@ -85,10 +97,20 @@ class CanteenPlanPutSchema(BaseSchema):
     reserve_ratio_bp = fields.Integer(
         strict=True,
         load_default=FLOOR_RATIO_BP,
-        validate=validate.Range(
-            min=FLOOR_RATIO_BP, max=10000, error="From 1000 (the 10% floor of 财库〔2021〕19号) to 10000."
-        ),
-        metadata={"description": "Reserved share in basis points: 1000 = the 10% floor; 1500 is encouraged."},
+        validate=validate.Range(min=1, max=10000, error="From 1 to 10000 basis points."),
+        metadata={
+            "description": (
+                "Reserved share in basis points: from 2021 at least 1000 (the 10% floor of 财库〔2021〕19号) "
+                "unless ratio_approval is given; 1500 is encouraged; no floor before 2021."
+            )
+        },
+    )
+    ratio_approval = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=MAX_APPROVAL_LENGTH),
+        metadata={
+            "description": "The reference of the approval allowing a share below 10% (适当放宽预留比例)."
+        },
     )
 
 
@@ -108,7 +130,12 @@ class CanteenQuotaSchema(BaseSchema):
     plan = fields.Nested(CanteenPlanSchema, allow_none=True)
     target_fen = Fen(allow_none=True, metadata={"description": "The reserved amount; null without a plan."})
     qualifying_fen = Fen(
-        metadata={"description": "Purchases of certified products, plus everything bought via 832."}
+        metadata={
+            "description": (
+                "What counts toward the reserved share: from 2021 purchases through the 832 platform only; "
+                "before, certified products bought anywhere and anything bought via 832."
+            )
+        }
     )
     remaining_fen = Fen(allow_none=True)
     progress_bp = fields.Integer(
@@ -127,8 +154,19 @@ class CanteenQuotaSchema(BaseSchema):
     purchases_fen = Fen(
         metadata={"description": "Every purchase of the unit in the ledger, qualifying or not."}
     )
-    via_832_fen = Fen()
-    certified_other_fen = Fen(metadata={"description": "Certified products bought outside the 832 platform."})
+    via_832_fen = Fen(metadata={"description": "Counted, bought on the 832 platform."})
+    certified_other_fen = Fen(
+        metadata={"description": "Counted, certified products bought outside the 832 platform (before 2021)."}
+    )
+    not_counted_fen = Fen(
+        metadata={"description": "purchases_fen − qualifying_fen: the lines that do not count."}
+    )
+    lines = fields.Integer(
+        metadata={"description": "The ledger lines added up: those the purchase list shows."}
+    )
+    p832_only = fields.Boolean(
+        metadata={"description": "From 2021 only purchases through the 832 platform count."}
+    )
 
 
 class CanteenReportArgsSchema(BaseSchema):
@@ -183,8 +221,15 @@ class CanteenPurchaseSchema(BaseSchema):
         metadata={"description": "The ledger line's id: canteen:<canteen id>:<invoice no>."}
     )
     matched = fields.Boolean(metadata={"description": "The product was found in the catalogue."})
-    certified = fields.Boolean(metadata={"description": "Certified on the purchase date (when logged)."})
-    counted_for_quota = fields.Boolean(metadata={"description": "Counts toward the reserved share."})
+    certified = fields.Boolean(
+        metadata={"description": "Certified on the purchase date, as the ledger line says now."}
+    )
+    counted_for_quota = fields.Boolean(
+        metadata={
+            "description": "Counts toward the reserved share, judged from the ledger line as it is now."
+        }
+    )
+    quota_reason = fields.String(allow_none=True, metadata={"description": _REASON_HELP})
     message = fields.String(
         allow_none=True, metadata={"description": "Why it does not count, when it does not."}
     )
@@ -193,6 +238,41 @@ class CanteenPurchaseSchema(BaseSchema):
     )
     created_by = fields.Nested(ActorSchema)
     created_at = fields.DateTime()
+
+
+class CanteenPurchaseLineSchema(BaseSchema):
+    """A ledger line the canteen bought: one row of its purchase list."""
+
+    id = ObjectIdField(attribute="_id", dump_only=True)
+    canteen_id = ObjectIdField()
+    date = fields.String(metadata={"description": "Local date (YYYY-MM-DD, Asia/Shanghai)."})
+    source = fields.String(metadata={"description": "logged 本单位登记, or imported 832平台导入."})
+    channel = fields.String(metadata={"description": "The ledger channel: canteen, or p832."})
+    external_id = fields.String(metadata={"description": "The line's id: an invoice's, or the 832 order's."})
+    invoice_no = fields.String(
+        allow_none=True, metadata={"description": "Logged by the canteen: its invoice."}
+    )
+    refund_of_invoice_no = fields.String(allow_none=True)
+    is_return = fields.Boolean(metadata={"description": "A return, with a negative amount."})
+    product_id = ObjectIdField(allow_none=True)
+    product_name = fields.String(allow_none=True)
+    product_code = fields.String(allow_none=True)
+    operator_id = ObjectIdField(allow_none=True)
+    operator_name = fields.String(allow_none=True)
+    operator_uscc = fields.String(allow_none=True)
+    quantity = fields.Integer()
+    unit = fields.String(allow_none=True)
+    amount_fen = Fen()
+    matched = fields.Boolean()
+    certified = fields.Boolean()
+    counted_for_quota = fields.Boolean()
+    quota_reason = fields.String(metadata={"description": _REASON_HELP})
+    sale_county_code = fields.String(metadata={"description": "The county whose ledger holds the line."})
+
+
+class CanteenPurchaseLineArgsSchema(PageArgsSchema):
+    year = fields.Integer(validate=_YEAR, metadata={"description": "Default: this year (Asia/Shanghai)."})
+    month = fields.Integer(validate=validate.Range(min=1, max=12), metadata={"description": "1–12."})
 
 
 class CanteenPurchaseCreateSchema(BaseSchema):

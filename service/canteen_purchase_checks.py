@@ -279,7 +279,6 @@ def prepare(
         "external_id": external_id,
         "matched": product is not None,
         "certified": certified,
-        "counted_for_quota": certified or channel == P832_CHANNEL,
         "ledger_status": PENDING,
         "fingerprint": purchase.fingerprint(),
         "source": source,

@@ -16,7 +16,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from service import tabular
+from adapters import tabular
 
 MAX_INVOICE_LENGTH = 64
 MAX_TEXT_LENGTH = 100

@@ -19,7 +19,8 @@ from pymongo import InsertOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from service import audit, ledger, storage, tabular
+from adapters import tabular
+from service import audit, canteen_quota, ledger, spreadsheets, storage
 from service.access import Principal
 from service.canteen_purchase_checks import (
     PENDING,
@@ -50,7 +51,7 @@ EXAMPLE_MARK = "示例"
 class PurchaseImport:
     """An upload's outcome: the shared import report plus what only purchases have."""
 
-    report: tabular.ImportReport
+    report: spreadsheets.ImportReport
     skipped: int = 0
     unmatched: int = 0
     not_counted: int = 0
@@ -84,18 +85,18 @@ def import_purchases(
     changes nothing. The template's example row is skipped. With ``dry_run`` nothing is written.
     """
     canteen = canteen_for(db, actor, canteen_id)
-    reader = tabular.read_rows(stream, filename, required=REQUIRED_COLUMNS)
+    reader = spreadsheets.read_rows(stream, filename, required=REQUIRED_COLUMNS)
     if COLUMNS["product_code"] not in reader.header and COLUMNS["product_name"] not in reader.header:
         reader.close()
         raise ValidationFailed(
             f"The file needs a {COLUMNS['product_code']} or {COLUMNS['product_name']} column.",
             details={"file": [f"Missing column {COLUMNS['product_code']} or {COLUMNS['product_name']}."]},
         )
-    outcome = PurchaseImport(tabular.ImportReport(dry_run=dry_run))
+    outcome = PurchaseImport(spreadsheets.ImportReport(dry_run=dry_run))
     state = FileState()
     source = {"kind": "import", "file": filename or None}
     try:
-        for batch in tabular.batched(reader, IMPORT_BATCH):
+        for batch in spreadsheets.batched(reader, IMPORT_BATCH):
             _import_batch(db, actor, canteen, batch, outcome, state, source)
     finally:
         reader.close()
@@ -197,7 +198,11 @@ def _count(outcome: PurchaseImport, items: list[Prepared], rejected: Mapping[int
             continue
         outcome.report.inserted += 1
         outcome.unmatched += not item.document["matched"]
-        outcome.not_counted += not item.document["counted_for_quota"]
+        document = item.document
+        counts, _ = canteen_quota.qualification(
+            document["year"], document["channel"], document["certified"], document["matched"]
+        )
+        outcome.not_counted += not counts
 
 
 def _claim(db: Database, items: list[Prepared], outcome: PurchaseImport) -> list[Prepared]:

@@ -33,10 +33,9 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters.base import SaleLine
-from service import access, audit, canteens, ledger, storage
+from service import access, audit, canteen_quota, canteens, ledger, storage
 from service.access import CANTEEN, Principal
 from service.canteen_purchase_checks import (
-    P832_CHANNEL,
     PENDING,
     RECORDED,
     FileState,
@@ -58,30 +57,56 @@ _LEDGER_FIELDS = {"occurred_at": "date", "external_id": "invoice_no", "sku": "pr
 
 # Presenting -----------------------------------------------------------------------------------------
 
+# Why a purchase does not count, in the API's words (the pages show canteen_quota.REASONS).
+_NOT_COUNTED_MESSAGES = {
+    canteen_quota.NOT_VIA_832: (
+        f"From {canteen_quota.P832_ONLY_FROM} only purchases through the 832 platform count toward the "
+        "reserved share (预留份额): the purchase is kept, but does not count."
+    ),
+    canteen_quota.NOT_IN_CATALOGUE: (
+        "The product is not in the catalogue: the purchase is kept, but does not count toward the "
+        "reserved share (预留份额) unless bought on the 832 platform."
+    ),
+    canteen_quota.NOT_CERTIFIED: (
+        "The product was not a certified poverty-alleviation product on the purchase date: the purchase "
+        "is kept, but does not count toward the reserved share."
+    ),
+}
 
-def quota_message(record: Mapping[str, Any]) -> str | None:
-    """Why a purchase does or does not count toward the reserved share, when it is not plain."""
-    if record.get("refund_of_invoice_no"):
-        return None
-    if record["channel"] == P832_CHANNEL:
-        if not record["matched"]:
-            return "The product is not in the catalogue; the purchase counts as bought on the 832 platform."
-        return None
-    if not record["matched"]:
-        return (
-            "The product is not in the catalogue: the purchase is kept, but does not count toward the "
-            "reserved share (预留份额) unless bought on the 832 platform."
+
+def present(record: Mapping[str, Any], line: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A record with its ledger line's verdict as the line is now (after rematches, certifications)."""
+    shown = {**record}
+    shown.pop("counted_for_quota", None)
+    if line is None:
+        # A claim whose line is not yet in the ledger counts nothing.
+        return {**shown, "counted_for_quota": False, "quota_reason": None, "message": None}
+    counts, reason = canteen_quota.line_qualification(line)
+    return {
+        **shown,
+        "matched": bool(line.get("matched")),
+        "certified": bool(line.get("certified")),
+        "product_id": line.get("product_id") or record.get("product_id"),
+        "counted_for_quota": counts,
+        "quota_reason": reason,
+        "message": None if counts else _NOT_COUNTED_MESSAGES.get(reason),
+    }
+
+
+def present_all(db: Database, records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records with the verdicts of their ledger lines, read in one query."""
+    if not records:
+        return []
+    lines = {
+        (line["buyer"]["unit_id"], line["external_id"]): line
+        for line in db[storage.SALES].find(
+            {
+                "buyer.unit_id": {"$in": sorted({record["canteen_id"] for record in records})},
+                "external_id": {"$in": sorted(record["external_id"] for record in records)},
+            }
         )
-    if not record["certified"]:
-        return (
-            f"The product was not a certified poverty-alleviation product on {record['date']}: the purchase "
-            "is kept, but does not count toward the reserved share."
-        )
-    return None
-
-
-def present(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {**record, "message": quota_message(record)}
+    }
+    return [present(record, lines.get((record["canteen_id"], record["external_id"]))) for record in records]
 
 
 # Writing ----------------------------------------------------------------------------------------------
@@ -196,7 +221,7 @@ def log_purchase(
         county_code=canteen["county_code"],
         after=record,
     )
-    return present(record)
+    return present_all(db, [record])[0]
 
 
 # Reading ----------------------------------------------------------------------------------------------
@@ -245,4 +270,86 @@ def list_purchases(
     cursor = (
         collection.find(query).sort([("date", -1), ("_id", -1)]).skip((page - 1) * per_page).limit(per_page)
     )
-    return [present(record) for record in cursor], total
+    return present_all(db, list(cursor)), total
+
+
+def purchase_lines(
+    db: Database,
+    actor: Principal,
+    canteen_id: ObjectId,
+    year: int,
+    *,
+    month: int | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """Every ledger line the canteen bought in a year, newest first, each with its verdict and source.
+
+    The lines the quota adds up, whoever brought them in: the canteen's own purchases (本单位登记)
+    and the 832 platform's orders imported for it (832平台导入); the sum of all pages equals the
+    quota's figures to the fen.
+    """
+    canteen = canteens.visible_canteen(db, actor, canteen_id)
+    query = canteen_quota.lines_query([canteen["_id"]], year, month)
+    sales = db[storage.SALES]
+    total = sales.count_documents(query)
+    lines = list(
+        sales.find(query).sort([("occurred_at", -1), ("_id", -1)]).skip((page - 1) * per_page).limit(per_page)
+    )
+    return _lines_shown(db, canteen, lines), total
+
+
+def _lines_shown(
+    db: Database, canteen: Mapping[str, Any], lines: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    prefix = f"{canteen_quota.LOGGED_PREFIX}{canteen['_id']}:"
+    invoices = [
+        line["external_id"].removeprefix(prefix) for line in lines if line["external_id"].startswith(prefix)
+    ]
+    records = {
+        record["invoice_no"]: record
+        for record in db[storage.CANTEEN_PURCHASES].find(
+            {"canteen_id": canteen["_id"], "invoice_no": {"$in": sorted(invoices)}}
+        )
+    }
+    product_names = storage.names_by_id(db, storage.PRODUCTS, (line["product_id"] for line in lines))
+    operator_names = storage.names_by_id(db, storage.OPERATORS, (line["operator_id"] for line in lines))
+    shown = []
+    for line in lines:
+        counts, reason = canteen_quota.line_qualification(line)
+        source = canteen_quota.source_of(line, canteen["_id"])
+        record = (
+            records.get(line["external_id"].removeprefix(prefix)) if source == canteen_quota.LOGGED else None
+        )
+        record = record or {}
+        shown.append(
+            {
+                "_id": line["_id"],
+                "canteen_id": canteen["_id"],
+                "date": line["day"],
+                "month": line["month"],
+                "source": source,
+                "channel": line["channel"],
+                "external_id": line["external_id"],
+                "invoice_no": record.get("invoice_no"),
+                "refund_of_invoice_no": record.get("refund_of_invoice_no"),
+                "is_return": line.get("refund_of") is not None,
+                "product_id": line.get("product_id"),
+                "product_name": product_names.get(line.get("product_id"))
+                or record.get("product_name")
+                or line["raw"].get("title"),
+                "product_code": record.get("product_code") or line["raw"].get("sku"),
+                "operator_id": line.get("operator_id"),
+                "operator_name": operator_names.get(line.get("operator_id")) or record.get("operator_name"),
+                "operator_uscc": record.get("operator_uscc"),
+                "quantity": line["quantity"],
+                "unit": record.get("unit"),
+                "amount_fen": line["amount_fen"],
+                "matched": bool(line.get("matched")),
+                "certified": bool(line.get("certified")),
+                "counted_for_quota": counts,
+                "quota_reason": reason,
+                "sale_county_code": line["county_code"],
+            }
+        )
+    return shown

@@ -2,11 +2,11 @@
 
 Budget units reserve at least 10% of their canteen's yearly food purchases for
 products of poverty areas (财库〔2021〕19号; 15% is encouraged) and declare the
-yearly total and share by 20 February. A plan per year holds both; progress
-counts purchases of certified products, and anything bought on the 832
-platform (channel ``p832``), read from the ledger's ``sales_monthly`` rollup by
-buyer unit — never from the raw sales. Purchases themselves live in
-``service.canteen_purchases``.
+yearly total and share by 20 February; a lower share needs its approval (适当放宽
+预留比例), and years before 2021 had no floor. A plan per year holds both; progress
+adds up the ledger lines the canteen bought by the one rule of
+``service.canteen_quota`` — the lines its purchase list shows. Purchases
+themselves live in ``service.canteen_purchases``.
 
 A canteen's ``name`` is kept exactly as entered (only surrounding blanks are
 trimmed) and is unique within its county: the 832 importer matches buyer units
@@ -27,6 +27,7 @@ from pymongo.errors import DuplicateKeyError
 
 from service import access, audit, storage
 from service.access import Principal
+from service.canteen_quota import P832_ONLY_FROM, empty_sums, purchase_sums, sums_pipeline
 from service.clock import local_date, today_local, utcnow
 from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 
@@ -44,6 +45,9 @@ ENCOURAGED_RATIO_BP = 1500
 DECLARATION_DEADLINE = (2, 20)
 # 财库〔2019〕27号 started the reserved share; earlier years are typos.
 FIRST_PLAN_YEAR = 2019
+# The 10% floor holds from 2021 (财库〔2021〕19号); "a certain share" before, with no floor.
+FLOOR_FROM_YEAR = 2021
+MAX_APPROVAL_LENGTH = 100
 MAX_NAME_LENGTH = 100
 # What a canteen account may change on its own unit (name and county are staff decisions).
 CANTEEN_EDITABLE = ("unit_type", "address", "contact")
@@ -313,6 +317,21 @@ def check_plan_year(year: int) -> None:
         )
 
 
+def check_ratio(year: int, ratio_bp: int, approval: str | None) -> None:
+    """From 2021 a share below the 10% floor needs the approval that allowed it (适当放宽预留比例)."""
+    if not 1 <= ratio_bp <= 10000:
+        raise ValidationFailed(
+            "The reserved ratio is between 1 and 10000 basis points.",
+            details={"reserve_ratio_bp": ["From 1 to 10000."]},
+        )
+    if year >= FLOOR_FROM_YEAR and ratio_bp < FLOOR_RATIO_BP and not approval:
+        raise ValidationFailed(
+            f"From {FLOOR_FROM_YEAR} a reserved ratio below {FLOOR_RATIO_BP} basis points needs the "
+            "reference of its approval (ratio_approval).",
+            details={"reserve_ratio_bp": [f"At least {FLOOR_RATIO_BP}, or give ratio_approval."]},
+        )
+
+
 def set_plan(
     db: Database,
     actor: Principal,
@@ -323,14 +342,26 @@ def set_plan(
 ) -> dict[str, Any]:
     """Set or replace a year's plan: the yearly food total and the reserved ratio (default 10%).
 
+    From 2021 a ratio below 10% needs ``ratio_approval``, the reference of its approval.
+
     With ``expected_version`` (If-Match) a concurrent edit is a 412; without it the plan of
     this year is replaced and plans of other years written meanwhile are kept.
     """
     check_plan_year(year)
+    ratio_bp = data.get("reserve_ratio_bp", FLOOR_RATIO_BP)
+    approval = (data.get("ratio_approval") or "").strip() or None
+    if approval is not None and len(approval) > MAX_APPROVAL_LENGTH:
+        raise ValidationFailed(
+            "The approval reference is too long.",
+            details={"ratio_approval": [f"At most {MAX_APPROVAL_LENGTH} characters."]},
+        )
+    check_ratio(year, ratio_bp, approval)
     plan = {
         "year": year,
         "food_total_fen": data["food_total_fen"],
-        "reserve_ratio_bp": data.get("reserve_ratio_bp", FLOOR_RATIO_BP),
+        "reserve_ratio_bp": ratio_bp,
+        # Kept only where it lowered the floor.
+        "ratio_approval": approval if year >= FLOOR_FROM_YEAR and ratio_bp < FLOOR_RATIO_BP else None,
         "declared_at": utcnow(),
         "declared_by": actor.as_actor(),
     }
@@ -367,47 +398,6 @@ def set_plan(
 
 
 # Progress against the reserved share (预留份额完成情况) ---------------------------------------------
-
-
-def qualifying_pipeline(canteen_ids: Iterable[ObjectId], year: int) -> list[dict[str, Any]]:
-    """Purchases of these canteens in one year from ``sales_monthly``, by unit, certification and channel."""
-    return [
-        {
-            "$match": {
-                "buyer_unit_id": {"$in": sorted(canteen_ids)},
-                "month": {"$gte": f"{year:04d}-01", "$lte": f"{year:04d}-12"},
-            }
-        },
-        {
-            "$group": {
-                "_id": {"unit": "$buyer_unit_id", "certified": "$certified", "channel": "$channel"},
-                "sales_fen": {"$sum": "$sales_fen"},
-            }
-        },
-    ]
-
-
-def purchase_sums(groups: Iterable[Mapping[str, Any]]) -> dict[Any, dict[str, int]]:
-    """Per unit: all purchases, via 832, certified elsewhere, and what qualifies (the last two)."""
-    sums: dict[Any, dict[str, int]] = {}
-    for group in groups:
-        key = group["_id"]
-        entry = sums.setdefault(
-            key["unit"], {"purchases_fen": 0, "via_832_fen": 0, "certified_other_fen": 0, "qualifying_fen": 0}
-        )
-        amount = group["sales_fen"]
-        entry["purchases_fen"] += amount
-        if key["channel"] == "p832":
-            entry["via_832_fen"] += amount
-            entry["qualifying_fen"] += amount
-        elif key.get("certified"):
-            entry["certified_other_fen"] += amount
-            entry["qualifying_fen"] += amount
-    return sums
-
-
-def _empty_sums() -> dict[str, int]:
-    return {"purchases_fen": 0, "via_832_fen": 0, "certified_other_fen": 0, "qualifying_fen": 0}
 
 
 def days_elapsed(year: int, today: date) -> int:
@@ -471,19 +461,22 @@ def _quota_of(canteen: Mapping[str, Any], sums: Mapping[str, int], year: int, to
         "purchases_fen": sums["purchases_fen"],
         "via_832_fen": sums["via_832_fen"],
         "certified_other_fen": sums["certified_other_fen"],
+        "not_counted_fen": sums["not_counted_fen"],
+        "lines": sums["lines"],
+        "p832_only": year >= P832_ONLY_FROM,
     }
 
 
 def quotas(
     db: Database, canteens: list[Mapping[str, Any]], year: int, today: date | None = None
 ) -> list[dict[str, Any]]:
-    """Each canteen's progress in ``year``, with one aggregation over ``sales_monthly`` for all of them."""
+    """Each canteen's progress in ``year``: one aggregation of the ledger lines they all bought."""
     today = today or today_local()
-    groups = storage.aggregate(
-        db[storage.SALES_MONTHLY], qualifying_pipeline([c["_id"] for c in canteens], year)
-    )
-    sums = purchase_sums(groups)
-    return [_quota_of(canteen, sums.get(canteen["_id"], _empty_sums()), year, today) for canteen in canteens]
+    if not canteens:
+        return []
+    groups = storage.aggregate(db[storage.SALES], sums_pipeline([c["_id"] for c in canteens], year))
+    sums = purchase_sums(groups, year)
+    return [_quota_of(canteen, sums.get(canteen["_id"], empty_sums()), year, today) for canteen in canteens]
 
 
 def canteen_quota(

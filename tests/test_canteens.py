@@ -249,11 +249,13 @@ def test_a_met_share_says_so_even_mid_year():
 
 @pytest.fixture
 def purchases(factory, canteen):
-    """2024: certified 3,000 yuan, 832 (uncertified) 2,000, uncatalogued 1,000, a certified return of 500."""
+    """2024 via 832: certified 3,000 yuan, uncertified 2,000, a return of 500; else uncatalogued 1,000."""
     since = datetime(2023, 1, 1, tzinfo=UTC)
     certified = factory.product(county_code=OTHER_COUNTY, status="certified", certified_at=since)
     draft = factory.product(county_code=COUNTY, status="draft")
-    factory.canteen_purchase(canteen, product_id=certified["_id"], amount_fen=300_000, invoice_no="C-1")
+    factory.canteen_purchase(
+        canteen, product_id=certified["_id"], amount_fen=300_000, invoice_no="C-1", via_832=True
+    )
     factory.canteen_purchase(
         canteen, product_id=draft["_id"], amount_fen=200_000, invoice_no="P-1", via_832=True
     )
@@ -275,15 +277,16 @@ def purchases(factory, canteen):
     )
 
 
-def test_the_quota_counts_certified_and_832_purchases_of_the_year(login, canteen, purchases):
+def test_the_quota_counts_the_832_purchases_of_the_year(login, canteen, purchases):
     cook = login(CANTEEN, canteen_id=canteen["_id"])
     quota = cook.get(f"{URL}/{canteen['_id']}/quota", query_string={"year": 2024}).json
     assert quota["qualifying_fen"] == 450_000
     assert (quota["via_832_fen"], quota["certified_other_fen"], quota["purchases_fen"]) == (
-        200_000,
-        250_000,
+        450_000,
+        0,
         550_000,
     )
+    assert (quota["not_counted_fen"], quota["lines"], quota["p832_only"]) == (100_000, 4, True)
     assert (quota["target_fen"], quota["progress_bp"]) == (1_500_000, 3000)
     assert (quota["forecast_fen"], quota["forecast_bp"]) == (450_000, 3000)
 
@@ -293,10 +296,10 @@ def test_the_quota_forecasts_from_the_days_elapsed(db, canteen, purchases):
     assert (quota["forecast_fen"], quota["forecast_bp"], quota["status"]) == (1_809_890, 12065, "on_track")
 
 
-def test_the_quota_reads_the_monthly_rollup_not_the_raw_sales(db, canteen, purchases):
-    db[storage.SALES].delete_many({})
-    assert canteens.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"] == 450_000
+def test_the_quota_reads_the_ledger_lines_the_canteen_bought(db, canteen, purchases):
     db[storage.SALES_MONTHLY].delete_many({})
+    assert canteens.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"] == 450_000
+    db[storage.SALES].delete_many({})
     assert canteens.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"] == 0
 
 

@@ -12,6 +12,8 @@ from schemas.canteens import (
     CanteenPurchaseCreateSchema,
     CanteenPurchaseImportFormSchema,
     CanteenPurchaseImportResultSchema,
+    CanteenPurchaseLineArgsSchema,
+    CanteenPurchaseLineSchema,
     CanteenPurchaseQueryArgsSchema,
     CanteenPurchaseSchema,
     CanteenQueryArgsSchema,
@@ -25,6 +27,7 @@ from schemas.households import ImportFileSchema
 from service import canteen_purchase_upload, canteen_purchases, canteens, xlsx
 from service.access import CANTEEN, STAFF, allow
 from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED, XLSX_ALTERNATIVE
+from service.clock import today_local
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
 from service.storage import get_db
@@ -50,6 +53,7 @@ reports_blp = Blueprint(
 BLUEPRINTS = (blp, purchases_blp, reports_blp)
 CanteenPageSchema = page_of(CanteenSchema, "CanteenPageSchema")
 CanteenPurchasePageSchema = page_of(CanteenPurchaseSchema, "CanteenPurchasePageSchema")
+CanteenPurchaseLinePageSchema = page_of(CanteenPurchaseLineSchema, "CanteenPurchaseLinePageSchema")
 
 
 # Canteens -------------------------------------------------------------------------------------------
@@ -113,6 +117,20 @@ def put_plan(data, canteen_id, year):
 def get_quota(args, canteen_id):
     """Progress against the reserved share: qualifying ÷ target, and a forecast at the current pace."""
     return canteens.canteen_quota(get_db(), principal(), canteen_id, args.get("year"))
+
+
+@blp.route("/<objectid:canteen_id>/purchase-lines", methods=["GET"])
+@blp.arguments(CanteenPurchaseLineArgsSchema, location="query")
+@blp.response(200, CanteenPurchaseLinePageSchema)
+@allow(*STAFF, CANTEEN)
+def list_purchase_lines(args, canteen_id):
+    """Every ledger line the canteen bought in the year (logged or imported from 832), with its verdict.
+
+    All pages together add up to the quota's purchases_fen and qualifying_fen, to the fen.
+    """
+    year = args.pop("year", None) or today_local().year
+    items, total = canteen_purchases.purchase_lines(get_db(), principal(), canteen_id, year, **args)
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
 
 # Purchases --------------------------------------------------------------------------------------------

@@ -15,21 +15,22 @@ from typing import Any
 from bson import ObjectId
 from flask import flash, redirect, render_template, request, url_for
 
+from adapters import tabular
 from schemas.canteens import (
     CanteenPlanPutSchema,
     CanteenPurchaseCreateSchema,
     CanteenPurchaseImportFormSchema,
-    CanteenPurchaseQueryArgsSchema,
+    CanteenPurchaseLineArgsSchema,
     QuotaArgsSchema,
 )
 from service import (
     canteen_purchase_checks,
     canteen_purchase_upload,
     canteen_purchases,
+    canteen_quota,
     canteens,
     products,
     storage,
-    tabular,
     xlsx,
 )
 from service.access import CANTEEN, allow
@@ -52,7 +53,6 @@ from service.web.core import (
     wants_xlsx,
 )
 from service.web.formatting import percent_bp, yuan, yuan_input
-from service.web.messages import zh
 
 bp = PageBlueprint("canteen_pages", __name__, url_prefix="/canteen")
 
@@ -71,14 +71,16 @@ PURCHASE_FIELDS = (
 )
 # API fields whose form input has another name (money is typed in yuan, the reserved ratio in percent).
 _FORM_NAMES = {"amount_fen": "amount", "food_total_fen": "food_total", "reserve_ratio_bp": "reserve_ratio"}
-PLAN_FIELDS = ("food_total", "reserve_ratio")
+PLAN_FIELDS = ("food_total", "reserve_ratio", "ratio_approval")
 # After conversion only the schema's range checks can fail, and it states them in fen and basis points.
 PLAN_RANGE_MESSAGES = {
     "food_total": "年度食材采购总额应大于 0。",
     "reserve_ratio": (
-        f"预留比例不得低于 {percent_bp(canteens.FLOOR_RATIO_BP)}（财库〔2021〕19号），最高 100%；"
+        f"自 {canteens.FLOOR_FROM_YEAR} 年起预留比例不得低于 {percent_bp(canteens.FLOOR_RATIO_BP)}"
+        "（财库〔2021〕19号），经批准适当放宽的请填写批准文号；最高 100%；"
         f"鼓励预留 {percent_bp(canteens.ENCOURAGED_RATIO_BP)}。"
     ),
+    "ratio_approval": f"批准文号最多 {canteens.MAX_APPROVAL_LENGTH} 个字。",
 }
 PLAN_STALE_MESSAGE = (
     "提交前这个食堂的信息刚被修改过（可能是他人同时申报或修改了计划）。页面上已显示最新的计划，"
@@ -87,7 +89,8 @@ PLAN_STALE_MESSAGE = (
 
 PURCHASE_COLUMNS = (
     xlsx.Column("采购日期", lambda row: date.fromisoformat(row["date"]), xlsx.DATE),
-    xlsx.Column("发票号", "invoice_no", xlsx.TEXT),
+    xlsx.Column("来源", lambda row: canteen_quota.SOURCES[row["source"]], xlsx.TEXT),
+    xlsx.Column("发票号/订单号", lambda row: row["invoice_no"] or row["external_id"], xlsx.TEXT, width=24),
     xlsx.Column("原发票号(退货)", "refund_of_invoice_no", xlsx.TEXT),
     xlsx.Column("产品名称", "product_name", xlsx.TEXT, width=24),
     xlsx.Column("产品编号", "product_code", xlsx.TEXT),
@@ -96,10 +99,12 @@ PURCHASE_COLUMNS = (
     xlsx.Column("数量", "quantity", xlsx.INTEGER),
     xlsx.Column("单位", "unit", xlsx.TEXT),
     xlsx.Column("金额(元)", "amount_fen", xlsx.FEN),
-    xlsx.Column("832平台", "via_832"),
+    xlsx.Column("832平台", lambda row: row["channel"] == canteen_quota.P832_CHANNEL),
     xlsx.Column("计入预留份额", "counted_for_quota"),
-    xlsx.Column("说明", lambda row: zh(row["message"]) if row.get("message") else None, xlsx.TEXT, width=40),
+    xlsx.Column("原因", lambda row: canteen_quota.REASONS[row["quota_reason"]], xlsx.TEXT, width=16),
 )
+# The labels the purchase list shows a line's verdict and source with.
+LINE_LABELS = {"reasons": canteen_quota.REASONS, "sources": canteen_quota.SOURCES}
 PLAN_COLUMNS = (
     xlsx.Column("年度", "year", xlsx.INTEGER),
     xlsx.Column("年度食材采购总额(元)", "food_total_fen", xlsx.FEN),
@@ -119,13 +124,16 @@ PLAN_COLUMNS = (
 def home():
     db, principal = get_db(), current_principal()
     quota = canteens.canteen_quota(db, principal, principal.canteen_id)
-    latest, _ = canteen_purchases.list_purchases(db, principal, per_page=LATEST_PURCHASES)
+    latest, _ = canteen_purchases.purchase_lines(
+        db, principal, principal.canteen_id, quota["year"], per_page=LATEST_PURCHASES
+    )
     return render_template(
         "web/canteen/home.html",
         quota=quota,
         bar=progress_bar(quota),
         statuses=canteens.QUOTA_STATUSES,
         latest=latest,
+        **LINE_LABELS,
     )
 
 
@@ -212,6 +220,7 @@ def plan_form(canteen: Mapping[str, Any], year: int) -> PlanForm:
     values = {
         "food_total": yuan_input(current.get("food_total_fen")),
         "reserve_ratio": percent_bp(current["reserve_ratio_bp"]).removesuffix("%"),
+        "ratio_approval": current.get("ratio_approval") or "",
     }
     return PlanForm(values, {}, canteen["version"])
 
@@ -232,6 +241,8 @@ def plan_data(values: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[st
             data["reserve_ratio_bp"] = tabular.parse_percent_to_bp(values["reserve_ratio"])
         except ValueError:
             problems["reserve_ratio"] = ["请填写百分比，最多两位小数，如 10 或 15。"]
+    if values.get("ratio_approval"):
+        data["ratio_approval"] = values["ratio_approval"]
     loaded, invalid = load_form(CanteenPlanPutSchema(), data)
     errors = {
         name: [PLAN_RANGE_MESSAGES[name]] if name in PLAN_RANGE_MESSAGES else messages
@@ -259,7 +270,10 @@ def submit_plan(canteen_id: ObjectId, year: int) -> PlanForm | None:
         latest = canteens.get_canteen(db, principal, canteen_id)
         return PlanForm(values, {"_form": [PLAN_STALE_MESSAGE]}, latest["version"])
     except ServiceError as error:
-        errors = on_form(service_error_fields(error))
+        errors = {
+            name: [PLAN_RANGE_MESSAGES[name]] if name in PLAN_RANGE_MESSAGES else messages
+            for name, messages in on_form(service_error_fields(error)).items()
+        }
         if "year" in errors:  # the year is the page's, not a box of the form: say which years are open
             years = plan_years()
             errors = {"_form": [f"只能申报 {years[-1]} 至 {years[0]} 年的计划。"]}
@@ -272,7 +286,9 @@ def flash_plan_saved(saved: Mapping[str, Any]) -> None:
     """Confirm a saved plan with the reserved target it sets, warning when it came after the deadline."""
     text = (
         f"已保存 {saved['year']} 年计划：年度食材采购总额 {yuan(saved['food_total_fen'])} 元 × "
-        f"预留比例 {percent_bp(saved['reserve_ratio_bp'])}，预留目标 {yuan(saved['target_fen'])} 元。"
+        f"预留比例 {percent_bp(saved['reserve_ratio_bp'])}"
+        + (f"（批准文号 {saved['ratio_approval']}）" if saved.get("ratio_approval") else "")
+        + f"，预留目标 {yuan(saved['target_fen'])} 元。"
     )
     if saved["declared_late"]:
         month, day = canteens.DECLARATION_DEADLINE
@@ -354,9 +370,12 @@ def flash_logged(record: Mapping[str, Any]) -> None:
         f"发票号 {record['invoice_no']}，金额 {yuan(record['amount_fen'])} 元。"
     )
     if not is_return:
-        text += f"{'计入' if record['counted_for_quota'] else '不计入'} {record['year']} 年预留份额。"
-    if record.get("message"):
-        flash(f"{text}{zh(record['message'])}", "warn")
+        reason = canteen_quota.REASONS.get(record["quota_reason"], "")
+        text += (
+            f"{'计入' if record['counted_for_quota'] else '不计入'} {record['year']} 年预留份额（{reason}）。"
+        )
+    if not is_return and not record["counted_for_quota"]:
+        flash(text, "warn")
     else:
         ok(text)
 
@@ -400,22 +419,27 @@ def template():
 @bp.route("/purchases")
 @allow(CANTEEN)
 def purchases():
+    """Every ledger line the unit bought in the year (logged or imported from 832), under its totals."""
     db, principal = get_db(), current_principal()
-    args, errors = query_args(CanteenPurchaseQueryArgsSchema())
-    args.setdefault("year", today_local().year)
+    args, errors = query_args(CanteenPurchaseLineArgsSchema())
+    year = args.get("year") or today_local().year
+    month = args.get("month")
     if wants_xlsx():
-        rows = all_rows(canteen_purchases.list_purchases, **args)
-        return download_table(
-            PURCHASE_COLUMNS, rows, f"canteen-purchases-{args['year']}.xlsx", f"{args['year']}年采购记录"
+        rows = all_rows(
+            canteen_purchases.purchase_lines, canteen_id=principal.canteen_id, year=year, month=month
         )
-    args["page"] = page_number()
-    items, total = canteen_purchases.list_purchases(db, principal, **args)
+        return download_table(PURCHASE_COLUMNS, rows, f"canteen-purchases-{year}.xlsx", f"{year}年采购记录")
+    page = page_number()
+    items, total = canteen_purchases.purchase_lines(
+        db, principal, principal.canteen_id, year, month=month, page=page, per_page=args["per_page"]
+    )
     return render_template(
         "web/canteen/purchases.html",
         items=items,
         total=total,
-        args=args,
+        args={**args, "year": year, "page": page},
         errors=errors,
-        quota=canteens.canteen_quota(db, principal, principal.canteen_id, args["year"]),
+        quota=canteens.canteen_quota(db, principal, principal.canteen_id, year),
         years=range(today_local().year, canteen_purchase_checks.FIRST_DAY.year - 1, -1),
+        **LINE_LABELS,
     )

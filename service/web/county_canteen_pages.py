@@ -20,6 +20,7 @@ from service.access import STAFF, allow
 from service.errors import Conflict, ServiceError
 from service.storage import get_db
 from service.web.canteen_pages import (
+    LINE_LABELS,
     PLAN_COLUMNS,
     PURCHASE_COLUMNS,
     PlanForm,
@@ -238,15 +239,15 @@ def render_canteen(
     db, principal = get_db(), current_principal()
     canteen = canteens.get_canteen(db, principal, canteen_id)
     if wants_xlsx():
-        purchases = all_rows(canteen_purchases.list_purchases, canteen_id=canteen_id, year=year)
+        purchases = all_rows(canteen_purchases.purchase_lines, canteen_id=canteen_id, year=year)
         sheets = [
             Sheet("年度计划", PLAN_COLUMNS, canteen["plans"]),
             Sheet(f"{year}年采购", PURCHASE_COLUMNS, purchases),
         ]
         return xlsx.send_xlsx(xlsx.write_xlsx(sheets), f"canteen-{canteen_id}-{year}.xlsx")
     page = page_number()
-    purchases, total = canteen_purchases.list_purchases(
-        db, principal, canteen_id=canteen_id, year=year, page=page, per_page=PER_PAGE
+    purchases, total = canteen_purchases.purchase_lines(
+        db, principal, canteen_id, year, page=page, per_page=PER_PAGE
     )
     quota = canteens.canteen_quota(db, principal, canteen_id, year)
     form = form or plan_form(canteen, year)
@@ -258,6 +259,7 @@ def render_canteen(
         statuses=canteens.QUOTA_STATUSES,
         purchases=purchases,
         total=total,
+        **LINE_LABELS,
         page=page,
         per_page=PER_PAGE,
     ), form.status
