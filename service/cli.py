@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC
 
 import click
 from bson import ObjectId
@@ -14,6 +15,7 @@ from flask.cli import AppGroup
 
 from service import accounts
 from service.access import ROLES, system_principal
+from service.clock import SHANGHAI
 from service.errors import ServiceError
 from service.storage import get_db
 
@@ -247,8 +249,9 @@ def _echo_run(run: dict) -> None:
     if run.get("errors_truncated"):
         click.echo(f"({run['error_count'] - len(run['errors'])} more row errors not kept)", err=True)
     if run["dry_run"] and run.get("kept_until"):
+        until = run["kept_until"].replace(tzinfo=run["kept_until"].tzinfo or UTC).astimezone(SHANGHAI)
         click.echo(
-            f"The files are kept until {run['kept_until']:%Y-%m-%d %H:%M} UTC: "
+            f"The files are kept until {until.isoformat(timespec='minutes')} to be confirmed: "
             f"flask --app service sales confirm {run['_id']}"
         )
     if run["status"] != imports.SUCCEEDED or run.get("rejected"):
