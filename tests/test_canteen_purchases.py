@@ -69,20 +69,32 @@ def sales(db, **query):
 # Logging one purchase ----------------------------------------------------------------------------
 
 
-def test_a_purchase_of_a_certified_product_counts_toward_the_reserved_share(cook, catalogue):
-    response = cook.post(URL, json=body(product_id=str(catalogue["rice"]["_id"])))
+def test_a_purchase_of_a_certified_product_via_832_counts_toward_the_reserved_share(cook, catalogue):
+    response = cook.post(URL, json=body(product_id=str(catalogue["rice"]["_id"]), via_832=True))
     assert response.status_code == 201, response.json
     purchase = response.json
     assert (purchase["matched"], purchase["certified"], purchase["counted_for_quota"]) == (True, True, True)
-    assert purchase["message"] is None
+    assert (purchase["quota_reason"], purchase["message"]) == ("via_832", None)
     assert purchase["product_name"] == "枞阳大米" and purchase["operator_uscc"] == SUPPLIER_USCC
     assert purchase["ledger_status"] == "recorded"
+
+
+def test_from_2021_a_certified_product_bought_outside_832_is_kept_but_does_not_count(cook, catalogue):
+    purchase = cook.post(URL, json=body(product_id=str(catalogue["rice"]["_id"]))).json
+    assert (purchase["certified"], purchase["counted_for_quota"], purchase["quota_reason"]) == (
+        True,
+        False,
+        "not_via_832",
+    )
+    assert "832 platform" in purchase["message"]
 
 
 def test_a_purchase_on_the_day_a_product_is_certified_counts(db, factory, cook, catalogue):
     # Certified a moment ago: a purchase dated today (a date, no time) was of a certified product.
     fresh = factory.product(catalogue["operator"]["_id"], county_code=COUNTY, status="certified")
-    response = cook.post(URL, json=body(product_id=str(fresh["_id"]), date=today_local().isoformat()))
+    response = cook.post(
+        URL, json=body(product_id=str(fresh["_id"]), date=today_local().isoformat(), via_832=True)
+    )
     assert response.status_code == 201, response.json
     assert (response.json["certified"], response.json["counted_for_quota"]) == (True, True)
     [line] = sales(db, product_id=fresh["_id"])
@@ -127,7 +139,7 @@ def test_an_uncatalogued_product_is_kept_unmatched_and_does_not_count(db, cook, 
         False,
         False,
     )
-    assert "not in the catalogue" in purchase["message"]
+    assert purchase["quota_reason"] == "not_via_832"
     [line] = sales(db)
     assert line["matched"] is False and line["product_id"] is None
     assert line["raw"]["sku"] == "EGG-9" and line["raw"]["title"] == "农家土鸡蛋"
@@ -144,8 +156,8 @@ def test_an_uncatalogued_product_of_an_unregistered_supplier_stays_in_the_cantee
     assert response.json["sale_county_code"] == "340823"
 
 
-def test_an_uncertified_product_is_kept_but_does_not_count(db, cook, catalogue):
-    response = cook.post(URL, json=body(product_id=str(catalogue["draft"]["_id"])))
+def test_before_2021_an_uncertified_product_is_kept_but_does_not_count(db, cook, catalogue):
+    response = cook.post(URL, json=body(product_id=str(catalogue["draft"]["_id"]), date="2020-06-01"))
     purchase = response.json
     assert response.status_code == 201
     assert (purchase["matched"], purchase["certified"], purchase["counted_for_quota"]) == (True, False, False)
@@ -159,7 +171,7 @@ def test_an_uncatalogued_product_bought_via_832_counts(cook, catalogue):
     )
     purchase = response.json
     assert (purchase["matched"], purchase["counted_for_quota"]) == (False, True)
-    assert "832" in purchase["message"]
+    assert (purchase["quota_reason"], purchase["message"]) == ("via_832", None)
 
 
 def test_a_purchase_before_its_products_certification_does_not_count(cook, catalogue):
@@ -447,7 +459,8 @@ def rice_certificate(db, catalogue):
 def test_an_upload_logs_each_row_with_the_ledger(db, cook, canteen, catalogue, rice_certificate):
     result = upload(cook, csv_file(*GOOD_ROWS)).json
     assert (result["rows"], result["inserted"], result["rejected"]) == (3, 3, 0), result
-    assert (result["unmatched"], result["not_counted"]) == (1, 1)
+    # From 2021 only the row bought on the 832 platform counts.
+    assert (result["unmatched"], result["not_counted"]) == (1, 2)
     by_invoice = {record["invoice_no"]: record for record in db[storage.CANTEEN_PURCHASES].find()}
     assert by_invoice["F-1"]["product_id"] == catalogue["rice"]["_id"]
     assert (
