@@ -19,6 +19,7 @@ from schemas.benefit_links import (
 from schemas.households import ImportFileSchema, ImportResultSchema, multipart_body
 from service import benefit_links, link_requests
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, STAFF, allow
+from service.api.openapi import IF_MATCH_REQUIRED
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
 from service.storage import get_db
@@ -64,6 +65,7 @@ def get_link(link_id):
 
 
 @blp.route("/<objectid:link_id>", methods=["PATCH"])
+@blp.doc(**IF_MATCH_REQUIRED)
 @blp.arguments(BenefitLinkPatchSchema)
 @blp.response(200, BenefitLinkSchema)
 @allow(*STAFF)

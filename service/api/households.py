@@ -17,6 +17,7 @@ from schemas.households import (
 )
 from service import households
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, STAFF, allow
+from service.api.openapi import IF_MATCH_REQUIRED
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
 from service.storage import get_db
@@ -57,6 +58,7 @@ def get_household(household_id):
 
 
 @blp.route("/<objectid:household_id>", methods=["PATCH"])
+@blp.doc(**IF_MATCH_REQUIRED)
 @blp.arguments(HouseholdPatchSchema)
 @blp.response(200, HouseholdSchema)
 @allow(*STAFF)
