@@ -7,12 +7,12 @@ a cell is read; its table of order statuses, 订单状态, and of after-sale sta
 keeps them apart; which figures make the sale) and how an order becomes an ``external_id``.
 Everything else is here, once:
 
-- Files are read with ``service.tabular`` (CSV in UTF-8, UTF-8 with BOM or GB18030, or xlsx),
+- Files are read with ``adapters.tabular`` (CSV in UTF-8, UTF-8 with BOM or GB18030, or xlsx),
   streamed row by row and never held whole; extra columns are ignored.
 - The header decides the layout: of the layouts whose columns are all there, the one reading the
   most columns. The parsed export names it (``Parsed.layout``) and the import run records it.
 - A problem with the file as a whole — unreadable, empty, or matching no layout — raises
-  ``ValidationFailed`` from ``parse`` itself, before any row is read: it names the closest layout
+  ``FileRefused`` from ``parse`` itself, before any row is read: it names the closest layout
   and every column it lacks, or, for another platform's export, the platform and layout it is.
 - Each non-empty row gives exactly one value, in file order: a ``SaleLine``; a ``Skipped`` (an
   order that is not a sale, e.g. 已取消; one not yet a sale, e.g. 等待付款; or one whose status
@@ -38,10 +38,12 @@ from datetime import datetime
 from enum import Enum
 from typing import IO, Any, ClassVar
 
+from adapters import tabular
 from adapters.apportion import apportion
 from adapters.base import RowError, SaleLine, Skipped
-from service import tabular
-from service.errors import ValidationFailed
+from adapters.errors import FileRefused
+from adapters.quoting import quoted
+from adapters.xlsx_reader import DEFAULT_LIMITS, ReadLimits
 
 Item = SaleLine | RowError | Skipped
 
@@ -90,7 +92,7 @@ def identifier(value: str) -> str:
         raise ValueError("The number is empty.")
     if _EXCEL_SHORTENED.match(cleaned):
         raise ValueError(
-            f"{tabular.quoted(value)} is a number Excel shortened and whose digits are lost; "
+            f"{quoted(value)} is a number Excel shortened and whose digits are lost; "
             "export the file again and upload it without saving it in Excel."
         )
     return cleaned
@@ -100,7 +102,7 @@ def fen(value: str) -> int:
     """A non-negative amount in yuan, as exact fen (more than two non-zero decimals is an error)."""
     amount = tabular.parse_yuan_to_fen(value)
     if amount < 0:
-        raise ValueError(f"{tabular.quoted(value)} is negative; an order amount cannot be.")
+        raise ValueError(f"{quoted(value)} is negative; an order amount cannot be.")
     return amount
 
 
@@ -108,7 +110,7 @@ def quantity(value: str) -> int:
     """A whole number of items, at least one."""
     number = tabular.parse_whole_number(value)
     if number < 1:
-        raise ValueError(f"{tabular.quoted(value)} is not a quantity of at least 1.")
+        raise ValueError(f"{quoted(value)} is not a quantity of at least 1.")
     return number
 
 
@@ -193,7 +195,7 @@ class StatusTable:
 
 def unknown_status(header: str, status: str) -> str:
     """The reason a row with a status no table knows is set aside (a run counts rows by it)."""
-    return f"{header}: unknown status {tabular.quoted(status)}"
+    return f"{header}: unknown status {quoted(status)}"
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,7 @@ def choose_layout(layouts: Iterable[Layout], header: list[str]) -> tuple[Layout 
 
 def refuse_header(
     adapter: ExportAdapter, header: list[str], missing: list[str], closest: Layout
-) -> ValidationFailed:
+) -> FileRefused:
     """The error for a header no layout of the adapter matches: another platform's export, or the
     closest layout and the columns it lacks."""
     from adapters.base import REGISTRY  # the registry is filled once every adapter module is imported
@@ -287,9 +289,9 @@ def refuse_header(
                 f"This looks like a {other.label} export (layout {layout.name}), not a {adapter.label} one: "
                 f"import it under the channel {other.name}."
             )
-            return ValidationFailed(message, details={"file": [message]})
+            return FileRefused(message, details={"file": [message]})
     plural = "s" if len(missing) > 1 else ""
-    return ValidationFailed(
+    return FileRefused(
         f"Missing required column{plural}: {', '.join(missing)}. Is this a {adapter.label} order export? "
         f"The closest layout is {closest.name} ({closest.title}).",
         details={"file": [f"Missing column {name}." for name in missing]},
@@ -317,7 +319,7 @@ class Parsed(Iterator[Item]):
 
 
 def require_file_count(adapter: Any, count: int) -> None:
-    """A ValidationFailed unless ``count`` files are as many as one export of the adapter may be."""
+    """A FileRefused unless ``count`` files are as many as one export of the adapter may be."""
     accepted = getattr(adapter, "max_files", 1)
     if 1 <= count <= accepted:
         return
@@ -327,7 +329,7 @@ def require_file_count(adapter: Any, count: int) -> None:
         message = f"A {adapter.label} export is one file; {count} files were given."
     else:
         message = f"A {adapter.label} export is at most {accepted} files; {count} files were given."
-    raise ValidationFailed(message, details={"file": [message]})
+    raise FileRefused(message, details={"file": [message]})
 
 
 def parse_export(
@@ -335,11 +337,12 @@ def parse_export(
     files: Sequence[tuple[IO[bytes], str]],
     *,
     extra_statuses: Mapping[str, Outcome] | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> Iterator[Item]:
-    """Any adapter's reading of an export given as its files; ``extra_statuses`` reach the
-    adapters that read order statuses."""
+    """Any adapter's reading of an export given as its files; ``extra_statuses`` and the workbook
+    ``limits`` reach the adapters that read spreadsheets."""
     if isinstance(adapter, ExportAdapter):
-        return adapter.parse_files(files, extra_statuses=extra_statuses)
+        return adapter.parse_files(files, extra_statuses=extra_statuses, limits=limits)
     require_file_count(adapter, len(files))
     stream, filename = files[0]
     return adapter.parse(stream, filename)
@@ -350,7 +353,7 @@ MAX_GROUP_ROWS = 1000
 _ROW_NUMBER = re.compile(r"\bRow (\d+)\b")
 
 
-def stopped_at(error: ValidationFailed) -> RowError:
+def stopped_at(error: FileRefused) -> RowError:
     """The row error for a file that turned unreadable part-way (the reader names the row in its message)."""
     match = _ROW_NUMBER.search(error.message)
     return RowError(
@@ -392,11 +395,12 @@ class ExportAdapter:
         files: Sequence[tuple[IO[bytes], str]],
         *,
         extra_statuses: Mapping[str, Outcome] | None = None,
+        limits: ReadLimits = DEFAULT_LIMITS,
     ) -> Parsed:
         """The export given as its files (stream, file name), in any order."""
         require_file_count(self, len(files))
         stream, filename = files[0]
-        return self.parse(stream, filename, extra_statuses=extra_statuses)
+        return self.parse(stream, filename, extra_statuses=extra_statuses, limits=limits)
 
     def declared_layouts(self) -> tuple[Layout, ...]:
         if self.layouts:
@@ -407,16 +411,21 @@ class ExportAdapter:
         return [names[0] for names in self.declared_layouts()[0].required()]
 
     def parse(
-        self, stream: IO[bytes], filename: str, *, extra_statuses: Mapping[str, Outcome] | None = None
+        self,
+        stream: IO[bytes],
+        filename: str,
+        *,
+        extra_statuses: Mapping[str, Outcome] | None = None,
+        limits: ReadLimits = DEFAULT_LIMITS,
     ) -> Parsed:
         """The export's rows as sale lines, skipped rows and row errors, in file order.
 
-        The header is read and its layout chosen at once (ValidationFailed when none fits); the
+        The header is read and its layout chosen at once (FileRefused when none fits); the
         rows are read as the returned iterator is consumed. ``extra_statuses`` maps statuses the
         layout does not know to an outcome (a county's own decision); without it their rows are
-        set aside, named by their status.
+        set aside, named by their status. An xlsx file is read within ``limits``.
         """
-        reader = tabular.read_rows(stream, filename)
+        reader = tabular.read_rows(stream, filename, limits=limits)
         layout, missing, closest = choose_layout(self.declared_layouts(), reader.header)
         if layout is None:
             reader.close()
@@ -426,7 +435,7 @@ class ExportAdapter:
     def _items(
         self, reader: tabular.RowReader, layout: Layout, extra: Mapping[str, Outcome]
     ) -> Iterator[Item]:
-        failure: list[ValidationFailed] = []
+        failure: list[FileRefused] = []
         try:
             for group in self._groups(reader, failure):
                 items = {self._item_key(row) for row in group} if self.group_by else set()
@@ -439,9 +448,7 @@ class ExportAdapter:
         finally:
             reader.close()
 
-    def _groups(
-        self, reader: tabular.RowReader, failure: list[ValidationFailed]
-    ) -> Iterator[list[tabular.Row]]:
+    def _groups(self, reader: tabular.RowReader, failure: list[FileRefused]) -> Iterator[list[tabular.Row]]:
         """Runs of adjacent rows of one order (each row alone without ``group_by``), in file order."""
         group: list[tabular.Row] = []
         key: str | None = None
@@ -453,7 +460,7 @@ class ExportAdapter:
                     group = []
                 group.append(row)
                 key = row_key
-        except ValidationFailed as error:
+        except FileRefused as error:
             # The reader cannot go on; the rows read so far stand and the caller reports where it stopped.
             failure.append(error)
         if group:

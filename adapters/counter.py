@@ -28,7 +28,7 @@ from typing import IO, Any
 from stdnum import ean
 
 from adapters.base import RowError, SaleLine, register
-from service.tabular import quoted
+from adapters.quoting import quoted
 
 EVENT_TYPES = ("sale", "refund")
 EVENT_FIELDS = frozenset(

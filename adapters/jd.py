@@ -42,8 +42,8 @@ from adapters.common import (
     quantity,
     status_key,
 )
-from service import tabular
-from service.tabular import Row
+from adapters.quoting import quoted
+from adapters.tabular import Row
 
 STATUSES = StatusTable(
     "订单状态",
@@ -142,8 +142,7 @@ class JdAdapter(ExportAdapter):
         if status_key(status).startswith(DELETED):
             return (
                 SKIPPED,
-                f"订单状态 {tabular.quoted(status)}: a deleted order (e.g. split into new orders), "
-                "not a sale.",
+                f"订单状态 {quoted(status)}: a deleted order (e.g. split into new orders), not a sale.",
             )
         return super().outcome(status, listed, row)
 

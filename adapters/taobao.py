@@ -37,6 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from adapters import tabular
 from adapters.apportion import apportion
 from adapters.base import RowError, SaleLine, Skipped, register
 from adapters.common import (
@@ -61,9 +62,10 @@ from adapters.common import (
     status_key,
     stopped_at,
 )
-from service import tabular
-from service.errors import ValidationFailed
-from service.tabular import Row
+from adapters.errors import FileRefused
+from adapters.quoting import quoted
+from adapters.tabular import Row
+from adapters.xlsx_reader import DEFAULT_LIMITS, ReadLimits
 
 PAID_AT = "订单付款时间"
 CLOSED = "交易关闭"
@@ -194,24 +196,30 @@ class TaobaoAdapter(ExportAdapter):
     # One file ---------------------------------------------------------------------------------
 
     def parse(
-        self, stream: IO[bytes], filename: str, *, extra_statuses: Mapping[str, Outcome] | None = None
+        self,
+        stream: IO[bytes],
+        filename: str,
+        *,
+        extra_statuses: Mapping[str, Outcome] | None = None,
+        limits: ReadLimits = DEFAULT_LIMITS,
     ) -> Parsed:
         """A one-file export (``taobao-basic``); either report of the two-file export alone is refused."""
-        return self.parse_files([(stream, filename)], extra_statuses=extra_statuses)
+        return self.parse_files([(stream, filename)], extra_statuses=extra_statuses, limits=limits)
 
     def parse_files(
         self,
         files: Sequence[tuple[IO[bytes], str]],
         *,
         extra_statuses: Mapping[str, Outcome] | None = None,
+        limits: ReadLimits = DEFAULT_LIMITS,
     ) -> Parsed:
         """The basic layout's one file, or the order report and the item report in either order."""
         if len(files) > self.max_files or not files:
-            return super().parse_files(files, extra_statuses=extra_statuses)
+            return super().parse_files(files, extra_statuses=extra_statuses, limits=limits)
         opened: list[tuple[tabular.RowReader, Layout, str]] = []
         try:
             for stream, filename in files:
-                reader = tabular.read_rows(stream, filename)
+                reader = tabular.read_rows(stream, filename, limits=limits)
                 opened.append((reader, self._layout_of(reader, filename, len(files)), filename))
             kinds = {layout.name: (reader, filename) for reader, layout, filename in opened}
             if len(files) == 1:
@@ -237,31 +245,30 @@ class TaobaoAdapter(ExportAdapter):
         error = refuse_header(self, reader.header, missing, closest)
         if count > 1:
             # Of two files, say which one is not a 淘宝 report.
-            raise ValidationFailed(f"{tabular.quoted(filename)}: {error.message}", details=error.details)
+            raise FileRefused(f"{quoted(filename)}: {error.message}", details=error.details)
         raise error
 
 
-def _missing_half(layout_name: str, filename: str) -> ValidationFailed:
+def _missing_half(layout_name: str, filename: str) -> FileRefused:
     given = HALVES[layout_name]
     wanted = ITEM_REPORT if given == ORDER_REPORT else ORDER_REPORT
     english = {ORDER_REPORT: "order report", ITEM_REPORT: "item report"}
     message = (
-        f"{tabular.quoted(filename)} is the 淘宝 {english[given]} ({given}); "
+        f"{quoted(filename)} is the 淘宝 {english[given]} ({given}); "
         f"it needs its {english[wanted]} ({wanted}) of the same export: upload both files together."
     )
-    return ValidationFailed(message, details={"file": [f"The {english[wanted]} ({wanted}) is missing."]})
+    return FileRefused(message, details={"file": [f"The {english[wanted]} ({wanted}) is missing."]})
 
 
-def _not_a_pair(opened: list[tuple[tabular.RowReader, Layout, str]]) -> ValidationFailed:
+def _not_a_pair(opened: list[tuple[tabular.RowReader, Layout, str]]) -> FileRefused:
     named = ", ".join(
-        f"{tabular.quoted(filename)} ({HALVES.get(layout.name, layout.name)})"
-        for _, layout, filename in opened
+        f"{quoted(filename)} ({HALVES.get(layout.name, layout.name)})" for _, layout, filename in opened
     )
     message = (
         f"Two 淘宝 files must be the order report ({ORDER_REPORT}) and the item report ({ITEM_REPORT}) "
         f"of one export; given: {named}."
     )
-    return ValidationFailed(message, details={"file": [message]})
+    return FileRefused(message, details={"file": [message]})
 
 
 class _Pair:
@@ -278,8 +285,8 @@ class _Pair:
     ):
         self.adapter = adapter
         # The files' names as row errors quote them: short, ID numbers masked.
-        self.orders_reader, self.order_name = orders, tabular.quoted(order_name)
-        self.items_reader, self.item_name = items, tabular.quoted(item_name)
+        self.orders_reader, self.order_name = orders, quoted(order_name)
+        self.items_reader, self.item_name = items, quoted(item_name)
         self.extra = extra
         self.order_layout = ORDER_LAYOUT.bound(orders.header)
         self.item_layout = ITEM_LAYOUT.bound(items.header)
@@ -291,7 +298,7 @@ class _Pair:
             orders, problems = self._read_orders()
             yield from problems
             done: set[str] = set()
-            failure: list[ValidationFailed] = []
+            failure: list[FileRefused] = []
             for group in self.adapter._groups(self.items_reader, failure):
                 yield from self._group(group, orders, done)
             if failure:
@@ -307,7 +314,7 @@ class _Pair:
     def _read_orders(self) -> tuple[dict[str, _Order], list[Item]]:
         orders: dict[str, _Order] = {}
         problems: list[Item] = []
-        failure: list[ValidationFailed] = []
+        failure: list[FileRefused] = []
         for group in self.adapter._groups(self.orders_reader, failure):
             for row in group:
                 try:
@@ -321,7 +328,7 @@ class _Pair:
                             RowError(
                                 row.number,
                                 ORDER_NUMBER,
-                                f"{ORDER_NUMBER} {tabular.quoted(number)} appears twice.",
+                                f"{ORDER_NUMBER} {quoted(number)} appears twice.",
                             )
                         )
                     )
@@ -358,12 +365,12 @@ class _Pair:
         if order is None:
             if number in done:
                 message = (
-                    f"{ORDER_NUMBER} {tabular.quoted(number)}: its item rows are not together (rows of other "
+                    f"{ORDER_NUMBER} {quoted(number)}: its item rows are not together (rows of other "
                     "orders come between them), so its amount cannot be shared; export the item report again."
                 )
             else:
                 message = (
-                    f"{ORDER_NUMBER} {tabular.quoted(number)} is not in the order report ({ORDER_REPORT}) "
+                    f"{ORDER_NUMBER} {quoted(number)} is not in the order report ({ORDER_REPORT}) "
                     f"{self.order_name}."
                 )
             for row in group:
@@ -439,7 +446,7 @@ class _Pair:
             RowError(
                 order.row,
                 ORDER_NUMBER,
-                f"{ORDER_NUMBER} {tabular.quoted(number)} has no rows in the item report ({ITEM_REPORT}) "
+                f"{ORDER_NUMBER} {quoted(number)} has no rows in the item report ({ITEM_REPORT}) "
                 f"{self.item_name}; export both reports of the same period.",
             )
         )

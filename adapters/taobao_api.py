@@ -35,8 +35,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from adapters.base import RowError, SaleLine, Skipped, register
-from service.clock import SHANGHAI, utcnow
-from service.tabular import parse_local_datetime, parse_yuan_to_fen, quoted
+from adapters.quoting import quoted
+from adapters.tabular import SHANGHAI, parse_local_datetime, parse_yuan_to_fen
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ class TopClient:
         session: requests.Session,
         settings: TopSettings,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.session = session

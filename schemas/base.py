@@ -11,7 +11,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import fields, validate
 
-from service.tabular import MAX_AMOUNT_FEN
+from adapters.tabular import MAX_AMOUNT_FEN
 
 # Every date and time a request may carry lies in these bounds; beyond them is a typo, and the extremes
 # (year 1, year 9999) overflow the Asia/Shanghai ↔ UTC conversion or BSON's date range.

@@ -7,7 +7,8 @@ writes them), the shared-string bomb (about 300 KB that unzips to 300 MB), 100,0
 empty cells after 50 rows of data, and a 2 KB workbook with one value in the sheet's last cell.
 
 Readers, each in a fresh process (so its peak memory is its own), reading every row:
-- ``service``: ``service.tabular.read_rows`` as the importers call it (service/xlsx.py, streamed);
+- ``service``: ``adapters.tabular.read_rows`` as the importers call it (adapters/xlsx_reader.py,
+  streamed);
 - ``openpyxl``: openpyxl 3.1's read-only mode as the service read workbooks before (``load_workbook``
   with ``read_only=True``, ``reset_dimensions()``, ``iter_rows(values_only=True)``, each value
   turned to text the same way);
@@ -38,8 +39,8 @@ _CHILD = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 reader, path = {reader!r}, {path!r}
-from service import tabular
-from service.errors import ValidationFailed
+from adapters import tabular
+from adapters.errors import FileRefused
 if reader == "calamine":
     import python_calamine
 if reader == "openpyxl":
@@ -69,7 +70,7 @@ try:
             for values in sheet.iter_rows():
                 [tabular.excel_cell_text(value) for value in values]
                 rows += 1
-except ValidationFailed as error:
+except FileRefused as error:
     outcome = "refused: " + error.message
 seconds = time.perf_counter() - started
 grown = status("VmHWM") - base

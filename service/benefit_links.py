@@ -20,7 +20,8 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from service import access, audit, partitions, pii, registers, storage, tabular
+from adapters import tabular
+from service import access, audit, partitions, pii, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import end_of_local_day, local_date, start_of_local_day, utcnow
 from service.errors import (

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from adapters.xlsx_reader import DEFAULT_LIMITS
+
 
 class Config:
     """Defaults. Every setting the service reads is declared here."""
@@ -26,14 +28,14 @@ class Config:
     TESTING = False
 
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
-    # An uploaded xlsx is refused before it expands past these (service/xlsx.py reads it streamed):
-    # rows holding a value, cells (empty ones too), bytes unzipped, how many times one part of over
-    # 1 MiB expands, and parts in the zip. Exports a county handles stay far below them.
-    XLSX_MAX_ROWS = 500_000
-    XLSX_MAX_CELLS = 5_000_000
-    XLSX_MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
-    XLSX_MAX_COMPRESSION_RATIO = 200
-    XLSX_MAX_MEMBERS = 1_000
+    # An uploaded xlsx is refused before it expands past these (adapters/xlsx_reader.py reads it
+    # streamed, its defaults here): rows holding a value, cells (empty ones too), bytes unzipped, how
+    # many times one part of over 1 MiB expands, and parts in the zip. Exports stay far below them.
+    XLSX_MAX_ROWS = DEFAULT_LIMITS.max_rows
+    XLSX_MAX_CELLS = DEFAULT_LIMITS.max_cells
+    XLSX_MAX_UNCOMPRESSED_BYTES = DEFAULT_LIMITS.max_uncompressed_bytes
+    XLSX_MAX_COMPRESSION_RATIO = DEFAULT_LIMITS.max_compression_ratio
+    XLSX_MAX_MEMBERS = DEFAULT_LIMITS.max_members
     JSON_AS_ASCII = False
 
     # An argon2.profiles name; tests use CHEAPEST to stay fast.

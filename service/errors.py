@@ -11,6 +11,8 @@ from typing import Any
 from flask import Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from adapters.errors import FileRefused
+
 
 class ServiceError(Exception):
     status = 400
@@ -61,6 +63,11 @@ class ValidationFailed(ServiceError):
     """Input that parses but breaks a rule; details are keyed by field."""
 
     status, code = 422, "validation_error"
+
+
+def refused_file(error: FileRefused) -> ValidationFailed:
+    """A file an adapter refused, as the service's validation error: the same message and details."""
+    return ValidationFailed(error.message, details=error.details)
 
 
 class PreconditionRequired(ServiceError):

@@ -20,7 +20,8 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from service import access, audit, pii, registers, storage, tabular
+from adapters import tabular
+from service import access, audit, pii, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import today_local, utcnow
 from service.errors import (

@@ -12,6 +12,7 @@ from flask import Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import BaseConverter, ValidationError
 
+from adapters.errors import FileRefused
 from service import access, auth, storage
 from service.errors import (
     BadRequest,
@@ -21,6 +22,7 @@ from service.errors import (
     ServiceError,
     Unauthorized,
     UnsupportedMediaType,
+    refused_file,
     render_service_error,
 )
 
@@ -203,11 +205,16 @@ def _render_service_error(error: ServiceError):
     return render_service_error(error)
 
 
+def _render_refused_file(error: FileRefused):
+    return _render_service_error(refused_file(error))
+
+
 def init_app(app: Flask) -> None:
     app.json = JSONProvider(app)
     app.before_request(_assign_request_id)
     app.before_request(before_api_request)
     app.register_error_handler(ServiceError, _render_service_error)
+    app.register_error_handler(FileRefused, _render_refused_file)
 
     @app.after_request
     def _tag_response(response):

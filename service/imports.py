@@ -31,10 +31,21 @@ from pymongo.database import Database
 
 from adapters.base import REGISTRY, Adapter, RowError, SaleLine, Skipped
 from adapters.common import parse_export, require_file_count
-from service import access, audit, canteens, ledger, operators, pending_uploads, status_mappings, storage
+from adapters.errors import FileRefused
+from service import (
+    access,
+    audit,
+    canteens,
+    ledger,
+    operators,
+    pending_uploads,
+    spreadsheets,
+    status_mappings,
+    storage,
+)
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import utcnow
-from service.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
+from service.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed, refused_file
 from service.ledger import IngestResult, IngestScope
 
 log = logging.getLogger(__name__)
@@ -336,7 +347,10 @@ def run_import(
     """
     given: list[Source] = [(files, filename)] if filename is not None else list(files)  # type: ignore[list-item]
     adapter = resolve_adapter(channel_name)
-    require_file_count(adapter, len(given))
+    try:
+        require_file_count(adapter, len(given))
+    except FileRefused as error:
+        raise refused_file(error) from error
     scope = import_scope(db, actor, county_code)
     return _import(db, actor, adapter, scope, given, dry_run=dry_run, progress=progress)
 
@@ -364,7 +378,10 @@ def _import(
     kept_until = None
     try:
         parsed = parse_export(
-            adapter, sources.buffered(), **status_mappings.parse_options(db, scope.county_code, adapter)
+            adapter,
+            sources.buffered(),
+            limits=spreadsheets.read_limits(),
+            **status_mappings.parse_options(db, scope.county_code, adapter),
         )
         tally.layout = getattr(parsed, "layout", None)
         tally.layout_title = getattr(parsed, "layout_title", None)
@@ -379,7 +396,9 @@ def _import(
         sources.drain()
         if keeper is not None:
             kept_until = keeper.finish()
-    except BaseException as error:
+    except BaseException as raised:
+        # A file the adapter refused fails the run as the service's validation error.
+        error = refused_file(raised) if isinstance(raised, FileRefused) else raised
         if isinstance(error, Exception):
             sources.drain_quietly()
             if keeper is not None:
@@ -392,6 +411,8 @@ def _import(
             error.details = {**error.details, "import_run_id": str(run["_id"])}
         else:
             log.exception("sales import failed", extra={"import_run_id": str(run["_id"])})
+        if error is not raised:
+            raise error from raised
         raise
     if progress is not None:
         progress(tally.items, sources.size)

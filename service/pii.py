@@ -2,25 +2,23 @@
 
 A clear ID number (居民身份证号) exists only in the request that carries it: it
 is validated, hashed with a server-side key for look-up and de-duplication, and
-masked for display. Nothing here ever puts the clear number into a message.
+masked for display (adapters/quoting.py masks, as the file readers quote cells through it too).
+Nothing here ever puts the clear number into a message.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import unicodedata
-from typing import Any
 
 from flask import current_app
 from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidComponent
 
+from adapters.quoting import mask_id_number as mask_id_number  # households mask through this module
 from service.clock import today_local
-
-ID_NUMBER_MASK = "********"
 
 
 def validate_id_number(text: str) -> str:
@@ -69,42 +67,6 @@ def hash_id_number(number: str, key: str | None = None) -> str:
     """HMAC-SHA256 of a validated ID number with the app's PII_HASH_KEY (hex)."""
     secret = key if key is not None else current_app.config["PII_HASH_KEY"]
     return hmac.new(secret.encode(), number.encode(), hashlib.sha256).hexdigest()
-
-
-def mask_id_number(number: str) -> str:
-    """First 6 and last 4 characters: 360426********0071."""
-    return number[:6] + ID_NUMBER_MASK + number[-4:]
-
-
-# An 18-character ID number standing alone in free text (not inside a longer run of digits).
-_ID_NUMBER_IN_TEXT = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
-
-
-def mask_id_numbers_in(text: str) -> str:
-    """Free text (a cell echoed in a row error) with every ID number in it masked.
-
-    Only runs whose check character is right are masked, so most order numbers of 18 digits
-    stay readable; an ID number is never shown whole.
-    """
-
-    def masked(match: re.Match[str]) -> str:
-        number = match.group(0).upper()
-        return mask_id_number(number) if ric.calc_check_digit(number) == number[17] else match.group(0)
-
-    return _ID_NUMBER_IN_TEXT.sub(masked, text)
-
-
-# A row error quotes the cell it could not read; a few dozen characters identify it, and a kept
-# run stays small however large the cells of a hostile file are.
-QUOTED_CELL_CHARS = 40
-
-
-def quoted(value: Any) -> str:
-    """A cell as a message quotes it: ID numbers masked, cut to a few dozen characters."""
-    text = mask_id_numbers_in(value if isinstance(value, str) else repr(value))
-    if len(text) > QUOTED_CELL_CHARS:
-        text = text[:QUOTED_CELL_CHARS] + "…"
-    return repr(text) if isinstance(value, str) else text
 
 
 def mask_name(name: str | None) -> str:

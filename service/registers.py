@@ -22,7 +22,8 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from service import audit, tabular
+from adapters import tabular
+from service import audit, spreadsheets
 from service.access import Principal
 from service.clock import utcnow
 
@@ -37,9 +38,9 @@ Errors = dict[str, str]
 
 
 @dataclass
-class ImportResult(tabular.ImportReport):
+class ImportResult(spreadsheets.ImportReport):
     """An import's outcome: rows read, inserted (new), updated, unchanged, skipped and rejected,
-    with each rejected row's problems (masked and bounded by ``tabular.ImportReport.reject``)."""
+    with each rejected row's problems (masked and bounded by ``spreadsheets.ImportReport.reject``)."""
 
     skipped: int = 0
 
@@ -144,11 +145,11 @@ def run_import(
 
     Re-importing a file changes nothing: unchanged rows are counted, not rewritten.
     """
-    reader = tabular.read_rows(stream, filename, required=register.required)
+    reader = spreadsheets.read_rows(stream, filename, required=register.required)
     result = ImportResult(dry_run=dry_run)
     seen: dict[tuple[str, Hashable], int] = {}
     try:
-        for batch in tabular.batched(reader, register.batch_size):
+        for batch in spreadsheets.batched(reader, register.batch_size):
             _import_batch(db, actor, register, batch, result, seen)
     finally:
         reader.close()

@@ -22,12 +22,12 @@ from pymongo.errors import DuplicateKeyError
 
 from adapters.base import REGISTRY, Adapter
 from adapters.common import ExportAdapter, Outcome, status_key, unknown_status
+from adapters.quoting import QUOTED_CELL_CHARS
+from adapters.tabular import Row
 from service import access, audit, storage
 from service.access import Principal
 from service.clock import utcnow
 from service.errors import Forbidden, NotFound, ValidationFailed
-from service.pii import QUOTED_CELL_CHARS
-from service.tabular import Row
 
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 # A run quotes a status up to this length; a longer one could never be read back from the run.

@@ -29,7 +29,7 @@ from typing import Any
 import adapters  # noqa: F401 - fills the registry
 from adapters.base import REGISTRY, RowError, SaleLine, Skipped
 from adapters.common import parse_export
-from service.errors import ServiceError
+from adapters.errors import FileRefused
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED_SUFFIX = ".expected.json"
@@ -102,7 +102,7 @@ def outcome(case: Case) -> dict[str, Any]:
             layout = getattr(found, "layout", None)
             for item in found:
                 items.append(item_json(item))
-    except ServiceError as error:
+    except FileRefused as error:
         raised = {"type": type(error).__name__, "message": error.message, "details": error.details}
     # The layout the header matched, for adapters that tell it.
     named = {"layout": layout} if layout else {}

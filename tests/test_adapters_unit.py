@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters import common
+from adapters import common, tabular
 from adapters.base import CHANNELS, REGISTRY, RowError, SaleLine, Skipped
 from adapters.common import (
     PENDING,
@@ -22,8 +22,8 @@ from adapters.common import (
     Layout,
     StatusTable,
 )
-from service import ledger, tabular
-from service.errors import ValidationFailed
+from adapters.errors import FileRefused
+from service import ledger
 from tests import golden
 from tests.fixtures import make_fixtures
 
@@ -180,7 +180,7 @@ def _parse(body: str, header: str = HEADER, encoding: str = "utf-8") -> list:
 
 def test_a_missing_column_is_one_error_naming_every_missing_column_raised_before_any_row_is_read():
     stream = io.BytesIO("单号,数量,状态\r\nA1,1,成交\r\n".encode())
-    with pytest.raises(ValidationFailed) as raised:
+    with pytest.raises(FileRefused) as raised:
         _Shop().parse(stream, "shop.csv")  # not iterated: the header is checked at once
     assert (
         raised.value.message
@@ -276,7 +276,7 @@ def test_a_file_that_turns_unreadable_part_way_ends_with_an_error_for_that_row()
 
 
 def test_a_reading_error_without_a_row_number_is_reported_without_one():
-    assert common.stopped_at(ValidationFailed("Broken.")).row is None
+    assert common.stopped_at(FileRefused("Broken.")).row is None
 
 
 # The registry -----------------------------------------------------------------------------------------
@@ -361,7 +361,7 @@ def test_every_golden_line_passes_the_ledgers_own_checks():
         try:
             with golden.parsed(case) as parsed:
                 items = list(parsed)
-        except ValidationFailed:
+        except FileRefused:
             continue
         for item in items:
             if isinstance(item, SaleLine):
@@ -537,7 +537,7 @@ def test_an_unknown_after_sale_state_is_set_aside_naming_it():
 
 
 def test_a_header_of_no_layout_names_the_closest_and_what_it_lacks():
-    with pytest.raises(ValidationFailed) as raised:
+    with pytest.raises(FileRefused) as raised:
         _platform("", header="单号,商品,数量,单价,实付,状态,售后\r\n")
     assert raised.value.message == (
         "Missing required columns: 运费, 成交时间. Is this a 测试平台 order export? "
@@ -547,7 +547,7 @@ def test_a_header_of_no_layout_names_the_closest_and_what_it_lacks():
 
 def test_another_platforms_export_is_named_with_its_layout():
     header = (FIXTURES / "pdd" / "real_orders_utf8_bom.csv").read_bytes()
-    with pytest.raises(ValidationFailed) as raised:
+    with pytest.raises(FileRefused) as raised:
         _Platform().parse(io.BytesIO(header), "p.csv")
     assert raised.value.message == (
         "This looks like a 拼多多 export (layout pdd-2020), not a 测试平台 one: "

@@ -12,8 +12,9 @@ import bson
 import pytest
 from bson import ObjectId
 
+from adapters import quoting, tabular
 from adapters.base import REGISTRY, RowError, SaleLine
-from service import canteens, imports, partitions, pii, storage, tabular
+from service import canteens, imports, partitions, pii, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Forbidden, ValidationFailed
@@ -204,7 +205,7 @@ def test_a_run_stays_small_however_large_the_bad_cells_are(db, catalogue):
     assert (result["status"], result["error_count"], result["inserted"]) == ("succeeded", 1_200, 1)
     stored = db[storage.IMPORT_RUNS].find_one({"_id": result["_id"]})
     assert len(bson.encode(stored)) < 1_000_000
-    assert max(len(error["message"]) for error in stored["errors"]) <= tabular.ROW_MESSAGE_CHARS + 1
+    assert max(len(error["message"]) for error in stored["errors"]) <= quoting.ROW_MESSAGE_CHARS + 1
     assert "9" * 40 in stored["errors"][0]["message"]  # the cell is still recognisable
 
 

@@ -11,8 +11,6 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-import pytest
-
 import adapters
 import service
 
@@ -116,7 +114,6 @@ def test_no_import_cycle_among_the_service_modules():
     assert cycles(import_graph(_domain_modules())) == []
 
 
-@pytest.mark.xfail(reason="adapters still use service.tabular", strict=False)
 def test_adapters_import_nothing_of_the_service():
     leaks = {
         name: sorted(target for target in imports_of(name) if target.split(".")[0] == "service")

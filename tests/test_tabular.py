@@ -1,4 +1,4 @@
-"""The spreadsheet reader and cell parsers every importer shares (service/tabular.py)."""
+"""The spreadsheet reader and cell parsers every importer shares (adapters/tabular.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime
 import openpyxl
 import pytest
 
-from service import pii, tabular
-from service.errors import ValidationFailed
+from adapters import quoting, tabular
+from adapters.errors import FileRefused
+from service import spreadsheets
 
 HEADER = "户编号,户主姓名,金额\n"
 
@@ -89,13 +90,13 @@ def test_a_character_split_at_the_detection_boundary_is_read_whole(encoding):
 
 
 def test_a_file_neither_utf8_nor_gb18030_is_refused():
-    with pytest.raises(ValidationFailed, match="neither UTF-8 nor GB18030"):
+    with pytest.raises(FileRefused, match="neither UTF-8 nor GB18030"):
         _rows(b"a,b\n\xff\xfe\xff,1\n")
 
 
 def test_bytes_that_stop_decoding_later_in_the_file_name_the_row():
     data = HEADER.encode("utf-8") + "1,张三,1\n".encode() * 30000 + "2,李四,1\n".encode("gb18030")
-    with pytest.raises(ValidationFailed, match="Row 30002 is not UTF-8 text like the rows before it"):
+    with pytest.raises(FileRefused, match="Row 30002 is not UTF-8 text like the rows before it"):
         _rows(data)
 
 
@@ -136,7 +137,7 @@ def test_tab_separated_text_is_read():
 
 
 def test_missing_required_columns_are_named_together():
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(FileRefused) as caught:
         _rows(HEADER.encode("utf-8"), required=["户编号", "村代码", "身份证号"])
     assert caught.value.message == "Missing required columns: 村代码, 身份证号."
     assert caught.value.details == {"file": ["Missing column 村代码.", "Missing column 身份证号."]}
@@ -147,13 +148,13 @@ def test_require_columns_accepts_a_complete_header():
 
 
 def test_a_duplicate_column_is_refused():
-    with pytest.raises(ValidationFailed, match="'户编号' appears twice"):
+    with pytest.raises(FileRefused, match="'户编号' appears twice"):
         _rows("户编号,户编号\n1,2\n".encode())
 
 
 @pytest.mark.parametrize("data", [b"", b"\n\n,,\n", "\ufeff".encode()])
 def test_an_empty_file_is_refused(data):
-    with pytest.raises(ValidationFailed, match="no header row"):
+    with pytest.raises(FileRefused, match="no header row"):
         _rows(data)
 
 
@@ -231,17 +232,17 @@ def test_xlsx_from_a_stream_that_cannot_seek():
 
 
 def test_a_broken_xlsx_is_refused():
-    with pytest.raises(ValidationFailed, match=r"h\.xlsx' is not a complete xlsx workbook"):
+    with pytest.raises(FileRefused, match=r"h\.xlsx' is not a complete xlsx workbook"):
         _rows(b"PK\x03\x04" + b"\x00" * 100, "h.xlsx")
 
 
 def test_csv_named_xlsx_is_refused():
-    with pytest.raises(ValidationFailed, match="not an xlsx"):
+    with pytest.raises(FileRefused, match="not an xlsx"):
         _rows(HEADER.encode(), "h.xlsx")
 
 
 def test_legacy_xls_is_refused_with_advice():
-    with pytest.raises(ValidationFailed, match=r"save as \.xlsx or CSV"):
+    with pytest.raises(FileRefused, match=r"save as \.xlsx or CSV"):
         _rows(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "h.xls")
 
 
@@ -364,15 +365,15 @@ def test_dates_alone_are_read_as_calendar_days():
 
 
 def test_batches_keep_order_and_the_last_is_short():
-    assert [len(batch) for batch in tabular.batched(range(1201), 500)] == [500, 500, 201]
+    assert [len(batch) for batch in spreadsheets.batched(range(1201), 500)] == [500, 500, 201]
 
 
 def test_the_import_report_counts_every_rejected_row_but_lists_a_bounded_number_of_errors():
-    report = tabular.ImportReport()
-    for row in range(2, tabular.MAX_REPORTED_ERRORS + 12):
+    report = spreadsheets.ImportReport()
+    for row in range(2, spreadsheets.MAX_REPORTED_ERRORS + 12):
         report.reject(row, [("household_no", "户编号", "bad")])
-    assert report.rejected == tabular.MAX_REPORTED_ERRORS + 10
-    assert len(report.errors) == tabular.MAX_REPORTED_ERRORS
+    assert report.rejected == spreadsheets.MAX_REPORTED_ERRORS + 10
+    assert len(report.errors) == spreadsheets.MAX_REPORTED_ERRORS
     assert report.as_dict()["errors_truncated"] is True
     assert report.errors[0] == {"row": 2, "field": "household_no", "column": "户编号", "message": "bad"}
 
@@ -384,10 +385,10 @@ def test_the_largest_amount_a_line_can_have_is_accepted():
 def test_a_quoted_cell_is_cut_and_masks_an_id_number():
     from tests.factories import valid_id_number
 
-    assert tabular.quoted("x" * 500) == repr("x" * pii.QUOTED_CELL_CHARS + "…")
+    assert quoting.quoted("x" * 500) == repr("x" * quoting.QUOTED_CELL_CHARS + "…")
     number = valid_id_number(3)
-    assert number not in tabular.quoted(f"身份证{number}")
-    assert tabular.quoted(f"身份证{number}") == repr(f"身份证{number[:6]}********{number[-4:]}")
+    assert number not in quoting.quoted(f"身份证{number}")
+    assert quoting.quoted(f"身份证{number}") == repr(f"身份证{number[:6]}********{number[-4:]}")
     # An order number of 18 digits whose last digit is not an ID check character stays readable.
     order = number[:17] + str((int(number[17]) + 1) % 10 if number[17] != "X" else 0)
-    assert tabular.quoted(order) == repr(order)
+    assert quoting.quoted(order) == repr(order)

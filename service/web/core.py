@@ -27,8 +27,9 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from adapters import tabular
 from schemas.reports import HouseholdIncomeQueryArgsSchema
-from service import access, auth, operators, storage, tabular, xlsx
+from service import access, auth, operators, storage, xlsx
 from service.errors import Forbidden, ServiceError, Unauthorized, validation_summary
 from service.web import messages
 

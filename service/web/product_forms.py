@@ -14,8 +14,9 @@ from typing import Any
 from bson import ObjectId
 from flask import redirect, render_template, request, url_for
 
+from adapters import tabular
 from schemas.products import ProductCreateSchema, ProductPatchSchema
-from service import certification, operators, products, tabular
+from service import certification, operators, products
 from service.errors import ServiceError
 from service.storage import get_db
 from service.web.core import (

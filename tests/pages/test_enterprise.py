@@ -12,11 +12,11 @@ from stdnum import ean
 from stdnum.cn import uscc
 
 from adapters.base import SaleLine
+from adapters.tabular import parse_percent_to_bp
 from service import ledger, operators, storage
 from service.access import system_principal
 from service.clock import start_of_local_day, today_local, utcnow
 from service.ledger import IngestScope
-from service.tabular import parse_percent_to_bp
 from service.web.core import STALE_MESSAGE
 from service.web.formatting import yuan
 from tests.factories import valid_id_number

@@ -5,7 +5,7 @@ reader that keeps the file's own row numbers (header = row 1), so an error can
 say "row 17, 身份证号" and the user finds it in the file they sent.
 
 - xlsx is recognised by content (zip magic) or extension and its first
-  worksheet read by service.xlsx, streamed and within the configured limits.
+  worksheet read by adapters/xlsx_reader.py, streamed and within the caller's limits.
 - CSV is decoded as UTF-8 (with or without BOM), GB18030 (a superset of GBK
   and GB2312), or UTF-16/UTF-32 (with or without BOM: Excel's "Unicode text"
   is UTF-16 with tabs), decided from the first 64 KiB, and read line by line:
@@ -34,12 +34,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
-from service import xlsx
-from service.clock import SHANGHAI
-from service.errors import ValidationFailed
-from service.pii import mask_id_numbers_in, quoted
+from adapters.errors import FileRefused
+from adapters.quoting import quoted
+from adapters.xlsx_reader import DEFAULT_LIMITS, ReadLimits, read_first_sheet
 
+# Exports write local times in Beijing time; a cell without an offset is read in it.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 HEAD_BYTES = 64 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and encrypted workbooks)
@@ -101,7 +103,7 @@ class RowReader(Iterator[Row]):
                 self._set_header(values)
                 break
         else:
-            raise ValidationFailed("The file is empty: it has no header row.", details={"file": ["Empty."]})
+            raise FileRefused("The file is empty: it has no header row.", details={"file": ["Empty."]})
 
     def _set_header(self, values: list[str]) -> None:
         seen: dict[str, int] = {}
@@ -109,7 +111,7 @@ class RowReader(Iterator[Row]):
             if not name:
                 continue
             if name in seen:
-                raise ValidationFailed(
+                raise FileRefused(
                     f"The column {quoted(name)} appears twice in the header row.",
                     details={"file": [f"Duplicate column {quoted(name)}."]},
                 )
@@ -135,16 +137,23 @@ class RowReader(Iterator[Row]):
             close()
 
 
-def read_rows(stream: IO[bytes], filename: str = "", *, required: Iterable[str] = ()) -> RowReader:
+def read_rows(
+    stream: IO[bytes],
+    filename: str = "",
+    *,
+    required: Iterable[str] = (),
+    limits: ReadLimits = DEFAULT_LIMITS,
+) -> RowReader:
     """Rows of an uploaded xlsx or CSV file, streamed; ``required`` columns are checked at once.
 
-    Raises ValidationFailed for an unreadable file, an empty one, a duplicate
-    or a missing required column.
+    Raises FileRefused for an unreadable file (an xlsx one beyond ``limits`` too), an empty one,
+    a duplicate or a missing required column; reading the rows raises it for a file that turns
+    unreadable part-way.
     """
     head = _read_head(stream)
     kind = _detect_kind(head, filename)
     if kind == "xlsx":
-        reader = RowReader(_xlsx_cells(_rewound(stream, head), filename), "xlsx", None)
+        reader = RowReader(_xlsx_cells(_rewound(stream, head), filename, limits), "xlsx", None)
     else:
         complete = len(head) < HEAD_BYTES
         encoding = _detect_encoding(head, complete)
@@ -161,87 +170,18 @@ def read_rows(stream: IO[bytes], filename: str = "", *, required: Iterable[str] 
 
 
 def require_columns(header: Iterable[str], required: Iterable[str]) -> None:
-    """Raise one ValidationFailed naming every required column the header lacks."""
+    """Raise one FileRefused naming every required column the header lacks."""
     present = set(header)
     missing = [name for name in required if name not in present]
     if missing:
-        raise ValidationFailed(
+        raise FileRefused(
             f"Missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}.",
             details={"file": [f"Missing column {name}." for name in missing]},
         )
 
 
-def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    """Rows in lists of ``size`` (the last may be shorter), so importers write in batches."""
-    batch: list[Row] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-MAX_REPORTED_ERRORS = 1000
-
-
 # No real line comes near it, and sums of millions of lines stay inside MongoDB's 64-bit integers.
 MAX_AMOUNT_FEN = 10**14
-
-# A kept run stays small however large the messages about a hostile file's rows are.
-ROW_MESSAGE_CHARS = 300
-
-
-def row_message(message: str) -> str:
-    """A row error's message as it is kept and shown: ID numbers masked, length bounded."""
-    text = mask_id_numbers_in(str(message))
-    return text if len(text) <= ROW_MESSAGE_CHARS else text[:ROW_MESSAGE_CHARS] + "…"
-
-
-@dataclass
-class ImportReport:
-    """What an import did, row by row: counts, and each rejected row's problems with its row number."""
-
-    dry_run: bool = False
-    rows: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    errors_truncated: bool = False
-
-    def reject(self, row: int, problems: Iterable[tuple[str, str, str]]) -> None:
-        """Count a rejected row; problems are (field, column, message)."""
-        self.rejected += 1
-        for field_name, column, message in problems:
-            if len(self.errors) >= MAX_REPORTED_ERRORS:
-                self.errors_truncated = True
-                return
-            self.errors.append(
-                {"row": row, "field": field_name, "column": column, "message": row_message(message)}
-            )
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "rows": self.rows,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "rejected": self.rejected,
-        }
-
-    def summary(self) -> str:
-        return ", ".join(f"{name} {count}" for name, count in self.counts().items())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.counts(),
-            "dry_run": self.dry_run,
-            "errors": self.errors,
-            "errors_truncated": self.errors_truncated,
-        }
 
 
 # Detecting the format ------------------------------------------------------------
@@ -265,12 +205,12 @@ def _detect_kind(head: bytes, filename: str) -> str:
     if head.startswith(_ZIP_MAGIC):
         return "xlsx"
     if head.startswith(_OLE_MAGIC) or name.endswith(".xls"):
-        raise ValidationFailed(
+        raise FileRefused(
             "Old .xls workbooks (and password-protected ones) cannot be read; save as .xlsx or CSV.",
             details={"file": ["Unsupported format."]},
         )
     if name.endswith(_XLSX_EXTENSIONS):
-        raise ValidationFailed(
+        raise FileRefused(
             "The file is named .xlsx but is not an xlsx workbook.", details={"file": ["Not an xlsx file."]}
         )
     return "csv"
@@ -300,18 +240,18 @@ def _detect_encoding(head: bytes, complete: bool) -> str:
     changed = _first_encoding_change(head, complete)
     if changed is not None:
         line, before, after = changed
-        raise ValidationFailed(
+        raise FileRefused(
             f"Line {line} is {after} text, but the lines before it are {before}: the file mixes two text "
             "encodings (rows pasted from another file?); save the whole file again as CSV UTF-8 or xlsx.",
             details={"file": [f"Line {line}: another text encoding."]},
         )
     if b"\x00" in head:
-        raise ValidationFailed(
+        raise FileRefused(
             "The file holds NUL bytes and is not UTF-16 or UTF-32 text: it is not a CSV export "
             "(a binary file?); upload the platform's CSV or xlsx export.",
             details={"file": ["Not a text file."]},
         )
-    raise ValidationFailed(
+    raise FileRefused(
         "The CSV file is neither UTF-8 nor GB18030/GBK text; save it as CSV UTF-8 or xlsx.",
         details={"file": ["Unknown text encoding."]},
     )
@@ -450,7 +390,7 @@ def _csv_cells(text: io.TextIOWrapper, delimiter: str, encoding: str) -> Cells:
             _check_last_record(number, pending[0], pending[1], encoding, delimiter, width)
             yield number, [clean_cell(value) for value in pending[0]], frozenset()
     except csv.Error as error:
-        raise ValidationFailed(
+        raise FileRefused(
             f"Row {number + 1} is not valid CSV: {error}.", details={"file": [f"Row {number + 1}: {error}."]}
         ) from error
     finally:
@@ -504,24 +444,24 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _cut_short(number: int, where: str) -> ValidationFailed:
-    return ValidationFailed(
+def _cut_short(number: int, where: str) -> FileRefused:
+    return FileRefused(
         f"Row {number} is cut short: the file ends {where} (an interrupted download or upload?); "
         "export it again.",
         details={"file": [f"Row {number}: cut short."]},
     )
 
 
-def _mixed_encoding(number: int, what: str) -> ValidationFailed:
-    return ValidationFailed(
+def _mixed_encoding(number: int, what: str) -> FileRefused:
+    return FileRefused(
         f"Row {number} {what}: the file mixes two text encodings (rows pasted from another file?); "
         "save the whole file again as CSV UTF-8 or xlsx.",
         details={"file": [f"Row {number}: another text encoding."]},
     )
 
 
-def _xlsx_cells(fileobj: IO[bytes], filename: str) -> Cells:
-    for number, values in xlsx.read_first_sheet(fileobj, filename):
+def _xlsx_cells(fileobj: IO[bytes], filename: str, limits: ReadLimits) -> Cells:
+    for number, values in read_first_sheet(fileobj, filename, limits):
         cells: list[str] = []
         imprecise: set[int] = set()
         for index, value in enumerate(values):
