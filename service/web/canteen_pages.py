@@ -20,7 +20,7 @@ from schemas.canteens import (
     CanteenPlanPutSchema,
     CanteenPurchaseCreateSchema,
     CanteenPurchaseImportFormSchema,
-    CanteenPurchaseLineArgsSchema,
+    CanteenPurchaseQueryArgsSchema,
     QuotaArgsSchema,
 )
 from service import (
@@ -421,17 +421,17 @@ def template():
 def purchases():
     """Every ledger line the unit bought in the year (logged or imported from 832), under its totals."""
     db, principal = get_db(), current_principal()
-    args, errors = query_args(CanteenPurchaseLineArgsSchema())
+    args, errors = query_args(CanteenPurchaseQueryArgsSchema())
     year = args.get("year") or today_local().year
     month = args.get("month")
+    # Another canteen named here is refused by the service, as in the API.
+    canteen_id = args.get("canteen_id") or principal.canteen_id
     if wants_xlsx():
-        rows = all_rows(
-            canteen_purchases.purchase_lines, canteen_id=principal.canteen_id, year=year, month=month
-        )
+        rows = all_rows(canteen_purchases.purchase_lines, canteen_id=canteen_id, year=year, month=month)
         return download_table(PURCHASE_COLUMNS, rows, f"canteen-purchases-{year}.xlsx", f"{year}年采购记录")
     page = page_number()
     items, total = canteen_purchases.purchase_lines(
-        db, principal, principal.canteen_id, year, month=month, page=page, per_page=args["per_page"]
+        db, principal, canteen_id, year, month=month, page=page, per_page=args["per_page"]
     )
     return render_template(
         "web/canteen/purchases.html",

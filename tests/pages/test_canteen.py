@@ -82,11 +82,13 @@ def test_a_logged_purchase_shows_on_the_home_page_with_the_apis_quota_figures(
     picker = cook.text(f"{NEW}?q=大米")
     assert 'data-testid="product-choice"' in picker and "枞阳粮油合作社" in picker and "68.50 元/袋" in picker
 
-    response = cook.post(f"{NEW}?q=大米", purchase_form(product_id=str(catalogue["rice"]["_id"])))
+    response = cook.post(
+        f"{NEW}?q=大米", purchase_form(product_id=str(catalogue["rice"]["_id"]), via_832="on")
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/canteen/"
     [record] = db[storage.CANTEEN_PURCHASES].find()
     assert (record["canteen_id"], record["product_id"]) == (canteen["_id"], catalogue["rice"]["_id"])
-    assert (record["amount_fen"], record["quantity"], record["counted_for_quota"]) == (35_050, 10, True)
+    assert (record["amount_fen"], record["quantity"], record["channel"]) == (35_050, 10, "p832")
 
     home = cook.text("/canteen/")
     assert "已登记采购" in home and f"计入 {today_local().year} 年预留份额" in home
@@ -306,7 +308,7 @@ def test_the_purchase_list_shows_returns_negative_with_the_ledgers_totals(cook, 
     sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
     rows = list(sheet.iter_rows(values_only=True))
     header = rows[0]
-    by_invoice = {row[header.index("发票号")]: row for row in rows[1:]}
+    by_invoice = {row[header.index("发票号/订单号")]: row for row in rows[1:]}
     assert set(by_invoice) == {"L-1", "L-2"}
     assert by_invoice["L-2"][header.index("金额(元)")] == Decimal("-20.00")
     assert by_invoice["L-2"][header.index("原发票号(退货)")] == "L-1"

@@ -37,7 +37,9 @@ def hospital(factory):
     certified = factory.product(
         county_code=COUNTY, status="certified", certified_at=datetime(2023, 1, 1, tzinfo=UTC)
     )
-    factory.canteen_purchase(canteen, product_id=certified["_id"], amount_fen=300_000, invoice_no="C-1")
+    factory.canteen_purchase(
+        canteen, product_id=certified["_id"], amount_fen=300_000, invoice_no="C-1", via_832=True
+    )
     factory.canteen_purchase(canteen, amount_fen=50_000, invoice_no="P-1", via_832=True)
     factory.canteen_purchase(canteen, amount_fen=120_000, invoice_no="U-1")
     return canteen
@@ -246,7 +248,7 @@ def test_the_canteen_page_downloads_its_plans_and_purchases(staff, hospital):
     assert plans[1][:4] == (YEAR, Decimal("1000000.00"), "15.00%", Decimal("150000.00"))
     purchases = workbook_rows(response, 1)
     header = purchases[0]
-    assert {row[header.index("发票号")] for row in purchases[1:]} == {"C-1", "P-1", "U-1"}
+    assert {row[header.index("发票号/订单号")] for row in purchases[1:]} == {"C-1", "P-1", "U-1"}
 
 
 def test_staff_set_a_plan_on_the_canteens_behalf(staff, login, db, factory):
