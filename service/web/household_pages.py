@@ -1,8 +1,8 @@
-"""County staff's household pages: the registered poor households of their counties, entered, edited,
-looked up and imported, each with its benefit links and its income in a period with the working.
+"""County staff's household pages (脱贫户): the register, one household's page, its form, look-up, import.
 
-The ID number of a household's head is typed on create and in a lookup, and never shown in full
-again: the pages show the masked number only.
+A household's page shows its benefit links and its income in a period, with the working. The ID
+number of a household's head is typed on create and in a look-up, and never shown in full again:
+the pages show the masked number only.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""County staff's benefit link pages: the links between operators and households, entered, changed,
-ended and imported.
+"""County staff's benefit link pages (带贫关系): the list, one link's page, its forms, import.
 
-Links are never deleted: one is ended after its last day, so past income stays explainable. The
-operator and household pages list their links with the same states and download columns.
+Staff enter, change, end and import the links between operators and households. Links are never
+deleted: one is ended after its last day, so past income stays explainable. The operator and
+household pages list their links with the same states and download columns.
 """
 
 from __future__ import annotations

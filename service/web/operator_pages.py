@@ -1,8 +1,9 @@
-"""County staff's operator pages: the market operators of their counties, entered, edited, suspended
-and reactivated, each with its products, its benefit links and its sales in a period.
+"""County staff's operator pages (经营主体): the list, one operator's page, its form, suspension.
 
-Every rule and every scope check stays in the service functions these views call, with the same
-arguments the API's operator routes pass them.
+Staff enter, edit, suspend and reactivate the market operators of their counties; an operator's
+page shows its products, its benefit links and its sales in a period. Every rule and every scope
+check stays in the service functions these views call, with the same arguments the API's operator
+routes pass them.
 """
 
 from __future__ import annotations
