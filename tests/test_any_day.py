@@ -201,7 +201,8 @@ def test_a_canteens_purchases_count_in_the_shanghai_year_and_the_forecast_runs_t
         assert declared.status_code == status, (plan_year, declared.json)
 
     def buy(day: date, invoice: str, amount_fen: int):
-        body = {"product_id": str(rice["_id"]), "date": day.isoformat(), "quantity": 1}
+        # Bought on the 832 platform: from 2021 only such purchases count toward the share.
+        body = {"product_id": str(rice["_id"]), "date": day.isoformat(), "quantity": 1, "via_832": True}
         return cook.post(
             "/api/v1/canteen-purchases", json={**body, "amount_fen": amount_fen, "invoice_no": invoice}
         )

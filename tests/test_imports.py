@@ -331,7 +331,7 @@ def test_an_unknown_channel_is_refused_before_a_run_is_recorded(db):
 # Buyer units ----------------------------------------------------------------------------------------
 
 
-def test_a_named_buyer_unit_is_resolved_to_its_canteen_and_counts_for_its_quota(db, factory, catalogue):
+def test_a_named_buyer_unit_is_resolved_to_its_canteen_and_its_purchases(db, factory, catalogue):
     canteen = factory.canteen(
         COUNTY, name="枞阳县第一中学食堂", plans=[{"year": 2024, "food_total_fen": 1_000_000}]
     )
@@ -342,7 +342,8 @@ def test_a_named_buyer_unit_is_resolved_to_its_canteen_and_counts_for_its_quota(
     assert unknown["buyer"]["unit_id"] is None and unknown["buyer"]["name"] == "没有登记的单位"
     assert (result["unknown_buyers"], result["unknown_buyer_names"]) == (1, ["没有登记的单位"])
     quota = canteens.canteen_quota(db, STAFF, canteen["_id"], 2024)
-    assert quota["qualifying_fen"] == 10_000
+    # Bought outside the 832 platform: the unit's purchase, not its reserved share (from 2021).
+    assert (quota["purchases_fen"], quota["qualifying_fen"]) == (10_000, 0)
 
 
 def test_a_buyer_unit_of_another_county_is_found_by_its_unique_name(db, factory, catalogue):
