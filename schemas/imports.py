@@ -43,7 +43,10 @@ class ImportRunFormSchema(BaseSchema):
     )
     dry_run = fields.Boolean(
         load_default=False,
-        metadata={"description": "Check and count only; store no sales (the run is recorded)."},
+        metadata={
+            "description": "Check and count only; store no sales (the run is recorded). The files are "
+            "kept to be confirmed (POST /api/v1/imports/{id}/confirm)."
+        },
     )
 
 

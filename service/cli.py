@@ -272,7 +272,11 @@ def _import_failure(error: ServiceError) -> click.ClickException:
     "paths", metavar="FILE [FILE]", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False)
 )
 @click.option("--county", "county_code", required=True, help="The county the sales belong to.")
-@click.option("--dry-run", is_flag=True, help="Check and count only; store no sales (the run is recorded).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check and count only; store no sales (the run is recorded, its files kept for `sales confirm`).",
+)
 def sales_import_command(channel, paths, county_code, dry_run):
     """Import a channel's export into the sales ledger, and record the run.
 

@@ -51,7 +51,8 @@ def create_import(form, files):
     cannot read at all (missing columns, a 淘宝 report without its other half, more files than
     the channel's export has) are 422, and the failed run's id, when a run was recorded, is in
     error.details.import_run_id. An enterprise imports its own shop's export: lines of other
-    operators' products are rejected.
+    operators' products are rejected. A dry run keeps its files (24 hours, up to 64 MiB; see
+    kept_until) to be imported for real by `POST /api/v1/imports/{id}/confirm`.
     """
     return imports.run_import(
         get_db(),
