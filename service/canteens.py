@@ -26,7 +26,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from service import access, audit, storage
-from service.access import Principal
+from service.access import ENTERPRISE, Principal
 from service.canteen_quota import P832_ONLY_FROM, empty_sums, purchase_sums, sums_pipeline
 from service.clock import local_date, today_local, utcnow
 from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
@@ -104,6 +104,9 @@ def find_canteens_by_names(
 # Reading ----------------------------------------------------------------------------------------
 
 
+CANTEEN_NOT_IN_SCOPE = "No canteen of yours has this id."
+
+
 def load_canteen(db: Database, canteen_id: ObjectId) -> dict[str, Any]:
     """A canteen by id, unscoped (callers check access); canteens stored before versioning are version 1."""
     canteen = db[storage.CANTEENS].find_one({"_id": canteen_id})
@@ -115,9 +118,21 @@ def load_canteen(db: Database, canteen_id: ObjectId) -> dict[str, Any]:
 
 
 def visible_canteen(db: Database, actor: Principal, canteen_id: ObjectId) -> dict[str, Any]:
-    """A canteen the actor may act on: its own account, or staff of its county."""
-    canteen = load_canteen(db, canteen_id)
-    access.require_canteen(actor, canteen["_id"], canteen["county_code"])
+    """A canteen the actor may act on: its own account, or staff of its county.
+
+    A missing canteen and another tenant's answer alike (admins: 404), so ids reveal nothing.
+    """
+    if actor.role == ENTERPRISE:
+        raise Forbidden("Enterprise accounts cannot act on canteens.")
+    try:
+        canteen = load_canteen(db, canteen_id)
+        access.require_canteen(actor, canteen["_id"], canteen["county_code"])
+    except NotFound:
+        if actor.is_admin:
+            raise
+        raise Forbidden(CANTEEN_NOT_IN_SCOPE) from None
+    except Forbidden:
+        raise Forbidden(CANTEEN_NOT_IN_SCOPE) from None
     return canteen
 
 

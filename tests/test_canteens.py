@@ -97,6 +97,17 @@ def test_staff_of_another_county_and_enterprises_cannot_read_a_canteen(login, ca
     assert login(ENTERPRISE).get(f"{URL}/{canteen['_id']}").status_code == 403
 
 
+def test_a_canteen_outside_the_callers_scope_answers_as_a_missing_one(login, factory, canteen):
+    """Whether a canteen id exists is not something another county's staff or another canteen can learn."""
+    missing = "0123456789abcdef01234567"
+    other_cook = login(CANTEEN, canteen_id=factory.canteen(COUNTY, name="另一食堂")["_id"])
+    for caller in (login(COUNTY_STAFF, county_codes=[OTHER_COUNTY]), other_cook):
+        answers = [caller.get(f"{URL}/{canteen_id}") for canteen_id in (canteen["_id"], missing)]
+        assert [answer.status_code for answer in answers] == [403, 403]
+        assert answers[0].json == answers[1].json
+    assert login(ADMIN).get(f"{URL}/{missing}").status_code == 404
+
+
 def test_a_canteen_account_edits_its_own_address_but_not_its_name_or_county(login, canteen, db):
     cook = login(CANTEEN, canteen_id=canteen["_id"])
     etag = cook.get(f"{URL}/{canteen['_id']}").headers["ETag"]

@@ -196,6 +196,7 @@ _PATTERNS = [
     ),
     (re.compile(r"^This product belongs to county (\d+), not (\d+)\.$"), "该产品属于县 {0}，不属于县 {1}。"),
     (re.compile(r"^No import run of yours has this id\.$"), "没有这条导入记录，或它不属于您的范围。"),
+    (re.compile(r"^No canteen of yours has this id\.$"), "没有这个单位食堂，或它不属于您的范围。"),
     (
         re.compile(r"^Your operator's sales are imported into county (\d+)\.$"),
         "本单位的销售只能导入所在县 {0}。",

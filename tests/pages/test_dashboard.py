@@ -5,7 +5,7 @@ The ledger (2024-01 to 2024-03), ingested through ``ledger.ingest`` and the cant
 - county 340722: operator P (T1 certified 15% on jd, T2 certified 10% on p832) linked to households
   H1 (weight 2) and H2 (weight 1, another township); operator Q (Q1 certified 20%) linked to nobody,
   so its income is unallocated; one line matched to no product; a product of P expiring in 30 days;
-  a canteen with a 2024 plan that bought T2.
+  a canteen with a 2024 plan that bought T2 on the 832 platform (from 2021 only that counts).
 - county 341822: operator S (S1 certified 10%) linked to H4 of its county.
 """
 
@@ -98,7 +98,7 @@ def books(factory, db):
         result = ledger.ingest(db, county_lines, IngestScope(county))
         assert result.rejected == 0, result.errors
     canteen = factory.canteen(A, name="枞阳县机关食堂", plans=[{"year": 2024, "food_total_fen": 1_000_000}])
-    factory.canteen_purchase(canteen, product_id=products["T2"]["_id"], amount_fen=30_000)
+    factory.canteen_purchase(canteen, product_id=products["T2"]["_id"], amount_fen=30_000, via_832=True)
     return {
         "operators": {"P": p, "Q": q, "S": s},
         "products": products,
