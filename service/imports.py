@@ -253,11 +253,14 @@ def _ingest(
     *,
     dry_run: bool,
     run_id: ObjectId,
+    actor: str | None,
 ) -> None:
     """Hand the lines to the ledger a batch at a time; the run's counts and skipped reasons are
     those of whole batches, so a run that fails part-way says exactly what it wrote."""
     for batch in _batches(lines, INGEST_BATCH):
-        ledger.ingest(db, batch, scope, dry_run=dry_run, run_id=run_id, rebuild=False, result=result)
+        ledger.ingest(
+            db, batch, scope, dry_run=dry_run, run_id=run_id, actor=actor, rebuild=False, result=result
+        )
         for item in batch:
             if isinstance(item, Skipped):
                 tally.skip(item.reason)
@@ -392,7 +395,7 @@ def _import(
             sources,
             _Heartbeat(db, run["_id"], progress),
         )
-        _ingest(db, lines, scope, tally, result, dry_run=dry_run, run_id=run["_id"])
+        _ingest(db, lines, scope, tally, result, dry_run=dry_run, run_id=run["_id"], actor=actor.username)
         sources.drain()
         if keeper is not None:
             kept_until = keeper.finish()

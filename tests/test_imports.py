@@ -776,3 +776,15 @@ def test_a_run_of_another_tenant_answers_as_a_missing_one(login, catalogue):
         assert [answer.status_code for answer in answers] == [403, 403]
         assert answers[0].json == answers[1].json
     assert login(ADMIN).get(f"{URL}/{missing}").status_code == 404
+
+
+def test_a_re_import_that_changes_a_line_keeps_the_old_version_with_the_runs_and_who(db, catalogue):
+    first = run(db, export(order("A-1", amount="100.00")))
+    second = run(db, export(order("A-1", amount="80.00")))
+    assert second["updated"] == 1
+    sale = db[storage.SALES].find_one({"external_id": "A-1"})
+    [version] = db[storage.SALE_LINE_VERSIONS].find({"sale_id": sale["_id"]})
+    assert version["previous"]["amount_fen"] == 10_000
+    assert version["previous"]["import_run_id"] == first["_id"]
+    assert version["replaced_by"]["import_run_id"] == second["_id"]
+    assert version["replaced_by"]["actor"] == STAFF.username
