@@ -15,6 +15,8 @@ GROWING = (
     storage.HOUSEHOLD_INCOME, storage.HOUSEHOLDS, storage.BENEFIT_LINKS, storage.AUDIT_LOG,
     storage.CANTEEN_PURCHASES, storage.IMPORT_RUNS, storage.PRODUCTS, storage.OPERATORS,
     storage.LEDGER_PARTITIONS, storage.AUTH_TOKENS, storage.USERS, storage.PENDING_UPLOADS,
+    storage.SALE_LINE_VERSIONS, storage.BENEFIT_LINK_REQUESTS, storage.LOGIN_FAILURES,
+    storage.STATUS_MAPPINGS,
 )  # fmt: skip
 _FILTERED = ("find", "find_one", "count_documents", "update_one", "update_many", "delete_one", "delete_many",
              "find_one_and_update", "distinct")  # fmt: skip
