@@ -9,7 +9,7 @@ from adapters.base import CHANNELS
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema, page_of
 from schemas.operators import ActorSchema
 from schemas.products import ChannelSkuSchema
-from service.imports import STATUSES
+from service.import_runs import STATUSES
 
 # The most files one export is (淘宝's order report and item report).
 MAX_EXPORT_FILES = 2

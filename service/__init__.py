@@ -22,7 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from service import cli, http, imports, observability, storage, web
+    from service import cli, http, import_runs, observability, storage, web
     from service.api import register_blueprints
     from service.extensions import Api
 
@@ -49,7 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         kept_data = bool(app.extensions["storage"].data_dir and db.list_collection_names())
         storage.ensure_indexes(db, embedded=app.extensions["storage"].embedded)
         # Alone on its database, this process knows every run still "running" lost its process.
-        imports.mark_interrupted(db, all_running=app.extensions["storage"].embedded)
+        import_runs.mark_interrupted(db, all_running=app.extensions["storage"].embedded)
         if not kept_data and _should_load_demo(app):
             from service import demo
 

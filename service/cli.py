@@ -236,14 +236,14 @@ def _import_progress(total_bytes: int) -> Iterator[Callable[[int, int], None]]:
 
 def _echo_run(run: dict) -> None:
     """Print a run's outcome, counts and kept row errors; a failed run or a rejected row exits 1."""
-    from service import imports
+    from service import import_runs
 
     prefix = "Dry run: " if run["dry_run"] else ""
     # A confirmation still running elsewhere has no duration or counts yet.
     took = f" in {run['duration_ms']} ms" if run.get("duration_ms") is not None else ""
     where = f"({run['adapter']}, county {run['county_code']})"
     click.echo(f"{prefix}import run {run['_id']} {where} {run['status']}{took}")
-    click.echo(imports.summary(run))
+    click.echo(import_runs.summary(run))
     for error in run.get("errors") or []:
         click.echo(f"row {error['row']}, {error['field']}: {error['message']}", err=True)
     if run.get("errors_truncated"):
@@ -254,7 +254,7 @@ def _echo_run(run: dict) -> None:
             f"The files are kept until {until.isoformat(timespec='minutes')} to be confirmed: "
             f"flask --app service sales confirm {run['_id']}"
         )
-    if run["status"] != imports.SUCCEEDED or run.get("rejected"):
+    if run["status"] != import_runs.SUCCEEDED or run.get("rejected"):
         raise SystemExit(1)
 
 
@@ -311,15 +311,17 @@ def sales_confirm_command(run_id):
 
     Confirming a dry run confirmed before prints the run that confirmation made.
     """
-    from service import imports
+    from service import import_confirm, import_runs
 
     dry_run_id = _object_id(run_id)
     db = get_db()
     try:
-        dry_run = imports.get_run(db, system_principal("cli"), dry_run_id)
+        dry_run = import_runs.get_run(db, system_principal("cli"), dry_run_id)
         total = sum(file.get("size") or 0 for file in dry_run.get("files") or [dry_run["source"]])
         with _import_progress(total) as progress:
-            confirmation = imports.confirm_run(db, system_principal("cli"), dry_run_id, progress=progress)
+            confirmation = import_confirm.confirm_run(
+                db, system_principal("cli"), dry_run_id, progress=progress
+            )
     except ServiceError as error:
         raise _import_failure(error) from error
     if not confirmation.created:

@@ -14,7 +14,7 @@ from bson import ObjectId
 
 from adapters import quoting, tabular
 from adapters.base import REGISTRY, RowError, SaleLine
-from service import canteens, imports, partitions, pii, storage
+from service import canteens, import_runs, import_sources, imports, partitions, pii, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Forbidden, ValidationFailed
@@ -127,7 +127,7 @@ def test_a_run_counts_every_row_and_stores_the_lines(db, catalogue):
         order("A-1"), order("A-2", sku="UNKNOWN"), order("A-3", amount="1.234"), order("A-4", status="已取消")
     )
     result = run(db, data)
-    counts = {name: result[name] for name in imports.COUNT_FIELDS}
+    counts = {name: result[name] for name in import_runs.COUNT_FIELDS}
     assert counts == {
         "rows": 4,
         "inserted": 2,
@@ -259,7 +259,7 @@ class OneWayStream(io.RawIOBase):
 def test_the_files_size_and_sha256_are_taken_while_streaming(db, catalogue):
     # Long order numbers keep even the small size several reads long.
     data = export(*[order(f"A-{n:05d}-{'0' * 150}") for n in range(sized(3000, 400))])
-    assert len(data) > imports.READ_CHUNK
+    assert len(data) > import_sources.READ_CHUNK
     stream = OneWayStream(data)
     result = imports.run_import(db, STAFF, CHANNEL, stream, "orders.csv")
     assert result["source"]["size"] == len(data)
@@ -693,7 +693,7 @@ def test_an_enterprise_account_without_an_operator_sees_no_runs(db):
     )
     unbound = Principal(user_id=ObjectId(), username="x", role=ENTERPRISE)
     with pytest.raises(Forbidden):
-        imports.list_runs(db, unbound)
+        import_runs.list_runs(db, unbound)
 
 
 # Runs whose process died ----------------------------------------------------------------------------
@@ -702,55 +702,55 @@ def test_an_enterprise_account_without_an_operator_sees_no_runs(db):
 def _as_if_its_process_died(db, run_id, silent_for: timedelta) -> None:
     db[storage.IMPORT_RUNS].update_one(
         {"_id": run_id},
-        {"$set": {"status": imports.RUNNING, "heartbeat_at": utcnow() - silent_for, "finished_at": None}},
+        {"$set": {"status": import_runs.RUNNING, "heartbeat_at": utcnow() - silent_for, "finished_at": None}},
     )
 
 
 def test_a_run_silent_past_the_heartbeat_timeout_reads_as_interrupted(db, catalogue):
     dead = run(db, export(order("A-1")))["_id"]
     alive = run(db, export(order("A-2")))["_id"]
-    _as_if_its_process_died(db, dead, timedelta(seconds=imports.HEARTBEAT_TIMEOUT_SECONDS + 1))
-    _as_if_its_process_died(db, alive, timedelta(seconds=imports.HEARTBEAT_SECONDS))
-    listed = {r["_id"]: r for r in imports.list_runs(db, STAFF)[0]}
-    assert listed[dead]["status"] == imports.INTERRUPTED
-    assert listed[alive]["status"] == imports.RUNNING
-    assert imports.get_run(db, STAFF, dead)["error"] == imports.INTERRUPTED_MESSAGE
+    _as_if_its_process_died(db, dead, timedelta(seconds=import_runs.HEARTBEAT_TIMEOUT_SECONDS + 1))
+    _as_if_its_process_died(db, alive, timedelta(seconds=import_runs.HEARTBEAT_SECONDS))
+    listed = {r["_id"]: r for r in import_runs.list_runs(db, STAFF)[0]}
+    assert listed[dead]["status"] == import_runs.INTERRUPTED
+    assert listed[alive]["status"] == import_runs.RUNNING
+    assert import_runs.get_run(db, STAFF, dead)["error"] == import_runs.INTERRUPTED_MESSAGE
 
 
 def test_a_process_alone_on_its_database_marks_every_running_run_at_start(db, catalogue):
     recent = run(db, export(order("A-1")))["_id"]
     _as_if_its_process_died(db, recent, timedelta(seconds=1))
-    assert imports.mark_interrupted(db) == 0
-    assert imports.mark_interrupted(db, all_running=True) == 1
-    assert db[storage.IMPORT_RUNS].find_one({"_id": recent})["status"] == imports.INTERRUPTED
+    assert import_runs.mark_interrupted(db) == 0
+    assert import_runs.mark_interrupted(db, all_running=True) == 1
+    assert db[storage.IMPORT_RUNS].find_one({"_id": recent})["status"] == import_runs.INTERRUPTED
 
 
 def test_an_interrupted_import_run_again_counts_nothing_twice(db, catalogue):
     data = export(order("A-1"), order("A-2"), order("A-3"))
     first = run(db, data)
     _as_if_its_process_died(db, first["_id"], timedelta(hours=1))
-    imports.mark_interrupted(db)
+    import_runs.mark_interrupted(db)
     again = run(db, data)
-    assert (again["status"], again["inserted"], again["unchanged"]) == (imports.SUCCEEDED, 0, 3)
+    assert (again["status"], again["inserted"], again["unchanged"]) == (import_runs.SUCCEEDED, 0, 3)
     assert db[storage.SALES].count_documents({"county_code": COUNTY}) == 3
     assert daily_sales_fen(db) == 3 * 100_00
 
 
 def test_a_long_run_beats_its_heartbeat(db, catalogue, monkeypatch):
-    monkeypatch.setattr(imports, "HEARTBEAT_SECONDS", 0)
+    monkeypatch.setattr(import_runs, "HEARTBEAT_SECONDS", 0)
     monkeypatch.setattr(imports, "PROGRESS_EVERY", 1)
     ticks = iter(range(1, 10_000))
     start = utcnow()
-    monkeypatch.setattr(imports, "utcnow", lambda: start + timedelta(seconds=next(ticks)))
+    monkeypatch.setattr(import_runs, "utcnow", lambda: start + timedelta(seconds=next(ticks)))
     beats = []
-    original = imports._Heartbeat.__call__
+    original = import_runs.Heartbeat.__call__
 
     def spy(self, items, size):
         before = db[storage.IMPORT_RUNS].find_one({"_id": self.run_id})["heartbeat_at"]
         original(self, items, size)
         beats.append((before, db[storage.IMPORT_RUNS].find_one({"_id": self.run_id})["heartbeat_at"]))
 
-    monkeypatch.setattr(imports._Heartbeat, "__call__", spy)
+    monkeypatch.setattr(import_runs.Heartbeat, "__call__", spy)
     run(db, export(*(order(f"A-{n}") for n in range(3))))
     assert len(beats) >= 3
     assert all(after > before for before, after in beats)

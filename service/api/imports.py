@@ -15,7 +15,7 @@ from schemas.imports import (
     UnmatchedQueryArgsSchema,
     UnmatchedReportSchema,
 )
-from service import imports, unmatched
+from service import import_confirm, import_runs, imports, unmatched
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, STAFF, allow
 from service.extensions import Blueprint
 from service.http import principal
@@ -73,7 +73,7 @@ create_import.accepts_files = True
 @allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
 def list_imports(args):
     """Import runs, newest first, without row errors: staff see their counties', an enterprise its own."""
-    items, total = imports.list_runs(get_db(), principal(), **args)
+    items, total = import_runs.list_runs(get_db(), principal(), **args)
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
 
@@ -82,7 +82,7 @@ def list_imports(args):
 @allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
 def get_import(run_id):
     """One run with its first 1,000 row errors."""
-    return imports.get_run(get_db(), principal(), run_id)
+    return import_runs.get_run(get_db(), principal(), run_id)
 
 
 @blp.route("/<objectid:run_id>/confirm", methods=["POST"])
@@ -108,7 +108,7 @@ def confirm_import(run_id):
     the dry run can be confirmed again. Who may import into the dry run's county (an enterprise:
     its own runs) may confirm it; another tenant's run answers as a missing one.
     """
-    confirmation = imports.confirm_run(get_db(), principal(), run_id)
+    confirmation = import_confirm.confirm_run(get_db(), principal(), run_id)
     return confirmation.run, 201 if confirmation.created else 200
 
 

@@ -5,7 +5,7 @@ county, and the service rejects lines of other operators' products and shows it 
 
 An export is one file, or for 淘宝 two (the order report and the item report, chosen together in
 one file input). A dry run keeps its files (service/pending_uploads.py), so 确认导入 imports the
-very same bytes, once, on any worker, without asking for the files again (imports.confirm_run).
+very same bytes, once, on any worker, without asking for the files again (import_confirm.confirm_run).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from schemas.imports import (
     UnmatchedMapSchema,
     UnmatchedQueryArgsSchema,
 )
-from service import imports, pending_uploads, products, unmatched, xlsx
+from service import import_confirm, import_runs, imports, pending_uploads, products, unmatched, xlsx
 from service.access import ENTERPRISE, STAFF, allow
 from service.errors import ServiceError
 from service.reports import CHANNEL_LABELS
@@ -46,10 +46,10 @@ from service.web.messages import zh
 bp = PageBlueprint("import_pages", __name__, url_prefix="/imports")
 
 RUN_STATUS_LABELS = {
-    imports.RUNNING: "进行中",
-    imports.SUCCEEDED: "已完成",
-    imports.FAILED: "失败",
-    imports.INTERRUPTED: "已中断",
+    import_runs.RUNNING: "进行中",
+    import_runs.SUCCEEDED: "已完成",
+    import_runs.FAILED: "失败",
+    import_runs.INTERRUPTED: "已中断",
 }
 COUNT_LABELS = {
     "rows": "行数",
@@ -79,12 +79,12 @@ FIELD_LABELS = {
 NO_FILE = "请选择要导入的文件（淘宝请同时选择订单报表和宝贝报表两个文件）。"
 # A refused confirmation, by its error code.
 CONFIRM_REFUSALS = {
-    imports.DryRunFilesGone.code: (
+    import_confirm.DryRunFilesGone.code: (
         f"试导入的文件已不在暂存区（暂存 {pending_uploads.KEPT_FOR_HOURS} 小时、最多 "
         f"{pending_uploads.MAX_KEPT_MIB} MiB；已过期、过大或不完整），请重新选择文件导入。"
     ),
-    imports.NotConfirmable.code: "只有成功的试导入才能确认导入。",
-    imports.ConfirmationInProgress.code: "这次试导入正在确认导入，请稍后刷新。",
+    import_confirm.NotConfirmable.code: "只有成功的试导入才能确认导入。",
+    import_confirm.ConfirmationInProgress.code: "这次试导入正在确认导入，请稍后刷新。",
 }
 # Each row of the unmatched list carries a product chooser, so the list is paged and the chooser short.
 UNMATCHED_PER_PAGE = 50
@@ -167,10 +167,10 @@ def imports_view(values: dict[str, Any], errors: dict[str, list[str]], status: i
     args, filter_errors = query_args(ImportRunQueryArgsSchema())
     if wants_xlsx():
         return download_table(
-            RUN_COLUMNS, all_rows(imports.list_runs, **args), "import-runs.xlsx", "销售导入记录"
+            RUN_COLUMNS, all_rows(import_runs.list_runs, **args), "import-runs.xlsx", "销售导入记录"
         )
     args["page"] = page_number()
-    runs, total = imports.list_runs(get_db(), principal, **args)
+    runs, total = import_runs.list_runs(get_db(), principal, **args)
     return render_template(
         "web/imports/imports.html",
         values=values,
@@ -231,11 +231,11 @@ def translated_errors(error: ServiceError) -> dict[str, list[str]]:
 @allow(*STAFF, ENTERPRISE)
 def run(run_id):
     db = get_db()
-    found = imports.get_run(db, current_principal(), run_id)
+    found = import_runs.get_run(db, current_principal(), run_id)
     row_errors = [row_error_fields(error) for error in found.get("errors") or []]
     if wants_xlsx():
         return download_table(ROW_ERROR_COLUMNS, row_errors, f"import-{run_id}-errors.xlsx", "导入错误行")
-    confirmable = found["dry_run"] and found["status"] == imports.SUCCEEDED
+    confirmable = found["dry_run"] and found["status"] == import_runs.SUCCEEDED
     confirmed_run_id = found.get("confirmed_run_id") if confirmable else None
     return render_template(
         "web/imports/run.html",
@@ -257,10 +257,14 @@ def run(run_id):
 def confirm(run_id):
     """Import a successful dry run's kept files for real, as the person confirming."""
     try:
-        confirmation = imports.confirm_run(get_db(), current_principal(), run_id)
-    except (imports.DryRunFilesGone, imports.NotConfirmable, imports.ConfirmationInProgress) as error:
+        confirmation = import_confirm.confirm_run(get_db(), current_principal(), run_id)
+    except (
+        import_confirm.DryRunFilesGone,
+        import_confirm.NotConfirmable,
+        import_confirm.ConfirmationInProgress,
+    ) as error:
         fail(CONFIRM_REFUSALS[error.code])
-        gone = isinstance(error, imports.DryRunFilesGone)
+        gone = isinstance(error, import_confirm.DryRunFilesGone)
         return redirect(url_for(".imports") if gone else url_for(".run", run_id=run_id))
     except ServiceError as error:
         failed_run_id = error.details.get("import_run_id")
