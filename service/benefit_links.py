@@ -587,7 +587,7 @@ class LinkRegister(registers.Register):
     duplicate_message = "The same link is on row {row}."
 
     def __init__(self, actor: Principal):
-        self.actor = actor
+        super().__init__(actor)
         self.operators: dict[str, dict[str, Any] | None] = {}
         self.households: dict[str, dict[str, Any]] = {}
         # Every period known for a pair, stored or from an earlier row, by its first instant.
@@ -658,10 +658,6 @@ class LinkRegister(registers.Register):
 
     def build(self, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         return _new_link(data["operator"], data["household"], data, data["start"], data["end"], now)
-
-    def summary_county(self) -> str | None:
-        # A single-county account files it under its county, so its staff can read it.
-        return self.actor.county_codes[0] if len(self.actor.county_codes) == 1 else None
 
     def finish(self, db: Database, result: registers.ImportResult) -> None:
         for operator in self.operators.values():

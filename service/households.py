@@ -466,7 +466,7 @@ class HouseholdRegister(registers.Register):
     duplicate_message = "Also on row {row} of this file."
 
     def __init__(self, actor: Principal, county_code: str | None):
-        self.actor = actor
+        super().__init__(actor)
         self.county_code = county_code
         self.holders: dict[str, dict[str, Any]] = {}
 
@@ -526,10 +526,7 @@ class HouseholdRegister(registers.Register):
         return dict(data)
 
     def summary_county(self) -> str | None:
-        # A single-county account files it under its county, so its staff can read it.
-        if self.county_code is not None:
-            return self.county_code
-        return self.actor.county_codes[0] if len(self.actor.county_codes) == 1 else None
+        return self.county_code or super().summary_county()
 
 
 def household_numbers(db: Database, numbers: Iterable[str]) -> dict[str, dict[str, Any]]:

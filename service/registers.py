@@ -45,14 +45,9 @@ class ImportResult(spreadsheets.ImportReport):
     skipped: int = 0
 
     def counts(self) -> dict[str, int]:
-        return {
-            "rows": self.rows,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "rejected": self.rejected,
-        }
+        counts = super().counts()
+        rejected = counts.pop("rejected")
+        return {**counts, "skipped": self.skipped, "rejected": rejected}
 
 
 class Register:
@@ -72,6 +67,9 @@ class Register:
     key_field: str  # the field a clash on the natural key is reported on
     duplicate_message: str  # a second row with the same natural key; {row} is the first one
     batch_size: int = IMPORT_BATCH
+
+    def __init__(self, actor: Principal):
+        self.actor = actor
 
     def parse(self, row: tabular.Row) -> tuple[dict[str, Any], Errors]:
         raise NotImplementedError
@@ -117,7 +115,7 @@ class Register:
 
     def summary_county(self) -> str | None:
         """The county the import's summary audit entry is filed under, so its staff can read it."""
-        return None
+        return self.actor.county_codes[0] if len(self.actor.county_codes) == 1 else None
 
     def finish(self, db: Database, result: ImportResult) -> None:
         """After a file that wrote something (not on a dry run)."""

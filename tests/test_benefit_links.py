@@ -449,6 +449,32 @@ def test_staff_may_change_weight_or_end_by_import_but_not_extend(login, operator
     assert _error_keys(extended) == {(2, "valid_to")}
 
 
+def test_a_link_changed_during_the_import_is_a_row_error_and_keeps_that_change(
+    login, operator, factory, db, monkeypatch
+):
+    household = factory.household(household_no="3407221001")
+    link = factory.benefit_link(operator, household, valid_from=date(2020, 1, 1), weight=5)
+    diff = benefit_links.LinkRegister.diff
+
+    def ended_meanwhile(self, row_number, stored, data):
+        db[storage.BENEFIT_LINKS].update_one(
+            {"_id": link["_id"]},
+            {"$set": {"valid_to": end_of_local_day(date(2020, 6, 30))}, "$inc": {"version": 1}},
+        )
+        return diff(self, row_number, stored, data)
+
+    monkeypatch.setattr(benefit_links.LinkRegister, "diff", ended_meanwhile)
+    result = _upload(
+        login("county_staff"), (HEADER + f"{USCC},3407221001,purchase,9,2020-01-01,\n").encode()
+    ).json
+    assert (result["updated"], result["rejected"]) == (0, 1)
+    assert _error_keys(result) == {(2, "valid_from")}
+    assert "someone else" in result["errors"][0]["message"]
+    stored = db[storage.BENEFIT_LINKS].find_one()
+    assert (stored["weight"], stored["version"]) == (5, 2)
+    assert stored["valid_to"].replace(tzinfo=UTC) == end_of_local_day(date(2020, 6, 30))
+
+
 def test_an_enterprise_imports_only_new_links_for_its_own_operator(login, operator, factory, db):
     household = factory.household(household_no="3407221001")
     factory.household(household_no="3407221002")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service import benefit_links, storage
+from service import benefit_links, households, storage
 from service.access import system_principal
 from tests.factories import valid_id_number
 
@@ -492,6 +492,35 @@ def test_imports_look_up_households_in_batches(login, db, monkeypatch):
     assert (result["inserted"], result["rejected"]) == (1200, 1)
     assert result["errors"][0]["row"] == 1202
     assert len(calls) <= 2 * 3  # households by number, then by ID hash, per batch of 500
+
+
+def test_a_household_changed_during_the_import_is_a_row_error_and_keeps_that_change(login, db, monkeypatch):
+    staff = login("county_staff", county_codes=["340722"])
+    original = _fixture("households_utf8_bom.csv")
+    _upload(staff, original)
+    diff = households.HouseholdRegister.diff
+
+    def edited_meanwhile(self, row_number, stored, data):
+        if stored is not None and stored["household_no"] == "3407221003":
+            db[storage.HOUSEHOLDS].update_one(
+                {"_id": stored["_id"]}, {"$set": {"head_name": "李四光"}, "$inc": {"version": 1}}
+            )
+        return diff(self, row_number, stored, data)
+
+    monkeypatch.setattr(households.HouseholdRegister, "diff", edited_meanwhile)
+    changed = original.decode("utf-8-sig").replace(",2,", ",4,")
+    result = _upload(staff, changed.encode("utf-8-sig")).json
+    assert (result["updated"], result["rejected"]) == (0, 1)
+    assert result["errors"] == [
+        {
+            "row": 4,
+            "field": "household_no",
+            "column": "户编号",
+            "message": "Changed by someone else during the import; import again.",
+        }
+    ]
+    household = db[storage.HOUSEHOLDS].find_one({"household_no": "3407221003"})
+    assert (household["head_name"], household["members"], household["version"]) == ("李四光", 2, 2)
 
 
 def test_the_import_command_reports_counts_and_row_errors(runner, db):
