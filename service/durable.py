@@ -8,6 +8,9 @@ only in memory. Replay re-applies results, never operations (an upsert re-run wo
 journal; a snapshot is written at clean shutdown and once the journal has grown past a threshold,
 atomically (temporary file, fsync, rename), and the journal then starts afresh.
 
+The stores that report the changes are in service/durable_stores.py; the frames every file is
+made of, in service/durable_format.py.
+
 The directory::
 
     FORMAT.json        what the directory is and its format version (written once)
@@ -15,9 +18,8 @@ The directory::
     journal-<n>.bson   the changes since that snapshot (n is the snapshot's ``next_journal``)
     lock               flock'ed by the one process that has the directory open; holds its pid
 
-Each file is a run of frames: a 4-byte little-endian payload length, the payload's CRC32, and a
-BSON payload. A file's first frame is its header. A journal frame holds every change of one
-outermost emulator call, so a call is replayed whole or not at all.
+A journal frame holds every change of one outermost emulator call, so a call is replayed whole or
+not at all.
 """
 
 from __future__ import annotations
@@ -30,58 +32,27 @@ import gc
 import json
 import logging
 import os
-import re
-import struct
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import bson
-from bson.binary import UuidRepresentation
-from bson.codec_options import CodecOptions, TypeDecoder, TypeRegistry
-from bson.int64 import Int64
-from mongomock_ng import helpers as _mm_helpers
-from mongomock_ng.store import CollectionStore, DatabaseStore, ServerStore
-
-from service import emulator
+from service import durable_format, durable_stores, emulator
+from service.durable_format import FORMAT, VERSION, Damage, journal_name
 from service.errors import ServiceError
 
 __all__ = ["DataDirError", "DataDirectory", "StorageWriteFailed", "on_failure", "open_directory"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "consumption-aid-data"
-VERSION = 1
 MARKER = "FORMAT.json"
 SNAPSHOT = "snapshot.bson"
 LOCK = "lock"
-_JOURNAL_NAME = re.compile(r"^journal-(\d{8})\.bson$")
-_FRAME = struct.Struct("<II")
-_MIN_BSON = 5
 # A snapshot is written once the journal is this large, or as large as the last snapshot if that is
 # more: replay time stays bounded and the snapshot's cost is amortised over as many bytes of journal.
 SNAPSHOT_AFTER_BYTES = 64 * 1024 * 1024
 _SNAPSHOT_CHUNK = 1000  # documents per snapshot frame
-
-
-class _PlainInt(TypeDecoder):
-    # The stores held Python ints before the restart; they hold Python ints after it.
-    bson_type = Int64
-
-    def transform_bson(self, value: Int64) -> int:
-        return int(value)
-
-
-# Stored datetimes are naive UTC (mongomock_ng converts on the way in); they come back the same.
-_CODEC = CodecOptions(
-    document_class=dict,
-    tz_aware=False,
-    uuid_representation=UuidRepresentation.STANDARD,
-    type_registry=TypeRegistry([_PlainInt()]),
-)
 
 
 class DataDirError(RuntimeError):
@@ -107,184 +78,6 @@ def open_directory(path: str | os.PathLike, *, fsync: bool = True) -> DataDirect
     return directory
 
 
-# --- the stores that report their changes ----------------------------------------------------------
-
-
-class _JournaledServerStore(ServerStore):
-    def __init__(self, journal: DataDirectory):
-        super().__init__()
-        self._journal = journal
-
-    def __getitem__(self, db_name):
-        try:
-            return self._databases[db_name]
-        except KeyError:
-            db = self._databases[db_name] = _JournaledDatabaseStore(self._journal, db_name)
-            return db
-
-
-class _JournaledDatabaseStore(DatabaseStore):
-    def __init__(self, journal: DataDirectory, name: str):
-        super().__init__()
-        self._journal = journal
-        self._name = name
-
-    def __getitem__(self, col_name):
-        try:
-            return self._collections[col_name]
-        except KeyError:
-            col = self._collections[col_name] = _JournaledCollectionStore(self._journal, self._name, col_name)
-            return col
-
-    def rename(self, name, new_name):
-        super().rename(name, new_name)
-        self._journal.dropped(self._name, name)
-        self._journal.reset(self._collections[new_name])
-
-
-class _JournaledCollectionStore(CollectionStore):
-    _journal: DataDirectory | None = None
-
-    def __init__(self, journal: DataDirectory, db_name: str, name: str):
-        super().__init__(name)
-        self.db_name = db_name
-        self._journal = journal
-
-    # mongomock_ng replaces the whole index map in places (drop_indexes): a property sees that too.
-    @property
-    def indexes(self) -> dict:
-        return self._index_map
-
-    @indexes.setter
-    def indexes(self, value: dict) -> None:
-        self._index_map = value
-        if self._journal is not None:
-            self._journal.meta_changed(self)
-
-    def __setitem__(self, key, val):
-        super().__setitem__(key, val)
-        self._journal.touched(self, key)
-
-    def __delitem__(self, key):
-        super().__delitem__(key)
-        self._journal.touched(self, key)
-
-    def create(self, **options):
-        super().create(**options)
-        self._journal.meta_changed(self)
-
-    def create_index(self, index_name, index_dict):
-        super().create_index(index_name, index_dict)
-        self._journal.meta_changed(self)
-
-    def drop_index(self, index_name):
-        super().drop_index(index_name)
-        self._journal.meta_changed(self)
-
-    def drop(self):
-        super().drop()
-        self._journal.reset(self)
-
-    def abort_transaction(self):
-        super().abort_transaction()
-        self._journal.reset(self)
-
-
-def _store_key(doc_id: Any) -> Any:
-    return _mm_helpers.hashdict(doc_id) if isinstance(doc_id, dict) else doc_id
-
-
-def _meta_op(store: _JournaledCollectionStore) -> dict:
-    return {
-        "o": "meta",
-        "d": store.db_name,
-        "c": store.name,
-        "indexes": [[name, config] for name, config in store.indexes.items()],
-        "options": store.options,
-        "created": bool(store._is_force_created),
-    }
-
-
-def _put_op(store: _JournaledCollectionStore, document: dict) -> dict:
-    return {"o": "put", "d": store.db_name, "c": store.name, "doc": document}
-
-
-def _apply(server: ServerStore, op: dict) -> None:
-    """Re-apply one after-image to the stores, bypassing the change capture."""
-    store = server[op["d"]][op["c"]]
-    kind = op["o"]
-    if kind == "put":
-        document = op["doc"]
-        store._documents[_store_key(document["_id"])] = document
-    elif kind == "del":
-        store._documents.pop(_store_key(op["id"]), None)
-    elif kind == "meta":
-        indexes = {}
-        for name, config in op["indexes"]:
-            config["key"] = [tuple(part) for part in config["key"]]
-            indexes[name] = config
-        store._index_map = indexes
-        store._ttl_indexes = {
-            name: config for name, config in indexes.items() if config.get("expireAfterSeconds") is not None
-        }
-        store.options = op["options"]
-        store._is_force_created = op["created"]
-    elif kind == "drop":
-        CollectionStore.drop(store)
-    else:
-        raise ValueError(f"unknown change kind {kind!r}")
-
-
-# --- frames ---------------------------------------------------------------------------------------
-
-
-def _frame(payload: dict) -> bytes:
-    data = bson.encode(payload, codec_options=_CODEC)
-    return _FRAME.pack(len(data), zlib.crc32(data)) + data
-
-
-class _Damage(Exception):
-    def __init__(self, offset: int, reason: str):
-        super().__init__(reason)
-        self.offset = offset
-        self.reason = reason
-
-
-def _frames(data: bytes) -> Iterator[tuple[int, dict]]:
-    """(offset, payload) of each frame; raises _Damage at the first frame that does not read back."""
-    offset = 0
-    size = len(data)
-    while offset < size:
-        if size - offset < _FRAME.size:
-            raise _Damage(offset, "an incomplete frame header")
-        length, crc = _FRAME.unpack_from(data, offset)
-        start = offset + _FRAME.size
-        if length < _MIN_BSON:
-            raise _Damage(offset, f"an impossible record length ({length})")
-        if start + length > size:
-            raise _Damage(offset, f"a record of {length} bytes with only {size - start} bytes left")
-        payload = data[start : start + length]
-        if zlib.crc32(payload) != crc:
-            raise _Damage(offset, "a checksum mismatch")
-        try:
-            decoded = bson.decode(payload, codec_options=_CODEC)
-        except Exception as error:
-            raise _Damage(offset, f"an unreadable record ({error})") from error
-        yield offset, decoded
-        offset = start + length
-
-
-def _is_torn_tail(data: bytes, damage: _Damage) -> bool:
-    """Whether damage at this offset is a final write cut short, not damage in the middle of the file."""
-    offset = damage.offset
-    if len(data) - offset < _FRAME.size:
-        return True
-    length, _crc = _FRAME.unpack_from(data, offset)
-    end = offset + _FRAME.size + length
-    # The last record, or a tail a crash left as zeros (a file extended before its data was written).
-    return end >= len(data) or not data[offset:].strip(b"\0")
-
-
 def _header(path: Path, kind: str, payload: dict | None) -> dict:
     if payload is None or payload.get("format") != FORMAT:
         raise DataDirError(
@@ -300,25 +93,6 @@ def _header(path: Path, kind: str, payload: dict | None) -> dict:
     return payload
 
 
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _journal_name(number: int) -> str:
-    return f"journal-{number:08d}.bson"
-
-
 # --- the directory --------------------------------------------------------------------------------
 
 
@@ -328,7 +102,7 @@ class DataDirectory:
     def __init__(self, path: Path, *, fsync: bool = True):
         self.path = path.expanduser().resolve()
         self.fsync = fsync
-        self.server = _JournaledServerStore(self)
+        self.server = durable_stores.JournaledServerStore(self)
         self.client: Any = None
         self.failed: BaseException | None = None
         self.loaded_documents = 0
@@ -427,7 +201,7 @@ class DataDirectory:
             with temporary.open("rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(temporary, marker)
-            _fsync_directory(self.path)
+            durable_format.fsync_directory(self.path)
             log.warning("Data directory %s created (empty).", self.path)
             return
         try:
@@ -455,24 +229,24 @@ class DataDirectory:
             next_journal = self._load_snapshot(snapshot)
         numbers = sorted(
             int(match.group(1))
-            for match in map(_JOURNAL_NAME.match, os.listdir(self.path))
+            for match in map(durable_format.JOURNAL_NAME.match, os.listdir(self.path))
             if match is not None
         )
         for number in numbers:
             if number < next_journal:
                 # Already in the snapshot; left behind by a stop between the snapshot and this clean-up.
-                (self.path / _journal_name(number)).unlink()
+                (self.path / journal_name(number)).unlink()
         live = [number for number in numbers if number >= next_journal]
         for position, number in enumerate(live):
             if not self._replay_journal(number, last=position == len(live) - 1):
                 # Cut short while it was being created: it cannot hold a change yet.
-                log.warning("Journal %s was never completed; it is started again.", _journal_name(number))
+                log.warning("Journal %s was never completed; it is started again.", journal_name(number))
                 live.pop()
                 self._start_journal(number)
                 return
         if live:
             self._journal_number = live[-1]
-            path = self.path / _journal_name(self._journal_number)
+            path = self.path / journal_name(self._journal_number)
             self._journal_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
             self._journal_bytes = path.stat().st_size
         else:
@@ -484,17 +258,17 @@ class DataDirectory:
         header: dict | None = None
         ended = False
         try:
-            for offset, payload in _frames(data):
+            for offset, payload in durable_format.frames(data):
                 if offset == 0:
                     header = _header(path, "snapshot", payload)
                     continue
                 if ended:
-                    raise _Damage(offset, "records after the end record")
+                    raise Damage(offset, "records after the end record")
                 if payload.get("end"):
                     ended = True
                     continue
                 self._apply_all(path, payload)
-        except _Damage as damage:
+        except Damage as damage:
             raise DataDirError(
                 f"The snapshot {path} is damaged at byte {damage.offset} of {len(data)} ({damage.reason}). "
                 f"Snapshots are written whole or not at all, so the file was changed after it was written. "
@@ -512,25 +286,29 @@ class DataDirectory:
 
     def _replay_journal(self, number: int, *, last: bool) -> bool:
         """Replay one journal; False when the last one has no whole header (it holds nothing)."""
-        path = self.path / _journal_name(number)
+        path = self.path / journal_name(number)
         data = path.read_bytes()
         if last and not data:
             return False
         good_end = 0
         try:
-            for offset, payload in _frames(data):
+            for offset, payload in durable_format.frames(data):
                 if offset == 0:
                     header = _header(path, "journal", payload)
                     if header.get("number") != number:
                         raise DataDirError(f"{path} says it is journal {header.get('number')}; rename it.")
-                    self._journal_header_bytes = _FRAME.size + _FRAME.unpack_from(data, 0)[0]
+                    self._journal_header_bytes = (
+                        durable_format.FRAME.size + durable_format.FRAME.unpack_from(data, 0)[0]
+                    )
                 else:
                     self._apply_all(path, payload)
-                good_end = offset + _FRAME.size + _FRAME.unpack_from(data, offset)[0]
-        except _Damage as damage:
-            if last and damage.offset == 0 and _is_torn_tail(data, damage):
+                good_end = (
+                    offset + durable_format.FRAME.size + durable_format.FRAME.unpack_from(data, offset)[0]
+                )
+        except Damage as damage:
+            if last and damage.offset == 0 and durable_format.is_torn_tail(data, damage):
                 return False
-            if not last or damage.offset == 0 or not _is_torn_tail(data, damage):
+            if not last or damage.offset == 0 or not durable_format.is_torn_tail(data, damage):
                 raise DataDirError(
                     f"The journal {path} is damaged at byte {damage.offset} ({damage.reason}) and "
                     f"{len(data) - damage.offset} bytes follow, which a write cut short cannot explain. "
@@ -554,7 +332,7 @@ class DataDirectory:
     def _apply_all(self, path: Path, payload: dict) -> None:
         try:
             for op in payload["ops"]:
-                _apply(self.server, op)
+                durable_stores.apply(self.server, op)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DataDirError(
                 f"{path} holds a change this version of the service does not understand ({error!r}). "
@@ -562,18 +340,18 @@ class DataDirectory:
             ) from error
 
     def _start_journal(self, number: int) -> None:
-        path = self.path / _journal_name(number)
-        header = _frame(
+        path = self.path / journal_name(number)
+        header = durable_format.frame(
             {"format": FORMAT, "version": VERSION, "kind": "journal", "number": number},
         )
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            _write_all(fd, header)
+            durable_format.write_all(fd, header)
             os.fsync(fd)
         except BaseException:
             os.close(fd)
             raise
-        _fsync_directory(self.path)
+        durable_format.fsync_directory(self.path)
         if self._journal_fd is not None:
             os.close(self._journal_fd)
         self._journal_fd = fd
@@ -607,11 +385,11 @@ class DataDirectory:
         ops: list[dict] = [{"o": "drop", "d": d, "c": c} for d, c in self._dropped_names]
         for store in self._reset:
             ops.append({"o": "drop", "d": store.db_name, "c": store.name})
-            ops.append(_meta_op(store))
-            ops.extend(_put_op(store, document) for document in store._documents.values())
+            ops.append(durable_stores.meta_op(store))
+            ops.extend(durable_stores.put_op(store, document) for document in store._documents.values())
         for store in self._meta:
             if store not in self._reset:
-                ops.append(_meta_op(store))
+                ops.append(durable_stores.meta_op(store))
         for store, keys in self._keys.items():
             if store in self._reset:
                 continue
@@ -621,7 +399,7 @@ class DataDirectory:
                 if document is None:
                     ops.append({"o": "del", "d": store.db_name, "c": store.name, "id": key})
                 else:
-                    ops.append(_put_op(store, document))
+                    ops.append(durable_stores.put_op(store, document))
         self._dropped_names.clear()
         self._reset.clear()
         self._meta.clear()
@@ -639,8 +417,8 @@ class DataDirectory:
         if self._journal_fd is None:
             raise DataDirError(f"{self.path} was closed; this change cannot be saved.")
         try:
-            frame = _frame({"ops": ops})
-            _write_all(self._journal_fd, frame)
+            frame = durable_format.frame({"ops": ops})
+            durable_format.write_all(self._journal_fd, frame)
             if self.fsync:
                 os.fdatasync(self._journal_fd)
         except Exception as error:
@@ -658,7 +436,7 @@ class DataDirectory:
 
     def _fail(self, error: BaseException) -> None:
         self.failed = error
-        journal = self.path / _journal_name(self._journal_number)
+        journal = self.path / journal_name(self._journal_number)
         with_reason = "the disk is full" if getattr(error, "errno", None) == errno.ENOSPC else str(error)
         log.critical(
             "Could not write the journal %s: %s. The change was NOT saved and the data in memory no longer "
@@ -695,30 +473,30 @@ class DataDirectory:
                     "kind": "snapshot",
                     "next_journal": next_journal,
                 }
-                handle.write(_frame({**header, "written_at": datetime.now(UTC)}))
+                handle.write(durable_format.frame({**header, "written_at": datetime.now(UTC)}))
                 documents = 0
                 for db_store in list(self.server._databases.values()):
                     for store in list(db_store._collections.values()):
                         if not store.is_created:
                             continue
-                        handle.write(_frame({"ops": [_meta_op(store)]}))
+                        handle.write(durable_format.frame({"ops": [durable_stores.meta_op(store)]}))
                         batch: list[dict] = []
                         for document in store._documents.values():
-                            batch.append(_put_op(store, document))
+                            batch.append(durable_stores.put_op(store, document))
                             if len(batch) == _SNAPSHOT_CHUNK:
-                                handle.write(_frame({"ops": batch}))
+                                handle.write(durable_format.frame({"ops": batch}))
                                 documents += len(batch)
                                 batch = []
                         if batch:
-                            handle.write(_frame({"ops": batch}))
+                            handle.write(durable_format.frame({"ops": batch}))
                             documents += len(batch)
-                handle.write(_frame({"end": True, "documents": documents}))
+                handle.write(durable_format.frame({"end": True, "documents": documents}))
                 handle.flush()
                 os.fsync(handle.fileno())
                 size = handle.tell()
             os.replace(temporary, self.path / SNAPSHOT)
-            _fsync_directory(self.path)
-            previous = self.path / _journal_name(self._journal_number)
+            durable_format.fsync_directory(self.path)
+            previous = self.path / journal_name(self._journal_number)
             self._start_journal(next_journal)
             previous.unlink(missing_ok=True)
             self._snapshot_bytes = size

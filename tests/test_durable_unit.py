@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from service import durable, emulator
+from service import durable, durable_format, emulator
 from service.storage import USERS
 from tests.conftest import make_test_app
 
@@ -248,8 +248,8 @@ def test_a_journal_of_another_format_version_is_refused(tmp_path):
     journal = _journal(tmp_path / "data")
     data = journal.read_bytes()
     header_length = struct.unpack_from("<I", data)[0]
-    header = durable.bson.decode(data[8 : 8 + header_length])
-    journal.write_bytes(durable._frame({**header, "version": 9}) + data[8 + header_length :])
+    header = durable_format.bson.decode(data[8 : 8 + header_length])
+    journal.write_bytes(durable_format.frame({**header, "version": 9}) + data[8 + header_length :])
 
     with pytest.raises(durable.DataDirError, match="journal in format version 9"):
         durable.open_directory(tmp_path / "data")
@@ -277,7 +277,7 @@ def test_a_failed_journal_write_fails_the_call_and_refuses_every_later_one(opene
         os.write(fd, data[:10])  # part of the record reached the disk
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(durable, "_write_all", full_disk)
+    monkeypatch.setattr(durable_format, "write_all", full_disk)
     with pytest.raises(durable.StorageWriteFailed):
         things.insert_one({"_id": "lost"})
 
