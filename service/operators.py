@@ -181,9 +181,49 @@ def get_operator(db: Database, actor: Principal, operator_id: ObjectId) -> dict[
     return _present(document, benefit_counts(db, [operator_id])[operator_id])
 
 
-def find_operator(db: Database, operator_id: ObjectId) -> dict[str, Any] | None:
-    """An operator by id, unscoped (for other service modules that check access themselves)."""
-    return db[storage.OPERATORS].find_one({"_id": operator_id})
+# Look-ups for other modules (they check access themselves) ----------------------------------------
+
+
+def find_operator(
+    db: Database, operator_id: ObjectId | None, fields: dict[str, int] | None = None
+) -> dict[str, Any] | None:
+    """An operator by id, unscoped; None for no id or no such operator."""
+    if operator_id is None:
+        return None
+    return db[storage.OPERATORS].find_one({"_id": operator_id}, fields)
+
+
+def documents_by_id(
+    db: Database, ids: Iterable[Any], fields: dict[str, int]
+) -> dict[ObjectId, dict[str, Any]]:
+    """Operators by id in one query, unscoped: for rows the caller may already see."""
+    return storage.documents_by_id(db, storage.OPERATORS, ids, fields)
+
+
+def names_by_id(db: Database, ids: Iterable[Any]) -> dict[ObjectId, str]:
+    """Operator names by id in one query, unscoped: for rows the caller may already see."""
+    return storage.names_by_id(db, storage.OPERATORS, ids)
+
+
+def matching(
+    db: Database,
+    fields: dict[str, int] | None = None,
+    *,
+    ids: Iterable[ObjectId] = (),
+    usccs: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """Operators named by any of these ids or USCCs, in one query whose every branch starts on an index."""
+    wanted = {"_id": sorted(set(ids)), "uscc": sorted(set(usccs))}
+    conditions = [{name: {"$in": values}} for name, values in wanted.items() if values]
+    if not conditions:
+        return []
+    query = conditions[0] if len(conditions) == 1 else {"$or": conditions}
+    return list(db[storage.OPERATORS].find(query, fields))
+
+
+def count(db: Database) -> int:
+    """How many operators are registered, of every county."""
+    return db[storage.OPERATORS].count_documents({})
 
 
 def list_operators(
