@@ -9,7 +9,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from service import access, audit, auth, storage
+from service import access, audit, auth, operators, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -31,7 +31,7 @@ def _binding(db: Database, data: dict[str, Any]) -> dict[str, Any]:
             )
         return {"county_codes": codes, "operator_id": None, "canteen_id": None}
     if role == ENTERPRISE:
-        operator = db[storage.OPERATORS].find_one({"_id": data.get("operator_id")})
+        operator = operators.find_operator(db, data.get("operator_id"))
         if operator is None:
             raise ValidationFailed(
                 "An enterprise account is bound to an existing operator.",

@@ -26,7 +26,7 @@ from pymongo.database import Database
 from stdnum.cn import uscc as uscc_number
 
 from adapters.base import SaleLine
-from service import access, storage
+from service import access, operators, products, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.canteen_purchase_inputs import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH, PurchaseInput
 from service.certification import certified_at
@@ -129,38 +129,30 @@ class Lookups:
             state.documents[number] for number in originals if state is not None and number in state.documents
         ]
         ids.update(r["product_id"] for r in earlier if r.get("product_id") is not None)
-        conditions = []
-        if ids:
-            conditions.append({"_id": {"$in": sorted(ids)}})
-        if keys:
-            conditions.append({"channel_sku_keys": {"$in": sorted(keys)}})
-        if barcodes:
-            conditions.append({"barcode": {"$in": sorted(barcodes)}})
-        if certificates:
-            conditions.append({"certificate_numbers": {"$in": sorted(certificates)}})
-        if conditions:
-            for product in self.db[storage.PRODUCTS].find({"$or": conditions}, _PRODUCT_FIELDS):
-                self.products[product["_id"]] = product
-                for key in product.get("channel_sku_keys") or []:
-                    self.by_key[key] = product
-                if product.get("barcode"):
-                    self.by_barcode[product["barcode"]] = product
-                for number in product.get("certificate_numbers") or []:
-                    self.by_certificate[number] = product
+        found = products.matching(
+            self.db,
+            _PRODUCT_FIELDS,
+            ids=ids,
+            sku_keys=keys,
+            barcodes=barcodes,
+            certificate_numbers=certificates,
+        )
+        for product in found:
+            self.products[product["_id"]] = product
+            for key in product.get("channel_sku_keys") or []:
+                self.by_key[key] = product
+            if product.get("barcode"):
+                self.by_barcode[product["barcode"]] = product
+            for number in product.get("certificate_numbers") or []:
+                self.by_certificate[number] = product
 
         operator_ids = {p.operator_id for p in purchases if p.operator_id is not None}
         operator_ids.update(product["operator_id"] for product in self.products.values())
         usccs = {p.operator_uscc for p in purchases if p.operator_uscc}
-        conditions = []
-        if operator_ids:
-            conditions.append({"_id": {"$in": sorted(operator_ids)}})
-        if usccs:
-            conditions.append({"uscc": {"$in": sorted(usccs)}})
-        if conditions:
-            for operator in self.db[storage.OPERATORS].find({"$or": conditions}, _OPERATOR_FIELDS):
-                self.operators[operator["_id"]] = operator
-                if operator.get("uscc"):
-                    self.by_uscc[operator["uscc"]] = operator
+        for operator in operators.matching(self.db, _OPERATOR_FIELDS, ids=operator_ids, usccs=usccs):
+            self.operators[operator["_id"]] = operator
+            if operator.get("uscc"):
+                self.by_uscc[operator["uscc"]] = operator
 
     def product_for(self, purchase: PurchaseInput) -> dict[str, Any] | None:
         """The catalogue product: by id or channel SKU; a file's 产品编号 also by barcode or certificate."""

@@ -17,7 +17,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import audit, benefit_links, storage
+from service import audit, benefit_links, operators, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed
@@ -53,7 +53,7 @@ def request_link(db: Database, actor: Principal, data: Mapping[str, Any]) -> dic
     """An enterprise asks to link a household of any county by its number; always stored as pending."""
     if actor.role != ENTERPRISE:
         raise Forbidden("Only an enterprise requests links; staff create them.")
-    operator = db[storage.OPERATORS].find_one({"_id": actor.operator_id}, {"county_code": 1})
+    operator = operators.find_operator(db, actor.operator_id, {"county_code": 1})
     if operator is None:
         raise Forbidden("Your account is bound to no market operator.")
     benefit_links.check_period(data["valid_from"], data.get("valid_to"))
@@ -164,7 +164,7 @@ def _pending(db: Database, actor: Principal, request_id: ObjectId) -> dict[str, 
 def approve(db: Database, actor: Principal, request_id: ObjectId) -> dict[str, Any]:
     """Staff of the household's county store the requested link (the operator's county may differ)."""
     request = _pending(db, actor, request_id)
-    operator = db[storage.OPERATORS].find_one({"_id": request["operator_id"]})
+    operator = operators.find_operator(db, request["operator_id"])
     household = db[storage.HOUSEHOLDS].find_one({"_id": request["household_id"]})
     if operator is None or household is None:
         raise Conflict("The operator or household of this request is no longer registered.")

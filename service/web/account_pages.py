@@ -151,7 +151,7 @@ def _canteen_names() -> dict[ObjectId, str]:
 def _with_bindings(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Accounts with the names of the operator or canteen each is bound to."""
     db = get_db()
-    operator_names = storage.names_by_id(db, storage.OPERATORS, (user.get("operator_id") for user in users))
+    operator_names = operators.names_by_id(db, (user.get("operator_id") for user in users))
     canteen_names = storage.names_by_id(db, storage.CANTEENS, (user.get("canteen_id") for user in users))
     return [
         {

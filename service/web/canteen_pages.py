@@ -29,8 +29,8 @@ from service import (
     canteen_purchases,
     canteen_quota,
     canteens,
+    operators,
     products,
-    storage,
     xlsx,
 )
 from service.access import CANTEEN, allow
@@ -327,9 +327,7 @@ def new_purchase():
         q=q,
         choices=choices,
         matches=matches,
-        operator_names=storage.names_by_id(
-            db, storage.OPERATORS, (choice["operator_id"] for choice in choices)
-        ),
+        operator_names=operators.names_by_id(db, (choice["operator_id"] for choice in choices)),
     ), (422 if errors else 200)
 
 
