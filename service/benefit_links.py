@@ -21,7 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters import tabular
-from service import access, audit, partitions, pii, registers, storage
+from service import access, audit, operators, partitions, pii, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import end_of_local_day, local_date, start_of_local_day, utcnow
 from service.errors import (
@@ -274,7 +274,7 @@ def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) 
         raise Forbidden("Canteen accounts cannot create benefit links.")
     if operator_id is None:
         _raise_if({"operator_id": "Which operator the household is linked to."})
-    operator = db[storage.OPERATORS].find_one({"_id": operator_id})
+    operator = operators.find_operator(db, operator_id)
     if operator is None:
         _raise_if({"operator_id": "No such operator."})
     access.require_operator(actor, operator["_id"], operator.get("county_code"))
@@ -599,7 +599,7 @@ class LinkRegister(registers.Register):
     def resolve(self, db: Database, rows: list[dict[str, Any]]) -> None:
         wanted = {data["uscc"] for data in rows if data["uscc"] not in self.operators}
         if wanted:
-            found = {op["uscc"]: op for op in db[storage.OPERATORS].find({"uscc": {"$in": sorted(wanted)}})}
+            found = {op["uscc"]: op for op in operators.matching(db, usccs=wanted)}
             self.operators.update({uscc: found.get(uscc) for uscc in wanted})
         self.households = {
             household["household_no"]: household
