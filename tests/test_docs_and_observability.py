@@ -18,9 +18,16 @@ def test_docs_page_loads_only_local_assets(client):
     page = client.get("/api/docs").get_data(as_text=True)
     sources = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert sources, page
-    assert all(source.startswith("/api/docs/static/") for source in sources), sources
+    assert all(source.startswith(("/api/docs/static/", "/static/")) for source in sources), sources
     for source in sources:
         assert client.get(source).status_code == 200, source
+
+
+def test_docs_page_runs_no_inline_script(client):
+    """The pages' CSP allows script files of our own origin only (tests/browser/test_api_docs.py runs it)."""
+    page = client.get("/api/docs").get_data(as_text=True)
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page) == []
+    assert "/static/swagger-init.js" in page
 
 
 def test_request_id_is_echoed_or_made(client):
