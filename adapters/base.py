@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Protocol
 
+from adapters.errors import code_of
+
 # Every channel a sale line may come from.
 CHANNELS = (
     "jd",  # 京东
@@ -57,12 +59,16 @@ class SaleLine:
 
 @dataclass(frozen=True, slots=True)
 class RowError:
+    """A row that cannot be read; a ``Coded`` message keeps its code and params when stored."""
+
     row: int | None
     field: str | None
     message: str
 
     def as_dict(self) -> dict:
-        return {"row": self.row, "field": self.field, "message": self.message}
+        code, params = code_of(self.message)
+        found = {"row": self.row, "field": self.field, "message": str(self.message)}
+        return {**found, "code": code, "params": params} if code else found
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,11 @@ from datetime import datetime
 from enum import Enum
 from typing import IO, Any, ClassVar
 
+from adapters import errors as codes
 from adapters import tabular
 from adapters.apportion import apportion
 from adapters.base import RowError, SaleLine, Skipped
-from adapters.errors import FileRefused
+from adapters.errors import Coded, FileRefused, code_of, message_of
 from adapters.quoting import quoted
 from adapters.xlsx_reader import DEFAULT_LIMITS, ReadLimits
 
@@ -89,11 +90,15 @@ def identifier(value: str) -> str:
     """An order or item number, unwrapped from the ways spreadsheets force text (="123", '123, a tab)."""
     cleaned = tabular.clean_cell(tabular.clean_cell(value).lstrip("'"))
     if not cleaned:
-        raise ValueError("The number is empty.")
+        raise ValueError(Coded(codes.CELL_EMPTY, "The number is empty."))
     if _EXCEL_SHORTENED.match(cleaned):
         raise ValueError(
-            f"{quoted(value)} is a number Excel shortened and whose digits are lost; "
-            "export the file again and upload it without saving it in Excel."
+            Coded(
+                codes.CELL_SHORTENED,
+                f"{quoted(value)} is a number Excel shortened and whose digits are lost; "
+                "export the file again and upload it without saving it in Excel.",
+                value=value,
+            )
         )
     return cleaned
 
@@ -102,7 +107,13 @@ def fen(value: str) -> int:
     """A non-negative amount in yuan, as exact fen (more than two non-zero decimals is an error)."""
     amount = tabular.parse_yuan_to_fen(value)
     if amount < 0:
-        raise ValueError(f"{quoted(value)} is negative; an order amount cannot be.")
+        raise ValueError(
+            Coded(
+                codes.CELL_NEGATIVE_AMOUNT,
+                f"{quoted(value)} is negative; an order amount cannot be.",
+                value=value,
+            )
+        )
     return amount
 
 
@@ -110,7 +121,9 @@ def quantity(value: str) -> int:
     """A whole number of items, at least one."""
     number = tabular.parse_whole_number(value)
     if number < 1:
-        raise ValueError(f"{quoted(value)} is not a quantity of at least 1.")
+        raise ValueError(
+            Coded(codes.CELL_BAD_QUANTITY, f"{quoted(value)} is not a quantity of at least 1.", value=value)
+        )
     return number
 
 
@@ -143,18 +156,26 @@ class Column:
         if self.header in row.imprecise:
             raise CellError(
                 self.header,
-                f"{self.header}: the number has more digits than Excel keeps (15), so some are lost; "
-                "format the column as text and export again.",
+                Coded(
+                    codes.CELL_DIGITS_LOST,
+                    f"{self.header}: the number has more digits than Excel keeps (15), so some are lost; "
+                    "format the column as text and export again.",
+                    column=self.header,
+                ),
             )
         cell = row.get(self.header)
         if not cell:
             if self.optional:
                 return None
-            raise CellError(self.header, f"{self.header} is empty.")
+            raise CellError(
+                self.header, Coded(codes.CELL_EMPTY, f"{self.header} is empty.", column=self.header)
+            )
         try:
             return self.read(cell)
         except ValueError as error:
-            raise CellError(self.header, f"{self.header}: {error}") from None
+            code, params = code_of(message_of(error))
+            message = f"{self.header}: {error}"
+            raise CellError(self.header, Coded(code, message, **params) if code else message) from None
 
 
 def status_key(value: str) -> str:
@@ -182,7 +203,9 @@ class StatusTable:
         knows it); an empty status is a CellError."""
         status = row.get(self.header)
         if not status:
-            raise CellError(self.header, f"{self.header} is empty.")
+            raise CellError(
+                self.header, Coded(codes.CELL_EMPTY, f"{self.header} is empty.", column=self.header)
+            )
         return status, self.outcome_of(status, extra)
 
     def outcome_of(self, status: str, extra: Mapping[str, Outcome] | None = None) -> Outcome | None:
@@ -285,16 +308,32 @@ def refuse_header(
             continue
         layout, _, _ = choose_layout(other.declared_layouts(), header)
         if layout is not None:
-            message = (
+            message = Coded(
+                codes.FILE_OTHER_CHANNEL,
                 f"This looks like a {other.label} export (layout {layout.name}), not a {adapter.label} one: "
-                f"import it under the channel {other.name}."
+                f"import it under the channel {other.name}.",
+                channel=other.name,
+                channel_label=other.label,
+                layout=layout.name,
             )
             return FileRefused(message, details={"file": [message]})
     plural = "s" if len(missing) > 1 else ""
     return FileRefused(
-        f"Missing required column{plural}: {', '.join(missing)}. Is this a {adapter.label} order export? "
-        f"The closest layout is {closest.name} ({closest.title}).",
-        details={"file": [f"Missing column {name}." for name in missing]},
+        Coded(
+            codes.FILE_WRONG_LAYOUT,
+            f"Missing required column{plural}: {', '.join(missing)}. Is this a {adapter.label} order export? "
+            f"The closest layout is {closest.name} ({closest.title}).",
+            columns=missing,
+            channel_label=adapter.label,
+            layout=closest.name,
+            layout_title=closest.title,
+        ),
+        details={
+            "file": [
+                Coded(codes.FILE_MISSING_COLUMNS, f"Missing column {name}.", columns=[name])
+                for name in missing
+            ]
+        },
     )
 
 
@@ -324,11 +363,23 @@ def require_file_count(adapter: Any, count: int) -> None:
     if 1 <= count <= accepted:
         return
     if count == 0:
-        message = "No file was given."
+        message = Coded(codes.FILE_NONE, "No file was given.")
     elif accepted == 1:
-        message = f"A {adapter.label} export is one file; {count} files were given."
+        message = Coded(
+            codes.FILE_COUNT,
+            f"A {adapter.label} export is one file; {count} files were given.",
+            channel_label=adapter.label,
+            most=accepted,
+            count=count,
+        )
     else:
-        message = f"A {adapter.label} export is at most {accepted} files; {count} files were given."
+        message = Coded(
+            codes.FILE_COUNT,
+            f"A {adapter.label} export is at most {accepted} files; {count} files were given.",
+            channel_label=adapter.label,
+            most=accepted,
+            count=count,
+        )
     raise FileRefused(message, details={"file": [message]})
 
 
@@ -356,10 +407,16 @@ _ROW_NUMBER = re.compile(r"\bRow (\d+)\b")
 def stopped_at(error: FileRefused) -> RowError:
     """The row error for a file that turned unreadable part-way (the reader names the row in its message)."""
     match = _ROW_NUMBER.search(error.message)
+    code, params = code_of(error.message)
     return RowError(
         int(match.group(1)) if match else None,
         None,
-        f"{error.message} Reading stopped at this row; the rows after it, if any, were not read.",
+        Coded(
+            codes.FILE_STOPPED,
+            f"{error.message} Reading stopped at this row; the rows after it, if any, were not read.",
+            cause=code,
+            **params,
+        ),
     )
 
 

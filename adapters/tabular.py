@@ -36,7 +36,8 @@ from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from adapters.errors import FileRefused
+from adapters import errors as codes
+from adapters.errors import Coded, FileRefused
 from adapters.quoting import quoted
 from adapters.xlsx_reader import DEFAULT_LIMITS, ReadLimits, read_first_sheet
 
@@ -103,7 +104,10 @@ class RowReader(Iterator[Row]):
                 self._set_header(values)
                 break
         else:
-            raise FileRefused("The file is empty: it has no header row.", details={"file": ["Empty."]})
+            raise FileRefused(
+                Coded(codes.FILE_EMPTY, "The file is empty: it has no header row."),
+                details={"file": [Coded(codes.FILE_EMPTY, "Empty.")]},
+            )
 
     def _set_header(self, values: list[str]) -> None:
         seen: dict[str, int] = {}
@@ -112,8 +116,18 @@ class RowReader(Iterator[Row]):
                 continue
             if name in seen:
                 raise FileRefused(
-                    f"The column {quoted(name)} appears twice in the header row.",
-                    details={"file": [f"Duplicate column {quoted(name)}."]},
+                    Coded(
+                        codes.FILE_DUPLICATE_COLUMN,
+                        f"The column {quoted(name)} appears twice in the header row.",
+                        column=name,
+                    ),
+                    details={
+                        "file": [
+                            Coded(
+                                codes.FILE_DUPLICATE_COLUMN, f"Duplicate column {quoted(name)}.", column=name
+                            )
+                        ]
+                    },
                 )
             seen[name] = index
         self.header = [name for name in values if name]
@@ -175,8 +189,17 @@ def require_columns(header: Iterable[str], required: Iterable[str]) -> None:
     missing = [name for name in required if name not in present]
     if missing:
         raise FileRefused(
-            f"Missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}.",
-            details={"file": [f"Missing column {name}." for name in missing]},
+            Coded(
+                codes.FILE_MISSING_COLUMNS,
+                f"Missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}.",
+                columns=missing,
+            ),
+            details={
+                "file": [
+                    Coded(codes.FILE_MISSING_COLUMNS, f"Missing column {name}.", columns=[name])
+                    for name in missing
+                ]
+            },
         )
 
 
@@ -205,13 +228,15 @@ def _detect_kind(head: bytes, filename: str) -> str:
     if head.startswith(_ZIP_MAGIC):
         return "xlsx"
     if head.startswith(_OLE_MAGIC) or name.endswith(".xls"):
-        raise FileRefused(
+        message = Coded(
+            codes.FILE_OLD_WORKBOOK,
             "Old .xls workbooks (and password-protected ones) cannot be read; save as .xlsx or CSV.",
-            details={"file": ["Unsupported format."]},
         )
+        raise FileRefused(message, details={"file": [Coded(codes.FILE_OLD_WORKBOOK, "Unsupported format.")]})
     if name.endswith(_XLSX_EXTENSIONS):
         raise FileRefused(
-            "The file is named .xlsx but is not an xlsx workbook.", details={"file": ["Not an xlsx file."]}
+            Coded(codes.FILE_NOT_XLSX, "The file is named .xlsx but is not an xlsx workbook."),
+            details={"file": [Coded(codes.FILE_NOT_XLSX, "Not an xlsx file.")]},
         )
     return "csv"
 
@@ -240,20 +265,27 @@ def _detect_encoding(head: bytes, complete: bool) -> str:
     changed = _first_encoding_change(head, complete)
     if changed is not None:
         line, before, after = changed
-        raise FileRefused(
+        message = Coded(
+            codes.FILE_MIXED_ENCODING,
             f"Line {line} is {after} text, but the lines before it are {before}: the file mixes two text "
             "encodings (rows pasted from another file?); save the whole file again as CSV UTF-8 or xlsx.",
-            details={"file": [f"Line {line}: another text encoding."]},
+            row=line,
         )
+        details = Coded(codes.FILE_MIXED_ENCODING, f"Line {line}: another text encoding.", row=line)
+        raise FileRefused(message, details={"file": [details]})
     if b"\x00" in head:
-        raise FileRefused(
+        message = Coded(
+            codes.FILE_NOT_TEXT,
             "The file holds NUL bytes and is not UTF-16 or UTF-32 text: it is not a CSV export "
             "(a binary file?); upload the platform's CSV or xlsx export.",
-            details={"file": ["Not a text file."]},
         )
-    raise FileRefused(
+        raise FileRefused(message, details={"file": [Coded(codes.FILE_NOT_TEXT, "Not a text file.")]})
+    message = Coded(
+        codes.FILE_UNKNOWN_ENCODING,
         "The CSV file is neither UTF-8 nor GB18030/GBK text; save it as CSV UTF-8 or xlsx.",
-        details={"file": ["Unknown text encoding."]},
+    )
+    raise FileRefused(
+        message, details={"file": [Coded(codes.FILE_UNKNOWN_ENCODING, "Unknown text encoding.")]}
     )
 
 
@@ -390,8 +422,10 @@ def _csv_cells(text: io.TextIOWrapper, delimiter: str, encoding: str) -> Cells:
             _check_last_record(number, pending[0], pending[1], encoding, delimiter, width)
             yield number, [clean_cell(value) for value in pending[0]], frozenset()
     except csv.Error as error:
+        row = number + 1
         raise FileRefused(
-            f"Row {number + 1} is not valid CSV: {error}.", details={"file": [f"Row {number + 1}: {error}."]}
+            Coded(codes.FILE_BAD_CSV, f"Row {row} is not valid CSV: {error}.", row=row),
+            details={"file": [Coded(codes.FILE_BAD_CSV, f"Row {row}: {error}.", row=row)]},
         ) from error
     finally:
         text.close()
@@ -446,17 +480,27 @@ def _is_utf8(text: str) -> bool:
 
 def _cut_short(number: int, where: str) -> FileRefused:
     return FileRefused(
-        f"Row {number} is cut short: the file ends {where} (an interrupted download or upload?); "
-        "export it again.",
-        details={"file": [f"Row {number}: cut short."]},
+        Coded(
+            codes.FILE_CUT_SHORT,
+            f"Row {number} is cut short: the file ends {where} (an interrupted download or upload?); "
+            "export it again.",
+            row=number,
+        ),
+        details={"file": [Coded(codes.FILE_CUT_SHORT, f"Row {number}: cut short.", row=number)]},
     )
 
 
 def _mixed_encoding(number: int, what: str) -> FileRefused:
     return FileRefused(
-        f"Row {number} {what}: the file mixes two text encodings (rows pasted from another file?); "
-        "save the whole file again as CSV UTF-8 or xlsx.",
-        details={"file": [f"Row {number}: another text encoding."]},
+        Coded(
+            codes.FILE_MIXED_ENCODING,
+            f"Row {number} {what}: the file mixes two text encodings (rows pasted from another file?); "
+            "save the whole file again as CSV UTF-8 or xlsx.",
+            row=number,
+        ),
+        details={
+            "file": [Coded(codes.FILE_MIXED_ENCODING, f"Row {number}: another text encoding.", row=number)]
+        },
     )
 
 
@@ -536,21 +580,37 @@ def parse_yuan_to_fen(text: str) -> int:
     value = value.replace("¥", "").replace("元", "").strip(_STRIP)
     value = value.replace(" ", "")
     if not value:
-        raise ValueError("The amount is empty.")
+        raise ValueError(Coded(codes.CELL_EMPTY, "The amount is empty."))
     match = _AMOUNT.match(value)
     if match is None or not (match["int"] or match["frac"]):
-        raise ValueError(f"{quoted(original)} is not an amount in yuan.")
+        raise ValueError(
+            Coded(codes.CELL_BAD_AMOUNT, f"{quoted(original)} is not an amount in yuan.", value=original)
+        )
     digits = match["int"].replace(",", "") or "0"
     fraction = match["frac"] or ""
     if len(fraction.rstrip("0")) > 2:
-        raise ValueError(f"{quoted(original)} has more than two decimal places (below one fen).")
+        raise ValueError(
+            Coded(
+                codes.CELL_BELOW_FEN,
+                f"{quoted(original)} has more than two decimal places (below one fen).",
+                value=original,
+            )
+        )
     try:
         fen = Decimal(f"{digits}.{fraction or '0'}") * 100
     except InvalidOperation as error:
-        raise ValueError(f"{quoted(original)} is not an amount in yuan.") from error
+        raise ValueError(
+            Coded(codes.CELL_BAD_AMOUNT, f"{quoted(original)} is not an amount in yuan.", value=original)
+        ) from error
     fen_int = int(fen)
     if fen_int > MAX_AMOUNT_FEN:
-        raise ValueError(f"{quoted(original)} is larger than any amount a line can have (1万亿元).")
+        raise ValueError(
+            Coded(
+                codes.CELL_AMOUNT_TOO_LARGE,
+                f"{quoted(original)} is larger than any amount a line can have (1万亿元).",
+                value=original,
+            )
+        )
     return -fen_int if match["sign"] == "-" else fen_int
 
 
@@ -565,7 +625,13 @@ def parse_percent_to_bp(text: str) -> int:
     value = unicodedata.normalize("NFKC", text).strip().removesuffix("%").strip()
     match = _PERCENT.match(value)
     if match is None:
-        raise ValueError(f"{quoted(text)} is not a percentage with at most two decimals.")
+        raise ValueError(
+            Coded(
+                codes.CELL_BAD_PERCENT,
+                f"{quoted(text)} is not a percentage with at most two decimals.",
+                value=text,
+            )
+        )
     return int(match[1]) * 100 + int((match[2] or "").ljust(2, "0"))
 
 
@@ -573,9 +639,9 @@ def parse_whole_number(text: str) -> int:
     """A whole number as a spreadsheet writes it ("12", "1,200", "12.0", "１２") as an int."""
     value = unicodedata.normalize("NFKC", str(text)).strip(_STRIP)
     if not value:
-        raise ValueError("The number is empty.")
+        raise ValueError(Coded(codes.CELL_EMPTY, "The number is empty."))
     if not _WHOLE.match(value):
-        raise ValueError(f"{quoted(text)} is not a whole number.")
+        raise ValueError(Coded(codes.CELL_NOT_WHOLE, f"{quoted(text)} is not a whole number.", value=text))
     return int(value.split(".", 1)[0].replace(",", ""))
 
 
@@ -600,7 +666,7 @@ def parse_local_datetime(text: str) -> datetime:
     """
     value = unicodedata.normalize("NFKC", str(text)).strip(_STRIP)
     if not value:
-        raise ValueError("The date is empty.")
+        raise ValueError(Coded(codes.CELL_EMPTY, "The date is empty."))
     local = _parse_naive(value, text)
     if local.tzinfo is None:
         local = local.replace(tzinfo=SHANGHAI)
@@ -612,12 +678,18 @@ def parse_local_date(text: str) -> date:
     """A calendar date as written in a spreadsheet (any form parse_local_datetime reads, without a time)."""
     value = unicodedata.normalize("NFKC", str(text)).strip(_STRIP)
     if not value:
-        raise ValueError("The date is empty.")
+        raise ValueError(Coded(codes.CELL_EMPTY, "The date is empty."))
     moment = _parse_naive(value, text)
     if moment.tzinfo is not None:
         moment = moment.astimezone(SHANGHAI)
     if moment.time() != time.min:
-        raise ValueError(f"{quoted(text)} has a time of day; a date alone is expected.")
+        raise ValueError(
+            Coded(
+                codes.CELL_HAS_TIME,
+                f"{quoted(text)} has a time of day; a date alone is expected.",
+                value=text,
+            )
+        )
     return moment.date()
 
 
@@ -636,7 +708,13 @@ def _parse_naive(value: str, original: str) -> datetime:
                 int((parts.get("f") or "0").ljust(6, "0")),
             )
         except ValueError as error:
-            raise ValueError(f"{quoted(original)} is not a real date or time: {error}.") from error
+            raise ValueError(
+                Coded(
+                    codes.CELL_BAD_DATE,
+                    f"{quoted(original)} is not a real date or time: {error}.",
+                    value=original,
+                )
+            ) from error
     if _SERIAL.match(value):
         return _from_excel_serial(Decimal(value), original)
     if "T" in value:
@@ -646,13 +724,23 @@ def _parse_naive(value: str, original: str) -> datetime:
             parsed = None
         if parsed is not None:
             return parsed
-    raise ValueError(f"{quoted(original)} is not a date (expected e.g. 2020-11-03 14:22:01 or 2020/11/3).")
+    raise ValueError(
+        Coded(
+            codes.CELL_NOT_A_DATE,
+            f"{quoted(original)} is not a date (expected e.g. 2020-11-03 14:22:01 or 2020/11/3).",
+            value=original,
+        )
+    )
 
 
 def _from_excel_serial(serial: Decimal, original: str) -> datetime:
     if not _SERIAL_MIN <= serial <= _SERIAL_MAX:
         raise ValueError(
-            f"{quoted(original)} is outside the Excel date numbers this reader accepts (1970–9999)."
+            Coded(
+                codes.CELL_SERIAL_RANGE,
+                f"{quoted(original)} is outside the Excel date numbers this reader accepts (1970–9999).",
+                value=original,
+            )
         )
     days = int(serial)
     seconds = int(((serial - days) * 86400).to_integral_value())

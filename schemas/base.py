@@ -121,8 +121,13 @@ def page_of(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
 
 class ErrorSchema(ma.Schema):
     class ErrorBodySchema(ma.Schema):
-        code = fields.String()
-        message = fields.String()
-        details = fields.Dict()
+        code = fields.String(metadata={"description": "The rule refused: a stable code."})
+        kind = fields.String(metadata={"description": "The status's generic code (validation_error)."})
+        message = fields.String(metadata={"description": "The refusal in English."})
+        params = fields.Dict(metadata={"description": "The values in the message, by name (amounts in fen)."})
+        details = fields.Dict(metadata={"description": "Messages by field."})
+        detail_codes = fields.Dict(
+            metadata={"description": "details, each message as {code, params} (null where it has none)."}
+        )
 
     error = fields.Nested(ErrorBodySchema)

@@ -32,7 +32,8 @@ class Api(flask_smorest.Api):
             details = flatten_validation_messages(data["messages"])
             if error.code == 400:
                 return envelope(400, "bad_request", _first_message(details), details, headers)
-            return envelope(422, "validation_error", validation_summary(details), details, headers)
+            summary, params = validation_summary(details), {"fields": sorted(str(key) for key in details)}
+            return envelope(422, "validation_error", summary, details, headers, params=params)
         message = data.get("message") or error.description or error.name
         return envelope(error.code or 500, http_error_code(error), message, None, headers)
 

@@ -60,7 +60,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         url_with=core.url_with,
         nav_items=core.nav_items,
-        zh=messages.zh,
+        zh=messages.say,
         xlsx_url=core.xlsx_url,
         role_label=formatting.ROLE_LABELS.get,
         current_user=lambda: g.get("principal"),

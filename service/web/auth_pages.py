@@ -40,7 +40,7 @@ def login():
             error = f"登录失败次数过多，请 {wait} 秒后再试。"
             status, headers = refused.status, refused.headers
         except Unauthorized as refused:
-            error = messages.zh(refused.message)
+            error = messages.refusal(refused)
         else:
             old = session.get(SESSION_TOKEN)
             if old:

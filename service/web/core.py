@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from adapters import tabular
 from schemas.reports import HouseholdIncomeQueryArgsSchema
 from service import access, auth, operators, storage, xlsx
-from service.errors import Forbidden, ServiceError, Unauthorized, validation_summary
+from service.errors import Forbidden, ServiceError, Unauthorized, http_error_code, validation_summary
 from service.web import messages
 
 csrf = CSRFProtect()
@@ -218,7 +218,7 @@ def load_form(
 def field_errors(details: Any) -> dict[str, list[str]]:
     """Errors keyed by field (a marshmallow or ServiceError ``details``), translated for the page."""
     if not isinstance(details, Mapping):
-        return {"_form": [messages.zh(str(details))]}
+        return {"_form": [messages.say(details)]}
     result: dict[str, list[str]] = {}
     for key, value in details.items():
         if isinstance(value, Mapping):
@@ -228,7 +228,7 @@ def field_errors(details: Any) -> dict[str, list[str]]:
             continue
         items = value if isinstance(value, (list, tuple)) else [value]
         name = "_form" if key in {"_schema", "json", "form"} else str(key)
-        result.setdefault(name, []).extend(messages.zh(str(item)) for item in items)
+        result.setdefault(name, []).extend(messages.say(item) for item in items)
     return result
 
 
@@ -237,7 +237,7 @@ def service_error_fields(error: ServiceError) -> dict[str, list[str]]:
     if error.status == 412:
         return {"_form": [STALE_MESSAGE]}
     errors = field_errors(error.details) if error.details else {}
-    errors.setdefault("_form", []).insert(0, messages.zh(error.message))
+    errors.setdefault("_form", []).insert(0, messages.refusal(error))
     return errors
 
 
@@ -384,7 +384,7 @@ def list_page(
 
 def with_operator_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows (already visible to the caller) with the name of the operator each names."""
-    names = storage.names_by_id(storage.get_db(), storage.OPERATORS, (row["operator_id"] for row in rows))
+    names = operators.names_by_id(storage.get_db(), (row["operator_id"] for row in rows))
     return [{**row, "operator_name": names.get(row["operator_id"])} for row in rows]
 
 
@@ -482,14 +482,14 @@ def render_http_error(error: HTTPException):
     if status == 413:
         limit = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
         return render_error_page(413, f"上传的文件超过 {limit} MB。")
-    return render_error_page(status, messages.zh(error.description or error.name))
+    return render_error_page(status, messages.text(http_error_code(error)) or _TITLES.get(status, "出错了"))
 
 
 def render_page_service_error(error: ServiceError):
     if error.status == 401:
         session.pop(SESSION_TOKEN, None)
         return redirect(url_for("auth_pages.login", next=request.full_path.rstrip("?")))
-    return render_error_page(error.status, messages.zh(error.message))
+    return render_error_page(error.status, messages.refusal(error))
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,7 @@ very same bytes, once, on any worker, without asking for the files again (import
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
@@ -21,7 +22,7 @@ from schemas.imports import (
     UnmatchedMapSchema,
     UnmatchedQueryArgsSchema,
 )
-from service import import_confirm, import_runs, imports, pending_uploads, products, unmatched, xlsx
+from service import import_confirm, import_runs, imports, pending_uploads, unmatched, xlsx
 from service.access import ENTERPRISE, STAFF, allow
 from service.errors import ServiceError
 from service.reports import CHANNEL_LABELS
@@ -37,11 +38,10 @@ from service.web.core import (
     ok,
     page_number,
     query_args,
-    safe_next,
     service_error_fields,
     wants_xlsx,
 )
-from service.web.messages import zh
+from service.web.messages import refusal, say
 
 bp = PageBlueprint("import_pages", __name__, url_prefix="/imports")
 
@@ -86,9 +86,16 @@ CONFIRM_REFUSALS = {
     import_confirm.NotConfirmable.code: "只有成功的试导入才能确认导入。",
     import_confirm.ConfirmationInProgress.code: "这次试导入正在确认导入，请稍后刷新。",
 }
-# Each row of the unmatched list carries a product chooser, so the list is paged and the chooser short.
+# Each row of the unmatched list carries a product chooser, so the list is paged.
 UNMATCHED_PER_PAGE = 50
-PRODUCT_CHOICES = 50
+SUGGESTION_REASONS = {unmatched.BARCODE: "条形码相同", unmatched.NAME: "名称相近"}
+# A refused row of a batch mapping, by its code.
+MAPPING_REFUSALS = {
+    unmatched.UNKNOWN_CHANNEL: "未知的渠道。",
+    unmatched.NO_SUCH_PRODUCT: "没有这个产品。",
+    unmatched.SKU_HELD: "该 SKU 已对应到其他产品。",
+    unmatched.SKU_TWICE: "同一个 SKU 不能同时对应到两个产品。",
+}
 
 
 def channel_options() -> list[tuple[str, str]]:
@@ -119,7 +126,7 @@ def row_error_fields(error: dict[str, Any]) -> dict[str, Any]:
     return {
         "row": error.get("row"),
         "field": FIELD_LABELS.get(field, field) if field else "",
-        "message": zh(error.get("message") or ""),
+        "message": say(error),
     }
 
 
@@ -242,13 +249,13 @@ def run(run_id):
         run=found,
         files=run_files(found),
         row_errors=row_errors,
-        skipped=[(zh(item["reason"]), item["rows"]) for item in found.get("skipped_reasons") or []],
+        skipped=[(say(item["reason"]), item["rows"]) for item in found.get("skipped_reasons") or []],
         count_labels=COUNT_LABELS,
         run_status_labels=RUN_STATUS_LABELS,
         kept_until=pending_uploads.kept_until(db, run_id) if confirmable and not confirmed_run_id else None,
         confirmable=confirmable,
         confirmed_run_id=confirmed_run_id,
-        error=zh(found["error"]) if found.get("error") else None,
+        error=say(found["error"]) if found.get("error") else None,
     )
 
 
@@ -270,7 +277,7 @@ def confirm(run_id):
         failed_run_id = error.details.get("import_run_id")
         if failed_run_id is None:
             raise
-        fail(zh(error.message))
+        fail(refusal(error))
         # The kept files stay, so the import can be confirmed again once the cause is fixed.
         return redirect(url_for(".run", run_id=failed_run_id))
     if confirmation.created:
@@ -283,58 +290,90 @@ def confirm(run_id):
 # Unmatched SKUs -----------------------------------------------------------------------------------
 
 
-@bp.route("/unmatched", endpoint="unmatched")
+@bp.route("/unmatched", methods=["GET", "POST"], endpoint="unmatched")
 @allow(*STAFF)
 def unmatched_list():
+    """The unmatched SKUs of the period, searchable, each with a product chooser; one submit maps
+    every row given a product (all or none), and the same list comes back."""
     db = get_db()
     principal = current_principal()
-    args, errors = query_args(UnmatchedQueryArgsSchema(), ignore=("format", "page", "q"))
-    q = request.args.get("q", "").strip()[:100] or None
+    chosen: dict[tuple[str, str], str] = {}
+    refused: dict[tuple[str, str], str] = {}
+    if request.method == "POST":
+        chosen = chosen_mappings(request.form)
+        refused = map_chosen(db, principal, chosen)
+        if chosen and not refused:
+            return redirect(request.full_path)
+    args, errors = query_args(UnmatchedQueryArgsSchema(), ignore=("format", "page", "per_page"))
+    args.pop("page", None)
+    args.pop("per_page", None)
+    page = page_number()
     try:
-        report = unmatched.unmatched_report(db, principal, **args)
+        report = unmatched.unmatched_report(
+            db, principal, **args, page=None if wants_xlsx() else page, per_page=UNMATCHED_PER_PAGE
+        )
     except ServiceError as error:
         report, errors = None, {**errors, **translated_errors(error)}
     if wants_xlsx() and report is not None:
         return download_table(UNMATCHED_COLUMNS, report["items"], "unmatched-skus.xlsx", "未匹配商品")
-    page = page_number()
-    shown = report["items"][(page - 1) * UNMATCHED_PER_PAGE : page * UNMATCHED_PER_PAGE] if report else []
-    # The chooser offers each county's own products only: a SKU maps to a product of its county.
-    choices = {
-        county: products.list_products(
-            db, principal, county_code=county, q=q, sort="name", per_page=PRODUCT_CHOICES
-        )
-        for county in sorted({item["county_code"] for item in shown})
-    }
-    return render_template(
+    body = render_template(
         "web/imports/unmatched.html",
         report=report,
-        shown=shown,
         page=page,
         per_page=UNMATCHED_PER_PAGE,
+        listed=min(report["groups"], unmatched.MAX_GROUPS) if report else 0,
         errors=errors,
         filters=request.args,
-        q=q or "",
-        choices={county: found for county, (found, _total) in choices.items()},
-        more_products=any(total > PRODUCT_CHOICES for _found, total in choices.values()),
+        chosen=chosen,
+        refused=refused,
         channel_labels=CHANNEL_LABELS,
+        reason_labels=SUGGESTION_REASONS,
     )
+    return body, 422 if refused else 200
 
 
-@bp.route("/unmatched/map", methods=["POST"])
-@allow(*STAFF)
-def map_sku():
-    back = safe_next(request.form.get("next"), url_for(".unmatched"))
-    data, errors = load_form(UnmatchedMapSchema(), form_values(("channel", "sku", "product_id")))
-    if errors:
-        fail("请选择要对应的产品。" if "product_id" in errors else next(iter(errors.values()))[0])
-        return redirect(back)
-    try:
-        result = unmatched.map_sku(
-            get_db(), current_principal(), data["channel"], data["sku"], data["product_id"]
+def chosen_mappings(form: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """The rows given a product, by channel and SKU: each row posts map-N-channel, -sku, -product_id."""
+    chosen = {}
+    for name, product_id in form.items():
+        row = name.removeprefix("map-").removesuffix("-product_id")
+        if not (name.startswith("map-") and name.endswith("-product_id") and row.isdigit()):
+            continue
+        channel, sku = form.get(f"map-{row}-channel", ""), form.get(f"map-{row}-sku", "")
+        if product_id.strip() and channel and sku:
+            chosen[(channel, sku)] = product_id.strip()
+    return chosen
+
+
+def map_chosen(db: Any, principal: Any, chosen: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+    """Map every chosen row at once; the refused rows with their reasons (then nothing was saved)."""
+    if not chosen:
+        fail("请至少为一个 SKU 选择要对应的产品。")
+        return {}
+    rows, refused = [], {}
+    for (channel, sku), product_id in chosen.items():
+        data, errors = load_form(
+            UnmatchedMapSchema(), {"channel": channel, "sku": sku, "product_id": product_id}
         )
-    except ServiceError as error:
-        fail(zh(error.message))
-        return redirect(back)
-    channel = CHANNEL_LABELS.get(data["channel"], data["channel"])
-    ok(f"已将{channel} SKU {data['sku']} 对应到产品，重新匹配上 {result['matched']} 条销售。")
-    return redirect(back)
+        if errors:
+            refused[(channel, sku)] = "请从列表中选择产品。"
+        else:
+            rows.append(data)
+    if not refused:
+        try:
+            result = unmatched.map_skus(db, principal, rows)
+        except unmatched.MappingRefused as error:
+            refused = {(row["channel"], row["sku"]): refused_row_text(row) for row in error.details["rows"]}
+        else:
+            ok(f"已对应 {len(rows)} 个 SKU，重新匹配上 {result['matched']} 条销售。")
+            return {}
+    names = "、".join(f"{CHANNEL_LABELS.get(channel, channel)} {sku}" for channel, sku in refused)
+    fail(f"{len(refused)} 个 SKU 未能对应（{names}），本次全部未保存：请按各行提示修改后再提交。")
+    return refused
+
+
+def refused_row_text(row: Mapping[str, Any]) -> str:
+    """A refused row of a batch, in Chinese, by its code."""
+    if row["code"] == unmatched.SKU_HELD and row.get("holder_name"):
+        return f"该 SKU 已对应到产品「{row['holder_name']}」。"
+    return MAPPING_REFUSALS.get(row["code"], "无法对应。")

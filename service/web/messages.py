@@ -1,35 +1,178 @@
-"""Messages shown on the pages, in Simplified Chinese.
+"""Messages shown on the pages, in Simplified Chinese, translated by their stable code.
 
-Service functions and schemas speak English (the API's language); the pages translate the
-messages users meet most and show any other message as it is, so nothing is ever hidden.
+Service functions, schemas and adapters speak English (the API's language) and give every refusal a
+code and the values in it (service/errors.py, adapters/errors.py); ``CATALOGUE`` holds the page text
+of each code, so rewording an English message never leaves a page untranslated.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
+from service.errors import ServiceError, detail_code
 from service.vocabulary import MECHANISMS
-from service.web.formatting import ROLE_LABELS
+from service.web.formatting import ROLE_LABELS, yuan
 
+CATALOGUE: dict[str, str] = {
+    # Generic kinds: a refusal whose rule has no text of its own.
+    "bad_request": "请求有误。",
+    "unauthorized": "请先登录。",
+    "forbidden": "没有权限。",
+    "not_found": "您要找的内容不存在，或它不属于您的范围。",
+    "method_not_allowed": "不支持这种操作。",
+    "conflict": "操作冲突，请刷新页面后重试。",
+    "precondition_failed": "该记录已被他人修改，请刷新页面后重新填写。",
+    "precondition_required": "该记录已被他人修改，请刷新页面后重新填写。",
+    "unsupported_media_type": "不支持的内容格式。",
+    "validation_error": "请改正下面标出的内容。",
+    "too_many_requests": "操作太频繁，请稍后再试。",
+    "request_entity_too_large": "上传的文件太大。",
+    "internal_server_error": "服务出错，请稍后再试。",
+    # marshmallow's own field messages.
+    "field.required": "必填。",
+    "field.null": "不能为空。",
+    "field.invalid": "取值无效。",
+    "field.not_integer": "请填写整数。",
+    "field.not_number": "请填写数字。",
+    "field.number_too_large": "数字太大。",
+    "field.not_string": "请填写文字。",
+    "field.not_date": "日期格式应为 YYYY-MM-DD。",
+    "field.not_datetime": "时间格式有误。",
+    "field.not_boolean": "请选择是或否。",
+    "field.not_list": "格式有误。",
+    "field.not_dict": "格式有误。",
+    "field.not_email": "邮箱格式有误。",
+    "field.not_url": "网址格式有误。",
+    "field.unknown": "无法识别的字段。",
+    "field.one_of": "请从以下选项中选择：{choices}。",
+    "field.length_range": "长度应为 {min} 到 {max} 个字符。",
+    "field.length_min": "不能少于 {min} 个字符。",
+    "field.length_max": "不能超过 {max} 个字符。",
+    "field.length_equal": "长度应为 {equal} 个字符。",
+    "field.pattern": "格式有误。",
+    "field.range": "应在 {min} 到 {max} 之间。",
+    "field.min": "不能小于 {min}。",
+    "field.max": "不能大于 {max}。",
+    "field.range_exclusive": "应大于 {min} 且小于 {max}。",
+    "field.min_exclusive": "应大于 {min}。",
+    "field.max_exclusive": "应小于 {max}。",
+    # Files and cells of imports (adapters/errors.py).
+    "file.empty": "文件是空的：没有表头行。",
+    "file.none": "请选择要上传的文件。",
+    "file.count": "{channel_label}的导出文件最多 {most} 个，上传了 {count} 个。",
+    "file.duplicate_column": "表头中 {column} 列出现了两次。",
+    "file.missing_columns": "缺少必需的列：{columns}。",
+    "file.wrong_layout": (
+        "缺少必需的列：{columns}。最接近的{channel_label}文件版式是「{layout_title}」（{layout}）。"
+    ),
+    "file.other_channel": "这是{channel_label}的导出文件（版式 {layout}），请选择渠道“{channel_label}”导入。",
+    "file.old_workbook": "无法读取旧版 .xls 工作簿（或加密的工作簿），请另存为 .xlsx 或 CSV。",
+    "file.not_xlsx": "文件扩展名是 .xlsx，但不是 xlsx 工作簿。",
+    "file.mixed_encoding": (
+        "第 {row} 行的文字编码与前面的行不同（是否从其他文件粘贴？），请整份另存为 CSV UTF-8 或 xlsx。"
+    ),
+    "file.not_text": "文件不是文本格式的 CSV（可能是二进制文件），请上传平台导出的 CSV 或 xlsx。",
+    "file.unknown_encoding": "CSV 文件既不是 UTF-8 也不是 GB18030/GBK 编码，请另存为 CSV UTF-8 或 xlsx。",
+    "file.bad_csv": "第 {row} 行不是有效的 CSV。",
+    "file.cut_short": "第 {row} 行不完整：文件提前结束（下载或上传中断？），请重新导出。",
+    "file.stopped": "文件从这一行起无法读取，之后的行没有读取。",
+    "file.unreadable": "文件无法读取。",
+    "file.too_large": "文件太大。",
+    "file.missing_part": "缺少导出文件的另一部分。",
+    "cell.empty": "{column}不能为空。",
+    "cell.bad_amount": "“{value}”不是有效的金额（元）。",
+    "cell.below_fen": "“{value}”超过两位小数。",
+    "cell.amount_too_large": "“{value}”超过单笔金额上限（1万亿元）。",
+    "cell.negative_amount": "“{value}”是负数，订单金额不能为负。",
+    "cell.bad_percent": "“{value}”不是最多两位小数的百分比。",
+    "cell.not_whole_number": "“{value}”不是整数。",
+    "cell.bad_quantity": "“{value}”不是不小于 1 的数量。",
+    "cell.bad_date": "“{value}”不是真实存在的日期或时间。",
+    "cell.not_a_date": "“{value}”不是日期（应如 2020-11-03 14:22:01 或 2020/11/3）。",
+    "cell.has_time": "“{value}”带有时间，这里只需要日期。",
+    "cell.serial_out_of_range": "“{value}”超出可识别的 Excel 日期数字范围（1970–9999 年）。",
+    "cell.digits_lost": "数字超过 Excel 保留的 15 位，末几位已丢失；请把该列设为文本后重新导出。",
+    "cell.shortened": "“{value}”是被 Excel 缩写的数字，位数已丢失；请重新导出，不要用 Excel 另存后上传。",
+    "cell.bad_identifier": "编号格式有误。",
+    "cell.bad_flag": "请填写“是”或“否”。",
+    "row.unknown_status": "无法识别的订单状态。",
+    "row.bad_event": "记录格式有误。",
+    "row.unknown_fields": "含有无法识别的字段。",
+    "row.not_text": "这一行不是 UTF-8 文本。",
+    "row.bad_json": "这一行不是有效的 JSON。",
+    "row.order_unreadable": "同一订单的其他行无法读取，订单金额无法分摊到各件商品。",
+    "row.over_payment": "超过了所付金额。",
+    "row.invalid": "这一行无法读取。",
+    # Rules with their own refusal class.
+    "status_already_known": "导入程序已能识别这个订单状态，不能另设映射。",
+    "status_mapping_not_found": "本县没有这条订单状态映射。",
+    "not_confirmable": "这条导入记录不能确认：只有成功的试导入可以确认。",
+    "dry_run_files_gone": "试导入的文件已不再保留，请重新导入文件。",
+    "confirmation_in_progress": "这次试导入正在确认中，请稍后刷新。",
+    "storage_write_failed": "保存失败：数据目录无法写入。",
+    "sku_mapping_refused": "有 SKU 对应关系被拒绝，全部未保存。",
+    "database_unreachable": "数据库无法连接，请稍后再试。",
+}
+
+
+def _shown(name: str, value: Any) -> str:
+    """A parameter as the page shows it: fen as yuan with two decimals, lists joined."""
+    if name.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
+        return yuan(value)
+    if isinstance(value, (list, tuple)):
+        return "、".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def text(code: str | None, params: Mapping[str, Any] | None = None) -> str | None:
+    """The Chinese text of a code with its params, or None when the catalogue has none."""
+    template = CATALOGUE.get(code or "")
+    if template is None:
+        return None
+    return template.format_map(_Shown({name: _shown(name, value) for name, value in (params or {}).items()}))
+
+
+class _Shown(dict):
+    # A value the message was not given is left out of the text, never an error on the page.
+    def __missing__(self, name: str) -> str:
+        return ""
+
+
+def say(message: Any) -> str:
+    """A message (coded text, marshmallow's message, or a stored row error) in Chinese."""
+    if isinstance(message, Mapping):
+        found = text(message.get("code"), message.get("params"))
+        return found if found is not None else _legacy(str(message.get("message") or ""))
+    coded = detail_code(message)
+    if coded is not None:
+        found = text(*coded)
+        if found is not None:
+            return found
+    return _legacy(str(message))
+
+
+def refusal(error: ServiceError) -> str:
+    """A service error's message in Chinese: the text of its code."""
+    if error.code != error.kind:
+        found = text(error.code, error.params)
+        if found is not None:
+            return found
+    return _legacy(error.message)
+
+
+def role_label(role: str) -> str:
+    return ROLE_LABELS.get(role, role)
+
+
+# Messages still raised without a code, by their English text (each goes when its rule gets a code).
 # Exact messages (marshmallow's defaults and the service's common ones).
 _EXACT = {
     (
         "The import stopped before it finished (the service restarted or its process died). "
         "Import the same file again: lines already stored are recognised, nothing is counted twice."
     ): "导入未完成就停止了（服务重启或进程中断）。请重新导入同一文件：已入账的销售行会被识别，不会重复计算。",
-    "Missing data for required field.": "必填。",
-    "Field may not be null.": "不能为空。",
-    "Not a valid integer.": "请填写整数。",
-    "Not a valid number.": "请填写数字。",
-    "Not a valid string.": "请填写文字。",
-    "Not a valid date.": "日期格式应为 YYYY-MM-DD。",
-    "Not a valid datetime.": "时间格式有误。",
-    "Not a valid boolean.": "请选择是或否。",
-    "Not a valid list.": "格式有误。",
-    "Not a valid email address.": "邮箱格式有误。",
-    "Not a valid URL.": "网址格式有误。",
-    "Invalid value.": "取值无效。",
-    "Unknown field.": "无法识别的字段。",
     "Shorter than minimum length 1.": "不能为空。",
     "Wrong username or password.": "用户名或密码错误。",
     "Too many failed logins; try again later.": "登录失败次数过多，请稍后再试。",
@@ -83,24 +226,10 @@ _EXACT = {
     "Only admins may manage staff and admin accounts.": "只有系统管理员可以管理工作人员和管理员账号。",
     "The current password is wrong.": "当前密码不正确。",
     "Wrong password.": "当前密码不正确。",
-    "The requested URL was not found on the server. If you entered the URL manually please check "
-    "your spelling and try again.": "您要找的页面不存在。",
-    "The method is not allowed for the requested URL.": "不支持这种操作。",
 }
 
 # Messages with values in them: (pattern, template using the pattern's groups).
 _PATTERNS = [
-    (re.compile(r"^Must be one of: (.*)\.$"), "请从以下选项中选择：{0}。"),
-    (
-        re.compile(r"^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$"),
-        "应在 {0} 到 {1} 之间。",
-    ),
-    (re.compile(r"^Must be greater than or equal to (\S+)\.$"), "不能小于 {0}。"),
-    (re.compile(r"^Must be less than or equal to (\S+)\.$"), "不能大于 {0}。"),
-    (re.compile(r"^Must be greater than (\S+)\.$"), "应大于 {0}。"),
-    (re.compile(r"^Length must be between (\d+) and (\d+)\.$"), "长度应为 {0} 到 {1} 个字符。"),
-    (re.compile(r"^Longer than maximum length (\d+)\.$"), "不能超过 {0} 个字符。"),
-    (re.compile(r"^Shorter than minimum length (\d+)\.$"), "不能少于 {0} 个字符。"),
     (re.compile(r"^County (\d+) is outside your counties\.$"), "县 {0} 不在您的管辖范围内。"),
     (
         re.compile(r"^The product was not a certified poverty-alleviation product on (\S+): .*$"),
@@ -306,14 +435,13 @@ _REGISTER_MESSAGES = [
     (r"Link \w+ ends earlier; a link is never extended\.", "已登记的带贫关系结束得更早，不能延长。"),
     (r"The household's county is outside your counties\.", "户所在县不在您的管辖范围内。"),
 ]
-_PATTERNS += [(re.compile(f"^{pattern}$"), text) for pattern, text in _REGISTER_MESSAGES]
+_PATTERNS += [(re.compile(f"^{pattern}$"), chinese) for pattern, chinese in _REGISTER_MESSAGES]
 
 # A cell's message names its column first ("应付金额: '1.234' has more than two decimal places ...").
 _CELL_MESSAGE = re.compile(r"^([^\s:：'\"]+): (.+)$")
 
 
-def zh(message: str) -> str:
-    """The Chinese text of a service or validation message, or the message itself."""
+def _legacy(message: str) -> str:
     if message in _EXACT:
         return _EXACT[message]
     for pattern, template in _PATTERNS:
@@ -321,10 +449,6 @@ def zh(message: str) -> str:
         if match:
             return template.format(*match.groups())
     cell = _CELL_MESSAGE.match(message)
-    if cell and zh(cell.group(2)) != cell.group(2):
-        return f"{cell.group(1)}：{zh(cell.group(2))}"
+    if cell and _legacy(cell.group(2)) != cell.group(2):
+        return f"{cell.group(1)}：{_legacy(cell.group(2))}"
     return message
-
-
-def role_label(role: str) -> str:
-    return ROLE_LABELS.get(role, role)

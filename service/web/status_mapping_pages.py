@@ -18,7 +18,7 @@ from service.errors import NotFound, ServiceError, ValidationFailed
 from service.storage import get_db
 from service.web.core import PageBlueprint, current_principal, fail, form_values, load_form, ok
 from service.web.formatting import label
-from service.web.messages import zh
+from service.web.messages import refusal, say
 
 bp = PageBlueprint("status_mapping_pages", __name__, url_prefix="/status-mappings")
 
@@ -126,7 +126,7 @@ def error_message(error: ServiceError) -> str:
     if error.code in ERROR_MESSAGES:
         return ERROR_MESSAGES[error.code]
     details = {
-        name: [zh(str(item)) for item in (value if isinstance(value, list) else [value])]
+        name: [say(item) for item in (value if isinstance(value, list) else [value])]
         for name, value in error.details.items()
     }
-    return joined(details) if details else zh(error.message)
+    return joined(details) if details else refusal(error)

@@ -185,6 +185,6 @@ def test_dates_are_shown_in_shanghai():
 
 
 def test_messages_are_translated_or_kept():
-    assert messages.zh("Missing data for required field.") == "必填。"
-    assert messages.zh("Must be greater than or equal to 1.") == "不能小于 1。"
-    assert messages.zh("Something only the service says.") == "Something only the service says."
+    assert messages.say("Missing data for required field.") == "必填。"
+    assert messages.say("Must be greater than or equal to 1.") == "不能小于 1。"
+    assert messages.say("Something only the service says.") == "Something only the service says."
