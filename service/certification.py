@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE
-from service.errors import Conflict, Forbidden, ValidationFailed
+from service.errors import Coded, Conflict, Forbidden, ValidationFailed
 
 DRAFT = "draft"
 SUBMITTED = "submitted"
@@ -110,16 +110,23 @@ def check_transition(action: str, status: str, role: str, reason: str | None = N
     if role not in transition.roles:
         raise Forbidden(
             f"The {role} role may not {action} a product.",
+            code="certification.role_not_allowed",
+            params={"action": action, "role": role},
             details={"allowed": allowed_actions(status, role)},
         )
     if status not in transition.sources:
         raise Conflict(
             f"A {status} product cannot be {_past(action)}.",
+            code="certification.wrong_status",
+            params={"action": action, "status": status},
             details={"status": status, "allowed": allowed_actions(status, role)},
         )
     if transition.reason_required and not (reason or "").strip():
         raise ValidationFailed(
-            f"A reason is required to {action} a product.", details={"reason": ["Required."]}
+            f"A reason is required to {action} a product.",
+            code="certification.reason_required",
+            params={"action": action},
+            details={"reason": [Coded("field.required", "Required.")]},
         )
     return transition
 
@@ -139,9 +146,12 @@ def _past(action: str) -> str:
 def check_publicity_over(publicity_ends_at: datetime | None, now: datetime) -> None:
     """Certification waits for the end of the publicity period (公示期)."""
     if publicity_ends_at is None or now < publicity_ends_at:
+        ends_at = publicity_ends_at.isoformat() if publicity_ends_at else None
         raise Conflict(
             "The publicity period has not ended yet.",
-            details={"publicity_ends_at": publicity_ends_at.isoformat() if publicity_ends_at else None},
+            code="certification.publicity_not_over",
+            params={"publicity_ends_at": ends_at},
+            details={"publicity_ends_at": ends_at},
         )
 
 
@@ -150,6 +160,8 @@ def status_after_edit(status: str, changed_fields: Iterable[str]) -> str | None:
     if status not in EDITABLE_STATUSES:
         raise Conflict(
             f"A {status} product cannot be edited; it is under review or closed.",
+            code="certification.not_editable",
+            params={"status": status},
             details={"status": status, "editable_in": sorted(EDITABLE_STATUSES)},
         )
     if status == CERTIFIED and set(changed_fields) & set(REVIEWED_FIELDS):

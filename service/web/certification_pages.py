@@ -21,6 +21,7 @@ from service.certification import COUNTY_APPROVED, PUBLICIZING, SUBMITTED
 from service.clock import local_date
 from service.errors import ServiceError
 from service.storage import get_db
+from service.web import formatting, messages
 from service.web.core import (
     PageBlueprint,
     all_rows,
@@ -32,7 +33,6 @@ from service.web.core import (
     load_form,
     ok,
     page_number,
-    service_error_fields,
     wants_xlsx,
     with_operator_names,
 )
@@ -45,15 +45,7 @@ bp = PageBlueprint("certification_pages", __name__)
 REVIEW_STATUSES = (SUBMITTED, COUNTY_APPROVED, PUBLICIZING)
 PER_PAGE = 50
 
-ACTION_LABELS = {
-    "submit": "提交认定申请",
-    "approve": "县级审定通过",
-    "reject": "退回",
-    "publicize": "开始公示",
-    "object": "登记异议",
-    "certify": "认定",
-    "revoke": "撤销认定",
-}
+ACTION_LABELS = formatting.ACTION_LABELS
 
 REVIEW_COLUMNS = [
     Column("产品名称", "name", TEXT, width=24),
@@ -116,25 +108,11 @@ def _done_message(action: str, product: Mapping[str, Any]) -> str:
     }[action]
 
 
-def _refusal(error: ServiceError, action: str) -> str:
-    """Why the service refused the step, in Chinese (the service speaks English)."""
-    details = error.details if isinstance(error.details, Mapping) else {}
-    step = ACTION_LABELS[action]
-    if "reason" in details:
-        return f"“{step}”必须填写理由。"
-    if "publicity_ends_at" in details:
-        ends = details["publicity_ends_at"]
-        until = local_datetime(datetime.fromisoformat(ends)) if ends else "—"
-        return f"公示期尚未结束（{until} 结束），公示期满后才能认定。"
-    if "allowed" in details and error.status == 409:
-        return f"产品当前状态为“{label(details.get('status'), 'status')}”，不能{step}。"
-    if "allowed" in details:
-        return f"您的账号不能对这个产品执行“{step}”。"
+def _refusal(error: ServiceError) -> str:
+    """Why the service refused the step, in Chinese."""
     if error.status == 412:
         return "产品刚刚被他人修改，请查看最新状态后再操作。"
-    if "operator_id" in details:
-        return "经营主体已暂停，产品不能继续推进认定。"
-    return joined(service_error_fields(error))
+    return messages.refusal(error)
 
 
 @bp.route("/products/<objectid:product_id>/transition", methods=["POST"])
@@ -154,7 +132,7 @@ def transition(product_id):
     try:
         after = products.transition(get_db(), current_principal(), product_id, action, **data)
     except ServiceError as error:
-        fail(_refusal(error, action))
+        fail(_refusal(error))
         return back
     ok(_done_message(action, after))
     return back

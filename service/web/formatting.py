@@ -24,7 +24,19 @@ OPERATOR_KIND_LABELS = {
     "village_collective": "村集体经济组织",
 }
 OPERATOR_STATUS_LABELS = {"active": "正常", "suspended": "已暂停"}
+# The certification steps, as the product page's buttons and its refusals name them.
+ACTION_LABELS = {
+    "submit": "提交认定申请",
+    "approve": "县级审定通过",
+    "reject": "退回",
+    "publicize": "开始公示",
+    "object": "登记异议",
+    "certify": "认定",
+    "revoke": "撤销认定",
+}
+
 LABELS: dict[str, dict[str, str]] = {
+    "action": ACTION_LABELS,
     "channel": CHANNEL_LABELS,
     "category": CATEGORY_LABELS,
     "status": STATUS_LABELS,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from service.errors import ServiceError, detail_code
 from service.vocabulary import MECHANISMS
-from service.web.formatting import ROLE_LABELS, yuan
+from service.web.formatting import LABELS, ROLE_LABELS, label, local_datetime, yuan
 
 CATALOGUE: dict[str, str] = {
     # Generic kinds: a refusal whose rule has no text of its own.
@@ -105,6 +106,12 @@ CATALOGUE: dict[str, str] = {
     "row.order_unreadable": "同一订单的其他行无法读取，订单金额无法分摊到各件商品。",
     "row.over_payment": "超过了所付金额。",
     "row.invalid": "这一行无法读取。",
+    # Certification of products.
+    "certification.role_not_allowed": "您的账号不能对这个产品执行“{action}”。",
+    "certification.wrong_status": "产品当前状态为“{status}”，不能{action}。",
+    "certification.reason_required": "“{action}”必须填写理由。",
+    "certification.publicity_not_over": "公示期尚未结束（{publicity_ends_at} 结束），公示期满后才能认定。",
+    "certification.not_editable": "产品当前状态为“{status}”，正在审核或已关闭，不能修改。",
     # Rules with their own refusal class.
     "status_already_known": "导入程序已能识别这个订单状态，不能另设映射。",
     "status_mapping_not_found": "本县没有这条订单状态映射。",
@@ -118,9 +125,13 @@ CATALOGUE: dict[str, str] = {
 
 
 def _shown(name: str, value: Any) -> str:
-    """A parameter as the page shows it: fen as yuan with two decimals, lists joined."""
+    """A parameter as shown: fen as yuan, times in Shanghai, codes by their label, lists joined."""
     if name.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
         return yuan(value)
+    if name.endswith("_at") and isinstance(value, str) and value:
+        return local_datetime(datetime.fromisoformat(value))
+    if name in LABELS and isinstance(value, str):
+        return label(value, name)
     if isinstance(value, (list, tuple)):
         return "、".join(str(item) for item in value)
     return "" if value is None else str(value)
