@@ -34,6 +34,8 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from service import households, storage
+from service import operators as operator_records
+from service import products as product_records
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal, require_county
 from service.benefit_links import MECHANISMS
 from service.certification import CERTIFIED, STATUSES
@@ -523,7 +525,7 @@ def _stale_partitions(db: Database, scope: ReportScope) -> list[dict[str, str]]:
     counties: Iterable[str] | None = scope.county_codes
     if counties is None and scope.operator_id is not None:
         # An enterprise's figures sit in its operator's county.
-        operator = db[storage.OPERATORS].find_one({"_id": scope.operator_id}, {"county_code": 1})
+        operator = operator_records.find_operator(db, scope.operator_id, {"county_code": 1})
         counties = [operator["county_code"]] if operator else []
     query = stale_partitions_query(counties, scope.from_month, scope.to_month)
     return [
@@ -613,11 +615,11 @@ def product_ranking(
     context = _context(db, context)
     scope = _scope(actor, args)
     rows = ranking(context.product_sales(scope), "product_id", limit)
-    products = storage.documents_by_id(
-        db, storage.PRODUCTS, (row["_id"] for row in rows), {"name": 1, "operator_id": 1, "category": 1}
+    products = product_records.documents_by_id(
+        db, (row["_id"] for row in rows), {"name": 1, "operator_id": 1, "category": 1}
     )
-    operators = storage.documents_by_id(
-        db, storage.OPERATORS, (product["operator_id"] for product in products.values()), {"name": 1}
+    operators = operator_records.documents_by_id(
+        db, (product["operator_id"] for product in products.values()), {"name": 1}
     )
     items = []
     for rank, row in enumerate(rows, start=1):
@@ -649,8 +651,8 @@ def operator_ranking(
     context = _context(db, context)
     scope = _scope(actor, args)
     rows = ranking(context.product_sales(scope), "operator_id", limit)
-    operators = storage.documents_by_id(
-        db, storage.OPERATORS, (row["_id"] for row in rows), {"name": 1, "county_code": 1}
+    operators = operator_records.documents_by_id(
+        db, (row["_id"] for row in rows), {"name": 1, "county_code": 1}
     )
     items = [
         {
@@ -671,7 +673,7 @@ def category_sales(
     context = _context(db, context)
     scope = _scope(actor, args)
     by_product = _add_up(context.product_sales(scope), lambda row: row["_id"].get("product_id"))
-    products = storage.documents_by_id(db, storage.PRODUCTS, by_product, {"category": 1})
+    products = product_records.documents_by_id(db, by_product, {"category": 1})
     summed = ("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity")
     totals: dict[str, dict[str, int]] = {}
     for product_id, row in by_product.items():
@@ -773,11 +775,11 @@ def certification_status(
     """
     now = now or utcnow()
     scope = resolve_scope(actor, county_code=county_code, operator_id=operator_id, today=today_local())
-    query = scope_match(scope, period=False)
-    products = list(
-        db[storage.PRODUCTS].find(
-            query, {"name": 1, "status": 1, "valid_until": 1, "operator_id": 1, "county_code": 1}
-        )
+    products = product_records.of_counties(
+        db,
+        scope.county_codes,
+        scope.operator_id,
+        {"name": 1, "status": 1, "valid_until": 1, "operator_id": 1, "county_code": 1},
     )
     counts = dict.fromkeys(STATUSES, 0)
     expiring = []
@@ -788,9 +790,7 @@ def certification_status(
         valid_until = product.get("valid_until")
         if status == CERTIFIED and valid_until is not None and valid_until <= horizon:
             expiring.append(product)
-    operators = storage.documents_by_id(
-        db, storage.OPERATORS, (p["operator_id"] for p in expiring), {"name": 1}
-    )
+    operators = operator_records.documents_by_id(db, (p["operator_id"] for p in expiring), {"name": 1})
     expiring.sort(key=lambda product: (product["valid_until"], product["name"]))
     expiring_items = [
         {
@@ -831,9 +831,7 @@ def unallocated_pools(
     context = _context(db, context)
     scope = _scope(actor, args)
     rows = list(storage.aggregate(db[storage.OPERATOR_POOLS], unallocated_pipeline(scope)))
-    operators = storage.documents_by_id(
-        db, storage.OPERATORS, (row["operator_id"] for row in rows), {"name": 1}
-    )
+    operators = operator_records.documents_by_id(db, (row["operator_id"] for row in rows), {"name": 1})
     items = [
         {
             "county_code": row["county_code"],
@@ -884,12 +882,8 @@ def household_income(
     )
     pools = _pools_of(db, shares)
     sources = [source for pool in pools.values() for source in pool.get("sources") or []]
-    products = storage.documents_by_id(
-        db, storage.PRODUCTS, (source["product_id"] for source in sources), {"name": 1}
-    )
-    operators = storage.documents_by_id(
-        db, storage.OPERATORS, (share["operator_id"] for share in shares), {"name": 1}
-    )
+    products = product_records.documents_by_id(db, (source["product_id"] for source in sources), {"name": 1})
+    operators = operator_records.documents_by_id(db, (share["operator_id"] for share in shares), {"name": 1})
     items = []
     for share in shares:
         operator_name = operators.get(share["operator_id"], {}).get("name")
