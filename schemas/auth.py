@@ -85,8 +85,13 @@ class AuditEntrySchema(BaseSchema):
 
 class AuditQueryArgsSchema(PageArgsSchema):
     county_code = CountyCode()
-    entity_kind = fields.String(validate=validate.Length(max=40))
-    entity_id = fields.String(validate=validate.Length(max=40))
+    username = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "The account that made the change."}
+    )
+    entity_kind = fields.String(
+        validate=validate.Length(max=40), metadata={"description": "The kind of record: product, operator, …"}
+    )
+    entity_id = fields.String(validate=validate.Length(max=40), metadata={"description": "The record's id."})
     action = fields.String(validate=validate.Length(max=60))
-    since = fields.AwareDateTime(default_timezone=None)
-    until = fields.AwareDateTime(default_timezone=None)
+    since = fields.Date(metadata={"description": "First day (Asia/Shanghai), included."})
+    until = fields.Date(metadata={"description": "Last day (Asia/Shanghai), included."})

@@ -181,6 +181,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("county_code", ASCENDING), ("at", DESCENDING)], name="county_at"),
         IndexModel([("entity.kind", ASCENDING), ("entity.id", ASCENDING)], name="entity"),
         IndexModel([("at", DESCENDING)], name="at"),
+        # The log filtered by the person who made the changes.
+        IndexModel([("actor.username", ASCENDING), ("at", DESCENDING)], name="actor_at"),
     ],
     OPERATORS: [
         # Partial: operators created before USCCs were recorded carry none.

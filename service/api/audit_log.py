@@ -19,6 +19,10 @@ AuditPageSchema = page_of(AuditEntrySchema, "AuditPageSchema")
 @blp.response(200, AuditPageSchema)
 @allow(*STAFF)
 def list_entries(args):
-    """Newest first; county staff see entries of their counties only."""
+    """Newest first; county staff see entries of their counties only.
+
+    Filter by who made the change (username), which record (entity_kind, entity_id), the action, and
+    the days (since through until, Asia/Shanghai, both included).
+    """
     items, total = audit.list_entries(get_db(), principal(), **args)
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}

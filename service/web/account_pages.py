@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bson import ObjectId
 from flask import redirect, render_template, request, session, url_for
-from marshmallow import fields
 
 from schemas.auth import (
     AuditQueryArgsSchema,
@@ -22,11 +21,12 @@ from schemas.auth import (
     UserPatchSchema,
     UserQueryArgsSchema,
 )
-from service import accounts, audit, canteens, operators, storage
+from service import accounts, audit, canteens, counters, operators, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, EVERYONE, ROLES, STAFF, allow
-from service.clock import end_of_local_day, start_of_local_day
+from service.clock import SHANGHAI
 from service.errors import ServiceError
 from service.storage import get_db
+from service.vocabulary import FIELD_LABELS
 from service.web.core import (
     PageBlueprint,
     all_rows,
@@ -41,7 +41,7 @@ from service.web.core import (
     service_error_fields,
     wants_xlsx,
 )
-from service.web.formatting import label, local_datetime, percent_bp, yuan
+from service.web.formatting import label, local_date, local_datetime, percent_bp, yuan
 from service.xlsx import DATETIME, TEXT, Column
 
 bp = PageBlueprint("account_pages", __name__)
@@ -105,39 +105,24 @@ ENTITY_PAGES = {
     "household": ("household_pages.household", "household_id"),
     "benefit_link": ("link_pages.link", "link_id"),
     "user": ("account_pages.user", "user_id"),
+    "canteen": ("county_canteen_pages.canteen", "canteen_id"),
+    "import_run": ("import_pages.run", "run_id"),
 }
 # Which labels a "status" field of each kind uses.
 STATUS_LABELS = {"product": "status", "operator": "operator_status", "household": "household_status"}
-FIELD_LABELS = {
-    "status": "状态",
-    "name": "名称",
-    "active": "启用",
-    "display_name": "姓名",
-    "username": "用户名",
-    "role": "角色",
-    "county_codes": "县代码",
-    "county_code": "县代码",
-    "price_fen": "价格",
-    "benefit_rate_bp": "带贫比例",
-    "reason": "理由",
-    "weight": "权重",
-    "valid_from": "开始日期",
-    "valid_to": "结束日期",
-    "members": "家庭人口",
-    "head_name": "户主",
-    "id_number_masked": "身份证号（已脱敏）",
+# Coded fields shown by their Chinese labels (formatting.LABELS), whatever the record.
+CODE_LABELS = {
+    "category": "category",
+    "channel": "channel",
+    "mechanism": "mechanism",
+    "benefit_mechanisms": "mechanism",
+    "role": "role",
+    "unit_type": "unit_type",
 }
-# Bookkeeping that changes with every write and says nothing to a reader of the log.
-_UNREMARKABLE = {"_id", "version", "updated_at", "status_history", "benefit_rate_history"}
+# Stored as the first moment after the last day (links, certificates); shown as that last day.
+_EXCLUSIVE_ENDS = ("valid_to", "valid_until")
 _TITLE_FIELDS = ("name", "username", "household_no", "invoice_no", "cabinet_no")
 _TEXT_LIMIT = 60
-
-
-class AuditFilterSchema(AuditQueryArgsSchema):
-    """The API's audit filters, with the period as calendar days (Asia/Shanghai) as a date box sends it."""
-
-    since = fields.Date()
-    until = fields.Date()
 
 
 # Users ----------------------------------------------------------------------------------------
@@ -347,55 +332,74 @@ def password():
 # Audit log ------------------------------------------------------------------------------------
 
 
-def _audit_filters(args: Mapping[str, Any]) -> dict[str, Any]:
-    """The page's filters as service.audit takes them: whole days from ``since`` through ``until``."""
-    filters = {key: value for key, value in args.items() if key not in ("since", "until")}
-    if args.get("since"):
-        filters["since"] = start_of_local_day(args["since"])
-    if args.get("until"):
-        filters["until"] = end_of_local_day(args["until"])
-    return filters
+def field_label(name: str) -> str:
+    """A changed field's Chinese name; a nested one joins its parent's ("年度采购计划 · 预留比例")."""
+    return " · ".join(FIELD_LABELS.get(part, part) for part in name.split("."))
 
 
-def _shown(value: Any, key: str, kind: str) -> str:
-    """A snapshot value as a reader of the log sees it (money in yuan, times in Asia/Shanghai)."""
-    if value is None or value == "" or value == []:
+def _coded(value: Any, name: str, kind: str) -> str | None:
+    """The Chinese label of a coded value, or None when the field holds no code."""
+    if name == "status" and kind in STATUS_LABELS:
+        return label(value, STATUS_LABELS[kind])
+    if name == "kind" and kind == "operator":
+        return label(value, "operator_kind")
+    if name == "kind" and kind == "counter":
+        return counters.KINDS.get(value, str(value))
+    if name in CODE_LABELS:
+        return label(value, CODE_LABELS[name])
+    return None
+
+
+def _moment(value: datetime, name: str) -> str:
+    """A time in Asia/Shanghai; a day's first moment as the day (an exclusive end as its last day)."""
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(SHANGHAI)
+    if local.time() != time.min:
+        return local_datetime(local)
+    return local_date(local - timedelta(days=1) if name in _EXCLUSIVE_ENDS else local)
+
+
+def _item(value: Any, name: str, kind: str) -> str:
+    """One item of a listed field: a channel's SKU, a dated rate, a certificate, a code."""
+    if isinstance(value, Mapping):
+        if "benefit_rate_bp" in value:
+            since = _shown(value.get("valid_from"), "valid_from", kind)
+            return f"{percent_bp(value['benefit_rate_bp'])}（{since}起）"
+        if "sku" in value:
+            return f"{label(value.get('channel'), 'channel')}：{value['sku']}"
+        if "certificate_no" in value:
+            return str(value["certificate_no"])
+        return "；".join(f"{field_label(key)}：{_shown(item, key, kind)}" for key, item in value.items())
+    return _coded(value, name, kind) or str(value)
+
+
+def _shown(value: Any, name: str, kind: str) -> str:
+    """A logged value as a reader sees it: yuan, percentages, Asia/Shanghai times, Chinese labels."""
+    if value is None or value == "" or value == [] or value == {}:
         return "—"
+    leaf = name.rsplit(".", 1)[-1]
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, datetime):
-        return local_datetime(value)
-    if key.endswith("_fen") and isinstance(value, int):
-        return yuan(value)
-    if key.endswith("_bp") and isinstance(value, int):
+        return _moment(value, leaf)
+    if leaf.endswith("_fen") and isinstance(value, int):
+        return f"{yuan(value)} 元"
+    if leaf.endswith("_bp") and isinstance(value, int):
         return percent_bp(value)
-    if key == "status" and kind in STATUS_LABELS:
-        return label(value, STATUS_LABELS[kind])
-    if key == "role":
-        return label(value, "role")
-    if isinstance(value, dict):
-        return "（已变更）"
     if isinstance(value, list):
-        value = "、".join(str(item) if not isinstance(item, dict) else "…" for item in value)
-    text = str(value)
+        text = "、".join(_item(item, leaf, kind) for item in value)
+    elif isinstance(value, Mapping):
+        text = _item(value, leaf, kind)
+    else:
+        text = _coded(value, leaf, kind) or str(value)
     return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
 
 
 def _changes(entry: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The fields an update changed, each as before → after; a creation lists none (it is all new)."""
-    before, after = entry.get("before") or {}, entry.get("after") or {}
-    if not before or not after:
-        return []
+    """An update's changes as 字段：旧值 → 新值, in Chinese; a creation lists none (it is all new)."""
     kind = entry["entity"]["kind"]
-    names = [key for key in {**before, **after} if key not in _UNREMARKABLE]
     return [
-        {
-            "field": FIELD_LABELS.get(key, key),
-            "before": _shown(before.get(key), key, kind),
-            "after": _shown(after.get(key), key, kind),
-        }
-        for key in names
-        if before.get(key) != after.get(key)
+        {"field": field_label(name), "before": _shown(before, name, kind), "after": _shown(after, name, kind)}
+        for name, before, after in audit.changed_fields(entry)
     ]
 
 
@@ -453,9 +457,9 @@ AUDIT_COLUMNS = [
 @bp.route("/audit/", endpoint="audit")
 @allow(*STAFF)
 def audit_log():
-    """Who did what to which record, newest first; county staff see their counties' entries."""
-    args, errors = query_args(AuditFilterSchema())
-    filters = _audit_filters(args)
+    """Who did what to which record, newest first, by person, record and day (Asia/Shanghai)."""
+    args, errors = query_args(AuditQueryArgsSchema())
+    filters = dict(args)
     if wants_xlsx():
         return download_table(
             AUDIT_COLUMNS, _described(all_rows(audit.list_entries, **filters)), "audit-log.xlsx", "操作日志"
