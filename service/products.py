@@ -27,7 +27,7 @@ from adapters.base import CHANNELS as SALE_CHANNELS
 from service import access, audit, certification, operators, partitions, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.certification import CERTIFIED, DRAFT, EXPIRED, rate_at
-from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
+from service.clock import SHANGHAI, local_date, start_of_local_day, today_local, utcnow
 from service.config import Config
 from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from service.storage import sort_spec
@@ -87,6 +87,11 @@ def _setting(name: str) -> Any:
     if has_app_context():
         return current_app.config.get(name, getattr(Config, name))
     return getattr(Config, name)
+
+
+def certificate_validity() -> timedelta:
+    """How long a certificate holds from its certification (CERTIFICATION_VALID_DAYS)."""
+    return timedelta(days=_setting("CERTIFICATION_VALID_DAYS"))
 
 
 # Access -----------------------------------------------------------------------------------------
@@ -348,15 +353,20 @@ def _history_entry(
     return {"at": at, "by": actor.as_actor(), "from": from_status, "to": to_status, "reason": reason, **extra}
 
 
-def create_product(db: Database, actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
-    """Register a draft product for an operator (the enterprise itself, or staff on its behalf)."""
+def create_product(
+    db: Database, actor: Principal, data: dict[str, Any], *, at: datetime | None = None
+) -> dict[str, Any]:
+    """Register a draft product for an operator (the enterprise itself, or staff on its behalf).
+
+    ``at``: when it was registered, now unless the demo county is given its past.
+    """
     _check_output_unit(data)
     operator = _operator_for(db, actor, data.get("operator_id"))
     _require_active(operator)
     channel_skus = list(data.get("channel_skus") or [])
     keys = _sku_keys(channel_skus)
     _check_skus_free(db, keys, None)
-    now = utcnow()
+    now = at or utcnow()
     product: dict[str, Any] = {
         "operator_id": operator["_id"],
         "county_code": operator["county_code"],
@@ -365,7 +375,7 @@ def create_product(db: Database, actor: Principal, data: dict[str, Any]) -> dict
         "benefit_rate_history": [
             {
                 "benefit_rate_bp": data["benefit_rate_bp"],
-                "valid_from": _rate_start(data.get("benefit_rate_valid_from")),
+                "valid_from": _rate_start(data.get("benefit_rate_valid_from") or local_date(now)),
             }
         ],
         "channel_skus": channel_skus,
@@ -588,12 +598,14 @@ def transition(
     reason: str | None = None,
     township_review_note: str | None = None,
     expected_version: int | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """Move a product through certification (submit, approve, reject, publicize, object, certify, revoke).
 
-    The wrong role is 403, the wrong status 409 listing what the caller may do now.
+    The wrong role is 403, the wrong status 409 listing what the caller may do now. ``at``: when
+    the step is taken, now unless the demo county is given its past (its rules apply as of then).
     """
-    now = utcnow()
+    now = at or utcnow()
     product = _load(db, product_id)
     _require_may_write(actor, product)
     status = effective_status(product, now)
@@ -621,7 +633,7 @@ def transition(
         certificate = {
             "number": _next_certificate_number(db, product["county_code"], now),
             "certified_at": now,
-            "valid_until": now + timedelta(days=_setting("CERTIFICATION_VALID_DAYS")),
+            "valid_until": now + certificate_validity(),
             "ended_at": None,
             "end_reason": None,
         }

@@ -9,7 +9,9 @@ import pytest
 
 from service import certification, products, storage
 from service import clock as clock_module
+from service.access import system_principal
 from service.clock import local_date, start_of_local_day, utcnow
+from service.errors import Conflict
 
 DAY = timedelta(days=1)
 VALID_GTIN = "6901234567892"
@@ -826,3 +828,65 @@ def test_concurrent_registrations_of_one_sku_create_exactly_one_product(app, ent
         statuses = sorted(pool.map(create, range(16)))
     assert statuses == [201] + [409] * 15
     assert db[storage.PRODUCTS].count_documents({"channel_sku_keys": "jd:100012345"}) == 1
+
+
+# Steps taken at a past moment (the demo county's history) ---------------------------------------
+
+
+def test_a_product_registered_and_certified_in_the_past_follows_the_rules_of_then(factory, db, app):
+    admin = system_principal("tests")
+    operator = factory.operator("340722")
+    registered = utcnow() - 1000 * DAY
+    with app.app_context():
+        product = products.create_product(
+            db, admin, {**product_body(), "operator_id": operator["_id"]}, at=registered
+        )
+        for action, day in (("submit", 2), ("approve", 4), ("publicize", 6)):
+            step = products.transition(db, admin, product["_id"], action, at=registered + day * DAY)
+        with pytest.raises(Conflict):  # publicity runs its days then as now
+            products.transition(db, admin, product["_id"], "certify", at=step["publicity_ends_at"] - DAY)
+        certified = products.transition(db, admin, product["_id"], "certify", at=step["publicity_ends_at"])
+    assert product["created_at"] == registered
+    assert product["benefit_rate_history"][0]["valid_from"] == start_of_local_day(local_date(registered))
+    assert [entry["at"] for entry in certified["status_history"]][:2] == [registered, registered + 2 * DAY]
+    year = certified["certified_at"].astimezone(clock_module.SHANGHAI).year
+    assert certified["certificate_no"] == f"FP340722{year}00001"
+    assert certified["valid_until"] == certified["certified_at"] + products.certificate_validity()
+    assert products.get_product(db, admin, product["_id"])["status"] == "expired"
+
+
+# Look-ups for other modules ---------------------------------------------------------------------
+
+
+def test_products_are_matched_by_id_sku_barcode_or_certificate_in_one_query(factory, db):
+    by_id = factory.product()
+    by_sku = factory.product(channel_skus=[{"channel": "jd", "sku": "JD-1"}])
+    by_barcode = factory.product(barcode=VALID_GTIN)
+    by_certificate = factory.product(status="certified")
+    factory.product(channel_skus=[{"channel": "taobao", "sku": "JD-1"}])
+    found = products.matching(
+        db,
+        {"name": 1},
+        ids=[by_id["_id"]],
+        sku_keys=["jd:JD-1"],
+        barcodes=[VALID_GTIN],
+        certificate_numbers=by_certificate["certificate_numbers"],
+    )
+    assert {product["_id"] for product in found} == {
+        by_id["_id"], by_sku["_id"], by_barcode["_id"], by_certificate["_id"]
+    }  # fmt: skip
+    assert products.matching(db, {"name": 1}) == []
+    assert products.names_by_id(db, [by_id["_id"], None]) == {by_id["_id"]: by_id["name"]}
+
+
+def test_products_of_counties_and_an_operator(factory, db):
+    here = factory.product(county_code="340722")
+    there = factory.product(county_code="340828")
+    fields = {"county_code": 1}
+    assert {p["_id"] for p in products.of_counties(db, ["340722"], None, fields)} == {here["_id"]}
+    assert {p["_id"] for p in products.of_counties(db, ["340722", "340828"], None, fields)} == {
+        here["_id"], there["_id"]
+    }  # fmt: skip
+    assert products.of_counties(db, None, there["operator_id"], fields) == [
+        {"_id": there["_id"], "county_code": "340828"}
+    ]
