@@ -463,3 +463,22 @@ def test_operator_reads_carry_the_benefit_figures(staff, factory, db):
     assert (body["linked_households"], body["linked_people"]) == (1, 4)
     listed = staff.get("/api/v1/operators").json["items"][0]
     assert (listed["linked_households"], listed["linked_people"]) == (1, 4)
+
+
+# Look-ups for other modules ---------------------------------------------------------------------
+
+
+def test_operators_are_found_by_id_or_uscc_in_one_query(factory, db):
+    first = factory.operator("340722", uscc="91340722MA2N0EXA1X")
+    second = factory.operator("340828")
+    factory.operator("340722")
+    found = operators.matching(db, {"name": 1}, ids=[second["_id"]], usccs=[first["uscc"]])
+    assert {operator["_id"] for operator in found} == {first["_id"], second["_id"]}
+    assert operators.matching(db, usccs=[first["uscc"]])[0]["county_code"] == "340722"
+    assert operators.matching(db) == []
+    assert operators.names_by_id(db, [first["_id"], None]) == {first["_id"]: first["name"]}
+    assert operators.find_operator(db, second["_id"], {"county_code": 1}) == {
+        "_id": second["_id"], "county_code": "340828"
+    }  # fmt: skip
+    assert operators.find_operator(db, None) is None
+    assert operators.find_operator(db, ObjectId()) is None
