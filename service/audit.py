@@ -33,6 +33,12 @@ BOOKKEEPING = frozenset(
         "fingerprint",
         "declared_at",
         "declared_by",
+        "decided_at",
+        "decided_by",
+        "ended_at",
+        "ended_by",
+        "requested_by",
+        "updated_by",
         "stats",
     }
 )
