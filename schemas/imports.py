@@ -9,7 +9,9 @@ from adapters.base import CHANNELS
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema, page_of
 from schemas.operators import ActorSchema
 from schemas.products import ChannelSkuSchema
+from schemas.reports import Month
 from service.import_runs import STATUSES
+from service.unmatched import BARCODE, MAX_SEARCH_CHARS, NAME
 
 # The most files one export is (淘宝's order report and item report).
 MAX_EXPORT_FILES = 2
@@ -155,6 +157,39 @@ ImportRunPageSchema = page_of(ImportRunSchema, "ImportRunPageSchema")
 class UnmatchedQueryArgsSchema(BaseSchema):
     county_code = CountyCode(metadata={"description": "One of your counties (required for admins)."})
     channel = fields.String(validate=validate.OneOf(CHANNELS))
+    q = fields.String(
+        validate=validate.Length(max=MAX_SEARCH_CHARS),
+        metadata={"description": "Only SKUs whose raw SKU, barcode or title contains this text (any case)."},
+    )
+    product_q = fields.String(
+        validate=validate.Length(max=MAX_SEARCH_CHARS),
+        metadata={"description": "Suggest only the county's products whose name contains this text."},
+    )
+    from_month = Month(data_key="from", metadata={"description": "First month, YYYY-MM (default: January)."})
+    to_month = Month(data_key="to", metadata={"description": "Last month, inclusive (default: this month)."})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class UnmatchedSuggestionSchema(BaseSchema):
+    product_id = ObjectIdField()
+    name = fields.String()
+    spec = fields.String(allow_none=True)
+    unit = fields.String(allow_none=True)
+    barcode = fields.String(allow_none=True)
+    status = fields.String(
+        metadata={"description": "The product's status now; certified or not, it may be mapped."}
+    )
+    certified = fields.Boolean()
+    operator_id = ObjectIdField()
+    operator_name = fields.String(allow_none=True)
+    reason = fields.String(
+        validate=validate.OneOf([BARCODE, NAME]),
+        metadata={
+            "description": "barcode: the lines carry the product's barcode (ranked first); name: alike names."
+        },
+    )
+    similarity_pct = fields.Integer(metadata={"description": "0–100; 100 for a barcode."})
 
 
 class UnmatchedSkuSchema(BaseSchema):
@@ -162,34 +197,53 @@ class UnmatchedSkuSchema(BaseSchema):
     channel = fields.String()
     sku = fields.String(allow_none=True)
     barcode = fields.String(allow_none=True, metadata={"description": "Only when the lines carry no SKU."})
+    barcodes = fields.List(fields.String(), metadata={"description": "Every barcode the lines carried."})
     lines = fields.Integer()
     quantity = fields.Integer()
-    sales_fen = Fen()
+    sales_fen = Fen(metadata={"description": "Net of refunds."})
     first_seen = fields.DateTime()
     last_seen = fields.DateTime()
     sample_title = fields.String(allow_none=True)
+    suggestions = fields.List(
+        fields.Nested(UnmatchedSuggestionSchema),
+        metadata={"description": "The county's products most likely to be this SKU, best first."},
+    )
 
 
 class UnmatchedReportSchema(BaseSchema):
     county_codes = fields.List(fields.String())
     channel = fields.String(allow_none=True)
-    groups = fields.Integer()
+    q = fields.String(allow_none=True)
+    from_month = fields.String(metadata={"description": "The period, by Asia/Shanghai month."})
+    to_month = fields.String()
+    groups = fields.Integer(metadata={"description": "SKUs (or barcodes) found, on every page."})
     lines = fields.Integer()
-    sales_fen = Fen()
+    sales_fen = Fen(
+        metadata={"description": "Unmatched sales of the period net of refunds: the dashboard's figure."}
+    )
     truncated = fields.Boolean()
-    items = fields.List(fields.Nested(UnmatchedSkuSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    items = fields.List(fields.Nested(UnmatchedSkuSchema), metadata={"description": "This page's SKUs."})
 
 
 class UnmatchedMapSchema(ChannelSkuSchema):
     product_id = ObjectIdField(required=True)
 
 
-class UnmatchedMapResultSchema(BaseSchema):
+class UnmatchedMappedSchema(BaseSchema):
     product_id = ObjectIdField()
     county_code = fields.String()
     channel = fields.String()
     sku = fields.String()
     product_version = fields.Integer()
+
+
+class UnmatchedMapResultSchema(BaseSchema):
+    mapped = fields.List(fields.Nested(UnmatchedMappedSchema))
+    county_codes = fields.List(
+        fields.String(), metadata={"description": "The counties matched again, once each."}
+    )
     unmatched_before = fields.Integer()
     matched = fields.Integer(
         metadata={

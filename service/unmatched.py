@@ -1,36 +1,111 @@
 """Unmatched sales (未匹配到产品的销售): the SKUs nobody has mapped yet, and mapping them.
 
-A sale line whose channel SKU and barcode match no product is stored with
-``matched: false`` and counts for no household. County staff list those lines
-grouped by channel and raw SKU (by barcode when the source gave no SKU), map a
-SKU to a product, and the ledger re-matches the county's unmatched lines.
+A sale line whose channel SKU and barcode match no product is stored with ``matched: false``
+and counts for no household. :func:`unmatched_match` is the one definition of those sales
+(lines of the period's Asia/Shanghai months, amounts net of refunds), read by the county
+dashboard's card (:func:`unmatched_sales_fen`) and by the list county staff map from
+(:func:`unmatched_report`): grouped by channel and raw SKU (by barcode when the source gave
+no SKU), searchable, each with the county's products most likely to be it. Staff map several
+SKUs at once (:func:`map_skus`): every row is checked before any is written, and the county's
+lines are then matched again once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from difflib import SequenceMatcher
 from typing import Any
 
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import access, ledger, products, storage
+from adapters.base import CHANNELS
+from service import access, ledger, operators, products, reports, storage
 from service.access import Principal
+from service.certification import CERTIFIED
+from service.clock import today_local
 from service.errors import Forbidden, ValidationFailed
 
 # Unmatched SKUs are few; a report longer than this is cut, and says so.
 MAX_GROUPS = 1000
+# What a search may be: a SKU, a barcode or a few words of a product's name.
+MAX_SEARCH_CHARS = 100
+# Suggestions offered per SKU, and how many of the county's products are weighed for them.
+MAX_SUGGESTIONS = 5
+MAX_CANDIDATES = 1000
+# The most SKUs one batch maps (a page of the list is 50).
+MAX_BATCH = 200
+# Below this name similarity a product is no suggestion at all.
+MIN_SIMILARITY_PCT = 20
+BARCODE, NAME = "barcode", "name"
+# A batch row's refusals, by their stable codes.
+UNKNOWN_CHANNEL = "unknown_channel"
+NO_SUCH_PRODUCT = "no_such_product"
+SKU_HELD = "sku_held_by_another_product"
+SKU_TWICE = "sku_mapped_twice_in_batch"
 
 
-def unmatched_pipeline(county_codes: Iterable[str], channel: str | None = None) -> list[dict[str, Any]]:
+class MappingRefused(ValidationFailed):
+    """A batch of SKU mappings with at least one refused row: nothing was written."""
+
+    code = "sku_mapping_refused"
+
+
+# The one definition ---------------------------------------------------------------------------------
+
+# Lines no product claims (the ledger stores them so, and the rollups group them by the flag).
+UNMATCHED_LINES = {"matched": False}
+
+
+def unmatched_match(
+    county_codes: Iterable[str] | None, from_month: str, to_month: str, channel: str | None = None
+) -> dict[str, Any]:
+    """Unmatched sales of these counties (None: every county) in a period of months (pure).
+
+    Lines no product claims, by the Asia/Shanghai month they happened in; refunds are lines of
+    negative amount, so every sum over this match is net of refunds. The raw ``sales`` and the
+    ``sales_monthly`` rollup carry these fields alike.
+    """
+    match: dict[str, Any] = {**UNMATCHED_LINES, "month": {"$gte": from_month, "$lte": to_month}}
+    if county_codes is not None:
+        match = {"county_code": {"$in": sorted(county_codes)}, **match}
+    if channel is not None:
+        match["channel"] = channel
+    return match
+
+
+def unmatched_sales_fen(rollup_rows: Iterable[Mapping[str, Any]]) -> int:
+    """The dashboard's unmatched sales, from the period's ``sales_monthly`` rows grouped with their
+    ``matched`` flag (reports.monthly_pipeline): the same lines the list groups, net of refunds (pure).
+    """
+    return sum(row["sales_fen"] for row in rollup_rows if row["_id"].get("matched") is False)
+
+
+# The list -------------------------------------------------------------------------------------------
+
+
+def search_match(q: str) -> dict[str, Any]:
+    """Lines whose raw SKU, barcode or title contains the text, any case (pure; the text is escaped)."""
+    pattern = {"$regex": re.escape(q[:MAX_SEARCH_CHARS]), "$options": "i"}
+    return {"$or": [{"raw.sku": pattern}, {"raw.barcode": pattern}, {"raw.title": pattern}]}
+
+
+def unmatched_pipeline(
+    county_codes: Iterable[str],
+    from_month: str,
+    to_month: str,
+    channel: str | None = None,
+    q: str | None = None,
+) -> list[dict[str, Any]]:
     """Unmatched lines of these counties by channel, raw SKU and barcode (pure).
 
     This reads the raw ``sales`` collection, unlike the other reports: acceptable because
     unmatched lines are few, and the match is served by the ``county_unmatched_sku`` index.
     """
-    match: dict[str, Any] = {"county_code": {"$in": sorted(county_codes)}, "matched": False}
-    if channel is not None:
-        match["channel"] = channel
+    match = unmatched_match(county_codes, from_month, to_month, channel)
+    if q:
+        match = {"$and": [match, search_match(q)]}
     return [
         {"$match": match},
         {
@@ -53,7 +128,10 @@ def unmatched_pipeline(county_codes: Iterable[str], channel: str | None = None) 
 
 
 def merge_groups(groups: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One item per channel and SKU (barcodes folded in), or per barcode where there is no SKU (pure)."""
+    """One item per channel and SKU (barcodes folded in), or per barcode where there is no SKU (pure).
+
+    ``barcodes`` keeps every barcode the item's lines carried, for the suggestions.
+    """
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for group in groups:
         key = group["_id"]
@@ -62,7 +140,7 @@ def merge_groups(groups: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         identity = (key["county_code"], key["channel"], sku, barcode)
         item = merged.get(identity)
         if item is None:
-            merged[identity] = {
+            item = merged[identity] = {
                 "county_code": key["county_code"],
                 "channel": key["channel"],
                 "sku": sku,
@@ -72,13 +150,16 @@ def merge_groups(groups: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                     for name in ("lines", "quantity", "sales_fen", "first_seen", "last_seen")
                 },
                 "sample_title": group.get("sample_title"),
+                "barcodes": [],
             }
-            continue
-        for name in ("lines", "quantity", "sales_fen"):
-            item[name] += group[name]
-        item["first_seen"] = min(item["first_seen"], group["first_seen"])
-        item["last_seen"] = max(item["last_seen"], group["last_seen"])
-        item["sample_title"] = item["sample_title"] or group.get("sample_title")
+        else:
+            for name in ("lines", "quantity", "sales_fen"):
+                item[name] += group[name]
+            item["first_seen"] = min(item["first_seen"], group["first_seen"])
+            item["last_seen"] = max(item["last_seen"], group["last_seen"])
+            item["sample_title"] = item["sample_title"] or group.get("sample_title")
+        if key.get("barcode") and key["barcode"] not in item["barcodes"]:
+            item["barcodes"] = sorted([*item["barcodes"], key["barcode"]])
     return sorted(
         merged.values(),
         key=lambda item: (
@@ -104,20 +185,214 @@ def _counties(actor: Principal, county_code: str | None) -> list[str]:
 
 
 def unmatched_report(
-    db: Database, actor: Principal, *, county_code: str | None = None, channel: str | None = None
+    db: Database,
+    actor: Principal,
+    *,
+    county_code: str | None = None,
+    channel: str | None = None,
+    q: str | None = None,
+    product_q: str | None = None,
+    from_month: str | None = None,
+    to_month: str | None = None,
+    page: int | None = 1,
+    per_page: int = 50,
 ) -> dict[str, Any]:
-    """Unmatched sales of the staff member's counties, biggest first, for mapping SKUs to products."""
+    """Unmatched sales of the staff member's counties in the period, biggest first, for mapping.
+
+    The period defaults as the dashboard's does (this year so far), so both show one total. The
+    items of ``page`` carry their suggestions; ``page=None`` gives every item without them.
+    """
     counties = _counties(actor, county_code)
-    items = merge_groups(storage.aggregate(db[storage.SALES], unmatched_pipeline(counties, channel)))
+    scope = reports.resolve_scope(
+        actor, county_code=county_code, from_month=from_month, to_month=to_month, today=today_local()
+    )
+    q = (q or "").strip()[:MAX_SEARCH_CHARS] or None
+    pipeline = unmatched_pipeline(counties, scope.from_month, scope.to_month, channel, q)
+    items = merge_groups(storage.aggregate(db[storage.SALES], pipeline))
+    kept = items[:MAX_GROUPS]
+    shown = kept if page is None else kept[(page - 1) * per_page : page * per_page]
+    if page is not None:
+        add_suggestions(db, actor, shown, product_q)
     return {
         "county_codes": counties,
         "channel": channel,
+        "q": q,
+        "from_month": scope.from_month,
+        "to_month": scope.to_month,
         "groups": len(items),
         "lines": sum(item["lines"] for item in items),
         "sales_fen": sum(item["sales_fen"] for item in items),
         "truncated": len(items) > MAX_GROUPS,
-        "items": items[:MAX_GROUPS],
+        "page": page,
+        "per_page": per_page,
+        "items": shown,
     }
+
+
+# Suggestions ----------------------------------------------------------------------------------------
+
+
+def _normalised(text: str) -> str:
+    """Lower case without spaces and punctuation, so 【特产】 and brackets weigh nothing."""
+    return "".join(char for char in text.lower() if char.isalnum())
+
+
+def name_similarity_pct(title: str | None, name: str) -> int:
+    """How alike a sale line's title and a product's name are, 0–100 (pure).
+
+    A name found whole inside the title (shops dress names up: 【枞阳特产】有机大米 5kg) counts
+    at least 80.
+    """
+    a, b = _normalised(title or ""), _normalised(name)
+    if not a or not b:
+        return 0
+    ratio = SequenceMatcher(None, a, b, autojunk=False).ratio()
+    if len(b) >= 2 and (b in a or a in b):
+        ratio = max(ratio, 0.8 + 0.2 * ratio)
+    return round(ratio * 100)
+
+
+def rank_suggestions(
+    item: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]], limit: int = MAX_SUGGESTIONS
+) -> list[dict[str, Any]]:
+    """The products most likely to be the item's: same barcode first, then by name similarity (pure)."""
+    barcodes = set(item.get("barcodes") or ([item["barcode"]] if item.get("barcode") else []))
+    ranked = []
+    for product in candidates:
+        if product.get("barcode") and product["barcode"] in barcodes:
+            reason, score = BARCODE, 100
+        else:
+            reason, score = NAME, name_similarity_pct(item.get("sample_title"), product["name"])
+            if score < MIN_SIMILARITY_PCT:
+                continue
+        ranked.append(
+            (reason != BARCODE, -score, product["name"], str(product["_id"]), reason, score, product)
+        )
+    ranked.sort(key=lambda entry: entry[:4])
+    return [
+        {**suggestion_fields(product), "reason": reason, "similarity_pct": score}
+        for *_key, reason, score, product in ranked[:limit]
+    ]
+
+
+def suggestion_fields(product: Mapping[str, Any]) -> dict[str, Any]:
+    """What tells two products of one name apart: operator, specification, status."""
+    return {
+        "product_id": product["_id"],
+        "name": product["name"],
+        "spec": product.get("spec"),
+        "unit": product.get("unit"),
+        "barcode": product.get("barcode"),
+        "status": product["status"],
+        "certified": product["status"] == CERTIFIED,
+        "operator_id": product["operator_id"],
+        "operator_name": product.get("operator_name"),
+    }
+
+
+def county_candidates(
+    db: Database, actor: Principal, county_code: str, product_q: str | None = None
+) -> list[dict[str, Any]]:
+    """The county's products, certified or not, with their operators' names (narrowed by name)."""
+    found, _total = products.list_products(
+        db,
+        actor,
+        county_code=county_code,
+        q=(product_q or "").strip()[:MAX_SEARCH_CHARS] or None,
+        sort="name",
+        per_page=MAX_CANDIDATES,
+    )
+    names = operators.names_by_id(db, (product["operator_id"] for product in found))
+    return [{**product, "operator_name": names.get(product["operator_id"])} for product in found]
+
+
+def add_suggestions(
+    db: Database, actor: Principal, items: list[dict[str, Any]], product_q: str | None = None
+) -> None:
+    """Each item's suggestions from its own county's products (a SKU maps within its county)."""
+    candidates = {
+        county: county_candidates(db, actor, county, product_q)
+        for county in sorted({item["county_code"] for item in items})
+    }
+    for item in items:
+        item["suggestions"] = rank_suggestions(item, candidates[item["county_code"]])
+
+
+# Mapping --------------------------------------------------------------------------------------------
+
+
+def _sku_holders(db: Database, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The product holding each of these "channel:sku" keys, in one query."""
+    wanted = set(keys)
+    found = products.matching(db, {"name": 1, "county_code": 1, "channel_sku_keys": 1}, sku_keys=wanted)
+    return {key: product for product in found for key in product["channel_sku_keys"] if key in wanted}
+
+
+def mapping_refusals(
+    db: Database, actor: Principal, mappings: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[ObjectId, dict[str, Any]]]:
+    """Every row of a batch checked (nothing written): its refusals, and the products it names."""
+    found = products.documents_by_id(db, (row["product_id"] for row in mappings), {"county_code": 1})
+    holders = _sku_holders(db, (f"{row['channel']}:{row['sku']}" for row in mappings))
+    refusals: list[dict[str, Any]] = []
+    first_product: dict[str, ObjectId] = {}
+
+    def refuse(index: int, row: Mapping[str, Any], code: str, message: str, **params: Any) -> None:
+        refusals.append(
+            {"row": index, "channel": row["channel"], "sku": row["sku"], "code": code, "message": message}
+            | params
+        )
+
+    for index, row in enumerate(mappings):
+        key = f"{row['channel']}:{row['sku']}"
+        product = found.get(row["product_id"])
+        holder = holders.get(key)
+        if row["channel"] not in CHANNELS:
+            refuse(index, row, UNKNOWN_CHANNEL, f"Unknown channel {row['channel']!r}.")
+        elif product is None or not actor.sees_county(product["county_code"]):
+            # Another county's product answers as a missing one.
+            refuse(index, row, NO_SUCH_PRODUCT, "No such product.")
+        elif holder is not None and holder["_id"] != row["product_id"]:
+            named = {"holder_name": holder["name"]} if actor.sees_county(holder["county_code"]) else {}
+            refuse(index, row, SKU_HELD, f"Another product already holds {key}.", **named)
+        elif first_product.setdefault(key, row["product_id"]) != row["product_id"]:
+            refuse(index, row, SKU_TWICE, f"{key} is mapped to two products in this batch.")
+    return refusals, found
+
+
+def map_skus(db: Database, actor: Principal, mappings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Map several channel SKUs to products of the staff member's counties, all or nothing.
+
+    Every row is checked first; if any is refused nothing is written and the error names each
+    refused row (its index from 0). Each mapping is audited on its product; the counties'
+    unmatched lines are then matched again once.
+    """
+    if not actor.is_staff:
+        raise Forbidden("Only county staff and admins may map SKUs to products.")
+    if not mappings or len(mappings) > MAX_BATCH:
+        raise ValidationFailed(
+            f"Map from 1 to {MAX_BATCH} SKUs at once.", details={"mappings": [f"From 1 to {MAX_BATCH}."]}
+        )
+    refusals, found = mapping_refusals(db, actor, mappings)
+    if refusals:
+        raise MappingRefused(
+            f"{len(refusals)} of {len(mappings)} mappings refused; none was saved.",
+            details={"rows": refusals},
+        )
+    mapped = []
+    for row in mappings:
+        product = products.add_channel_sku(db, actor, row["product_id"], row["channel"], row["sku"])
+        mapped.append(
+            {
+                "product_id": product["_id"],
+                "county_code": product["county_code"],
+                "channel": row["channel"],
+                "sku": row["sku"],
+                "product_version": product["version"],
+            }
+        )
+    counties = sorted({found[row["product_id"]]["county_code"] for row in mappings})
+    return {"mapped": mapped, "county_codes": counties, **ledger.rematch(db, counties)}
 
 
 def map_sku(db: Database, actor: Principal, channel: str, sku: str, product_id: ObjectId) -> dict[str, Any]:

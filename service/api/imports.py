@@ -117,17 +117,27 @@ def confirm_import(run_id):
 @unmatched_blp.response(200, UnmatchedReportSchema)
 @allow(*STAFF)
 def unmatched_report(args):
-    """Unmatched sale lines by channel and raw SKU (by barcode when there is none), biggest first."""
+    """Unmatched sale lines of the period by channel and raw SKU (else barcode), biggest first.
+
+    The period defaults as the dashboard's (this year so far) and its sales_fen is the dashboard's
+    unmatched figure. `q` searches SKUs, barcodes and titles. Each item of the page carries its
+    suggestions: the county's products (certified or not) with the lines' barcode first, then
+    those of the most alike names, each with its operator, specification and status.
+    """
     return unmatched.unmatched_report(get_db(), principal(), **args)
 
 
 @unmatched_blp.route("/map", methods=["POST"])
-@unmatched_blp.arguments(UnmatchedMapSchema)
+@unmatched_blp.arguments(UnmatchedMapSchema(many=True), as_kwargs=False)
 @unmatched_blp.response(200, UnmatchedMapResultSchema)
 @allow(*STAFF)
-def map_unmatched(data):
-    """Map a channel SKU to a product (staff of its county; no re-review), then re-match the county's lines.
+def map_unmatched(mappings):
+    """Map several channel SKUs to products of your counties at once (no re-review), then re-match.
 
-    409 if another product already holds the SKU.
+    The body is a list of {channel, sku, product_id}, at most 200. Every row is checked before
+    any is written: if one is refused (a product that is not one of your counties', a SKU another
+    product holds, one SKU to two products) nothing is saved and the 422 (sku_mapping_refused)
+    names each refused row in error.details.rows (row: its index from 0, code, message). Each
+    mapping is audited; the counties' unmatched lines are then matched again once.
     """
-    return unmatched.map_sku(get_db(), principal(), data["channel"], data["sku"], data["product_id"])
+    return unmatched.map_skus(get_db(), principal(), mappings)
