@@ -1,13 +1,11 @@
-"""The sales import pages: upload with a dry run, confirm, run details, unmatched SKUs and mapping them."""
+"""The sales import pages: upload with a dry run, confirm, run details (unmatched SKUs: test_unmatched.py)."""
 
 from __future__ import annotations
 
 import io
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 from openpyxl import load_workbook
@@ -333,16 +331,6 @@ def test_an_enterprise_cannot_import_into_another_county(shop, db):
     assert db[storage.IMPORT_RUNS].count_documents({}) == 0
 
 
-def test_the_unmatched_skus_stay_with_county_staff(shop, staff):
-    run_id_of(upload(staff, dry_run=""))
-    for response in (
-        shop.get("/imports/unmatched"),
-        shop.post("/imports/unmatched/map", {"channel": "jd", "sku": "ZY-TEA-250", "product_id": "x"}),
-    ):
-        assert response.status_code == 403
-        assert 'data-testid="error-page"' in response.get_data(as_text=True)
-
-
 # Lists and downloads ----------------------------------------------------------------------------
 
 
@@ -361,86 +349,6 @@ def test_row_errors_download(staff, product):
     rows = workbook_rows(staff.get(f"/imports/{run_id}?format=xlsx"))
     assert rows[0] == ("行号", "字段", "问题")
     assert [row[:2] for row in rows[1:]] == [(4, "应付金额")]
-
-
-# Unmatched SKUs ---------------------------------------------------------------------------------
-
-
-def imported(staff) -> str:
-    return run_id_of(upload(staff, dry_run=""))
-
-
-def test_mapping_an_unmatched_sku_matches_its_lines(staff, login, db, product, factory):
-    imported(staff)
-    tea = factory.product(product["operator_id"], name="野生菊花茶", status="certified")
-    page = staff.text("/imports/unmatched")
-    api = login("county_staff", county_codes=[COUNTY]).get("/api/v1/reports/unmatched").json
-    assert [item["sku"] for item in api["items"]] == ["ZY-TEA-250"]
-    assert 'data-sku="ZY-TEA-250"' in page and "38.00" in page
-    assert f'<option value="{tea["_id"]}">' in page
-
-    response = staff.post(
-        "/imports/unmatched/map",
-        {
-            "channel": "jd",
-            "sku": "ZY-TEA-250",
-            "product_id": str(tea["_id"]),
-            "next": "/imports/unmatched?q=菊花",
-        },
-    )
-    assert (
-        response.status_code == 302 and unquote(response.headers["Location"]) == "/imports/unmatched?q=菊花"
-    )
-    page = staff.text(response.headers["Location"])
-    assert "重新匹配上 1 条销售" in page
-    assert 'data-sku="ZY-TEA-250"' not in page and 'data-testid="no-unmatched"' in page
-    line = db[storage.SALES].find_one({"external_id": "131279470602-100012043979"})
-    assert line["matched"] is True and line["product_id"] == tea["_id"]
-
-
-def test_the_chooser_searches_the_countys_products_only(staff, factory, product):
-    imported(staff)
-    elsewhere = factory.product(county_code=OTHER_COUNTY, name="外县菊花茶")
-    page = staff.text("/imports/unmatched?q=大米")
-    assert f'<option value="{product["_id"]}">' in page
-    assert str(elsewhere["_id"]) not in page
-    assert "没有名称含“不存在”的产品" in staff.text("/imports/unmatched?q=不存在")
-
-
-def test_a_sku_held_by_another_product_is_refused_in_chinese(staff, product, factory):
-    imported(staff)
-    factory.product(
-        product["operator_id"], name="另一款茶", channel_skus=[{"channel": "jd", "sku": "ZY-TEA-250"}]
-    )
-    response = staff.post(
-        "/imports/unmatched/map", {"channel": "jd", "sku": "ZY-TEA-250", "product_id": str(product["_id"])}
-    )
-    page = staff.text(response.headers["Location"])
-    assert "已对应到产品「另一款茶」" in page
-    assert staff.post("/imports/unmatched/map", {"channel": "jd", "sku": "ZY-TEA-250"}).status_code == 302
-    assert "请选择要对应的产品" in staff.text("/imports/unmatched")
-
-
-def test_staff_cannot_map_to_another_countys_product(staff, db, product, factory):
-    imported(staff)
-    elsewhere = factory.product(county_code=OTHER_COUNTY)
-    response = staff.post(
-        "/imports/unmatched/map", {"channel": "jd", "sku": "ZY-TEA-250", "product_id": str(elsewhere["_id"])}
-    )
-    assert f"县 {OTHER_COUNTY} 不在您的管辖范围内" in staff.text(response.headers["Location"])
-    assert db[storage.PRODUCTS].find_one({"_id": elsewhere["_id"]})["channel_skus"] == []
-
-
-def test_unmatched_download_and_admin_county(page_login, staff, product):
-    imported(staff)
-    rows = workbook_rows(staff.get("/imports/unmatched?format=xlsx"))
-    assert rows[0][:3] == ("县", "渠道", "SKU")
-    assert rows[1][:3] == (COUNTY, "京东", "ZY-TEA-250")
-    assert rows[1][7] == Decimal("38.00")
-    admin = page_login("admin")
-    page = admin.text("/imports/unmatched")
-    assert 'data-testid="error-county_code"' in page
-    assert 'data-sku="ZY-TEA-250"' in admin.text(f"/imports/unmatched?county_code={COUNTY}")
 
 
 # 淘宝's export of two files ---------------------------------------------------------------------------
