@@ -33,7 +33,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters.base import SaleLine
-from service import access, audit, canteen_quota, canteens, ledger, storage
+from service import access, audit, canteen_quota, canteens, ledger, operators, products, storage
 from service.access import CANTEEN, Principal
 from service.canteen_purchase_checks import (
     PENDING,
@@ -312,8 +312,8 @@ def _lines_shown(
             {"canteen_id": canteen["_id"], "invoice_no": {"$in": sorted(invoices)}}
         )
     }
-    product_names = storage.names_by_id(db, storage.PRODUCTS, (line["product_id"] for line in lines))
-    operator_names = storage.names_by_id(db, storage.OPERATORS, (line["operator_id"] for line in lines))
+    product_names = products.names_by_id(db, (line["product_id"] for line in lines))
+    operator_names = operators.names_by_id(db, (line["operator_id"] for line in lines))
     shown = []
     for line in lines:
         counts, reason = canteen_quota.line_qualification(line)

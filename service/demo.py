@@ -4,8 +4,9 @@
 registered households (~4,200 people) of every type linked to the operators by
 all seven benefit mechanisms, canteens with their yearly plans, and twelve
 months of sales across the channel families. Everything goes in through the
-same service functions the API uses: the household register and the benefit
-links through their spreadsheet importers, sales through the one ledger ingest.
+same service functions the API uses: products through their certification steps on the
+days they were taken, the household register and the benefit links through their
+spreadsheet importers, sales through the one ledger ingest.
 """
 
 from __future__ import annotations
@@ -211,6 +212,35 @@ def _product_statuses(rng: random.Random) -> list[str]:
     return statuses
 
 
+# The certification path to each status, as (action, reason) steps.
+PATHS = {
+    "draft": [],
+    "submitted": [("submit", None)],
+    "county_approved": [("submit", None), ("approve", None)],
+    "publicizing": [("submit", None), ("approve", None), ("publicize", None)],
+    "rejected": [("submit", None), ("reject", "申报材料中带贫协议不完整，请补充后重新提交")],
+    "certified": [("submit", None), ("approve", None), ("publicize", None), ("certify", None)],
+    "expired": [("submit", None), ("approve", None), ("publicize", None), ("certify", None)],
+    "revoked": [
+        ("submit", None), ("approve", None), ("publicize", None), ("certify", None), ("revoke", "抽检不合格")
+    ],
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Step:
+    """One certification step of a demo product, on the Asia/Shanghai day it was taken."""
+
+    day: date
+    product: int
+    action: str
+    reason: str | None
+
+
+def _office_hours(day: date) -> datetime:
+    return start_of_local_day(day) + timedelta(hours=10)
+
+
 def _load_products(db: Database, actor: Any, rng: random.Random, plan: Plan, today: date) -> None:
     statuses = _product_statuses(rng)
     # 178 products: five for the first operator, then two or three each.
@@ -220,7 +250,9 @@ def _load_products(db: Database, actor: Any, rng: random.Random, plan: Plan, tod
         owners += [index % len(plan.operators)] * (3 if index % 3 == 0 else 2)
         index += 1
     owners = owners[: len(statuses)]
+    validity = products.certificate_validity().days
     expiring_offsets = iter([12, 25, 41, 55, 58, 70, 83, 88, 20, 35, 47, 66, 79, 90])
+    steps: list[Step] = []
     for number, (owner, status) in enumerate(zip(owners, statuses, strict=True)):
         operator = plan.operators[owner]
         same_category = [t for t in PRODUCT_TEMPLATES if t[0] == operator["category"]]
@@ -235,6 +267,16 @@ def _load_products(db: Database, actor: Any, rng: random.Random, plan: Plan, tod
             for channel in SKU_CHANNELS
             if channel in ("counter", "p832") or rng.random() < 0.55
         ]
+        certified_on = None
+        if status == "expired":
+            certified_on = today - timedelta(days=validity + rng.randint(5, 40))
+        elif status == "certified" and rng.random() < 0.1:
+            certified_on = today - timedelta(days=validity - next(expiring_offsets, 100))
+        elif status in ("certified", "revoked"):
+            certified_on = today - timedelta(days=rng.randint(420, 700))
+        path = _steps(len(plan.products), PATHS[status], certified_on, today, rng)
+        if path:  # registered before its first step, whatever the draws
+            created = min(created, path[0].day - timedelta(days=1))
         product = products.create_product(
             db,
             actor,
@@ -254,94 +296,48 @@ def _load_products(db: Database, actor: Any, rng: random.Random, plan: Plan, tod
                 "benefit_rate_bp": rate_bp,
                 "channel_skus": skus,
             },
+            at=_office_hours(created),
         )
-        certified_on = None
-        if status in ("certified", "expired", "revoked"):
-            if status == "expired":
-                certified_on = today - timedelta(days=730 + rng.randint(5, 40))
-            elif status == "certified" and rng.random() < 0.1:
-                certified_on = today - timedelta(days=730 - next(expiring_offsets, 100))
-            else:
-                certified_on = today - timedelta(days=rng.randint(420, 700))
-        _backdate_product(db, product, status, created, certified_on, rate_bp, today, rng, number + 1)
+        steps += path
         plan.products.append({**product, "status": status, "operator": operator})
-    _continue_certificate_numbers(db)
+    _take_steps(db, actor, plan, steps)
 
 
-def _history(at: date, from_status: str | None, to_status: str, reason: str | None = None) -> dict[str, Any]:
-    moment = start_of_local_day(at) + timedelta(hours=2)
-    return {"at": moment, "by": {"user_id": None, "username": "county", "role": COUNTY_STAFF},
-            "from": from_status, "to": to_status, "reason": reason}  # fmt: skip
-
-
-def _backdate_product(
-    db: Database,
-    product: dict[str, Any],
-    status: str,
-    created: date,
+def _steps(
+    product: int,
+    path: list[tuple[str, str | None]],
     certified_on: date | None,
-    rate_bp: int,
     today: date,
     rng: random.Random,
-    serial: int,
-) -> None:
-    """Give a generated product the history it would have had (the workflow takes weeks)."""
-    steps = [("draft", None)]
-    path = {
-        "draft": [], "submitted": ["submitted"], "county_approved": ["submitted", "county_approved"],
-        "publicizing": ["submitted", "county_approved", "publicizing"], "rejected": ["submitted", "rejected"],
-        "certified": ["submitted", "county_approved", "publicizing", "certified"],
-        "expired": ["submitted", "county_approved", "publicizing", "certified"],
-        "revoked": ["submitted", "county_approved", "publicizing", "certified", "revoked"],
-    }[status]  # fmt: skip
+) -> list[Step]:
+    """A product's way through certification, weeks from application to certificate; every step
+    of one still under way was taken by yesterday."""
+    yesterday = today - timedelta(days=1)
     day = certified_on - timedelta(days=30) if certified_on else today - timedelta(days=rng.randint(3, 40))
-    history = [_history(created, None, "draft")]
-    previous = "draft"
-    update: dict[str, Any] = {}
-    for step in path:
-        if step == "certified":
+    steps = []
+    for action, reason in path:
+        if action == "certify" and certified_on is not None:
             day = certified_on
-        elif step == "revoked":
+        elif action == "revoke":
             day = today - timedelta(days=rng.randint(20, 200))
         else:
-            day = day + timedelta(days=rng.randint(1, 6))
-        reason = {"rejected": "申报材料中带贫协议不完整，请补充后重新提交", "revoked": "抽检不合格"}.get(step)
-        history.append(_history(day, previous, step, reason))
-        steps.append((step, day))
-        previous = step
-    update["status"] = "certified" if status == "expired" else status
-    update["status_history"] = history
-    update["created_at"] = start_of_local_day(created)
-    update["benefit_rate_history"] = [{"benefit_rate_bp": rate_bp, "valid_from": start_of_local_day(created)}]
-    if status == "publicizing":
-        update["publicity_ends_at"] = start_of_local_day(day) + timedelta(days=7)
-    if certified_on is not None:
-        at = start_of_local_day(certified_on) + timedelta(hours=2)
-        number = f"FP{COUNTY_CODE}{certified_on.year}{serial:05d}"
-        valid_until = at + timedelta(days=730)
-        certificate = {
-            "number": number,
-            "certified_at": at,
-            "valid_until": valid_until,
-            "ended_at": start_of_local_day(day) if status == "revoked" else None,
-            "end_reason": "revoked" if status == "revoked" else None,
-        }
-        update.update(certificates=[certificate], certificate_numbers=[number])
-        if status != "revoked":
-            update.update(certificate_no=number, certified_at=at, valid_until=valid_until)
-    db[storage.PRODUCTS].update_one({"_id": product["_id"]}, {"$set": update})
+            day = min(day + timedelta(days=rng.randint(1, 6)), yesterday)
+        steps.append(Step(day, product, action, reason))
+    return steps
 
 
-def _continue_certificate_numbers(db: Database) -> None:
-    """New certificates continue the demo's numbering instead of colliding with it."""
-    for product in db[storage.PRODUCTS].find(
-        {"certificate_numbers.0": {"$exists": True}}, {"certificates": 1}
-    ):
-        for certificate in product["certificates"]:
-            prefix, sequence = certificate["number"][:-5], int(certificate["number"][-5:])
-            db[storage.SEQUENCES].update_one(
-                {"_id": f"certificate:{prefix}"}, {"$max": {"value": sequence}}, upsert=True
-            )
+def _take_steps(db: Database, actor: Any, plan: Plan, steps: list[Step]) -> None:
+    """Every product's steps through the certification the service applies, in the order of their
+    days, so certificate numbers follow certification dates; a certificate waits out publicity."""
+    publicity_ends: dict[int, datetime] = {}
+    for step in sorted(steps, key=lambda step: (step.day, step.product)):
+        product = plan.products[step.product]
+        at = _office_hours(step.day)
+        if step.action == "certify":
+            at = max(at, publicity_ends[step.product])
+        after = products.transition(db, actor, product["_id"], step.action, reason=step.reason, at=at)
+        if step.action == "publicize":
+            publicity_ends[step.product] = after["publicity_ends_at"]
 
 
 # Households and benefit links --------------------------------------------------------------------
@@ -591,8 +587,8 @@ def summary(db: Database) -> dict[str, Any]:
     people = sum(h.get("members", 0) for h in db[storage.HOUSEHOLDS].find({}, {"members": 1}))
     return {
         "county": f"{COUNTY_NAME} {COUNTY_CODE}",
-        "operators": db[storage.OPERATORS].count_documents({}),
-        "products": db[storage.PRODUCTS].count_documents({}),
+        "operators": operators.count(db),
+        "products": products.count(db),
         "households": db[storage.HOUSEHOLDS].count_documents({}),
         "people": people,
         "benefit_links": db[storage.BENEFIT_LINKS].count_documents({}),

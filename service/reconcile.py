@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from service import ledger, ledger_rollups, storage
+from service import ledger, ledger_rollups, products, storage
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,11 @@ def _recompute(
     differences = []
     lines = list(db[storage.SALES].find({"county_code": county_code, "month": month}))
     product_ids = sorted({line["product_id"] for line in lines if line.get("product_id")})
-    products = {
-        product["_id"]: product
-        for product in db[storage.PRODUCTS].find({"_id": {"$in": product_ids}}, ledger.Catalogue._FIELDS)
-    }
+    catalogue = products.documents_by_id(db, product_ids, ledger.Catalogue._FIELDS)
     daily: dict[tuple, dict[str, Any]] = {}
     sources: dict[tuple, dict[str, Any]] = {}
     for line in lines:
-        product = products.get(line["product_id"]) if line.get("product_id") else None
+        product = catalogue.get(line["product_id"]) if line.get("product_id") else None
         expected = ledger.attribute(product, line["occurred_at"], line["amount_fen"])
         for name in ("certified", "benefit_rate_bp", "poor_income_fen"):
             if line.get(name) != expected[name]:

@@ -6,8 +6,8 @@ from datetime import UTC, date, timedelta
 
 import pytest
 
-from service import demo, ledger, ledger_rollups, partitions, reconcile, storage
-from service.clock import start_of_local_day, today_local, utcnow
+from service import demo, ledger, ledger_rollups, partitions, products, reconcile, storage
+from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
 from tests import query_shapes
 from tests.conftest import _drop, make_test_app
 from tests.factories import ApiCaller, PageBrowser
@@ -51,6 +51,38 @@ def test_products_are_in_every_certification_status(demo_db):
         {"status": "certified", "valid_until": {"$lte": utcnow()}}
     )
     assert expired >= 1
+
+
+def test_demo_certificates_come_from_the_certification_steps(demo_app, demo_db):
+    """Numbered per county and year in the order of certification, valid as configured, each after
+    its publicity, and a new certificate continues the numbering."""
+    with demo_app.app_context():
+        validity = products.certificate_validity()
+    certificates = sorted(
+        (
+            certificate
+            for p in demo_db[storage.PRODUCTS].find({}, {"certificates": 1})
+            for certificate in p["certificates"]
+        ),
+        key=lambda certificate: (certificate["certified_at"], certificate["number"]),
+    )
+    assert len(certificates) >= 150
+    by_year: dict[str, list[int]] = {}
+    for certificate in certificates:
+        assert certificate["valid_until"] - certificate["certified_at"] == validity
+        year = certificate["certified_at"].replace(tzinfo=UTC).astimezone(SHANGHAI).year
+        prefix, serial = certificate["number"][:-5], int(certificate["number"][-5:])
+        assert prefix == f"FP{demo.COUNTY_CODE}{year}"
+        by_year.setdefault(prefix, []).append(serial)
+    assert all(serials == list(range(1, len(serials) + 1)) for serials in by_year.values())
+    for product in demo_db[storage.PRODUCTS].find({"certificates.0": {"$exists": True}}):
+        steps = {entry["to"]: entry for entry in product["status_history"]}
+        assert steps["certified"]["at"] >= steps["publicizing"]["publicity_ends_at"]
+        assert steps["draft"]["at"] < steps["submitted"]["at"]
+    sequences = {row["_id"]: row["value"] for row in demo_db[storage.SEQUENCES].find()}
+    assert {
+        f"certificate:{prefix}": len(serials) for prefix, serials in by_year.items()
+    }.items() <= sequences.items()
 
 
 def test_households_and_links_cover_every_type_and_mechanism(demo_db):
