@@ -213,8 +213,8 @@ def detail_codes(details: Any) -> dict[str, Any]:
 
 
 def _coded(message: Any) -> dict[str, Any] | None:
-    if isinstance(message, dict):
-        return detail_codes(message) or None
+    if not isinstance(message, str):
+        return None  # a record (a refused row) names its own code
     found = detail_code(message)
     return {"code": found[0], "params": found[1]} if found else None
 
