@@ -214,8 +214,10 @@ class UnmatchedReportSchema(BaseSchema):
     county_codes = fields.List(fields.String())
     channel = fields.String(allow_none=True)
     q = fields.String(allow_none=True)
-    from_month = fields.String(metadata={"description": "The period, by Asia/Shanghai month."})
-    to_month = fields.String()
+    from_month = fields.String(
+        data_key="from", metadata={"description": "The period, by Asia/Shanghai month."}
+    )
+    to_month = fields.String(data_key="to")
     groups = fields.Integer(metadata={"description": "SKUs (or barcodes) found, on every page."})
     lines = fields.Integer()
     sales_fen = Fen(

@@ -69,7 +69,8 @@ RULES_BEYOND_THE_DOCUMENT = {
     "POST /api/v1/canteen-purchases/import": "staff name the canteen; the file must be a readable workbook",
     "PUT /api/v1/canteens/{canteen_id}/plans/{year}": "plan years run from 2019 to next year",
     "POST /api/v1/counters/{cabinet_no}/events": "the body is signed by the cabinet's secret",
-    "GET /api/v1/reports/unmatched": "an admin names the county",
+    "GET /api/v1/reports/unmatched": "an admin names the county; the period ends on or after it starts",
+    "POST /api/v1/reports/unmatched/map": "every row names a product of the caller's counties and a free SKU",
     **{
         f"GET /api/v1/reports/{name}": "the period ends on or after it starts"
         for name in (

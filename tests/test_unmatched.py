@@ -5,26 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-import time_machine
 
 from adapters.base import SaleLine
 from service import ledger, storage, unmatched
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE
+from service.clock import utcnow
 from service.ledger import IngestScope
 
 COUNTY = "340722"
 OTHER_COUNTY = "341000"
 URL = "/api/v1/reports/unmatched"
+SUMMARY = "/api/v1/reports/summary"
+# The lines below fall in this period; one test reads the default period (as the dashboard's).
+PERIOD = {"from": "2024-01", "to": "2024-06"}
 # 2024-03-15 and 2024-03-20, 10:00 in Asia/Shanghai.
 MARCH_15 = datetime(2024, 3, 15, 2, 0, tzinfo=UTC)
 MARCH_20 = datetime(2024, 3, 20, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def june_2024():
-    """The default period (as the dashboard's: this year so far) is 2024-01 to 2024-06."""
-    with time_machine.travel(datetime(2024, 6, 10, 2, 0, tzinfo=UTC), tick=True):
-        yield
 
 
 def line(external_id: str, amount_fen: int = 10_000, **fields) -> SaleLine:
@@ -89,7 +85,7 @@ def keys(report) -> list[tuple]:
 
 
 def test_unmatched_lines_are_grouped_by_channel_and_sku_biggest_first(staff, sales):
-    report = staff.get(URL).json
+    report = staff.get(URL, query_string=PERIOD).json
     assert keys(report) == [
         ("jd", "SKU-X", None, 2, 30_000),
         ("taobao", "SKU-X", None, 1, 7_000),
@@ -100,33 +96,33 @@ def test_unmatched_lines_are_grouped_by_channel_and_sku_biggest_first(staff, sal
 
 
 def test_a_group_tells_when_it_was_first_and_last_seen_and_what_it_is_called(staff, sales):
-    item = staff.get(URL).json["items"][0]
+    item = staff.get(URL, query_string=PERIOD).json["items"][0]
     assert (item["first_seen"][:10], item["last_seen"][:10]) == ("2024-03-15", "2024-03-20")
     assert item["sample_title"] == "霍山黄芽" and item["county_code"] == COUNTY
 
 
 def test_the_report_narrows_to_one_channel(staff, sales):
-    assert keys(staff.get(URL, query_string={"channel": "taobao"}).json) == [
+    assert keys(staff.get(URL, query_string={**PERIOD, "channel": "taobao"}).json) == [
         ("taobao", "SKU-X", None, 1, 7_000)
     ]
 
 
 def test_staff_see_only_their_own_counties(staff, sales):
-    assert all(item["county_code"] == COUNTY for item in staff.get(URL).json["items"])
-    assert staff.get(URL, query_string={"county_code": OTHER_COUNTY}).status_code == 403
+    assert all(item["county_code"] == COUNTY for item in staff.get(URL, query_string=PERIOD).json["items"])
+    assert staff.get(URL, query_string={**PERIOD, "county_code": OTHER_COUNTY}).status_code == 403
 
 
 def test_admins_name_the_county(login, sales):
     admin = login(ADMIN)
-    assert admin.get(URL).status_code == 422
-    assert keys(admin.get(URL, query_string={"county_code": OTHER_COUNTY}).json) == [
+    assert admin.get(URL, query_string=PERIOD).status_code == 422
+    assert keys(admin.get(URL, query_string={**PERIOD, "county_code": OTHER_COUNTY}).json) == [
         ("jd", "SKU-X", None, 1, 99_000)
     ]
 
 
 @pytest.mark.parametrize("role", [ENTERPRISE, CANTEEN])
 def test_only_staff_read_the_report(login, role):
-    assert login(role).get(URL, query_string={"county_code": COUNTY}).status_code == 403
+    assert login(role).get(URL, query_string={**PERIOD, "county_code": COUNTY}).status_code == 403
 
 
 def test_groups_fold_barcodes_into_their_sku():
@@ -147,29 +143,38 @@ def test_groups_fold_barcodes_into_their_sku():
     assert (item["first_seen"], item["last_seen"]) == (MARCH_15, MARCH_20)
 
 
-def test_the_list_and_the_dashboard_share_one_period_and_its_total(staff, db, sales):
+def test_the_list_and_the_dashboard_default_to_one_period_and_total(staff, db, sales):
+    ingest(db, [line("NOW-1", 12_300, sku="SKU-NOW", occurred_at=utcnow())])
+    report, summary = staff.get(URL).json, staff.get(SUMMARY).json
+    assert (report["from"], report["to"]) == (summary["from"], summary["to"])
+    assert report["sales_fen"] == summary["unmatched_sales_fen"]
+    assert ("jd", "SKU-NOW", None, 1, 12_300) in keys(report)
+
+
+def test_the_list_and_the_dashboard_cut_months_in_shanghai_alike(staff, db, sales):
     # 23:00 on 31 December and 01:00 on 1 January in Asia/Shanghai, both 31 December in UTC.
     december = line("X-DEC", 40_000, sku="SKU-X", occurred_at=datetime(2023, 12, 31, 15, 0, tzinfo=UTC))
     january = line("X-JAN", 50_000, sku="SKU-X", occurred_at=datetime(2023, 12, 31, 17, 0, tzinfo=UTC))
     ingest(db, [december, january])
-    report = staff.get(URL).json
-    summary = staff.get("/api/v1/reports/summary").json
-    assert (report["from_month"], report["to_month"]) == ("2024-01", "2024-06")
+    report = staff.get(URL, query_string=PERIOD).json
+    summary = staff.get(SUMMARY, query_string=PERIOD).json
     assert report["sales_fen"] == summary["unmatched_sales_fen"] == 95_000
-    assert keys(staff.get(URL, query_string={"from": "2023-12", "to": "2023-12"}).json) == [
-        ("jd", "SKU-X", None, 1, 40_000)
-    ]
+    last_year = {"from": "2023-12", "to": "2023-12"}
+    assert keys(staff.get(URL, query_string=last_year).json) == [("jd", "SKU-X", None, 1, 40_000)]
+    assert staff.get(SUMMARY, query_string=last_year).json["unmatched_sales_fen"] == 40_000
 
 
 def test_refunds_are_netted_out_of_the_unmatched_total(staff, db, sales):
     ingest(db, [line("X-R", -10_000, sku="SKU-X", quantity=-1, refund_of="X-2", occurred_at=MARCH_20)])
-    report = staff.get(URL).json
+    report = staff.get(URL, query_string=PERIOD).json
     assert keys(report)[0] == ("jd", "SKU-X", None, 3, 20_000)
-    assert report["sales_fen"] == staff.get("/api/v1/reports/summary").json["unmatched_sales_fen"] == 35_000
+    assert (
+        report["sales_fen"] == staff.get(SUMMARY, query_string=PERIOD).json["unmatched_sales_fen"] == 35_000
+    )
 
 
 def test_a_period_that_ends_before_it_starts_is_refused(staff):
-    assert staff.get(URL, query_string={"from": "2024-05", "to": "2024-04"}).status_code == 422
+    assert staff.get(URL, query_string={**PERIOD, "from": "2024-05", "to": "2024-04"}).status_code == 422
 
 
 # Search ---------------------------------------------------------------------------------------------
@@ -185,19 +190,19 @@ def test_a_period_that_ends_before_it_starts_is_refused(staff):
     ],
 )
 def test_search_finds_skus_barcodes_and_titles(staff, sales, q, found):
-    report = staff.get(URL, query_string={"q": q}).json
+    report = staff.get(URL, query_string={**PERIOD, "q": q}).json
     assert [(item["channel"], item["sku"]) for item in report["items"]] == found
     assert report["q"] == q
 
 
 @pytest.mark.parametrize("q", ["SKU.X", ".*", "(", '{"$ne": 1}', "$where"])
 def test_search_text_is_matched_literally(staff, sales, q):
-    response = staff.get(URL, query_string={"q": q})
+    response = staff.get(URL, query_string={**PERIOD, "q": q})
     assert response.status_code == 200 and response.json["items"] == []
 
 
 def test_search_text_is_bounded(staff, sales):
-    assert staff.get(URL, query_string={"q": "x" * 101}).status_code == 422
+    assert staff.get(URL, query_string={**PERIOD, "q": "x" * 101}).status_code == 422
 
 
 # Suggestions ----------------------------------------------------------------------------------------
@@ -226,7 +231,7 @@ def suggestions_of(report, sku):
 
 
 def test_suggestions_rank_the_barcode_before_alike_names(staff, sales, lookalikes):
-    found = suggestions_of(staff.get(URL).json, "SKU-X")
+    found = suggestions_of(staff.get(URL, query_string=PERIOD).json, "SKU-X")
     assert [item["product_id"] for item in found[:3]] == [
         str(lookalikes["by_barcode"]["_id"]),
         *sorted([str(lookalikes["certified"]["_id"]), str(lookalikes["draft"]["_id"])]),
@@ -239,7 +244,9 @@ def test_suggestions_rank_the_barcode_before_alike_names(staff, sales, lookalike
 
 
 def test_suggestions_tell_identical_names_apart(staff, sales, lookalikes):
-    found = {item["product_id"]: item for item in suggestions_of(staff.get(URL).json, "SKU-X")}
+    found = {
+        item["product_id"]: item for item in suggestions_of(staff.get(URL, query_string=PERIOD).json, "SKU-X")
+    }
     certified, draft = found[str(lookalikes["certified"]["_id"])], found[str(lookalikes["draft"]["_id"])]
     assert (certified["operator_name"], certified["spec"], certified["status"], certified["certified"]) == (
         "黄芽茶厂",
@@ -256,13 +263,13 @@ def test_suggestions_tell_identical_names_apart(staff, sales, lookalikes):
 
 
 def test_suggestions_come_from_the_skus_own_county(staff, sales, lookalikes):
-    report = staff.get(URL).json
+    report = staff.get(URL, query_string=PERIOD).json
     offered = {item["product_id"] for row in report["items"] for item in row["suggestions"]}
     assert str(lookalikes["elsewhere"]["_id"]) not in offered
 
 
 def test_suggestions_narrow_to_a_product_keyword(staff, sales, lookalikes):
-    found = suggestions_of(staff.get(URL, query_string={"product_q": "礼盒"}).json, "SKU-X")
+    found = suggestions_of(staff.get(URL, query_string={**PERIOD, "product_q": "礼盒"}).json, "SKU-X")
     assert [item["product_id"] for item in found] == [str(lookalikes["by_barcode"]["_id"])]
 
 
@@ -309,9 +316,9 @@ def test_three_skus_map_in_one_batch_and_the_totals_agree(staff, db, product, sa
     ]
     assert rematches == [[COUNTY]]
     assert db[storage.AUDIT_LOG].count_documents({"action": "product.map_sku"}) == 3
-    report = staff.get(URL).json
+    report = staff.get(URL, query_string=PERIOD).json
     assert keys(report) == []
-    summary = staff.get("/api/v1/reports/summary").json
+    summary = staff.get(SUMMARY, query_string=PERIOD).json
     assert report["sales_fen"] == summary["unmatched_sales_fen"] == 0
     # The tea was certified in June, after its March sales.
     assert summary["certified_sales_fen"] == 10_000 + 30_000
@@ -335,7 +342,7 @@ def test_a_batch_with_one_bad_row_writes_nothing_and_names_the_row(
     assert error["details"]["rows"][0]["holder_name"] == "另一款茶"
     assert list(db[storage.PRODUCTS].find({}, {"version": 1, "channel_sku_keys": 1}).sort("_id", 1)) == before
     assert db[storage.AUDIT_LOG].count_documents({"action": "product.map_sku"}) == 0
-    assert rematches == [] and staff.get(URL).json["groups"] == 4
+    assert rematches == [] and staff.get(URL, query_string=PERIOD).json["groups"] == 4
 
 
 def test_one_sku_to_two_products_in_a_batch_is_refused(staff, product, lookalikes):
