@@ -191,18 +191,18 @@ def _median_ms(call) -> float:
 
 def _service_cost(db, products: list[dict], count: int) -> float:
     """Lines per second for validate + match + attribute with storage taken out (one core)."""
-    from service import ledger
+    from service import catalogue_match, ingest_scope, sale_lines
     from service.clock import utcnow
 
-    catalogue = ledger.Catalogue(db)
+    catalogue = catalogue_match.Catalogue(db)
     lines = list(_lines(products, count, seed=11))
     catalogue.load(lines)  # the one query, outside the timing
-    scope = ledger.IngestScope(COUNTY)
+    scope = ingest_scope.IngestScope(COUNTY)
     now = utcnow()
     started = time.perf_counter()
     for line in lines:
-        if ledger.validate_line(line, now) is None:
-            ledger.line_document(line, scope, catalogue.match(line))
+        if sale_lines.validate_line(line, now) is None:
+            sale_lines.line_document(line, scope, catalogue.match(line))
     return round(count / (time.perf_counter() - started))
 
 
@@ -240,7 +240,17 @@ def _page_latencies(app, db, months: dict) -> dict:
 def run_size(size: int) -> dict:
     from pymongo import InsertOne
 
-    from service import demo, ledger, ledger_rollups, partitions, reports, storage
+    from service import (
+        demo,
+        ingest_scope,
+        ledger,
+        ledger_rebuilds,
+        ledger_rollups,
+        partitions,
+        reports,
+        sale_lines,
+        storage,
+    )
     from service.access import system_principal
 
     app = _app()
@@ -255,9 +265,11 @@ def run_size(size: int) -> dict:
         # The backend's raw insert rate: the same documents, the same indexes, no service code.
         scratch = db[f"raw_{uuid.uuid4().hex[:6]}"]
         scratch.create_indexes(storage.INDEXES[storage.SALES])
-        scope = ledger.IngestScope(COUNTY)
+        scope = ingest_scope.IngestScope(COUNTY)
         raw_count = min(size, 100_000)
-        documents = [ledger.line_document(line, scope, None) for line in _lines(products, raw_count, seed=3)]
+        documents = [
+            sale_lines.line_document(line, scope, None) for line in _lines(products, raw_count, seed=3)
+        ]
         started = time.perf_counter()
         for start in range(0, raw_count, ledger.BATCH_SIZE):
             scratch.bulk_write(
@@ -269,7 +281,7 @@ def run_size(size: int) -> dict:
 
         # The real ingest path: match, validate, de-duplicate, write; then the rollup rebuild.
         started = time.perf_counter()
-        with ledger.deferred_rebuilds(db):
+        with ledger_rebuilds.deferred_rebuilds(db):
             ingest = ledger.ingest(db, _lines(products, size), scope)
             ingest_seconds = time.perf_counter() - started
         total_seconds = time.perf_counter() - started
@@ -281,7 +293,7 @@ def run_size(size: int) -> dict:
         county, month = partitions[len(partitions) // 2]
         started = time.perf_counter()
         partitions.mark_dirty(db, [(county, month)])
-        ledger.rebuild_partition(db, county, month)
+        ledger_rebuilds.rebuild_partition(db, county, month)
         result["rebuild_one_month_s"] = round(time.perf_counter() - started, 2)
 
         months = {"from_month": partitions[0][1], "to_month": partitions[-1][1], "county_code": COUNTY}
@@ -477,7 +489,14 @@ def bench_import(args: argparse.Namespace) -> None:
 
 def run_push(size: int, requests_each: int = 10) -> dict:
     """Fill this month with ``size`` lines, then time single counter pushes and canteen purchases."""
-    from service import counters, demo, ledger, storage
+    from service import (
+        counters,
+        demo,
+        ingest_scope,
+        ledger,
+        ledger_rebuilds,
+        storage,
+    )
     from service.clock import SHANGHAI, today_local, utcnow
 
     app = _app()
@@ -490,11 +509,11 @@ def run_push(size: int, requests_each: int = 10) -> dict:
         local = now.astimezone(SHANGHAI)
         month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
         started = time.perf_counter()
-        with ledger.deferred_rebuilds(db):
+        with ledger_rebuilds.deferred_rebuilds(db):
             lines = _lines(
                 products, size, seed=9, start=month_start, end=now - timedelta(seconds=60), prefix="M"
             )
-            ledger.ingest(db, lines, ledger.IngestScope(COUNTY))
+            ledger.ingest(db, lines, ingest_scope.IngestScope(COUNTY))
         result["fill_s"] = round(time.perf_counter() - started, 1)
         _progress(f"{size:,} lines in the month after {result['fill_s']} s; timing requests")
         month = f"{local:%Y-%m}"

@@ -20,7 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from adapters import tabular
-from service import audit, canteen_quota, ledger, spreadsheets, storage
+from service import audit, canteen_quota, ledger_rebuilds, spreadsheets, storage
 from service.access import Principal
 from service.canteen_purchase_checks import (
     PENDING,
@@ -101,7 +101,7 @@ def import_purchases(
     finally:
         reader.close()
     if not dry_run:
-        ledger.rebuild_partitions(db, outcome.partitions)
+        ledger_rebuilds.rebuild_partitions(db, outcome.partitions)
         if outcome.report.inserted:
             audit.record(
                 db,

@@ -33,7 +33,17 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters.base import SaleLine
-from service import access, audit, canteen_quota, canteens, ledger, operators, products, storage
+from service import (
+    access,
+    audit,
+    canteen_quota,
+    canteens,
+    ledger,
+    ledger_rebuilds,
+    operators,
+    products,
+    storage,
+)
 from service.access import CANTEEN, Principal
 from service.canteen_purchase_checks import (
     PENDING,
@@ -47,7 +57,8 @@ from service.canteen_purchase_checks import (
 from service.canteen_purchase_inputs import PurchaseInput, from_api
 from service.clock import utcnow
 from service.errors import Conflict, Forbidden, ValidationFailed, validation_summary
-from service.ledger import IngestResult, IngestScope
+from service.ingest_result import IngestResult
+from service.ingest_scope import IngestScope
 
 # A pending claim younger than this may still be in flight; an older one is a crash to complete.
 PENDING_GRACE = timedelta(minutes=2)
@@ -172,7 +183,7 @@ def log_purchase(
 
     Each call rebuilds the touched county-month of the ledger, so the quota shows it at once.
     A caller logging many purchases in a row (the demo loader) passes ``rebuild=False`` and
-    then calls ``ledger.rebuild(db)`` once, or works inside ``ledger.deferred_rebuilds``.
+    then calls ``ledger_rebuilds.rebuild(db)`` once, or works inside ``ledger_rebuilds.deferred_rebuilds``.
     """
     canteen = canteen_for(db, actor, data.get("canteen_id"))
     purchase = from_api(data)
@@ -210,7 +221,7 @@ def log_purchase(
         {"_id": item.document["_id"]}, {"$set": {"ledger_status": RECORDED, "recorded_at": recorded_at}}
     )
     if rebuild:
-        ledger.rebuild_partitions(db, partitions)
+        ledger_rebuilds.rebuild_partitions(db, partitions)
     record = {**item.document, "ledger_status": RECORDED, "recorded_at": recorded_at}
     audit.record(
         db,

@@ -177,9 +177,9 @@ def ledger_cli() -> None:
 @click.option("--all", "all_partitions", is_flag=True, help="Every county-month, not only the dirty ones.")
 def ledger_rebuild_command(counties, all_partitions):
     """Recompute the derived figures of dirty (or all) county-months from the raw ledger."""
-    from service import ledger
+    from service import ledger_rebuilds
 
-    rebuilt = ledger.rebuild(get_db(), counties or None, all_partitions=all_partitions)
+    rebuilt = ledger_rebuilds.rebuild(get_db(), counties or None, all_partitions=all_partitions)
     for county, month, counts in rebuilt:
         click.echo(f"{county} {month}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     click.echo(f"Rebuilt {len(rebuilt)} county-month partition(s).")
@@ -205,9 +205,9 @@ def ledger_verify_command(counties, from_month, to_month):
 @click.option("--county", "counties", multiple=True, help="County code (repeatable); default all.")
 def ledger_rematch_command(counties):
     """Match unmatched sale lines again against the catalogue's SKUs and barcodes."""
-    from service import ledger
+    from service import ledger_rebuilds
 
-    result = ledger.rematch(get_db(), counties or None)
+    result = ledger_rebuilds.rematch(get_db(), counties or None)
     click.echo(", ".join(f"{k} {v}" for k, v in result.items()))
 
 

@@ -41,7 +41,7 @@ from service import access, audit, ledger, storage
 from service.access import Principal
 from service.clock import utcnow
 from service.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,9 @@ from service import (
     demo_exports,
     households,
     imports,
+    ingest_scope,
     ledger,
+    ledger_rebuilds,
     operators,
     products,
     storage,
@@ -139,7 +141,7 @@ def load(db: Database, *, with_sales: bool = True) -> dict[str, Any]:
     _load_links(db, actor, rng, plan, today)
     unit_ids = _load_canteens(db, actor, today)
     if with_sales:
-        with ledger.deferred_rebuilds(db):
+        with ledger_rebuilds.deferred_rebuilds(db):
             _load_sales(db, actor, rng, plan, unit_ids, today)
     _load_accounts(db, actor, plan, unit_ids)
     result = summary(db)
@@ -522,7 +524,7 @@ def _load_sales(
         for channel, channel_orders in orders.items()
         for order in channel_orders
     ]
-    ledger.ingest(db, lines, ledger.IngestScope(COUNTY_CODE))
+    ledger.ingest(db, lines, ingest_scope.IngestScope(COUNTY_CODE))
     _load_canteen_purchases(db, actor, rng, plan, unit_ids, days)
 
 

@@ -21,7 +21,7 @@ from service import import_runs, imports, pending_uploads, storage
 from service.access import Principal
 from service.clock import utcnow
 from service.errors import Conflict, ServiceError
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from service import access, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Forbidden, NotFound
-from service.ledger import IngestResult, IngestScope
+from service.ingest_result import IngestResult
+from service.ingest_scope import IngestScope
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from service import (
     canteens,
     import_runs,
     ledger,
+    ledger_rebuilds,
     operators,
     pending_uploads,
     spreadsheets,
@@ -41,7 +42,8 @@ from service.access import CANTEEN, ENTERPRISE, Principal
 from service.errors import Forbidden, ServiceError, ValidationFailed, refused_file
 from service.import_runs import FAILED, SUCCEEDED, Progress, Tally
 from service.import_sources import Source, Sources
-from service.ledger import IngestResult, IngestScope
+from service.ingest_result import IngestResult
+from service.ingest_scope import IngestScope
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +196,7 @@ def _rebuild_quietly(db: Database, result: IngestResult, run_id: ObjectId) -> No
     """After a failure, bring the partitions the run wrote up to date; a second failure is logged
     and leaves them dirty for the next ingest or rebuild, never hiding the first."""
     try:
-        ledger.rebuild_partitions(db, result.partitions)
+        ledger_rebuilds.rebuild_partitions(db, result.partitions)
     except Exception:
         log.exception("rebuild after a failed sales import failed", extra={"import_run_id": str(run_id)})
 

@@ -301,7 +301,7 @@ def replace_partition(
     Rows are keyed by ``_id`` (``row_id``): the rows no longer derived are deleted first, then each
     changed or new row is replaced in place (upserted), one collection after another, so a reader
     may, for an instant, miss a row or see an old value, never see a row twice. Call it only holding
-    the partition's lease (``ledger.rebuild_partition``); ``before_write`` renews the lease before
+    the partition's lease (``ledger_rebuilds.rebuild_partition``); ``before_write`` renews the lease before
     each collection (and raises if it was lost).
     """
     scope = _group_match(county_code, month, operator_ids)

@@ -27,10 +27,11 @@ from pymongo.database import Database
 from adapters import taobao_api
 from adapters.base import Skipped
 from adapters.taobao_api import PullError, TopClient, TopSettings
-from service import ledger, storage
+from service import ledger, ledger_rebuilds, storage
 from service.clock import SHANGHAI, utcnow
 from service.errors import ValidationFailed
-from service.ledger import IngestResult, IngestScope
+from service.ingest_result import IngestResult
+from service.ingest_scope import IngestScope
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ def pull(
     # One rebuild of the touched months at the end, not one per window; an interrupted run
     # leaves them marked dirty and rebuilds them below.
     try:
-        with ledger.deferred_rebuilds(db):
+        with ledger_rebuilds.deferred_rebuilds(db):
             for window_start, window_end in windows(start, end, settings.window):
                 _pull_window(db, client, scope, window_start, window_end, report)
                 if report.cursor is None or window_start <= report.cursor < window_end:
@@ -236,7 +237,7 @@ def pull(
                 report.windows += 1
     except PullError as error:
         report.error = str(error)
-        ledger.rebuild(db, [settings.county_code])
+        ledger_rebuilds.rebuild(db, [settings.county_code])
         log.warning(
             "taobao-api pull of shop %s stopped in window %s–%s: %s",
             settings.shop,

@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from service import ledger, ledger_rollups, products, storage
+from service import catalogue_match, ledger_rollups, products, sale_lines, storage
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,12 @@ def _recompute(
     differences = []
     lines = list(db[storage.SALES].find({"county_code": county_code, "month": month}))
     product_ids = sorted({line["product_id"] for line in lines if line.get("product_id")})
-    catalogue = products.documents_by_id(db, product_ids, ledger.Catalogue._FIELDS)
+    catalogue = products.documents_by_id(db, product_ids, catalogue_match.Catalogue.FIELDS)
     daily: dict[tuple, dict[str, Any]] = {}
     sources: dict[tuple, dict[str, Any]] = {}
     for line in lines:
         product = catalogue.get(line["product_id"]) if line.get("product_id") else None
-        expected = ledger.attribute(product, line["occurred_at"], line["amount_fen"])
+        expected = sale_lines.attribute(product, line["occurred_at"], line["amount_fen"])
         for name in ("certified", "benefit_rate_bp", "poor_income_fen"):
             if line.get(name) != expected[name]:
                 differences.append(

@@ -8,7 +8,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import access, ledger, reconcile, sale_versions, storage
+from service import access, ledger_rebuilds, reconcile, sale_versions, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.errors import Forbidden, NotFound
 
@@ -80,7 +80,7 @@ def _staff_counties(actor: Principal, county_code: str | None) -> list[str] | No
 
 def rebuild(db: Database, actor: Principal, county_code: str | None = None) -> dict[str, Any]:
     """Recompute the dirty county-months of the caller's counties now."""
-    rebuilt = ledger.rebuild(db, _staff_counties(actor, county_code))
+    rebuilt = ledger_rebuilds.rebuild(db, _staff_counties(actor, county_code))
     return {"rebuilt": [{"county_code": county, "month": month} for county, month, _ in rebuilt]}
 
 

@@ -21,7 +21,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import CHANNELS
-from service import access, ledger, operators, products, reports, storage
+from service import access, ledger_rebuilds, operators, products, reports, storage
 from service.access import Principal
 from service.certification import CERTIFIED
 from service.clock import today_local
@@ -392,13 +392,13 @@ def map_skus(db: Database, actor: Principal, mappings: Sequence[Mapping[str, Any
             }
         )
     counties = sorted({found[row["product_id"]]["county_code"] for row in mappings})
-    return {"mapped": mapped, "county_codes": counties, **ledger.rematch(db, counties)}
+    return {"mapped": mapped, "county_codes": counties, **ledger_rebuilds.rematch(db, counties)}
 
 
 def map_sku(db: Database, actor: Principal, channel: str, sku: str, product_id: ObjectId) -> dict[str, Any]:
     """Add the SKU to the product (staff of its county), then match the county's unmatched lines again."""
     product = products.add_channel_sku(db, actor, product_id, channel, sku)
-    rematched = ledger.rematch(db, [product["county_code"]])
+    rematched = ledger_rebuilds.rematch(db, [product["county_code"]])
     return {
         "product_id": product["_id"],
         "county_code": product["county_code"],

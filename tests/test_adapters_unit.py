@@ -23,7 +23,7 @@ from adapters.common import (
     StatusTable,
 )
 from adapters.errors import FileRefused
-from service import ledger
+from service import sale_lines
 from tests import golden
 from tests.fixtures import make_fixtures
 
@@ -365,7 +365,7 @@ def test_every_golden_line_passes_the_ledgers_own_checks():
             continue
         for item in items:
             if isinstance(item, SaleLine):
-                assert ledger.validate_line(item, now) is None, (str(case), item)
+                assert sale_lines.validate_line(item, now) is None, (str(case), item)
                 checked += 1
     assert checked > 50
 

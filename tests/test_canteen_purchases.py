@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import openpyxl
 import pytest
 
-from service import canteen_purchases, ledger, storage
+from service import canteen_purchases, ledger, sale_lines, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, system_principal
 from service.clock import today_local, utcnow
 from service.errors import Forbidden
@@ -230,7 +230,9 @@ def test_a_ledger_failure_leaves_a_pending_claim_that_the_same_submission_comple
 def test_a_line_the_ledger_refuses_leaves_no_record(db, cook, catalogue, monkeypatch):
     from adapters.base import RowError
 
-    monkeypatch.setattr(ledger, "validate_line", lambda line, now: RowError(line.row, "occurred_at", "No."))
+    monkeypatch.setattr(
+        sale_lines, "validate_line", lambda line, now: RowError(line.row, "occurred_at", "No.")
+    )
     response = cook.post(URL, json=body(product_id=str(catalogue["rice"]["_id"])))
     assert response.status_code == 422
     assert "date" in response.json["error"]["details"]
@@ -532,7 +534,7 @@ def test_a_row_the_ledger_refuses_is_reported_and_its_claim_removed(
 ):
     from adapters.base import RowError
 
-    checks = ledger.validate_line
+    checks = sale_lines.validate_line
 
     def refuse_f2(line, now):
         return (
@@ -541,7 +543,7 @@ def test_a_row_the_ledger_refuses_is_reported_and_its_claim_removed(
             else checks(line, now)
         )
 
-    monkeypatch.setattr(ledger, "validate_line", refuse_f2)
+    monkeypatch.setattr(sale_lines, "validate_line", refuse_f2)
     result = upload(cook, csv_file(*GOOD_ROWS)).json
     assert (result["inserted"], result["rejected"]) == (2, 1)
     assert [(error["row"], error["field"]) for error in result["errors"]] == [(3, "amount_fen")]

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from adapters.base import SaleLine
-from service import canteen_quota, ledger, storage, unmatched
+from service import canteen_quota, ledger, ledger_rebuilds, storage, unmatched
 from service.access import COUNTY_STAFF, system_principal
 from service.canteen_quota import (
     CERTIFIED,
@@ -25,7 +25,7 @@ from service.canteen_quota import (
     qualification,
 )
 from service.clock import end_of_local_day
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 
 COUNTY = "340722"
 SKU = "832-SKU-77"
@@ -158,7 +158,7 @@ def ledger_lines(db, factory, canteen):
             }
         },
     )
-    ledger.rebuild(db, all_partitions=True)
+    ledger_rebuilds.rebuild(db, all_partitions=True)
     return {"rice": rice}
 
 

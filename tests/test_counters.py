@@ -13,7 +13,7 @@ import pytest
 from adapters.base import get_adapter
 from service import ledger, storage
 from service.counters import signature
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 
 COUNTY = "340722"
 OTHER_COUNTY = "340102"

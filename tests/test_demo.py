@@ -6,7 +6,7 @@ from datetime import UTC, date, timedelta
 
 import pytest
 
-from service import demo, ledger, ledger_rollups, partitions, products, reconcile, storage
+from service import demo, ledger_rebuilds, ledger_rollups, partitions, products, reconcile, storage
 from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
 from tests import query_shapes
 from tests.conftest import _drop, make_test_app
@@ -253,8 +253,8 @@ def test_every_query_of_pages_api_and_ledger_starts_on_an_index(demo_app, demo_d
         partitions.mark_product_changed(demo_db, product["_id"])
         partitions.mark_product_changed(demo_db, product["_id"], since=utcnow() - timedelta(days=60))
         partitions.mark_operator_links_changed(demo_db, product["operator_id"])
-        ledger.rebuild(demo_db)
-        ledger.rematch(demo_db, [demo.COUNTY_CODE])
+        ledger_rebuilds.rebuild(demo_db)
+        ledger_rebuilds.rematch(demo_db, [demo.COUNTY_CODE])
     assert opened > 60
     assert len(shapes) > 50
     problems = query_shapes.unsupported(shapes)

@@ -8,8 +8,18 @@ import pytest
 from bson import ObjectId
 
 from adapters.base import RowError, SaleLine
-from service import ledger, ledger_rollups, partitions, reconcile, storage
-from service.ledger import IngestScope
+from service import (
+    ingest_scope,
+    ledger,
+    ledger_rebuilds,
+    ledger_rollups,
+    ledger_writes,
+    partitions,
+    reconcile,
+    sale_lines,
+    storage,
+)
+from service.ingest_scope import IngestScope
 
 COUNTY = "340722"
 # 2024-03-15 10:00 in Asia/Shanghai.
@@ -163,7 +173,7 @@ def test_an_enterprise_never_overwrites_another_operators_line(db, certified, fa
     for dry_run in (True, False):
         result = ledger.ingest(db, [line("A-1", 1, sku="MINE")], scope, dry_run=dry_run)
         assert (result.rejected, result.updated, result.inserted) == (1, 0, 0)
-        assert result.errors[0]["message"] == ledger.FOREIGN_LINE
+        assert result.errors[0]["message"] == ingest_scope.FOREIGN_LINE
     stored = db[storage.SALES].find_one({"external_id": "A-1"})
     assert (stored["amount_fen"], stored["operator_id"]) == (19_200, certified["operator"]["_id"])
     assert reconcile.verify(db)[1] == []
@@ -174,15 +184,15 @@ def test_an_enterprise_loses_a_race_for_another_operators_line_without_overwriti
 ):
     intruder = factory.operator(COUNTY)
     factory.product(intruder["_id"], channel_skus=[{"channel": "jd", "sku": "MINE"}])
-    real_existing = ledger._existing_lines
+    real_existing = ledger_writes.existing_lines
 
     def look_up_then_the_owner_imports(db_, county_code, accepted):
         found = real_existing(db_, county_code, accepted)
-        monkeypatch.setattr(ledger, "_existing_lines", real_existing)  # the owner's ingest runs plainly
+        monkeypatch.setattr(ledger_writes, "existing_lines", real_existing)  # the owner's ingest runs plainly
         ingest(db_, [line("A-1", 19_200)])
         return found
 
-    monkeypatch.setattr(ledger, "_existing_lines", look_up_then_the_owner_imports)
+    monkeypatch.setattr(ledger_writes, "existing_lines", look_up_then_the_owner_imports)
     ledger.ingest(db, [line("A-1", 1, sku="MINE")], IngestScope(COUNTY, operator_id=intruder["_id"]))
     monkeypatch.undo()
     stored = db[storage.SALES].find_one({"external_id": "A-1"})
@@ -275,7 +285,7 @@ def test_a_crash_before_the_rebuild_leaves_the_partition_dirty(db, certified):
     ingest(db, [line("A-1")], rebuild=False)
     assert partitions.dirty_partitions(db) == [(COUNTY, "2024-03")]
     assert db[storage.OPERATOR_POOLS].count_documents({}) == 0
-    ledger.rebuild(db)
+    ledger_rebuilds.rebuild(db)
     assert partitions.dirty_partitions(db) == []
     assert db[storage.OPERATOR_POOLS].find_one()["pool_fen"] == 1_500
 
@@ -289,7 +299,7 @@ def test_an_ingest_during_a_rebuild_keeps_the_partition_dirty(db, certified, mon
         return real_compute(db_, county, month, *groups)
 
     monkeypatch.setattr(ledger_rollups, "compute_partition", compute_while_another_ingest_lands)
-    ledger.rebuild_partition(db, COUNTY, "2024-03")
+    ledger_rebuilds.rebuild_partition(db, COUNTY, "2024-03")
     assert partitions.dirty_partitions(db) == [(COUNTY, "2024-03")]
 
 
@@ -315,7 +325,7 @@ def test_a_backdated_rate_change_shows_in_verify_until_the_rebuild(db, certified
     )
     _, differences = reconcile.verify(db)
     assert any("poor_income_fen" in str(difference) for difference in differences)
-    ledger.rebuild(db, all_partitions=True)
+    ledger_rebuilds.rebuild(db, all_partitions=True)
     assert reconcile.verify(db)[1] == []
     assert db[storage.SALES].find_one()["poor_income_fen"] == 2_000
 
@@ -334,7 +344,7 @@ def test_rematch_resolves_lines_once_their_sku_is_mapped(db, certified):
     db[storage.PRODUCTS].update_one(
         {"_id": certified["product"]["_id"]}, {"$push": {"channel_sku_keys": "jd:LATER"}}
     )
-    assert ledger.rematch(db) == {"unmatched_before": 1, "matched": 1, "partitions_rebuilt": 1}
+    assert ledger_rebuilds.rematch(db) == {"unmatched_before": 1, "matched": 1, "partitions_rebuilt": 1}
     assert db[storage.SALES].find_one()["product_id"] == certified["product"]["_id"]
     assert db[storage.OPERATOR_POOLS].find_one()["pool_fen"] == 1_500
     assert reconcile.verify(db)[1] == []
@@ -387,7 +397,7 @@ def test_staff_may_correct_a_past_rate_and_the_figures_follow(login, db, certifi
     )
     assert response.status_code == 200, response.json
     assert partitions.dirty_partitions(db) == [(COUNTY, "2024-03")]
-    ledger.rebuild(db)
+    ledger_rebuilds.rebuild(db)
     assert db[storage.OPERATOR_POOLS].find_one()["pool_fen"] == 2_000
     assert reconcile.verify(db)[1] == []
 
@@ -418,15 +428,15 @@ def test_ending_a_link_marks_the_operators_months_dirty(login, db, certified, fa
 
 def test_a_line_inserted_by_a_concurrent_ingest_is_updated_not_duplicated(db, certified, monkeypatch):
     # The other ingest lands between this batch's look-up of existing lines and its write.
-    real_existing = ledger._existing_lines
+    real_existing = ledger_writes.existing_lines
 
     def look_up_then_lose_the_race(db_, county_code, accepted):
         found = real_existing(db_, county_code, accepted)
-        monkeypatch.setattr(ledger, "_existing_lines", real_existing)  # the race happens once
-        db_[storage.SALES].insert_one(ledger.line_document(line("A-1", 111), IngestScope(COUNTY), None))
+        monkeypatch.setattr(ledger_writes, "existing_lines", real_existing)  # the race happens once
+        db_[storage.SALES].insert_one(sale_lines.line_document(line("A-1", 111), IngestScope(COUNTY), None))
         return found
 
-    monkeypatch.setattr(ledger, "_existing_lines", look_up_then_lose_the_race)
+    monkeypatch.setattr(ledger_writes, "existing_lines", look_up_then_lose_the_race)
     ingest(db, [line("A-1", 10_000)])
     assert db[storage.SALES].count_documents({}) == 1
     assert db[storage.SALES].find_one()["amount_fen"] == 10_000
@@ -436,24 +446,25 @@ def test_every_update_of_a_sale_line_names_the_shard_key(db, certified, monkeypa
     """On a sharded cluster an update is routed to one shard only if its filter holds the shard key."""
     filters = []
 
-    class RecordingUpdateOne(ledger.UpdateOne):
+    class RecordingUpdateOne(ledger_writes.UpdateOne):
         def __init__(self, filter, update, *args, **kwargs):
             filters.append(filter)
             super().__init__(filter, update, *args, **kwargs)
 
-    monkeypatch.setattr(ledger, "UpdateOne", RecordingUpdateOne)
+    for writer in (ledger_writes, ledger_rebuilds):
+        monkeypatch.setattr(writer, "UpdateOne", RecordingUpdateOne)
     ingest(db, [line("A-1", 10_000), line("A-2", 500, sku="LATER")])
     ingest(db, [line("A-1", 9_000)])  # a changed line: updated in place
     db[storage.PRODUCTS].update_one(
         {"_id": certified["product"]["_id"]}, {"$push": {"channel_sku_keys": "jd:LATER"}}
     )
-    ledger.rematch(db)  # the unmatched line gets its product
+    ledger_rebuilds.rematch(db)  # the unmatched line gets its product
     history = [{"benefit_rate_bp": 900, "valid_from": datetime(2023, 1, 1, tzinfo=UTC)}]
     db[storage.PRODUCTS].update_one(
         {"_id": certified["product"]["_id"]}, {"$set": {"benefit_rate_history": history}}
     )
     partitions.mark_product_changed(db, certified["product"]["_id"])
-    ledger.rebuild(db)  # lines refreshed with the new rate
+    ledger_rebuilds.rebuild(db)  # lines refreshed with the new rate
 
     # Partition markers are keyed by a string id; sale lines by an ObjectId or their natural key.
     sale_filters = [f for f in filters if "external_id" in f or isinstance(f.get("_id"), ObjectId)]

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import MongoClient
 
-from service import ledger, ledger_rollups, partitions, reconcile, storage
-from service.ledger import IngestScope
+from service import ledger, ledger_rebuilds, ledger_rollups, ledger_writes, partitions, reconcile, storage
+from service.ingest_scope import IngestScope
 from tests.conftest import TEST_MONGO_URI
 from tests.test_ledger import COUNTY, MARCH, certified, line  # noqa: F401  (the fixture)
 
@@ -95,7 +95,7 @@ def test_concurrent_rebuilds_of_one_partition_never_double_count(db, certified):
     )
     for _ in range(10):
         partitions.mark_dirty(db, [(COUNTY, MONTH)])
-        _run_together([lambda: ledger.rebuild_partition(db, COUNTY, MONTH) for _ in range(4)])
+        _run_together([lambda: ledger_rebuilds.rebuild_partition(db, COUNTY, MONTH) for _ in range(4)])
         _assert_figures(db, amounts)
         assert partitions.dirty_partitions(db) == []
 
@@ -106,7 +106,7 @@ def test_concurrent_ingests_and_rebuilds_leave_exact_figures(db, certified):  # 
     for round_number in range(3):
         prefixes = [f"{letter}{round_number}" for letter in "BCDE"]
         workers = [lambda prefix=prefix: _ingest_batch(db, prefix, 6, amounts, lock) for prefix in prefixes]
-        workers += [lambda: [ledger.rebuild_partition(db, COUNTY, MONTH) for _ in range(6)]] * 2
+        workers += [lambda: [ledger_rebuilds.rebuild_partition(db, COUNTY, MONTH) for _ in range(6)]] * 2
         _run_together(workers)
         # The last rebuild to finish saw every mark: the partition is clean and exact.
         assert partitions.dirty_partitions(db) == []
@@ -115,17 +115,17 @@ def test_concurrent_ingests_and_rebuilds_leave_exact_figures(db, certified):  # 
 
 def test_a_rebuild_racing_an_ingest_never_cleans_the_partition_without_its_lines(db, certified, monkeypatch):  # noqa: F811
     """The rebuild reads the ingest's first mark, sums the ledger before the write, and would clean."""
-    real_write = ledger._write
+    real_write = ledger_writes.write
 
     def rebuild_just_before_the_write(db_, *args, **kwargs):
-        ledger.rebuild_partition(db_, COUNTY, MONTH)
+        ledger_rebuilds.rebuild_partition(db_, COUNTY, MONTH)
         real_write(db_, *args, **kwargs)
 
-    monkeypatch.setattr(ledger, "_write", rebuild_just_before_the_write)
+    monkeypatch.setattr(ledger_writes, "write", rebuild_just_before_the_write)
     ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY), rebuild=False)  # and then it crashes
     assert partitions.dirty_partitions(db) == [(COUNTY, MONTH)]
-    monkeypatch.setattr(ledger, "_write", real_write)
-    ledger.rebuild(db)
+    monkeypatch.setattr(ledger_writes, "write", real_write)
+    ledger_rebuilds.rebuild(db)
     _assert_figures(db, {"A-1": 10_000})
 
 
@@ -139,11 +139,11 @@ def test_a_rebuild_never_writes_while_another_holds_the_partition(db, certified,
     def write_after_another_rebuild(self, requests, *args, **kwargs):
         if self.name == storage.SALES_DAILY and not started:
             started.append("second rebuild")
-            started.append(ledger.rebuild_partition(db, COUNTY, MONTH))
+            started.append(ledger_rebuilds.rebuild_partition(db, COUNTY, MONTH))
         return real_bulk_write(self, requests, *args, **kwargs)
 
     monkeypatch.setattr(collection_type, "bulk_write", write_after_another_rebuild)
-    ledger.rebuild_partition(db, COUNTY, MONTH)
+    ledger_rebuilds.rebuild_partition(db, COUNTY, MONTH)
     assert started == ["second rebuild", {"busy": 1}]
     _assert_figures(db, {"A-1": 10_000, "A-2": 500})
 
@@ -151,13 +151,13 @@ def test_a_rebuild_never_writes_while_another_holds_the_partition(db, certified,
 def test_an_expired_lease_is_taken_over_and_the_old_holder_stops_writing(db, certified):  # noqa: F811
     ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY), rebuild=False)
     assert partitions.acquire_lease(db, COUNTY, MONTH, "crashed") is not None
-    assert ledger.rebuild_partition(db, COUNTY, MONTH) == {"busy": 1}
+    assert ledger_rebuilds.rebuild_partition(db, COUNTY, MONTH) == {"busy": 1}
     assert partitions.dirty_partitions(db) == [(COUNTY, MONTH)]
     expired = datetime.now(UTC) - timedelta(seconds=1)
     db[storage.LEDGER_PARTITIONS].update_one(
         {"_id": f"{COUNTY}:{MONTH}"}, {"$set": {"lease.expires_at": expired}}
     )
-    assert "busy" not in ledger.rebuild_partition(db, COUNTY, MONTH)
+    assert "busy" not in ledger_rebuilds.rebuild_partition(db, COUNTY, MONTH)
     assert partitions.dirty_partitions(db) == []
     with pytest.raises(partitions.LeaseLost):
         partitions.renew_lease(db, COUNTY, MONTH, "crashed")
@@ -173,7 +173,7 @@ def _process_worker(uri: str, db_name: str, prefix: str, count: int) -> None:
         db = client[db_name]
         for number in range(count):
             ledger.ingest(db, [line(f"{prefix}-{number}", 2_000 + number)], IngestScope(COUNTY))
-            ledger.rebuild_partition(db, COUNTY, MONTH)
+            ledger_rebuilds.rebuild_partition(db, COUNTY, MONTH)
     finally:
         client.close()
 

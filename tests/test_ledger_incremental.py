@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import SaleLine
-from service import ledger, ledger_rollups, partitions, reconcile, storage
-from service.ledger import IngestScope
+from service import ledger, ledger_rebuilds, ledger_rollups, partitions, reconcile, storage
+from service.ingest_scope import IngestScope
 from tests.conftest import _drop, make_test_app
 from tests.factories import Factory
 from tests.test_ledger import COUNTY, MARCH, certified, line  # noqa: F401  (the fixture)
@@ -93,7 +93,7 @@ def test_a_crash_after_the_write_leaves_its_operator_months_listed_for_the_next_
     marker = db[storage.LEDGER_PARTITIONS].find_one({"_id": f"{COUNTY}:{MONTH}"})
     assert marker["dirty"] is True and marker["full"] is False
     assert marker["dirty_groups"] == [certified["operator"]["_id"]]
-    assert ledger.rebuild(db)[0][2]["groups"] == 1
+    assert ledger_rebuilds.rebuild(db)[0][2]["groups"] == 1
     assert partitions.dirty_partitions(db) == []
     assert reconcile.verify(db)[1] == []
 
@@ -102,7 +102,7 @@ def test_a_correction_still_rebuilds_the_whole_partition(db, certified, monkeypa
     ledger.ingest(db, [line("A-1"), line("U-1", 300, sku="NOPE")], IngestScope(COUNTY))
     partitions.mark_product_changed(db, certified["product"]["_id"])
     calls = _recorded_groups(monkeypatch)
-    ledger.rebuild(db)
+    ledger_rebuilds.rebuild(db)
     assert calls == [None]
 
 
@@ -205,7 +205,7 @@ def _apply(world, step, sold) -> None:
         if db[storage.BENEFIT_LINKS].count_documents(query) == 0:
             factory.benefit_link(operator, household, weight=step["weight"], valid_from=start)
             partitions.mark_operator_links_changed(db, operator["_id"])
-            ledger.rebuild(db)
+            ledger_rebuilds.rebuild(db)
     elif step["kind"] == "rate":
         valid_from = datetime(2024, step["month"], 1, tzinfo=UTC)
         for product in products:
@@ -215,7 +215,7 @@ def _apply(world, step, sold) -> None:
                 {"$push": {"benefit_rate_history": {"$each": [change], "$sort": {"valid_from": 1}}}},
             )
             partitions.mark_product_changed(db, product["_id"], since=valid_from)
-        ledger.rebuild(db)
+        ledger_rebuilds.rebuild(db)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -230,11 +230,11 @@ def test_incremental_figures_equal_a_rebuild_from_scratch_document_for_document(
         assert partitions.dirty_partitions(db) == []
         kept = _derived(db)
         assert reconcile.verify(db)[1] == []
-        ledger.rebuild(db, all_partitions=True)
+        ledger_rebuilds.rebuild(db, all_partitions=True)
         assert _derived(db) == kept
         for name in ledger_rollups.DERIVED:
             db[name].delete_many({})
-        ledger.rebuild(db, all_partitions=True)
+        ledger_rebuilds.rebuild(db, all_partitions=True)
         assert _derived(db) == kept
     finally:
         context.pop()

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import SaleLine
-from service import ledger, partitions, reconcile, storage
-from service.ledger import IngestScope
+from service import ledger, ledger_rebuilds, partitions, reconcile, storage
+from service.ingest_scope import IngestScope
 from tests.conftest import _drop, make_test_app
 from tests.factories import Factory
 
@@ -120,7 +120,7 @@ def test_rollups_always_equal_a_recompute_from_scratch(steps):
         sold = {}
         for step in steps:
             _apply(db, factory, operator, products, households, step, sold)
-        ledger.rebuild(db)
+        ledger_rebuilds.rebuild(db)
         _, differences = reconcile.verify(db)
         assert differences == []
         # Pools add up to the certified lines' income; shares add up to the allocated pools.

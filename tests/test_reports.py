@@ -24,7 +24,7 @@ from adapters.base import SaleLine
 from service import attribution, ledger, partitions, reports, storage
 from service.access import COUNTY_STAFF, Principal
 from service.clock import today_local, utcnow
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 
 A, B = "340722", "341822"
 JAN = datetime(2024, 1, 15, 2, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from service import ledger, sale_versions, storage
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 from tests.conftest import TEST_MONGO_URI
 from tests.test_ledger import COUNTY, certified, line  # noqa: F401  (the fixture)
 from tests.test_ledger_concurrency import _run_together, _switch_often  # noqa: F401  (the fixture)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from adapters.base import SaleLine
 from service import ledger, storage
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 
 
 def _sell(db, county, count, operator_sku="S", buyer_unit_id=None):

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.base import SaleLine
-from service import ledger, storage, unmatched
+from service import ledger, ledger_rebuilds, storage, unmatched
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE
 from service.clock import utcnow
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 
 COUNTY = "340722"
 OTHER_COUNTY = "341000"
@@ -293,13 +293,13 @@ def map_skus(caller, rows):
 @pytest.fixture
 def rematches(monkeypatch):
     calls = []
-    real = ledger.rematch
+    real = ledger_rebuilds.rematch
 
     def counted(db, county_codes=None):
         calls.append(list(county_codes))
         return real(db, county_codes)
 
-    monkeypatch.setattr(ledger, "rematch", counted)
+    monkeypatch.setattr(ledger_rebuilds, "rematch", counted)
     return calls
 
 

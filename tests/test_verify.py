@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service import ledger, ledger_rollups, reconcile, storage
-from service.ledger import IngestScope
+from service import ledger, ledger_rebuilds, ledger_rollups, reconcile, storage
+from service.ingest_scope import IngestScope
 from tests.test_ledger import COUNTY, MARCH, certified, line  # noqa: F401  (the fixture)
 
 
@@ -107,5 +107,5 @@ def test_the_command_exits_1_on_a_duplicate_and_a_rebuild_repairs_it(ledger_with
     db[name].insert_one({key: value for key, value in row.items() if key != "_id"})
     result = runner.invoke(args=["ledger", "verify"])
     assert result.exit_code == 1 and "stored 2, expected 1" in result.output
-    ledger.rebuild(db, all_partitions=True)
+    ledger_rebuilds.rebuild(db, all_partitions=True)
     assert runner.invoke(args=["ledger", "verify"]).exit_code == 0

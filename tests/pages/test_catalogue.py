@@ -12,7 +12,7 @@ import pytest
 
 from adapters.base import SaleLine
 from service import ledger, storage
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 from tests.conftest import _drop, make_test_app
 from tests.factories import valid_id_number
 

@@ -12,7 +12,7 @@ import pytest
 from adapters.base import SaleLine
 from service import ledger, partitions, storage
 from service.clock import start_of_local_day, today_local
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 from service.web.core import STALE_MESSAGE
 from tests.factories import valid_id_number
 

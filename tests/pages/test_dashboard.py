@@ -23,7 +23,7 @@ import pytest
 from adapters.base import SaleLine
 from service import ledger, partitions
 from service.clock import utcnow
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 from service.web.formatting import local_date, percent_bp, yuan
 
 A, B = "340722", "341822"

@@ -16,7 +16,7 @@ from adapters.tabular import parse_percent_to_bp
 from service import ledger, operators, storage
 from service.access import system_principal
 from service.clock import start_of_local_day, today_local, utcnow
-from service.ledger import IngestScope
+from service.ingest_scope import IngestScope
 from service.web.core import STALE_MESSAGE
 from service.web.formatting import yuan
 from tests.factories import valid_id_number
