@@ -640,7 +640,9 @@ def _candidates(collection, spec: Any) -> list | None:
             table = state.tables[(name, fields)] = _LookupTable(index, fields, documents)
         if not table.usable:
             return None
-        keys = [key for entry in entries for key in table.by_entry.get(entry, ())]
+        # A document may sit under several entries (a stale one after an update moved it, or one per
+        # element of an array): each is a candidate once, or a query would return it twice.
+        keys = list(dict.fromkeys(key for entry in entries for key in table.by_entry.get(entry, ())))
     return [documents[key] for key in keys if key in documents]
 
 

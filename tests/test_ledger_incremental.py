@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import SaleLine
@@ -220,6 +220,13 @@ def _apply(world, step, sold) -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps_strategy)
+# A line moved to another operator within its month: both operator-months are recomputed in one query.
+@example(
+    steps=[
+        {"kind": "sale", "order": 8, "amount_fen": 114, "sku": "A2", "month": 2, "day": 20},
+        {"kind": "sale", "order": 8, "amount_fen": 2_000_000, "sku": "B1", "month": 2, "day": 6},
+    ]
+)
 def test_incremental_figures_equal_a_rebuild_from_scratch_document_for_document(steps):
     world = _world()
     app, context, db = world[:3]
