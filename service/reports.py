@@ -33,7 +33,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import households, storage, unmatched
+from service import households, storage, unmatched_sales
 from service import operators as operator_records
 from service import products as product_records
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal, require_county
@@ -562,7 +562,7 @@ def summary(db: Database, actor: Principal, *, context: ReportContext | None = N
         "sales_fen": sum(row["sales_fen"] for row in by_channel),
         "certified_sales_fen": sum(row["certified_sales_fen"] for row in by_channel),
         "uncertified_sales_fen": sum(row["uncertified_sales_fen"] for row in by_channel),
-        "unmatched_sales_fen": unmatched.unmatched_sales_fen(context.month_channel_sales(scope)),
+        "unmatched_sales_fen": unmatched_sales.unmatched_sales_fen(context.month_channel_sales(scope)),
         "poor_income_fen": pools.get("pool_fen", 0),
         "allocated_fen": pools.get("allocated_fen", 0),
         "unallocated_fen": pools.get("unallocated_fen", 0),

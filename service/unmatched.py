@@ -1,9 +1,9 @@
 """Unmatched sales (未匹配到产品的销售): the SKUs nobody has mapped yet, and mapping them.
 
 A sale line whose channel SKU and barcode match no product is stored with ``matched: false``
-and counts for no household. :func:`unmatched_match` is the one definition of those sales
+and counts for no household. `service.unmatched_sales` holds the one definition of those sales
 (lines of the period's Asia/Shanghai months, amounts net of refunds), read by the county
-dashboard's card (:func:`unmatched_sales_fen`) and by the list county staff map from
+dashboard's card (``unmatched_sales.unmatched_sales_fen``) and by the list county staff map from
 (:func:`unmatched_report`): grouped by channel and raw SKU (by barcode when the source gave
 no SKU), searchable, each with the county's products most likely to be it. Staff map several
 SKUs at once (:func:`map_skus`): every row is checked before any is written, and the county's
@@ -21,7 +21,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import CHANNELS
-from service import access, ledger_rebuilds, operators, products, reports, storage
+from service import access, ledger_rebuilds, operators, products, reports, storage, unmatched_sales
 from service.access import Principal
 from service.certification import CERTIFIED
 from service.clock import today_local
@@ -52,36 +52,6 @@ class MappingRefused(ValidationFailed):
     code = "sku_mapping_refused"
 
 
-# The one definition ---------------------------------------------------------------------------------
-
-# Lines no product claims (the ledger stores them so, and the rollups group them by the flag).
-UNMATCHED_LINES = {"matched": False}
-
-
-def unmatched_match(
-    county_codes: Iterable[str] | None, from_month: str, to_month: str, channel: str | None = None
-) -> dict[str, Any]:
-    """Unmatched sales of these counties (None: every county) in a period of months (pure).
-
-    Lines no product claims, by the Asia/Shanghai month they happened in; refunds are lines of
-    negative amount, so every sum over this match is net of refunds. The raw ``sales`` and the
-    ``sales_monthly`` rollup carry these fields alike.
-    """
-    match: dict[str, Any] = {**UNMATCHED_LINES, "month": {"$gte": from_month, "$lte": to_month}}
-    if county_codes is not None:
-        match = {"county_code": {"$in": sorted(county_codes)}, **match}
-    if channel is not None:
-        match["channel"] = channel
-    return match
-
-
-def unmatched_sales_fen(rollup_rows: Iterable[Mapping[str, Any]]) -> int:
-    """The dashboard's unmatched sales, from the period's ``sales_monthly`` rows grouped with their
-    ``matched`` flag (reports.monthly_pipeline): the same lines the list groups, net of refunds (pure).
-    """
-    return sum(row["sales_fen"] for row in rollup_rows if row["_id"].get("matched") is False)
-
-
 # The list -------------------------------------------------------------------------------------------
 
 
@@ -103,7 +73,7 @@ def unmatched_pipeline(
     This reads the raw ``sales`` collection, unlike the other reports: acceptable because
     unmatched lines are few, and the match is served by the ``county_unmatched_sku`` index.
     """
-    match = unmatched_match(county_codes, from_month, to_month, channel)
+    match = unmatched_sales.unmatched_match(county_codes, from_month, to_month, channel)
     if q:
         match = {"$and": [match, search_match(q)]}
     return [
