@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from service import auth, storage
+
 
 def test_concurrent_account_creation_loses_nothing(app, login, db):
     admin = login("admin")
@@ -67,4 +69,5 @@ def test_concurrent_failed_logins_are_all_counted(app, factory, db):
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(fail, range(4)))
     assert statuses == [401] * 4
-    assert db["login_failures"].find_one({"_id": f"user:{user['username']}"})["count"] == 4
+    key = auth._digest(f"account:{user['username'].lower()}")
+    assert db[storage.LOGIN_FAILURES].find_one({"_id": key})["count"] == 4
