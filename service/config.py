@@ -85,6 +85,12 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
 
+    # Keep the dashboard's groupings of the derived ledger between requests, per process, while their
+    # county-months are unchanged (service/report_cache.py): at most this many, of this many rows in all.
+    REPORT_CACHE = True
+    REPORT_CACHE_ENTRIES = 256
+    REPORT_CACHE_ROWS = 100_000
+
     TIMEZONE = "Asia/Shanghai"
     LOG_LEVEL = "INFO"
     LOG_JSON = True
@@ -125,6 +131,9 @@ _ENV_SETTINGS: dict[str, type] = {
     "PUBLICITY_DAYS": int,
     "CERTIFICATION_VALID_DAYS": int,
     "CERTIFICATE_PREFIX": str,
+    "REPORT_CACHE": bool,
+    "REPORT_CACHE_ENTRIES": int,
+    "REPORT_CACHE_ROWS": int,
     "LOG_LEVEL": str,
     "LOG_JSON": bool,
     "TAOBAO_API_BASE_URL": str,

@@ -33,7 +33,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import households, storage, unmatched_sales
+from service import households, report_cache, storage, unmatched_sales
 from service import operators as operator_records
 from service import products as product_records
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal, require_county
@@ -477,11 +477,14 @@ class ReportContext:
 
     The county dashboard runs seven reports over one period: with a context they read
     household_income once (not three times) and sales_monthly twice (not six times). Rows it
-    returns are shared between reports: read them, never change them.
+    returns are shared between reports (and, with a ``cache``, between requests): read them,
+    never change them. With a :class:`service.report_cache.ReportCache`, the groupings of the
+    derived ledger come from it while their county-months are unchanged.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: report_cache.ReportCache | None = None) -> None:
         self.db = db
+        self.cache = cache
         self._reads: dict[tuple, Any] = {}
 
     def _once(self, key: tuple, read: Callable[[], Any]) -> Any:
@@ -492,24 +495,51 @@ class ReportContext:
     def _aggregate(self, collection: str, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return list(storage.aggregate(self.db[collection], pipeline))
 
+    def _derived(self, key: tuple, scope: ReportScope, read: Callable[[], Any]) -> Any:
+        """A grouping of the derived ledger, once per request, from the cache while it is current."""
+        if self.cache is None:
+            return self._once(key, read)
+        # Read before any grouping of the scope is computed, so an entry is never newer than its stamp.
+        before = self._once(("stamp", scope), lambda: self._stamp(scope))
+        return self._once(
+            key,
+            lambda: self.cache.read_through((self.db.name, *key), before, read, lambda: self._stamp(scope)),
+        )
+
+    def _stamp(self, scope: ReportScope) -> report_cache.Stamp | None:
+        return report_cache.read_stamp(
+            self.db, _scope_counties(self.db, scope), months_between(scope.from_month, scope.to_month)
+        )
+
     def household_totals(self, scope: ReportScope, township_code: str | None = None) -> list[dict[str, Any]]:
         """One row per household with a non-zero income in the period (:func:`household_totals_pipeline`)."""
         pipeline = household_totals_pipeline(scope, township_code=township_code)
-        return self._once(
+        return self._derived(
             ("household_totals", scope, township_code),
+            scope,
             lambda: self._aggregate(storage.HOUSEHOLD_INCOME, pipeline),
         )
 
     def month_channel_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
         """Sales by month, channel and flags (:func:`monthly_pipeline`)."""
-        return self._once(
-            ("monthly", scope), lambda: self._aggregate(storage.SALES_MONTHLY, monthly_pipeline(scope))
+        return self._derived(
+            ("monthly", scope), scope, lambda: self._aggregate(storage.SALES_MONTHLY, monthly_pipeline(scope))
         )
 
     def product_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
         """Sales by operator, product and flags (:func:`product_sales_pipeline`)."""
-        return self._once(
-            ("products", scope), lambda: self._aggregate(storage.SALES_MONTHLY, product_sales_pipeline(scope))
+        return self._derived(
+            ("products", scope),
+            scope,
+            lambda: self._aggregate(storage.SALES_MONTHLY, product_sales_pipeline(scope)),
+        )
+
+    def pool_totals(self, scope: ReportScope) -> dict[str, Any]:
+        """The period's pools, allocated and unallocated, in one row (:func:`pool_totals_pipeline`)."""
+        return self._derived(
+            ("pools", scope),
+            scope,
+            lambda: next(iter(self._aggregate(storage.OPERATOR_POOLS, pool_totals_pipeline(scope))), {}),
         )
 
     def stale_partitions(self, scope: ReportScope) -> list[dict[str, str]]:
@@ -521,13 +551,17 @@ def _context(db: Database, context: ReportContext | None) -> ReportContext:
     return context if context is not None else ReportContext(db)
 
 
-def _stale_partitions(db: Database, scope: ReportScope) -> list[dict[str, str]]:
-    counties: Iterable[str] | None = scope.county_codes
-    if counties is None and scope.operator_id is not None:
+def _scope_counties(db: Database, scope: ReportScope) -> Iterable[str] | None:
+    """The counties whose ledger a scope reads (None: every county)."""
+    if scope.county_codes is None and scope.operator_id is not None:
         # An enterprise's figures sit in its operator's county.
         operator = operator_records.find_operator(db, scope.operator_id, {"county_code": 1})
-        counties = [operator["county_code"]] if operator else []
-    query = stale_partitions_query(counties, scope.from_month, scope.to_month)
+        return [operator["county_code"]] if operator else []
+    return scope.county_codes
+
+
+def _stale_partitions(db: Database, scope: ReportScope) -> list[dict[str, str]]:
+    query = stale_partitions_query(_scope_counties(db, scope), scope.from_month, scope.to_month)
     return [
         {"county_code": partition["county_code"], "month": partition["month"]}
         for partition in db[storage.LEDGER_PARTITIONS]
@@ -554,7 +588,7 @@ def summary(db: Database, actor: Principal, *, context: ReportContext | None = N
         {"channel": channel, "channel_label": CHANNEL_LABELS.get(channel, channel), **sums}
         for channel, sums in channel_totals(context.month_channel_sales(scope)).items()
     ]
-    pools = next(iter(storage.aggregate(db[storage.OPERATOR_POOLS], pool_totals_pipeline(scope))), {})
+    pools = context.pool_totals(scope)
     benefited = context.household_totals(scope)
     product_rows = context.product_sales(scope)
     return {

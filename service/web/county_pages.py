@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request, url_for
+from flask import current_app, render_template, request, url_for
 from pymongo.database import Database
 
 from schemas.reports import ReportQueryArgsSchema
-from service import canteens, reports, xlsx
+from service import canteens, report_cache, reports, xlsx
 from service.access import STAFF, Principal, allow
 from service.storage import get_db
 from service.web.canteen_pages import progress_bar
@@ -71,9 +71,10 @@ def dashboard():
 def _reports(db: Database, actor: Principal, args: dict[str, Any], every_household: bool) -> dict[str, Any]:
     """Each section's report, run as the API runs it (the household list only in full for the download).
 
-    One context for all of them: they read each derived grouping of the period once between them.
+    One context for all of them: they read each derived grouping of the period once between them,
+    from the process's report cache while the period's county-months are unchanged.
     """
-    context = reports.ReportContext(db)
+    context = reports.ReportContext(db, cache=report_cache.for_app(current_app))
     per_page = None if every_household else 1
     return {
         "summary": reports.summary(db, actor, context=context, **args),

@@ -1,0 +1,283 @@
+"""The report cache: a cached dashboard always equals the dashboard computed afresh.
+
+Each change that moves the figures (an ingest, a rebuild, a link, a certification, a household, a
+canteen purchase) is followed by a read through the cache, compared with the same reports computed
+without it; results computed while a county-month was dirty or moved are never kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.base import SaleLine
+from service import (
+    benefit_links,
+    households,
+    ledger,
+    ledger_rebuilds,
+    partitions,
+    products,
+    report_cache,
+    reports,
+)
+from service.access import ADMIN, COUNTY_STAFF, Principal
+from service.ingest_scope import IngestScope
+from service.web import county_pages
+
+A = "340722"
+JAN = datetime(2024, 1, 15, 2, 0, tzinfo=UTC)
+FEB = datetime(2024, 2, 10, 2, 0, tzinfo=UTC)
+SINCE = datetime(2023, 1, 1, tzinfo=UTC)
+PERIOD = {"from_month": "2024-01", "to_month": "2024-03"}
+STAFF = Principal(None, "staff", COUNTY_STAFF, county_codes=(A,))
+ADMIN_ACTOR = Principal(None, "admin", ADMIN)
+_numbers = iter(range(1, 1_000_000))
+
+
+def sale(channel: str, sku: str, amount_fen: int, when: datetime = JAN) -> SaleLine:
+    return SaleLine(
+        channel=channel,
+        external_id=f"L-{next(_numbers)}",
+        occurred_at=when,
+        quantity=1,
+        amount_fen=amount_fen,
+        sku=sku,
+    )
+
+
+@pytest.fixture
+def books(factory, db):
+    operator = factory.operator(A, name="枞阳茶叶合作社")
+    made = factory.product(
+        operator["_id"],
+        status="certified",
+        certified_at=SINCE,
+        valid_days=3650,
+        benefit_rate_bp=1500,
+        name="枞阳黄花茶",
+        channel_skus=[{"channel": "jd", "sku": "T1"}, {"channel": "counter", "sku": "T1"}],
+    )
+    tea = factory.certified_since(made, SINCE, 1500)
+    household = factory.household(A, village_code=f"{A}101001", members=4)
+    other = factory.household(A, village_code=f"{A}102001", members=2)
+    link = factory.benefit_link(operator, household, weight=2)
+    factory.benefit_link(operator, other, weight=1)
+    ingest([sale("jd", "T1", 100_000), sale("jd", "T1", 40_000, FEB)], db)
+    return {"operator": operator, "product": tea, "household": household, "link": link}
+
+
+def ingest(lines: list[SaleLine], db) -> None:
+    result = ledger.ingest(db, lines, IngestScope(A))
+    assert result.rejected == 0, result.errors
+
+
+@pytest.fixture
+def cache() -> report_cache.ReportCache:
+    return report_cache.ReportCache(max_entries=64, max_rows=100_000)
+
+
+def dashboard(db, cache, actor: Principal = STAFF) -> dict:
+    """Every periodic report the dashboard shows, through one context (cached when ``cache`` is given)."""
+    context = reports.ReportContext(db, cache=cache)
+    return {
+        "summary": reports.summary(db, actor, context=context, **PERIOD),
+        "monthly": reports.monthly(db, actor, context=context, **PERIOD),
+        "products": reports.product_ranking(db, actor, limit=10, context=context, **PERIOD),
+        "operators": reports.operator_ranking(db, actor, limit=10, context=context, **PERIOD),
+        "categories": reports.category_sales(db, actor, context=context, **PERIOD),
+        "townships": reports.township_income(db, actor, context=context, **PERIOD),
+        "households": reports.household_list(db, actor, per_page=None, context=context, **PERIOD),
+    }
+
+
+def assert_fresh(db, cache, actor: Principal = STAFF) -> dict:
+    cached = dashboard(db, cache, actor)
+    assert cached == dashboard(db, None, actor)
+    return cached
+
+
+def warm(db, cache) -> dict:
+    """Fill the cache and check the next read is served from it."""
+    first = assert_fresh(db, cache)
+    hits = cache.hits
+    assert dashboard(db, cache) == first
+    assert cache.hits > hits
+    return first
+
+
+# The same figures, cached or not ---------------------------------------------------------------------
+
+
+def test_the_cached_dashboard_equals_the_uncached_one(db, books, cache):
+    first = warm(db, cache)
+    assert first["summary"]["sales_fen"] == 140_000
+    assert len(cache) == 4  # month × channel, product, household and pool groupings
+
+
+def test_the_summary_report_equals_the_uncached_one_for_every_role(db, books, cache):
+    enterprise = Principal(None, "ent", "enterprise", operator_id=books["operator"]["_id"])
+    for actor in (STAFF, ADMIN_ACTOR, enterprise):
+        for _ in range(2):
+            cached = reports.summary(db, actor, context=reports.ReportContext(db, cache), **PERIOD)
+            assert cached == reports.summary(db, actor, **PERIOD)
+    assert cache.hits > 0
+
+
+def test_the_dashboard_page_is_served_from_the_cache(app, page_login, books):
+    browser = page_login("county_staff", county_codes=[A])
+    first = browser.text("/county/?from=2024-01&to=2024-03")
+    cache = app.extensions["report_cache"]
+    hits = cache.hits
+    assert browser.text("/county/?from=2024-01&to=2024-03") == first
+    assert cache.hits > hits
+
+
+def test_the_switch_turns_the_cache_off(app):
+    app.config["REPORT_CACHE"] = False
+    assert report_cache.for_app(app) is None
+
+
+# Every change shows on the next read ------------------------------------------------------------------
+
+
+def test_a_counter_push_shows_on_the_next_dashboard(db, books, cache):
+    warm(db, cache)
+    ingest([sale("counter", "T1", 5_000, FEB)], db)
+    assert assert_fresh(db, cache)["summary"]["sales_fen"] == 145_000
+
+
+def test_an_import_into_a_month_without_sales_shows_on_the_next_dashboard(db, books, cache):
+    warm(db, cache)
+    ingest([sale("jd", "T1", 7_000, datetime(2024, 3, 5, 2, 0, tzinfo=UTC))], db)
+    assert assert_fresh(db, cache)["summary"]["sales_fen"] == 147_000
+
+
+def test_a_rebuild_shows_on_the_next_dashboard(db, books, cache):
+    warm(db, cache)
+    partitions.mark_dirty(db, [(A, "2024-01")])
+    assert_fresh(db, cache)
+    ledger_rebuilds.rebuild(db, [A])
+    assert_fresh(db, cache)
+    ledger_rebuilds.rebuild(db, [A], all_partitions=True)
+    assert_fresh(db, cache)
+
+
+def test_a_link_change_shows_on_the_next_dashboard(db, books, cache):
+    before = warm(db, cache)
+    link = books["link"]
+    benefit_links.update_link(db, ADMIN_ACTOR, link["_id"], link["version"], {"weight": 8})
+    ledger_rebuilds.rebuild(db, [A])
+    after = assert_fresh(db, cache)
+    assert after["households"]["items"] != before["households"]["items"]
+
+
+def test_a_certification_change_shows_on_the_next_dashboard(db, books, cache):
+    warm(db, cache)
+    product = books["product"]
+    products.transition(db, ADMIN_ACTOR, product["_id"], "revoke", reason="抽检不合格")
+    ledger_rebuilds.rebuild(db, [A])
+    assert_fresh(db, cache)
+
+
+def test_a_household_edit_shows_on_the_next_dashboard(db, books, cache):
+    warm(db, cache)
+    household = db["households"].find_one({"_id": books["household"]["_id"]})
+    households.update_household(db, ADMIN_ACTOR, household["_id"], household["version"], {"members": 9})
+    ledger_rebuilds.rebuild(db, [A], all_partitions=True)
+    assert_fresh(db, cache)
+
+
+def test_a_canteen_purchase_shows_on_the_next_dashboard(db, factory, books, cache):
+    warm(db, cache)
+    canteen = factory.canteen(A, name="机关食堂", plans=[{"year": 2024, "food_total_fen": 1_000_000}])
+    factory.canteen_purchase(canteen, product_id=books["product"]["_id"], amount_fen=30_000)
+    assert assert_fresh(db, cache)["summary"]["sales_fen"] == 170_000
+
+
+# Never a stale entry -------------------------------------------------------------------------------------
+
+
+def test_a_result_computed_while_a_partition_is_dirty_is_not_kept(db, books, cache):
+    partitions.mark_dirty(db, [(A, "2024-02")])
+    assert_fresh(db, cache)
+    assert len(cache) == 0 and cache.refused > 0
+
+
+def test_an_ingest_during_the_computation_never_leaves_a_stale_entry(db, books, cache, monkeypatch):
+    computing = reports.ReportContext._aggregate
+    done = []
+
+    def ingest_midway(self, collection, pipeline):
+        rows = computing(self, collection, pipeline)
+        if not done:
+            done.append(True)
+            ingest([sale("jd", "T1", 3_000, FEB)], db)
+        return rows
+
+    monkeypatch.setattr(reports.ReportContext, "_aggregate", ingest_midway)
+    dashboard(db, cache)
+    monkeypatch.undo()
+    assert cache.refused > 0
+    assert assert_fresh(db, cache)["summary"]["sales_fen"] == 143_000
+
+
+def test_threads_hammering_the_dashboard_and_ingests_end_fresh(db, books, cache):
+    errors: list[BaseException] = []
+
+    def readers():
+        try:
+            for _ in range(6):
+                dashboard(db, cache)
+        except BaseException as error:
+            errors.append(error)
+
+    def writer():
+        try:
+            for number in range(6):
+                ingest([sale("counter", "T1", 1_000 + number, JAN if number % 2 else FEB)], db)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=readers) for _ in range(3)] + [threading.Thread(target=writer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    ledger_rebuilds.rebuild(db, [A])
+    assert assert_fresh(db, cache)["summary"]["sales_fen"] == 140_000 + sum(1_000 + n for n in range(6))
+
+
+# The stamp and the bounds -------------------------------------------------------------------------------
+
+
+def test_a_month_without_a_marker_is_in_the_stamp_as_absent(db, books):
+    stamp = report_cache.read_stamp(db, [A], ["2024-01", "2024-03"])
+    states = dict(stamp.states)
+    assert states[partitions.partition_id(A, "2024-03")] == report_cache.ABSENT
+    assert states[partitions.partition_id(A, "2024-01")] != report_cache.ABSENT
+    assert stamp.clean
+
+
+def test_the_cache_drops_the_least_recently_used_past_its_limits():
+    cache = report_cache.ReportCache(max_entries=2, max_rows=5)
+    cache.put(("a",), [1, 2])
+    cache.put(("b",), [1])
+    cache.get(("a",))
+    cache.put(("c",), [1])
+    assert cache.get(("b",)) == (False, None)
+    assert cache.get(("a",))[0] and cache.get(("c",))[0]
+    cache.put(("d",), [1, 2, 3, 4])
+    assert cache.get(("a",)) == (False, None)
+    assert len(cache) == 2
+    cache.put(("e",), list(range(6)))
+    assert cache.get(("e",)) == (False, None)
+
+
+def test_the_dashboard_hook_uses_the_apps_cache(app):
+    with app.app_context():
+        assert report_cache.for_app(app) is report_cache.for_app(app)
+    assert county_pages.report_cache is report_cache
