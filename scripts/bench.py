@@ -643,8 +643,9 @@ def run_dashboard(repeats: int) -> dict:
             "dashboard": get(staff, "/county/"),
             "dashboard_year": get(staff, year),
         }
-        for call in pages.values():
-            call()  # warm: templates compiled, caches filled
+        # The first request of each page is cold (templates compiled, the report cache empty): timed apart.
+        for name, call in pages.items():
+            result[f"{name}_cold_ms"] = round(_timed(call), 2)
         timings: dict[str, list[tuple[float, float]]] = {name: [] for name in pages}
         for _ in range(repeats):
             for name, call in pages.items():
@@ -665,15 +666,16 @@ def run_dashboard(repeats: int) -> dict:
 def bench_dashboard(args: argparse.Namespace) -> None:
     result = _in_subprocess("dashboard", 3 if args.quick else 11, args)
     print(json.dumps(result, ensure_ascii=False), flush=True)
-    header = ("page", "median ms", "÷ /login", "median CPU ms", "CPU ÷ /login")
+    header = ("page", "first (cold) ms", "median ms", "÷ /login", "median CPU ms", "CPU ÷ /login")
     print()
     print(
         _table(
             header,
             [
-                ("/login", result["login_ms"], 1, result["login_cpu_ms"], 1),
+                ("/login", result["login_cold_ms"], result["login_ms"], 1, result["login_cpu_ms"], 1),
                 (
                     "/county/ (this year so far)",
+                    result["dashboard_cold_ms"],
                     result["dashboard_ms"],
                     result["ratio"],
                     result["dashboard_cpu_ms"],
@@ -681,6 +683,7 @@ def bench_dashboard(args: argparse.Namespace) -> None:
                 ),
                 (
                     f"/county/ ({result['year']}, the demo's twelve months)",
+                    result["dashboard_year_cold_ms"],
                     result["dashboard_year_ms"],
                     result["ratio_year"],
                     result["dashboard_year_cpu_ms"],
