@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from adapters.base import CHANNELS
+from adapters.base import CHANNELS, REGISTRY
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema, page_of
 from schemas.operators import ActorSchema
 from schemas.products import ChannelSkuSchema
@@ -38,7 +38,11 @@ class ImportRunFormSchema(BaseSchema):
     channel = fields.String(
         required=True,
         validate=validate.Length(min=1, max=40),
-        metadata={"description": "The importer (adapter) name: jd, taobao, pdd, p832, ..."},
+        # Documented here; the runner refuses an unknown importer with its own message.
+        metadata={
+            "description": "The importer (adapter) name.",
+            "enum": sorted(name for name, adapter in REGISTRY.items() if adapter.media),
+        },
     )
     county_code = CountyCode(
         metadata={"description": "The county the sales belong to; required for admins and staff of several."}
