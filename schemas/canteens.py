@@ -246,7 +246,12 @@ class CanteenPurchaseLineSchema(BaseSchema):
     id = ObjectIdField(attribute="_id", dump_only=True)
     canteen_id = ObjectIdField()
     date = fields.String(metadata={"description": "Local date (YYYY-MM-DD, Asia/Shanghai)."})
-    source = fields.String(metadata={"description": "logged 本单位登记, or imported 832平台导入."})
+    source = fields.String(
+        metadata={
+            "description": "logged 本单位登记, imported 832平台导入, or recorded 其他渠道记入 "
+            "(another channel's line naming the unit as buyer)."
+        }
+    )
     channel = fields.String(metadata={"description": "The ledger channel: canteen, or p832."})
     external_id = fields.String(metadata={"description": "The line's id: an invoice's, or the 832 order's."})
     invoice_no = fields.String(

@@ -47,8 +47,9 @@ REASONS = {
     REFUNDED: "已退款",
 }
 # Where a line came from.
-LOGGED, IMPORTED = "logged", "imported"
-SOURCES = {LOGGED: "本单位登记", IMPORTED: "832平台导入"}
+LOGGED, IMPORTED, RECORDED = "logged", "imported", "recorded"
+# RECORDED: a line of another channel naming the unit as buyer (a direct purchase staff recorded).
+SOURCES = {LOGGED: "本单位登记", IMPORTED: "832平台导入", RECORDED: "其他渠道记入"}
 
 
 def qualification(year: int, channel: str, certified: bool, matched: bool) -> tuple[bool, str]:
@@ -72,8 +73,10 @@ def line_qualification(line: Mapping[str, Any]) -> tuple[bool, str]:
 
 
 def source_of(line: Mapping[str, Any], canteen_id: ObjectId) -> str:
-    """Logged by the canteen itself, or imported from a platform's orders."""
-    return LOGGED if line["external_id"].startswith(f"{LOGGED_PREFIX}{canteen_id}:") else IMPORTED
+    """Logged by the canteen itself, imported from the 832 platform's orders, or another channel's."""
+    if line["external_id"].startswith(f"{LOGGED_PREFIX}{canteen_id}:"):
+        return LOGGED
+    return IMPORTED if line["channel"] == P832_CHANNEL else RECORDED
 
 
 def lines_query(canteen_ids: Iterable[ObjectId], year: int, month: int | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from bson import ObjectId
 
 from adapters.base import SaleLine
 from service import canteen_quota, ledger, ledger_rebuilds, storage, unmatched
@@ -283,3 +284,13 @@ def test_before_2021_a_plan_has_no_floor(staff, canteen):
     assert response.status_code == 200, response.json
     plan = next(plan for plan in response.json["plans"] if plan["year"] == 2020)
     assert (plan["reserve_ratio_bp"], plan["ratio_approval"]) == (300, None)
+
+
+def test_a_line_of_another_channel_naming_the_unit_is_not_called_an_832_import():
+    canteen_id = ObjectId()
+    logged = {"external_id": f"{canteen_quota.LOGGED_PREFIX}{canteen_id}:INV-1", "channel": "canteen"}
+    from_832 = {"external_id": "832-A-1", "channel": "p832"}
+    direct = {"external_id": "U-1", "channel": "unit_purchase"}
+    sources = [canteen_quota.source_of(line, canteen_id) for line in (logged, from_832, direct)]
+    assert sources == [canteen_quota.LOGGED, canteen_quota.IMPORTED, canteen_quota.RECORDED]
+    assert canteen_quota.SOURCES[canteen_quota.RECORDED] == "其他渠道记入"
