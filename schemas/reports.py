@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField
-from service.reports import DEFAULT_LIMIT, MAX_LIMIT
+from service.report_figures import DEFAULT_LIMIT, MAX_LIMIT
 
 # Months of the years every date input lies in (schemas.base.FIRST_DAY to LAST_DAY).
 MONTH = validate.Regexp(r"^(20\d{2}|2100)-(0[1-9]|1[0-2])$", error="A month as YYYY-MM, e.g. 2024-03.")

@@ -1,8 +1,9 @@
 """Report groupings kept between requests, keyed by the state of the county-months they were read from.
 
-The county dashboard's cost is four groupings of the derived ledger (:class:`service.reports.ReportContext`):
-``sales_monthly`` by month and channel and by operator and product, ``household_income`` by household,
-and the ``operator_pools`` totals. Those collections are written only by a rebuild of one county-month
+The county dashboard's cost is four groupings of the derived ledger
+(:class:`service.report_context.ReportContext`): ``sales_monthly`` by month and channel and by
+operator and product, ``household_income`` by household, and the ``operator_pools`` totals.
+Those collections are written only by a rebuild of one county-month
 (``service.ledger_rollups``), which holds the partition's lease on its marker in ``ledger_partitions``
 while it writes and sets ``rebuilt_at`` when it cleans it; every ingest and correction raises the
 marker's ``generation`` and marks it dirty first. So a grouping is kept under its scope and the *stamp*

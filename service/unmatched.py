@@ -21,7 +21,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import CHANNELS
-from service import access, ledger_rebuilds, operators, products, reports, storage, unmatched_sales
+from service import access, ledger_rebuilds, operators, products, report_scope, storage, unmatched_sales
 from service.access import Principal
 from service.certification import CERTIFIED
 from service.clock import today_local
@@ -173,7 +173,7 @@ def unmatched_report(
     items of ``page`` carry their suggestions; ``page=None`` gives every item without them.
     """
     counties = _counties(actor, county_code)
-    scope = reports.resolve_scope(
+    scope = report_scope.resolve_scope(
         actor, county_code=county_code, from_month=from_month, to_month=to_month, today=today_local()
     )
     q = (q or "").strip()[:MAX_SEARCH_CHARS] or None

@@ -29,6 +29,7 @@ def unmatched_match(
 
 def unmatched_sales_fen(rollup_rows: Iterable[Mapping[str, Any]]) -> int:
     """The dashboard's unmatched sales, from the period's ``sales_monthly`` rows grouped with their
-    ``matched`` flag (reports.monthly_pipeline): the same lines the list groups, net of refunds (pure).
+    ``matched`` flag (report_pipelines.monthly_pipeline): the same lines the list groups, net of
+    refunds (pure).
     """
     return sum(row["sales_fen"] for row in rollup_rows if row["_id"].get("matched") is False)

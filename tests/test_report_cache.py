@@ -21,6 +21,7 @@ from service import (
     partitions,
     products,
     report_cache,
+    report_context,
     reports,
 )
 from service.access import ADMIN, COUNTY_STAFF, Principal
@@ -81,7 +82,7 @@ def cache() -> report_cache.ReportCache:
 
 def dashboard(db, cache, actor: Principal = STAFF) -> dict:
     """Every periodic report the dashboard shows, through one context (cached when ``cache`` is given)."""
-    context = reports.ReportContext(db, cache=cache)
+    context = report_context.ReportContext(db, cache=cache)
     return {
         "summary": reports.summary(db, actor, context=context, **PERIOD),
         "monthly": reports.monthly(db, actor, context=context, **PERIOD),
@@ -121,7 +122,7 @@ def test_the_summary_report_equals_the_uncached_one_for_every_role(db, books, ca
     enterprise = Principal(None, "ent", "enterprise", operator_id=books["operator"]["_id"])
     for actor in (STAFF, ADMIN_ACTOR, enterprise):
         for _ in range(2):
-            cached = reports.summary(db, actor, context=reports.ReportContext(db, cache), **PERIOD)
+            cached = reports.summary(db, actor, context=report_context.ReportContext(db, cache), **PERIOD)
             assert cached == reports.summary(db, actor, **PERIOD)
     assert cache.hits > 0
 
@@ -207,7 +208,7 @@ def test_a_result_computed_while_a_partition_is_dirty_is_not_kept(db, books, cac
 
 
 def test_an_ingest_during_the_computation_never_leaves_a_stale_entry(db, books, cache, monkeypatch):
-    computing = reports.ReportContext._aggregate
+    computing = report_context.ReportContext._aggregate
     done = []
 
     def ingest_midway(self, collection, pipeline):
@@ -217,7 +218,7 @@ def test_an_ingest_during_the_computation_never_leaves_a_stale_entry(db, books, 
             ingest([sale("jd", "T1", 3_000, FEB)], db)
         return rows
 
-    monkeypatch.setattr(reports.ReportContext, "_aggregate", ingest_midway)
+    monkeypatch.setattr(report_context.ReportContext, "_aggregate", ingest_midway)
     dashboard(db, cache)
     monkeypatch.undo()
     assert cache.refused > 0

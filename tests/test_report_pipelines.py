@@ -10,10 +10,18 @@ import pytest
 from bson import ObjectId
 
 from adapters import base
-from service import certification, products, reports
+from service import (
+    certification,
+    products,
+    report_downloads,
+    report_figures,
+    report_labels,
+    report_pipelines,
+    report_scope,
+)
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.errors import Forbidden, ValidationFailed
-from service.reports import ReportScope
+from service.report_scope import ReportScope
 
 TODAY = date(2024, 5, 20)
 OPERATOR = ObjectId("65a000000000000000000001")
@@ -25,7 +33,7 @@ SCOPE = ReportScope(("340722",), None, "2024-01", "2024-03")
 
 
 def resolve(actor, **args):
-    return reports.resolve_scope(actor, today=TODAY, **args)
+    return report_scope.resolve_scope(actor, today=TODAY, **args)
 
 
 # Scope ----------------------------------------------------------------------------------------------
@@ -67,7 +75,7 @@ def test_a_canteen_has_no_scope_here():
 def test_the_period_defaults_to_january_to_this_month():
     scope = resolve(STAFF)
     assert (scope.from_month, scope.to_month) == ("2024-01", "2024-05")
-    assert reports.default_period(date(2025, 12, 31)) == ("2025-01", "2025-12")
+    assert report_scope.default_period(date(2025, 12, 31)) == ("2025-01", "2025-12")
 
 
 def test_a_period_ending_before_it_starts_is_refused_on_the_to_field():
@@ -77,21 +85,23 @@ def test_a_period_ending_before_it_starts_is_refused_on_the_to_field():
 
 
 def test_months_between_crosses_the_year_end():
-    assert reports.months_between("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
+    assert report_scope.months_between("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
 
 
 def test_download_names_carry_the_county_and_the_period():
-    assert reports.download_name("summary", SCOPE) == "summary-340722-2024-01-2024-03.xlsx"
+    assert report_downloads.download_name("summary", SCOPE) == "summary-340722-2024-01-2024-03.xlsx"
     two = ReportScope(("340722", "341822"), None, "2024-01", "2024-12")
-    assert reports.download_name("summary", two) == "summary-all-2024-01-2024-12.xlsx"
-    assert reports.download_name("certification", SCOPE, periodic=False) == "certification-340722.xlsx"
+    assert report_downloads.download_name("summary", two) == "summary-all-2024-01-2024-12.xlsx"
+    assert (
+        report_downloads.download_name("certification", SCOPE, periodic=False) == "certification-340722.xlsx"
+    )
 
 
 # The match --------------------------------------------------------------------------------------------
 
 
 def test_one_county_is_matched_by_equality_and_the_period_by_month_range():
-    assert reports.scope_match(SCOPE) == {
+    assert report_pipelines.scope_match(SCOPE) == {
         "county_code": "340722",
         "month": {"$gte": "2024-01", "$lte": "2024-03"},
     }
@@ -99,7 +109,7 @@ def test_one_county_is_matched_by_equality_and_the_period_by_month_range():
 
 def test_several_counties_and_an_operator_are_matched_together():
     scope = ReportScope(("340722", "341822"), OPERATOR, "2024-01", "2024-01")
-    assert reports.scope_match(scope) == {
+    assert report_pipelines.scope_match(scope) == {
         "county_code": {"$in": ["340722", "341822"]},
         "month": {"$gte": "2024-01", "$lte": "2024-01"},
         "operator_id": OPERATOR,
@@ -107,25 +117,27 @@ def test_several_counties_and_an_operator_are_matched_together():
 
 
 def test_staff_without_counties_match_nothing():
-    assert reports.scope_match(ReportScope((), None, "2024-01", "2024-01"))["county_code"] == {"$in": []}
+    assert report_pipelines.scope_match(ReportScope((), None, "2024-01", "2024-01"))["county_code"] == {
+        "$in": []
+    }
 
 
 def test_every_county_means_no_county_condition():
-    assert "county_code" not in reports.scope_match(ReportScope(None, None, "2024-01", "2024-01"))
+    assert "county_code" not in report_pipelines.scope_match(ReportScope(None, None, "2024-01", "2024-01"))
 
 
 def test_the_match_can_leave_out_the_period():
-    assert reports.scope_match(SCOPE, period=False) == {"county_code": "340722"}
+    assert report_pipelines.scope_match(SCOPE, period=False) == {"county_code": "340722"}
 
 
 # The pipelines ----------------------------------------------------------------------------------------
 
 BUILDERS = {
-    "pool_totals": lambda scope: reports.pool_totals_pipeline(scope),
-    "monthly": lambda scope: reports.monthly_pipeline(scope),
-    "product_sales": lambda scope: reports.product_sales_pipeline(scope),
-    "household_totals": lambda scope: reports.household_totals_pipeline(scope),
-    "unallocated": lambda scope: reports.unallocated_pipeline(scope),
+    "pool_totals": lambda scope: report_pipelines.pool_totals_pipeline(scope),
+    "monthly": lambda scope: report_pipelines.monthly_pipeline(scope),
+    "product_sales": lambda scope: report_pipelines.product_sales_pipeline(scope),
+    "household_totals": lambda scope: report_pipelines.household_totals_pipeline(scope),
+    "unallocated": lambda scope: report_pipelines.unallocated_pipeline(scope),
 }
 
 
@@ -161,13 +173,13 @@ def _product_row(operator_id, product_id, sales_fen, matched=True):
             "certified": matched,
             "matched": matched,
         },
-        **dict.fromkeys(reports.GROUPED_SUMS, 0),
+        **dict.fromkeys(report_pipelines.GROUPED_SUMS, 0),
         "sales_fen": sales_fen,
     }
 
 
 def test_the_product_sales_group_by_operator_product_and_flags_right_after_the_match():
-    pipeline = reports.product_sales_pipeline(SCOPE)
+    pipeline = report_pipelines.product_sales_pipeline(SCOPE)
     assert pipeline[1]["$group"]["_id"] == {
         "operator_id": "$operator_id",
         "product_id": "$product_id",
@@ -177,7 +189,10 @@ def test_the_product_sales_group_by_operator_product_and_flags_right_after_the_m
 
 
 def test_grouped_sums_are_plain_so_no_expression_runs_per_document():
-    for pipeline in (reports.product_sales_pipeline(SCOPE), reports.monthly_pipeline(SCOPE)):
+    for pipeline in (
+        report_pipelines.product_sales_pipeline(SCOPE),
+        report_pipelines.monthly_pipeline(SCOPE),
+    ):
         assert "$cond" not in _operators(pipeline)
 
 
@@ -188,7 +203,7 @@ def test_grouped_sums_are_plain_so_no_expression_runs_per_document():
 def test_sales_split_by_their_flags(certified, matched, split):
     row = {"_id": {"certified": certified, "matched": matched}, "sales_fen": 100, "poor_income_fen": 15,
            "quantity": 2, "lines": 1}  # fmt: skip
-    sums = reports.split_sales(row)
+    sums = report_figures.split_sales(row)
     names = ("sales_fen", "certified_sales_fen", "uncertified_sales_fen", "unmatched_sales_fen")
     assert tuple(sums[name] for name in names) == split
     assert (sums["poor_income_fen"], sums["quantity"], sums["lines"]) == (15, 2, 1)
@@ -201,7 +216,7 @@ def test_monthly_rows_add_up_by_month_then_channel():
 
     rows = [row("2024-02", "jd", True, 5), row("2024-01", "p832", True, 7), row("2024-01", "jd", False, 3),
             row("2024-01", "jd", True, 4)]  # fmt: skip
-    totals = reports.month_channel_totals(rows)
+    totals = report_figures.month_channel_totals(rows)
     assert list(totals) == [("2024-01", "jd"), ("2024-01", "p832"), ("2024-02", "jd")]
     assert (totals[("2024-01", "jd")]["sales_fen"], totals[("2024-01", "jd")]["certified_sales_fen"]) == (
         7,
@@ -218,20 +233,20 @@ def test_a_ranking_sorts_by_sales_with_the_id_breaking_ties_and_stops_at_the_lim
         _product_row(OPERATOR, first, 450),  # the same product under a second row adds up
         _product_row(None, None, 9_999, matched=False),  # unmatched sales rank nowhere
     ]
-    ranked = reports.ranking(rows, "product_id", 2)
+    ranked = report_figures.ranking(rows, "product_id", 2)
     assert [(row["_id"], row["sales_fen"]) for row in ranked] == [(first, 550), (second, 500)]
-    assert [row["_id"] for row in reports.ranking(rows, "operator_id", 5)] == [OPERATOR]
+    assert [row["_id"] for row in report_figures.ranking(rows, "operator_id", 5)] == [OPERATOR]
 
 
 @pytest.mark.parametrize("limit", [0, 201])
 def test_a_ranking_limit_outside_1_to_200_is_a_programming_error(limit):
     with pytest.raises(ValueError):
-        reports.ranking([], "product_id", limit)
+        report_figures.ranking([], "product_id", limit)
 
 
 def test_a_ranking_key_other_than_product_or_operator_is_refused():
     with pytest.raises(ValueError):
-        reports.ranking([], "$where", 5)
+        report_figures.ranking([], "$where", 5)
 
 
 def test_sellers_count_those_whose_net_matched_sales_are_above_zero():
@@ -242,14 +257,14 @@ def test_sellers_count_those_whose_net_matched_sales_are_above_zero():
         _product_row(OTHER_OPERATOR, refunded, -200),
         _product_row(None, None, 70, matched=False),
     ]
-    assert reports.sellers_count(rows, "product_id") == 1
-    assert reports.sellers_count(rows, "operator_id") == 1
+    assert report_figures.sellers_count(rows, "product_id") == 1
+    assert report_figures.sellers_count(rows, "operator_id") == 1
 
 
 def test_household_totals_read_only_their_fields_and_sort_by_month_before_taking_the_latest_township():
-    pipeline = reports.household_totals_pipeline(SCOPE, township_code="340722101")
+    pipeline = report_pipelines.household_totals_pipeline(SCOPE, township_code="340722101")
     assert pipeline[0]["$match"]["township_code"] == "340722101"
-    assert set(pipeline[1]["$project"]) == set(reports.HOUSEHOLD_TOTAL_FIELDS)
+    assert set(pipeline[1]["$project"]) == set(report_pipelines.HOUSEHOLD_TOTAL_FIELDS)
     assert "links" not in pipeline[1]["$project"]
     assert pipeline[2] == {"$sort": {"month": 1, "_id": 1}}  # a total order: $last is one document
     assert pipeline[3]["$group"]["township_code"] == {"$last": "$township_code"}
@@ -263,7 +278,7 @@ def test_townships_add_up_income_households_and_people_with_an_unknown_township_
         {"income_fen": 25, "township_code": "340722101"},  # members unknown: no people counted
         {"income_fen": 5, "township_code": None, "members": 1},
     ]
-    assert reports.township_totals(rows) == [
+    assert report_figures.township_totals(rows) == [
         {"township_code": None, "income_fen": 5, "households": 1, "people": 1},
         {"township_code": "340722101", "income_fen": 75, "households": 2, "people": 2},
         {"township_code": "340722102", "income_fen": 100, "households": 1, "people": 3},
@@ -272,7 +287,7 @@ def test_townships_add_up_income_households_and_people_with_an_unknown_township_
 
 def test_the_household_income_pipeline_can_be_held_to_one_operator():
     household = ObjectId()
-    match = reports.household_income_pipeline(household, "2024-01", "2024-02", OPERATOR)[0]["$match"]
+    match = report_pipelines.household_income_pipeline(household, "2024-01", "2024-02", OPERATOR)[0]["$match"]
     assert match == {
         "household_id": household,
         "month": {"$gte": "2024-01", "$lte": "2024-02"},
@@ -281,7 +296,7 @@ def test_the_household_income_pipeline_can_be_held_to_one_operator():
 
 
 def test_stale_partitions_are_the_dirty_county_months_of_the_period():
-    assert reports.stale_partitions_query(["341822", "340722", "340722"], "2024-01", "2024-02") == {
+    assert report_pipelines.stale_partitions_query(["341822", "340722", "340722"], "2024-01", "2024-02") == {
         "dirty": True,
         "month": {"$gte": "2024-01", "$lte": "2024-02"},
         "county_code": {"$in": ["340722", "341822"]},
@@ -327,7 +342,7 @@ def daily():
 
 
 def test_sales_split_three_ways_by_channel(daily):
-    rows = reports.channel_totals(daily.aggregate(reports.monthly_pipeline(SCOPE)))
+    rows = report_figures.channel_totals(daily.aggregate(report_pipelines.monthly_pipeline(SCOPE)))
     assert list(rows) == ["jd", "p832"]
     jd = rows["jd"]
     assert (
@@ -347,12 +362,14 @@ def test_sales_split_three_ways_by_channel(daily):
 
 def test_products_selling_count_only_net_positive_matched_products(daily):
     daily.insert_one(_daily(product_id=ObjectId(), sales_fen=0))
-    rows = list(daily.aggregate(reports.product_sales_pipeline(SCOPE)))
-    assert reports.sellers_count(rows, "product_id") == 3
+    rows = list(daily.aggregate(report_pipelines.product_sales_pipeline(SCOPE)))
+    assert report_figures.sellers_count(rows, "product_id") == 3
 
 
 def test_the_ranking_orders_products_by_net_sales(daily):
-    rows = reports.ranking(list(daily.aggregate(reports.product_sales_pipeline(SCOPE))), "product_id", 2)
+    rows = report_figures.ranking(
+        list(daily.aggregate(report_pipelines.product_sales_pipeline(SCOPE))), "product_id", 2
+    )
     assert [row["sales_fen"] for row in rows] == [800, 500]
 
 
@@ -364,7 +381,7 @@ def test_the_ranking_orders_products_by_net_sales(daily):
     [([], None), ([7], 7), ([1, 2], 1), ([3, 1, 2], 2), ([4, 1, 3, 2], 2)],
 )
 def test_the_median_is_the_lower_median_so_it_stays_an_integer_amount(values, median):
-    assert reports.lower_median(values) == median
+    assert report_figures.lower_median(values) == median
 
 
 @pytest.mark.parametrize(
@@ -379,11 +396,11 @@ def test_the_median_is_the_lower_median_so_it_stays_an_integer_amount(values, me
     ],
 )
 def test_the_90th_percentile_is_the_nearest_rank(values, p90):
-    assert reports.nearest_rank_percentile(values, 90) == p90
+    assert report_figures.nearest_rank_percentile(values, 90) == p90
 
 
 def test_the_histogram_edges_are_fixed_yuan_amounts_counted_in_fen():
-    buckets = reports.income_buckets()
+    buckets = report_figures.income_buckets()
     assert [(b["min_fen"], b["max_fen"]) for b in buckets] == [
         (None, 0),
         (0, 10_000),
@@ -398,7 +415,7 @@ def test_the_histogram_edges_are_fixed_yuan_amounts_counted_in_fen():
 
 
 def test_each_household_falls_in_exactly_one_bucket_lower_edge_included():
-    distribution = reports.income_distribution([-50, 0, 9_999, 10_000, 1_000_000, 123_456_789])
+    distribution = report_figures.income_distribution([-50, 0, 9_999, 10_000, 1_000_000, 123_456_789])
     counts = [bucket["households"] for bucket in distribution["buckets"]]
     assert counts == [1, 2, 1, 0, 0, 0, 0, 2]
     assert distribution["count"] == 6 and distribution["total_fen"] == sum(
@@ -407,7 +424,7 @@ def test_each_household_falls_in_exactly_one_bucket_lower_edge_included():
 
 
 def test_an_empty_distribution_has_no_median():
-    distribution = reports.income_distribution([])
+    distribution = report_figures.income_distribution([])
     assert (distribution["count"], distribution["median_fen"], distribution["p90_fen"]) == (0, None, None)
 
 
@@ -415,7 +432,7 @@ def test_an_empty_distribution_has_no_median():
 
 
 def test_every_channel_category_and_status_has_a_chinese_label():
-    assert set(base.CHANNELS) <= set(reports.CHANNEL_LABELS)
-    assert set(products.CHANNELS) <= set(reports.CHANNEL_LABELS)
-    assert set(products.CATEGORIES) <= set(reports.CATEGORY_LABELS)
-    assert set(certification.STATUSES) <= set(reports.STATUS_LABELS)
+    assert set(base.CHANNELS) <= set(report_labels.CHANNEL_LABELS)
+    assert set(products.CHANNELS) <= set(report_labels.CHANNEL_LABELS)
+    assert set(products.CATEGORIES) <= set(report_labels.CATEGORY_LABELS)
+    assert set(certification.STATUSES) <= set(report_labels.STATUS_LABELS)

@@ -21,7 +21,18 @@ import pytest
 from bson import ObjectId
 
 from adapters.base import SaleLine
-from service import attribution, ledger, partitions, reports, storage
+from service import (
+    attribution,
+    ledger,
+    partitions,
+    report_context,
+    report_figures,
+    report_labels,
+    report_pipelines,
+    report_scope,
+    reports,
+    storage,
+)
 from service.access import COUNTY_STAFF, Principal
 from service.clock import today_local, utcnow
 from service.ingest_scope import IngestScope
@@ -653,7 +664,7 @@ _SUMS = {
 
 def _reference_by_channel(scope):
     return [
-        {"$match": reports.scope_match(scope)},
+        {"$match": report_pipelines.scope_match(scope)},
         {"$group": {"_id": "$channel", **_SUMS}},
         {"$sort": {"_id": 1}},
     ]
@@ -661,7 +672,7 @@ def _reference_by_channel(scope):
 
 def _reference_sellers(scope, key):
     return [
-        {"$match": {**reports.scope_match(scope), "matched": True}},
+        {"$match": {**report_pipelines.scope_match(scope), "matched": True}},
         {"$group": {"_id": f"${key}", "sales_fen": {"$sum": "$sales_fen"}}},
         {"$match": {"sales_fen": {"$gt": 0}}},
         {"$group": {"_id": None, "count": {"$sum": 1}}},
@@ -670,7 +681,7 @@ def _reference_sellers(scope, key):
 
 def _reference_ranking(scope, key, limit):
     return [
-        {"$match": {**reports.scope_match(scope), "matched": True}},
+        {"$match": {**report_pipelines.scope_match(scope), "matched": True}},
         {"$group": {"_id": f"${key}", **_SUMS}},
         {"$sort": {"sales_fen": -1, "_id": 1}},
         {"$limit": limit},
@@ -678,12 +689,12 @@ def _reference_ranking(scope, key, limit):
 
 
 def _reference_product_sales(scope):
-    return [{"$match": reports.scope_match(scope)}, {"$group": {"_id": "$product_id", **_SUMS}}]
+    return [{"$match": report_pipelines.scope_match(scope)}, {"$group": {"_id": "$product_id", **_SUMS}}]
 
 
 def _reference_household_totals(scope):
     return [
-        {"$match": reports.scope_match(scope)},
+        {"$match": report_pipelines.scope_match(scope)},
         {"$sort": {"month": 1, "_id": 1}},
         {
             "$group": {
@@ -784,7 +795,7 @@ def _reference_reports(db, scope, limit):
         categories[row["_id"] is None] += row["sales_fen"]
     return {
         "by_channel": [
-            (row["_id"], *(row[name] for name in reports.SUMMED))
+            (row["_id"], *(row[name] for name in report_figures.SUMMED))
             for row in run(storage.SALES_MONTHLY, _reference_by_channel(scope))
         ],
         "operators_selling": count("operator_id"),
@@ -820,7 +831,7 @@ def _shared_reports(db, actor, scope, limit, context):
     households = reports.household_list(db, actor, per_page=None, **args)
     return {
         "by_channel": [
-            (row["channel"], *(row[name] for name in reports.SUMMED)) for row in summary["by_channel"]
+            (row["channel"], *(row[name] for name in report_figures.SUMMED)) for row in summary["by_channel"]
         ],
         **{
             name: summary[name]
@@ -835,10 +846,10 @@ def _shared_reports(db, actor, scope, limit, context):
             for row in reports.operator_ranking(db, actor, limit=limit, **args)["items"]
         ],
         "unmatched_sales_fen": sum(
-            row["sales_fen"] for row in categories if row["category"] == reports.UNMATCHED
+            row["sales_fen"] for row in categories if row["category"] == report_labels.UNMATCHED
         ),
         "matched_sales_fen": sum(
-            row["sales_fen"] for row in categories if row["category"] != reports.UNMATCHED
+            row["sales_fen"] for row in categories if row["category"] != report_labels.UNMATCHED
         ),
         "townships": [
             (row["township_code"], row["income_fen"], row["households"], row["people"])
@@ -856,11 +867,11 @@ def _shared_reports(db, actor, scope, limit, context):
 def test_reports_sharing_their_reads_give_the_figures_each_report_computed_alone(db, seed, counties):
     _random_derived_rows(db, random.Random(seed))
     staff = Principal(None, "staff", COUNTY_STAFF, county_codes=(A, B))
-    scope = reports.ReportScope(counties, None, "2024-02", "2024-04")
+    scope = report_scope.ReportScope(counties, None, "2024-02", "2024-04")
     expected = _reference_reports(db, scope, limit=7)
     assert expected["households_benefited"] > 20 and len(expected["products"]) == 7
     # Once with one context for all the reports (the dashboard), once each with its own.
-    assert _shared_reports(db, staff, scope, 7, reports.ReportContext(db)) == expected
+    assert _shared_reports(db, staff, scope, 7, report_context.ReportContext(db)) == expected
     assert _shared_reports(db, staff, scope, 7, None) == expected
 
 
@@ -876,7 +887,7 @@ def test_a_context_reads_each_grouping_once_for_all_the_reports_of_a_request(db,
             aggregated.append(collection.name) or real_aggregate(collection, pipeline)
         ),
     )
-    context = reports.ReportContext(db)
+    context = report_context.ReportContext(db)
     args = {"county_code": A, "from_month": "2024-01", "to_month": "2024-04", "context": context}
     for run in (reports.summary, reports.monthly, reports.product_ranking, reports.operator_ranking,
                 reports.category_sales, reports.township_income, reports.household_list):  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.reports import HouseholdIncomeQueryArgsSchema, HouseholdIncomeSchema
-from service import households, reports
+from service import households, income_explanation, report_scope
 from service.access import allow
 from service.extensions import Blueprint
 from service.http import principal
@@ -20,7 +20,7 @@ blp = Blueprint(
 @blp.route("/<objectid:household_id>/income", methods=["GET"])
 @blp.arguments(HouseholdIncomeQueryArgsSchema, location="query")
 @blp.response(200, HouseholdIncomeSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def household_income(args, household_id):
     """The household's total in the period, and for each month and operator: the pool, the household's
     weighted claim against the total, its links, its share and the products and channels behind the pool.
@@ -30,4 +30,4 @@ def household_income(args, household_id):
     """
     # A missing household answers as one out of scope does, before any report work starts.
     households.load_visible(get_db(), principal(), household_id)
-    return reports.household_income(get_db(), principal(), household_id, **args)
+    return income_explanation.household_income(get_db(), principal(), household_id, **args)

@@ -19,7 +19,7 @@ from schemas.reports import (
     TownshipReportSchema,
     UnallocatedReportSchema,
 )
-from service import reports
+from service import report_downloads, report_scope
 from service.access import allow
 from service.api.openapi import XLSX_ALTERNATIVE
 from service.extensions import Blueprint
@@ -41,15 +41,15 @@ blp = Blueprint(
 def _respond(name: str, args: dict[str, Any]):
     """The report as JSON, or as an xlsx attachment."""
     if args.pop("format", "json") == "xlsx":
-        return send_xlsx(*reports.export(get_db(), principal(), name, **args))
-    return reports.REPORTS[name].run(get_db(), principal(), **args)
+        return send_xlsx(*report_downloads.export(get_db(), principal(), name, **args))
+    return report_downloads.REPORTS[name].run(get_db(), principal(), **args)
 
 
 @blp.route("/summary", methods=["GET"])
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, SummaryReportSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def summary(args):
     """Headline figures: sales (certified / uncertified / unmatched), household income, who benefited."""
     return _respond("summary", args)
@@ -59,7 +59,7 @@ def summary(args):
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, MonthlyReportSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def monthly(args):
     """Sales, certified sales and household income by month and channel (a trend chart)."""
     return _respond("monthly", args)
@@ -69,7 +69,7 @@ def monthly(args):
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(RankingQueryArgsSchema, location="query")
 @blp.response(200, ProductRankingSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def products(args):
     """Products ranked by sales."""
     return _respond("products", args)
@@ -79,7 +79,7 @@ def products(args):
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(RankingQueryArgsSchema, location="query")
 @blp.response(200, OperatorRankingSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def operators(args):
     """Market operators ranked by sales."""
     return _respond("operators", args)
@@ -89,7 +89,7 @@ def operators(args):
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, CategoryReportSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def categories(args):
     """Sales by product category; sales matched to no product are their own row."""
     return _respond("categories", args)
@@ -99,7 +99,7 @@ def categories(args):
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, TownshipReportSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def townships(args):
     """Household income, households and people by the households' township."""
     return _respond("townships", args)
@@ -109,7 +109,7 @@ def townships(args):
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(HouseholdsReportQueryArgsSchema, location="query")
 @blp.response(200, HouseholdsReportSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def households(args):
     """Households' income in the period (paged, highest first) and its distribution.
 
@@ -123,7 +123,7 @@ def households(args):
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(CertificationQueryArgsSchema, location="query")
 @blp.response(200, CertificationReportSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def certification(args):
     """Products by certification status now, and certificates expiring within 30/60/90 days."""
     return _respond("certification", args)
@@ -133,7 +133,7 @@ def certification(args):
 @blp.doc(**XLSX_ALTERNATIVE)
 @blp.arguments(ReportQueryArgsSchema, location="query")
 @blp.response(200, UnallocatedReportSchema)
-@allow(*reports.REPORT_ROLES)
+@allow(*report_scope.REPORT_ROLES)
 def unallocated(args):
     """Pools of household income no household was linked to share: a data problem to fix."""
     return _respond("unallocated", args)

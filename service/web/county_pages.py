@@ -12,7 +12,7 @@ from flask import current_app, render_template, request, url_for
 from pymongo.database import Database
 
 from schemas.reports import ReportQueryArgsSchema
-from service import canteens, report_cache, reports, xlsx
+from service import canteens, report_cache, report_context, report_downloads, report_scope, reports, xlsx
 from service.access import STAFF, Principal, allow
 from service.storage import get_db
 from service.web.canteen_pages import progress_bar
@@ -74,7 +74,7 @@ def _reports(db: Database, actor: Principal, args: dict[str, Any], every_househo
     One context for all of them: they read each derived grouping of the period once between them,
     from the process's report cache while the period's county-months are unchanged.
     """
-    context = reports.ReportContext(db, cache=report_cache.for_app(current_app))
+    context = report_context.ReportContext(db, cache=report_cache.for_app(current_app))
     per_page = None if every_household else 1
     return {
         "summary": reports.summary(db, actor, context=context, **args),
@@ -98,7 +98,7 @@ def _canteen_quotas(
 
 def _trend(summary: dict[str, Any], monthly: dict[str, Any]) -> dict[str, Any]:
     """The monthly report as a month × channel table of sales, every month of the period included."""
-    months = reports.months_between(summary["from_month"], summary["to_month"])
+    months = report_scope.months_between(summary["from_month"], summary["to_month"])
     channels = {row["channel"]: row["channel_label"] for row in summary["by_channel"]}
     cells: dict[str, dict[str, dict[str, int]]] = {month: {} for month in months}
     for row in monthly["items"]:
@@ -192,12 +192,14 @@ def _charts(sections: dict[str, Any], trend: dict[str, Any]) -> dict[str, dict[s
 
 def _workbook(sections: dict[str, Any], quota_reports: list[dict[str, Any]]):
     """The whole dashboard as one workbook: each report's sheets, then the canteens' progress."""
-    sheets = [sheet for name, report in sections.items() for sheet in reports.report_sheets(name, report)]
+    sheets = [
+        sheet for name, report in sections.items() for sheet in report_downloads.report_sheets(name, report)
+    ]
     quotas = [item for report in quota_reports for item in report["items"]]
     sheets.append(xlsx.Sheet("食堂预留份额", CANTEEN_COLUMNS, quotas))
     summary = sections["summary"]
     counties = summary["county_codes"]
-    scope = reports.ReportScope(
+    scope = report_scope.ReportScope(
         tuple(counties) if counties is not None else None, None, summary["from_month"], summary["to_month"]
     )
-    return xlsx.send_xlsx(xlsx.write_xlsx(sheets), reports.download_name("dashboard", scope))
+    return xlsx.send_xlsx(xlsx.write_xlsx(sheets), report_downloads.download_name("dashboard", scope))

@@ -16,7 +16,16 @@ from schemas.benefit_links import BenefitLinkQueryArgsSchema
 from schemas.operators import OperatorCreateSchema, OperatorPatchSchema
 from schemas.products import ProductQueryArgsSchema
 from schemas.reports import ReportQueryArgsSchema
-from service import benefit_links, certification, operators, products, reports, xlsx
+from service import (
+    benefit_links,
+    certification,
+    operators,
+    products,
+    report_downloads,
+    report_figures,
+    reports,
+    xlsx,
+)
 from service.access import ENTERPRISE, allow
 from service.clock import local_date
 from service.errors import ServiceError
@@ -52,7 +61,7 @@ PROFILE_REQUIRED = tuple(
 PROFILE_NULLABLE = tuple(name for name in PROFILE_FIELDS if OperatorPatchSchema().fields[name].allow_none)
 
 # The sales page's downloadable reports: name → extra report arguments.
-SALES_REPORTS = {"monthly": {}, "products": {"limit": reports.MAX_LIMIT}, "households": {}}
+SALES_REPORTS = {"monthly": {}, "products": {"limit": report_figures.MAX_LIMIT}, "households": {}}
 
 
 # Home ---------------------------------------------------------------------------------------
@@ -228,7 +237,7 @@ def sales():
     if wants_xlsx():
         name = request.args.get("report", "")
         name = name if name in SALES_REPORTS else "monthly"
-        return xlsx.send_xlsx(*reports.export(db, principal, name, **period, **SALES_REPORTS[name]))
+        return xlsx.send_xlsx(*report_downloads.export(db, principal, name, **period, **SALES_REPORTS[name]))
     page = page_number()
     try:
         monthly = reports.monthly(db, principal, **period)

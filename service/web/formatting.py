@@ -8,7 +8,7 @@ from typing import Any
 from service.canteens import UNIT_TYPES
 from service.clock import SHANGHAI
 from service.households import STATUSES as HOUSEHOLD_STATUSES
-from service.reports import CATEGORY_LABELS, CHANNEL_LABELS, STATUS_LABELS
+from service.report_labels import CATEGORY_LABELS, CHANNEL_LABELS, STATUS_LABELS
 from service.vocabulary import MECHANISMS
 
 ROLE_LABELS = {

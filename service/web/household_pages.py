@@ -19,7 +19,7 @@ from schemas.households import (
     HouseholdPatchSchema,
     HouseholdQueryArgsSchema,
 )
-from service import benefit_links, households, reports
+from service import benefit_links, households, income_explanation
 from service.access import STAFF, allow
 from service.errors import NotFound, ServiceError
 from service.storage import get_db
@@ -108,7 +108,7 @@ def _income_sources(income: Mapping[str, Any]) -> list[dict[str, Any]]:
 def household(household_id):
     """A household (ID number masked), its links, and its income in the period with the working."""
     household = households.get_household(get_db(), current_principal(), household_id)
-    income, period_errors = period_report(reports.household_income, household_id)
+    income, period_errors = period_report(income_explanation.household_income, household_id)
     links = with_link_states(all_rows(benefit_links.list_links, household_id=household_id))
     if wants_xlsx():
         return send_sheets(

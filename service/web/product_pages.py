@@ -12,7 +12,7 @@ from datetime import date, datetime
 from flask import redirect, render_template, url_for
 
 from schemas.products import ChannelSkuSchema, ProductQueryArgsSchema
-from service import certification, operators, products, reports, sales, unmatched
+from service import certification, operators, products, report_figures, reports, sales, unmatched
 from service.access import ENTERPRISE, STAFF, allow
 from service.clock import local_date
 from service.errors import ServiceError
@@ -137,7 +137,7 @@ def product(product_id):
     # The product's figures in the period come from its operator's product ranking (which holds
     # at most MAX_LIMIT products: far more than one operator registers).
     ranking, period_errors = period_report(
-        reports.product_ranking, operator_id=product["operator_id"], limit=reports.MAX_LIMIT
+        reports.product_ranking, operator_id=product["operator_id"], limit=report_figures.MAX_LIMIT
     )
     figures = next((row for row in ranking["items"] if row["product_id"] == product_id), None)
     # Each role edits through its own form view (the same form): staff on the operator's behalf.

@@ -1,0 +1,107 @@
+"""The reads the county reports of one request share (:class:`ReportContext`), once per scope.
+
+With a :class:`service.report_cache.ReportCache`, the groupings of the derived ledger come from
+it while their county-months are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pymongo.database import Database
+
+from service import report_cache, storage
+from service.report_pipelines import (
+    household_totals_pipeline,
+    monthly_pipeline,
+    pool_totals_pipeline,
+    product_sales_pipeline,
+    stale_partitions_query,
+)
+from service.report_scope import ReportScope, months_between, scope_counties
+
+
+class ReportContext:
+    """The reads the reports of one request share, each made once per scope.
+
+    The county dashboard runs seven reports over one period: with a context they read
+    household_income once (not three times) and sales_monthly twice (not six times). Rows it
+    returns are shared between reports (and, with a ``cache``, between requests): read them,
+    never change them. With a :class:`service.report_cache.ReportCache`, the groupings of the
+    derived ledger come from it while their county-months are unchanged.
+    """
+
+    def __init__(self, db: Database, cache: report_cache.ReportCache | None = None) -> None:
+        self.db = db
+        self.cache = cache
+        self._reads: dict[tuple, Any] = {}
+
+    def _once(self, key: tuple, read: Callable[[], Any]) -> Any:
+        if key not in self._reads:
+            self._reads[key] = read()
+        return self._reads[key]
+
+    def _aggregate(self, collection: str, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(storage.aggregate(self.db[collection], pipeline))
+
+    def _derived(self, key: tuple, scope: ReportScope, read: Callable[[], Any]) -> Any:
+        """A grouping of the derived ledger, once per request, from the cache while it is current."""
+        if self.cache is None:
+            return self._once(key, read)
+        # Read before any grouping of the scope is computed, so an entry is never newer than its stamp.
+        before = self._once(("stamp", scope), lambda: self._stamp(scope))
+        return self._once(
+            key,
+            lambda: self.cache.read_through((self.db.name, *key), before, read, lambda: self._stamp(scope)),
+        )
+
+    def _stamp(self, scope: ReportScope) -> report_cache.Stamp | None:
+        return report_cache.read_stamp(
+            self.db, scope_counties(self.db, scope), months_between(scope.from_month, scope.to_month)
+        )
+
+    def household_totals(self, scope: ReportScope, township_code: str | None = None) -> list[dict[str, Any]]:
+        """One row per household with a non-zero income in the period (:func:`household_totals_pipeline`)."""
+        pipeline = household_totals_pipeline(scope, township_code=township_code)
+        return self._derived(
+            ("household_totals", scope, township_code),
+            scope,
+            lambda: self._aggregate(storage.HOUSEHOLD_INCOME, pipeline),
+        )
+
+    def month_channel_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
+        """Sales by month, channel and flags (:func:`monthly_pipeline`)."""
+        return self._derived(
+            ("monthly", scope), scope, lambda: self._aggregate(storage.SALES_MONTHLY, monthly_pipeline(scope))
+        )
+
+    def product_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
+        """Sales by operator, product and flags (:func:`product_sales_pipeline`)."""
+        return self._derived(
+            ("products", scope),
+            scope,
+            lambda: self._aggregate(storage.SALES_MONTHLY, product_sales_pipeline(scope)),
+        )
+
+    def pool_totals(self, scope: ReportScope) -> dict[str, Any]:
+        """The period's pools, allocated and unallocated, in one row (:func:`pool_totals_pipeline`)."""
+        return self._derived(
+            ("pools", scope),
+            scope,
+            lambda: next(iter(self._aggregate(storage.OPERATOR_POOLS, pool_totals_pipeline(scope))), {}),
+        )
+
+    def stale_partitions(self, scope: ReportScope) -> list[dict[str, str]]:
+        """The county-months in scope whose figures are being recomputed."""
+        return self._once(("stale", scope), lambda: _stale_partitions(self.db, scope))
+
+
+def _stale_partitions(db: Database, scope: ReportScope) -> list[dict[str, str]]:
+    query = stale_partitions_query(scope_counties(db, scope), scope.from_month, scope.to_month)
+    return [
+        {"county_code": partition["county_code"], "month": partition["month"]}
+        for partition in db[storage.LEDGER_PARTITIONS]
+        .find(query, {"county_code": 1, "month": 1})
+        .sort([("county_code", 1), ("month", 1)])
+    ]

@@ -1,0 +1,151 @@
+"""The county reports' aggregation pipelines over the derived ledger, built by pure functions.
+
+Each reads one derived collection — ``sales_monthly``, ``operator_pools`` or ``household_income``
+— narrowed by :func:`scope_match`; none reads the raw ``sales``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bson import ObjectId
+
+from service.report_scope import ReportScope
+
+HOUSEHOLD_TOTAL_FIELDS = (
+    "_id",
+    "month",
+    "household_id",
+    "share_fen",
+    "household_no",
+    "household_county_code",
+    "township_code",
+    "members",
+)
+
+
+def scope_match(scope: ReportScope, *, period: bool = True) -> dict[str, Any]:
+    """The ``$match`` of a derived collection for a scope (they all carry county_code, month, operator_id)."""
+    match: dict[str, Any] = {}
+    if scope.county_codes is not None:
+        if len(scope.county_codes) == 1:
+            match["county_code"] = scope.county_codes[0]
+        else:
+            match["county_code"] = {"$in": list(scope.county_codes)}
+    if period:
+        match["month"] = {"$gte": scope.from_month, "$lte": scope.to_month}
+    if scope.operator_id is not None:
+        match["operator_id"] = scope.operator_id
+    return match
+
+
+# Grouped by these flags too, sales split by certification and matching are added up in Python
+# (:func:`service.report_figures.split_sales`) rather than by a $cond per document and sum.
+SALES_FLAGS = {"certified": "$certified", "matched": "$matched"}
+GROUPED_SUMS = ("sales_fen", "poor_income_fen", "quantity", "lines")
+
+
+def _sales_sums() -> dict[str, Any]:
+    """Sums of sales_monthly rows: sales, income, quantity, lines."""
+    return {name: {"$sum": f"${name}"} for name in GROUPED_SUMS}
+
+
+def pool_totals_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
+    """operator_pools → the period's pools, allocated and unallocated, in one row."""
+    return [
+        {"$match": scope_match(scope)},
+        {
+            "$group": {
+                "_id": None,
+                "pool_fen": {"$sum": "$pool_fen"},
+                "allocated_fen": {"$sum": "$allocated_fen"},
+                "unallocated_fen": {"$sum": "$unallocated_fen"},
+                "pools": {"$sum": 1},
+            }
+        },
+    ]
+
+
+def monthly_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
+    """sales_monthly → one row per month, channel and flags (a trend chart's series, once added up)."""
+    return [
+        {"$match": scope_match(scope)},
+        {"$group": {"_id": {"month": "$month", "channel": "$channel", **SALES_FLAGS}, **_sales_sums()}},
+    ]
+
+
+def product_sales_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
+    """sales_monthly → one row per operator, product and flags (unmatched sales: a null product).
+
+    Small (the catalogue's size), and every ranking, count of sellers and category total is
+    added up from it, so one pass over sales_monthly serves them all.
+    """
+    return [
+        {"$match": scope_match(scope)},
+        {
+            "$group": {
+                "_id": {"operator_id": "$operator_id", "product_id": "$product_id", **SALES_FLAGS},
+                **_sales_sums(),
+            }
+        },
+    ]
+
+
+def household_totals_pipeline(
+    scope: ReportScope, *, township_code: str | None = None
+) -> list[dict[str, Any]]:
+    """household_income → one row per household with a non-zero income in the period.
+
+    Township and members come from the latest month (a household may have moved or grown).
+    """
+    match = scope_match(scope)
+    if township_code is not None:
+        match["township_code"] = township_code
+    return [
+        {"$match": match},
+        # Only what the totals read: the shares carry their links, which are not needed here.
+        {"$project": {name: 1 for name in HOUSEHOLD_TOTAL_FIELDS}},
+        # A total order, so $last is the same document on every server.
+        {"$sort": {"month": 1, "_id": 1}},
+        {
+            "$group": {
+                "_id": "$household_id",
+                "income_fen": {"$sum": "$share_fen"},
+                "household_no": {"$last": "$household_no"},
+                "household_county_code": {"$last": "$household_county_code"},
+                "township_code": {"$last": "$township_code"},
+                "members": {"$last": "$members"},
+            }
+        },
+        {"$match": {"income_fen": {"$ne": 0}}},
+    ]
+
+
+def unallocated_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
+    """operator_pools → the pools nobody was linked to share (a data problem to fix)."""
+    return [
+        {"$match": {**scope_match(scope), "unallocated_fen": {"$ne": 0}}},
+        {"$sort": {"month": 1, "county_code": 1, "operator_id": 1}},
+        {"$project": {"sources": 0}},
+    ]
+
+
+def household_income_pipeline(
+    household_id: ObjectId, from_month: str, to_month: str, operator_id: ObjectId | None = None
+) -> list[dict[str, Any]]:
+    """household_income → a household's shares in a period, by month and operator."""
+    match: dict[str, Any] = {"household_id": household_id, "month": {"$gte": from_month, "$lte": to_month}}
+    if operator_id is not None:
+        match["operator_id"] = operator_id
+    return [{"$match": match}, {"$sort": {"month": 1, "operator_id": 1}}]
+
+
+def stale_partitions_query(
+    county_codes: Iterable[str] | None, from_month: str, to_month: str
+) -> dict[str, Any]:
+    """ledger_partitions → the dirty county-months of a scope."""
+    query: dict[str, Any] = {"dirty": True, "month": {"$gte": from_month, "$lte": to_month}}
+    if county_codes is not None:
+        query["county_code"] = {"$in": sorted(set(county_codes))}
+    return query
