@@ -109,7 +109,12 @@ ENTITY_PAGES = {
     "import_run": ("import_pages.run", "run_id"),
 }
 # Which labels a "status" field of each kind uses.
-STATUS_LABELS = {"product": "status", "operator": "operator_status", "household": "household_status"}
+STATUS_LABELS = {
+    "product": "status",
+    "operator": "operator_status",
+    "household": "household_status",
+    "benefit_link_request": "link_request_status",
+}
 # Coded fields shown by their Chinese labels (formatting.LABELS), whatever the record.
 CODE_LABELS = {
     "category": "category",

@@ -24,6 +24,7 @@ OPERATOR_KIND_LABELS = {
     "village_collective": "村集体经济组织",
 }
 OPERATOR_STATUS_LABELS = {"active": "正常", "suspended": "已暂停"}
+LINK_REQUEST_STATUS_LABELS = {"pending": "待审核", "approved": "已同意", "rejected": "已驳回"}
 # The certification steps, as the product page's buttons and its refusals name them.
 ACTION_LABELS = {
     "submit": "提交认定申请",
@@ -45,6 +46,7 @@ LABELS: dict[str, dict[str, str]] = {
     "operator_kind": OPERATOR_KIND_LABELS,
     "operator_status": OPERATOR_STATUS_LABELS,
     "household_status": HOUSEHOLD_STATUSES,
+    "link_request_status": LINK_REQUEST_STATUS_LABELS,
     "unit_type": UNIT_TYPES,
 }
 

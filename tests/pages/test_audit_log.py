@@ -145,3 +145,14 @@ def test_every_field_of_a_logged_record_has_a_chinese_name(login, factory, db):
     kinds = {entry["entity"]["kind"] for entry in db[storage.AUDIT_LOG].find()}
     assert {"operator", "product", "household", "benefit_link", "canteen_purchase", "user"} <= kinds
     assert unnamed == set()
+
+
+def test_every_link_request_status_reads_in_chinese():
+    from service import link_requests
+    from service.web import account_pages
+
+    shown = {
+        status: account_pages._coded(status, "status", "benefit_link_request")
+        for status in link_requests.STATUSES
+    }
+    assert shown == {"pending": "待审核", "approved": "已同意", "rejected": "已驳回"}
