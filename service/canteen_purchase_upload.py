@@ -20,7 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from adapters import tabular
-from service import audit, canteen_quota, ledger_rebuilds, spreadsheets, storage
+from service import audit, batching, canteen_quota, ledger_rebuilds, spreadsheets, storage
 from service.access import Principal
 from service.canteen_purchase_checks import (
     PENDING,
@@ -96,7 +96,7 @@ def import_purchases(
     state = FileState()
     source = {"kind": "import", "file": filename or None}
     try:
-        for batch in spreadsheets.batched(reader, IMPORT_BATCH):
+        for batch in batching.batched(reader, IMPORT_BATCH):
             _import_batch(db, actor, canteen, batch, outcome, state, source)
     finally:
         reader.close()

@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from itertools import islice
 from typing import IO, Any
 
 from bson import ObjectId
@@ -29,6 +28,7 @@ from adapters.errors import FileRefused
 from service import (
     access,
     audit,
+    batching,
     canteens,
     import_runs,
     ledger,
@@ -175,7 +175,7 @@ def _ingest(
 ) -> None:
     """Hand the lines to the ledger a batch at a time; the run's counts and skipped reasons are
     those of whole batches, so a run that fails part-way says exactly what it wrote."""
-    for batch in _batches(lines, INGEST_BATCH):
+    for batch in batching.batched(lines, INGEST_BATCH):
         ledger.ingest(
             db, batch, scope, dry_run=dry_run, run_id=run_id, actor=actor, rebuild=False, result=result
         )
@@ -184,12 +184,6 @@ def _ingest(
                 tally.skip(item.reason)
     # The rebuild an ingest ends with: the partitions written, and any the county has left dirty.
     ledger.ingest(db, (), scope, dry_run=dry_run, run_id=run_id, result=result)
-
-
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def _rebuild_quietly(db: Database, result: IngestResult, run_id: ObjectId) -> None:

@@ -18,27 +18,20 @@ cannot clean them; then only those operator-months are recomputed
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Iterable
 from typing import Any
 
 from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import RowError, SaleLine, Skipped
-from service import ingest_scope, ledger_rebuilds, ledger_writes, partitions, sale_lines
+from service import batching, ingest_scope, ledger_rebuilds, ledger_writes, partitions, sale_lines
 from service.catalogue_match import Catalogue
 from service.clock import utcnow
 from service.ingest_result import IngestResult
 from service.ingest_scope import IngestScope
 
 BATCH_SIZE = 5000
-
-
-def _batches(lines: Iterable[SaleLine], size: int) -> Iterator[list[SaleLine]]:
-    iterator = iter(lines)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def ingest(
@@ -61,7 +54,7 @@ def ingest(
     """
     result = result or IngestResult()
     catalogue = Catalogue(db)
-    for batch in _batches(lines, batch_size):
+    for batch in batching.batched(lines, batch_size):
         _ingest_batch(db, batch, scope, catalogue, result, dry_run=dry_run, run_id=run_id, actor=actor)
     if rebuild and not dry_run:
         # Also repair what an earlier crash or a catalogue change left dirty in this county.

@@ -23,7 +23,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from adapters import tabular
-from service import audit, spreadsheets
+from service import audit, batching, spreadsheets
 from service.access import Principal
 from service.clock import utcnow
 
@@ -147,7 +147,7 @@ def run_import(
     result = ImportResult(dry_run=dry_run)
     seen: dict[tuple[str, Hashable], int] = {}
     try:
-        for batch in spreadsheets.batched(reader, register.batch_size):
+        for batch in batching.batched(reader, register.batch_size):
             _import_batch(db, actor, register, batch, result, seen)
     finally:
         reader.close()

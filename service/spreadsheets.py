@@ -70,18 +70,6 @@ def read_rows(stream: IO[bytes], filename: str = "", *, required: Iterable[str] 
     return UploadRows(reader)
 
 
-def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    """Rows in lists of ``size`` (the last may be shorter), so importers write in batches."""
-    batch: list[Row] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @dataclass
 class ImportReport:
     """What an import did, row by row: counts, and each rejected row's problems with its row number."""

@@ -10,7 +10,7 @@ import pytest
 
 from adapters import quoting, tabular
 from adapters.errors import FileRefused
-from service import spreadsheets
+from service import batching, spreadsheets
 
 HEADER = "户编号,户主姓名,金额\n"
 
@@ -365,7 +365,7 @@ def test_dates_alone_are_read_as_calendar_days():
 
 
 def test_batches_keep_order_and_the_last_is_short():
-    assert [len(batch) for batch in spreadsheets.batched(range(1201), 500)] == [500, 500, 201]
+    assert [len(batch) for batch in batching.batched(range(1201), 500)] == [500, 500, 201]
 
 
 def test_the_import_report_counts_every_rejected_row_but_lists_a_bounded_number_of_errors():
