@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
 
 from adapters.base import get_adapter
 from service import ledger, storage
@@ -271,10 +272,13 @@ def unauthenticated(response) -> dict:
 
 
 def test_every_authentication_failure_is_the_same_401(client, staff, cabinet, catalogue, db):
-    wrong_secret = unauthenticated(push(client, "not-the-secret", [event("E-1")]))
-    unknown = unauthenticated(push(client, cabinet["secret"], [event("E-1")], cabinet_no="ZG-NONE"))
-    stale = unauthenticated(push(client, cabinet["secret"], [event("E-1")], timestamp=int(time.time()) - 301))
-    ahead = unauthenticated(push(client, cabinet["secret"], [event("E-1")], timestamp=int(time.time()) + 301))
+    # The clock stands still: a slow server must not move "301 s ahead" back inside the window.
+    with time_machine.travel(time.time(), tick=False):
+        wrong_secret = unauthenticated(push(client, "not-the-secret", [event("E-1")]))
+        unknown = unauthenticated(push(client, cabinet["secret"], [event("E-1")], cabinet_no="ZG-NONE"))
+        now = int(time.time())
+        stale = unauthenticated(push(client, cabinet["secret"], [event("E-1")], timestamp=now - 301))
+        ahead = unauthenticated(push(client, cabinet["secret"], [event("E-1")], timestamp=now + 301))
     assert wrong_secret == unknown == stale == ahead
     assert db[storage.SALES].count_documents({}) == 0
 
