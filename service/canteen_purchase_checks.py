@@ -31,7 +31,7 @@ from service.access import CANTEEN, ENTERPRISE, Principal
 from service.canteen_purchase_inputs import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH, PurchaseInput
 from service.certification import certified_at
 from service.clock import end_of_local_day, today_local, utcnow
-from service.errors import Forbidden, ValidationFailed
+from service.errors import Coded, Forbidden, ValidationFailed
 
 CANTEEN_CHANNEL, P832_CHANNEL = "canteen", "p832"
 # A record claims its invoice as pending, and is recorded once the ledger holds its line.
@@ -195,7 +195,11 @@ class FileState:
 def _check_uscc(value: str) -> str | None:
     if uscc_number.is_valid(value):
         return None
-    return f"{value} is not a valid unified social credit code (统一社会信用代码) of a known supplier."
+    return Coded(
+        "canteen_purchase.bad_uscc",
+        f"{value} is not a valid unified social credit code (统一社会信用代码) of a known supplier.",
+        uscc=value,
+    )
 
 
 def prepare(
@@ -211,23 +215,44 @@ def prepare(
     errors: dict[str, str] = {}
     invoice = purchase.invoice_no
     if not invoice:
-        errors["invoice_no"] = "The invoice number (发票号) is required."
+        errors["invoice_no"] = Coded(
+            "canteen_purchase.invoice_required", "The invoice number (发票号) is required."
+        )
     elif len(invoice) > MAX_INVOICE_LENGTH or _CONTROL.search(invoice):
-        errors["invoice_no"] = f"An invoice number has 1–{MAX_INVOICE_LENGTH} printable characters."
+        errors["invoice_no"] = Coded(
+            "canteen_purchase.bad_invoice",
+            f"An invoice number has 1–{MAX_INVOICE_LENGTH} printable characters.",
+            most=MAX_INVOICE_LENGTH,
+        )
     elif invoice in state.rows_by_invoice:
-        errors["invoice_no"] = (
-            f"Invoice {invoice} is also on row {state.rows_by_invoice[invoice]} of this file."
+        errors["invoice_no"] = Coded(
+            "canteen_purchase.invoice_twice_in_file",
+            f"Invoice {invoice} is also on row {state.rows_by_invoice[invoice]} of this file.",
+            invoice_no=invoice,
+            other_row=state.rows_by_invoice[invoice],
         )
     today = today_local()
     day = purchase.date
     if day is not None and day > today:
-        errors["date"] = f"{day} is in the future (today is {today} in Asia/Shanghai)."
+        errors["date"] = Coded(
+            "date.in_future",
+            f"{day} is in the future (today is {today} in Asia/Shanghai).",
+            day=day.isoformat(),
+            today=today.isoformat(),
+        )
     elif day is not None and day < FIRST_DAY:
-        errors["date"] = f"{day} is before {FIRST_DAY}; check the year."
+        errors["date"] = Coded(
+            "date.too_early",
+            f"{day} is before {FIRST_DAY}; check the year.",
+            day=day.isoformat(),
+            first=FIRST_DAY.isoformat(),
+        )
     for name in ("product_name", "unit"):
         value = getattr(purchase, name)
         if value is not None and len(value) > MAX_TEXT_LENGTH:
-            errors[name] = f"At most {MAX_TEXT_LENGTH} characters."
+            errors[name] = Coded(
+                "field.length_max", f"At most {MAX_TEXT_LENGTH} characters.", max=MAX_TEXT_LENGTH
+            )
 
     if purchase.refund_of_invoice_no:
         facts = _return_facts(purchase, lookups, state, errors)
@@ -306,18 +331,24 @@ def _purchase_facts(
 ) -> Facts | None:
     """Product, supplier, channel and ledger county of a purchase (not a return)."""
     if purchase.quantity is not None and purchase.quantity <= 0:
-        errors["quantity"] = (
+        errors["quantity"] = Coded(
+            "canteen_purchase.quantity_not_positive",
             "The quantity must be above zero; a return has a negative quantity and names the invoice "
-            "it reverses (refund_of_invoice_no / 原发票号)."
+            "it reverses (refund_of_invoice_no / 原发票号).",
         )
     if purchase.amount_fen is not None and purchase.amount_fen <= 0:
-        errors["amount_fen"] = "The amount must be above zero (a return names the invoice it reverses)."
+        errors["amount_fen"] = Coded(
+            "canteen_purchase.amount_not_positive",
+            "The amount must be above zero (a return names the invoice it reverses).",
+        )
 
     operator = None
     if purchase.operator_id is not None:
         operator = lookups.operators.get(purchase.operator_id)
         if operator is None:
-            errors["operator_id"] = "No registered supplier (market operator) has this id."
+            errors["operator_id"] = Coded(
+                "canteen_purchase.unknown_supplier", "No registered supplier (market operator) has this id."
+            )
     elif purchase.operator_uscc:
         operator = lookups.by_uscc.get(purchase.operator_uscc)
         if operator is None and (problem := _check_uscc(purchase.operator_uscc)):
@@ -325,22 +356,34 @@ def _purchase_facts(
 
     product = lookups.product_for(purchase)
     if purchase.product_id is not None and product is None:
-        errors["product_id"] = "No product of the catalogue has this id."
+        errors["product_id"] = Coded(
+            "canteen_purchase.unknown_product", "No product of the catalogue has this id."
+        )
     if product is None and not (purchase.product_code or purchase.sku or purchase.product_name):
-        errors[purchase.product_field] = "Name the product: its catalogue id or code, SKU, or name."
+        errors[purchase.product_field] = Coded(
+            "canteen_purchase.product_required", "Name the product: its catalogue id or code, SKU, or name."
+        )
     if product is not None:
         owner = lookups.operators.get(product["operator_id"])
         if operator is not None and operator["_id"] != product["operator_id"]:
-            errors["operator_id" if purchase.operator_id else "operator_uscc"] = (
+            errors["operator_id" if purchase.operator_id else "operator_uscc"] = Coded(
+                "canteen_purchase.other_supplier",
                 f"The product {product['name']} is sold by another supplier"
-                + (f" ({owner['uscc']})." if owner and owner.get("uscc") else ".")
+                + (f" ({owner['uscc']})." if owner and owner.get("uscc") else "."),
+                product=product["name"],
             )
         elif operator is None and purchase.operator_uscc and owner and owner.get("uscc"):
-            errors["operator_uscc"] = f"The product {product['name']} is sold by supplier {owner['uscc']}."
+            errors["operator_uscc"] = Coded(
+                "canteen_purchase.sold_by",
+                f"The product {product['name']} is sold by supplier {owner['uscc']}.",
+                product=product["name"],
+                uscc=owner["uscc"],
+            )
         operator = operator or owner
     elif operator is None and not purchase.operator_uscc and "operator_id" not in errors:
-        errors["operator_uscc"] = (
-            "A product not in the catalogue needs its supplier's unified social credit code."
+        errors["operator_uscc"] = Coded(
+            "canteen_purchase.supplier_required",
+            "A product not in the catalogue needs its supplier's unified social credit code.",
         )
     if errors:
         return None
@@ -366,26 +409,50 @@ def _return_facts(
     original_no = purchase.refund_of_invoice_no
     original = _original(purchase, lookups, state)
     if original_no == purchase.invoice_no:
-        errors["refund_of_invoice_no"] = "A return cannot reverse its own invoice."
+        errors["refund_of_invoice_no"] = Coded(
+            "canteen_purchase.return_of_itself", "A return cannot reverse its own invoice."
+        )
         return None
     if original is None:
-        errors["refund_of_invoice_no"] = f"This canteen has no purchase with invoice {original_no}."
+        errors["refund_of_invoice_no"] = Coded(
+            "canteen_purchase.no_original",
+            f"This canteen has no purchase with invoice {original_no}.",
+            invoice_no=original_no,
+        )
         return None
     if original.get("refund_of_invoice_no"):
-        errors["refund_of_invoice_no"] = f"Invoice {original_no} is itself a return."
+        errors["refund_of_invoice_no"] = Coded(
+            "canteen_purchase.original_is_return",
+            f"Invoice {original_no} is itself a return.",
+            invoice_no=original_no,
+        )
         return None
     quantity, amount = purchase.quantity, purchase.amount_fen
     if quantity is not None and quantity > 0:
-        errors["quantity"] = "A return has a negative (or zero) quantity."
+        errors["quantity"] = Coded(
+            "canteen_purchase.return_quantity", "A return has a negative (or zero) quantity."
+        )
     if amount is not None and amount >= 0:
-        errors["amount_fen"] = "A return has a negative amount."
+        errors["amount_fen"] = Coded("canteen_purchase.return_amount", "A return has a negative amount.")
     if purchase.date is not None and purchase.date.isoformat() < original["date"]:
-        errors["date"] = f"The return is dated before the purchase it reverses ({original['date']})."
+        errors["date"] = Coded(
+            "canteen_purchase.return_before_purchase",
+            f"The return is dated before the purchase it reverses ({original['date']}).",
+            date=original["date"],
+        )
     if purchase.product_id is not None and purchase.product_id != original.get("product_id"):
-        errors["product_id"] = f"Invoice {original_no} was for another product."
+        errors["product_id"] = Coded(
+            "canteen_purchase.return_other_product",
+            f"Invoice {original_no} was for another product.",
+            invoice_no=original_no,
+        )
     if purchase.via_832 is not None and purchase.via_832 != original["via_832"]:
-        errors["via_832"] = (
-            f"Invoice {original_no} was {'' if original['via_832'] else 'not '}bought on the 832 platform."
+        errors["via_832"] = Coded(
+            "canteen_purchase.return_via_832"
+            if original["via_832"]
+            else "canteen_purchase.return_not_via_832",
+            f"Invoice {original_no} was {'' if original['via_832'] else 'not '}bought on the 832 platform.",
+            invoice_no=original_no,
         )
     if quantity is not None and amount is not None and not errors:
         earlier = [
@@ -396,9 +463,13 @@ def _return_facts(
         returned_quantity = -sum(q for q, _ in earlier) - quantity
         returned_fen = -sum(a for _, a in earlier) - amount
         if returned_quantity > original["quantity"] or returned_fen > original["amount_fen"]:
-            errors["amount_fen"] = (
+            errors["amount_fen"] = Coded(
+                "canteen_purchase.returns_exceed",
                 f"Returns against invoice {original_no} would exceed the purchase "
-                f"({original['quantity']} units, {original['amount_fen']} fen)."
+                f"({original['quantity']} units, {original['amount_fen']} fen).",
+                invoice_no=original_no,
+                quantity=original["quantity"],
+                amount_fen=original["amount_fen"],
             )
     if errors:
         return None
@@ -424,17 +495,26 @@ def remember(state: FileState, lookups: Lookups, item: Prepared) -> None:
 def canteen_for(db: Database, actor: Principal, canteen_id: ObjectId | None) -> dict[str, Any]:
     """The canteen a call acts for: a canteen account's own; staff name one of their counties'."""
     if actor.role == ENTERPRISE:
-        raise Forbidden("Enterprise accounts cannot log canteen purchases.")
+        raise Forbidden(
+            Coded("canteen_purchase.enterprise_refused", "Enterprise accounts cannot log canteen purchases.")
+        )
     if actor.role == CANTEEN:
         if canteen_id is not None and canteen_id != actor.canteen_id:
-            raise Forbidden("You may act only for your own canteen.", details={"canteen_id": ["Not yours."]})
+            raise Forbidden(
+                Coded("canteen_purchase.other_canteen", "You may act only for your own canteen."),
+                details={"canteen_id": [Coded("field.not_yours", "Not yours.")]},
+            )
         canteen_id = actor.canteen_id
     elif canteen_id is None:
         raise ValidationFailed(
-            "Name the canteen (canteen_id).", details={"canteen_id": ["Required for staff."]}
+            Coded("canteen_purchase.canteen_required", "Name the canteen (canteen_id)."),
+            details={"canteen_id": [Coded("field.required", "Required for staff.")]},
         )
     canteen = db[storage.CANTEENS].find_one({"_id": canteen_id})
     if canteen is None:
-        raise ValidationFailed("No such canteen.", details={"canteen_id": ["No such canteen."]})
+        raise ValidationFailed(
+            Coded("canteen.not_in_scope", "No such canteen."),
+            details={"canteen_id": [Coded("canteen.not_in_scope", "No such canteen.")]},
+        )
     access.require_canteen(actor, canteen["_id"], canteen["county_code"])
     return canteen

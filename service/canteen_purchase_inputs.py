@@ -17,6 +17,7 @@ from typing import Any
 from bson import ObjectId
 
 from adapters import tabular
+from adapters.errors import CELL_BAD_FLAG, CELL_DIGITS_LOST, CELL_EMPTY, CELL_NOT_WHOLE, Coded, message_of
 
 MAX_INVOICE_LENGTH = 64
 MAX_TEXT_LENGTH = 100
@@ -144,12 +145,13 @@ def from_row(row: tabular.Row) -> tuple[PurchaseInput, dict[str, str]]:
     try:
         purchase.date = tabular.parse_local_date(text)
     except ValueError as error:
-        errors["date"] = str(error)
+        errors["date"] = message_of(error)
     for name in ("product_code", "invoice_no", "operator_uscc", "refund_of_invoice_no"):
         if COLUMNS[name] in row.imprecise:
-            errors[name] = (
+            errors[name] = Coded(
+                CELL_DIGITS_LOST,
                 "Excel stored this as a number and lost its last digits; "
-                "format the column as text and enter it again."
+                "format the column as text and enter it again.",
             )
     uscc = clean_code(row.get(COLUMNS["operator_uscc"]))
     purchase.operator_uscc = uscc.upper() if uscc else None
@@ -161,16 +163,24 @@ def from_row(row: tabular.Row) -> tuple[PurchaseInput, dict[str, str]]:
     quantity = row.get(COLUMNS["quantity"])
     purchase.quantity = _whole_number(quantity)
     if purchase.quantity is None:
-        errors["quantity"] = f"{quantity!r} is not a whole number." if quantity else "The quantity is empty."
+        errors["quantity"] = (
+            Coded(CELL_NOT_WHOLE, f"{quantity!r} is not a whole number.", value=quantity)
+            if quantity
+            else Coded(CELL_EMPTY, "The quantity is empty.", column=COLUMNS["quantity"])
+        )
     try:
         purchase.amount_fen = tabular.parse_yuan_to_fen(row.get(COLUMNS["amount_fen"]))
     except ValueError as error:
-        errors["amount_fen"] = str(error)
+        errors["amount_fen"] = message_of(error)
     flag = unicodedata.normalize("NFKC", row.get(COLUMNS["via_832"])).strip().upper()
     if flag in _YES:
         purchase.via_832 = True
     elif flag in _NO:
         purchase.via_832 = False
     elif flag:
-        errors["via_832"] = f"{row.get(COLUMNS['via_832'])!r}: write 是 or 否."
+        errors["via_832"] = Coded(
+            CELL_BAD_FLAG,
+            f"{row.get(COLUMNS['via_832'])!r}: write 是 or 否.",
+            value=row.get(COLUMNS["via_832"]),
+        )
     return purchase, errors

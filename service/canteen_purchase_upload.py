@@ -20,6 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from adapters import tabular
+from adapters.errors import FILE_MISSING_COLUMNS
 from service import audit, batching, canteen_quota, ledger_rebuilds, spreadsheets, storage
 from service.access import Principal
 from service.canteen_purchase_checks import (
@@ -35,7 +36,7 @@ from service.canteen_purchase_checks import (
 from service.canteen_purchase_inputs import COLUMNS, REQUIRED_COLUMNS, PurchaseInput, from_row
 from service.canteen_purchases import conflict_message, ingest_items, ledger_problem, resumable
 from service.clock import utcnow
-from service.errors import ValidationFailed
+from service.errors import Coded, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,20 @@ def import_purchases(
     if COLUMNS["product_code"] not in reader.header and COLUMNS["product_name"] not in reader.header:
         reader.close()
         raise ValidationFailed(
-            f"The file needs a {COLUMNS['product_code']} or {COLUMNS['product_name']} column.",
-            details={"file": [f"Missing column {COLUMNS['product_code']} or {COLUMNS['product_name']}."]},
+            Coded(
+                "canteen_purchase.product_column",
+                f"The file needs a {COLUMNS['product_code']} or {COLUMNS['product_name']} column.",
+                columns=[COLUMNS["product_code"], COLUMNS["product_name"]],
+            ),
+            details={
+                "file": [
+                    Coded(
+                        FILE_MISSING_COLUMNS,
+                        f"Missing column {COLUMNS['product_code']} or {COLUMNS['product_name']}.",
+                        columns=f"{COLUMNS['product_code']}或{COLUMNS['product_name']}",
+                    )
+                ]
+            },
         )
     outcome = PurchaseImport(spreadsheets.ImportReport(dry_run=dry_run))
     state = FileState()
@@ -152,7 +165,7 @@ def _import_batch(
             if not resumable(existing, purchase):
                 outcome.reject(
                     purchase.row or 0,
-                    {"invoice_no": conflict_message(existing) + " Use a new invoice number, or a return."},
+                    {"invoice_no": conflict_message(existing, " Use a new invoice number, or a return.")},
                 )
                 continue
         item, problems = prepare(
@@ -224,7 +237,13 @@ def _claim(db: Database, items: list[Prepared], outcome: PurchaseImport) -> list
         if index in failed:
             outcome.reject(
                 item.purchase.row or 0,
-                {"invoice_no": f"Invoice {item.purchase.invoice_no} was logged by someone else meanwhile."},
+                {
+                    "invoice_no": Coded(
+                        "canteen_purchase.logged_meanwhile",
+                        f"Invoice {item.purchase.invoice_no} was logged by someone else meanwhile.",
+                        invoice_no=item.purchase.invoice_no,
+                    )
+                },
             )
         else:
             claimed.append(item)

@@ -56,12 +56,13 @@ from service.canteen_purchase_checks import (
 )
 from service.canteen_purchase_inputs import PurchaseInput, from_api
 from service.clock import utcnow
-from service.errors import Conflict, Forbidden, ValidationFailed, validation_summary
+from service.errors import Coded, Conflict, Forbidden, ValidationFailed, validation_summary
 from service.ingest_result import IngestResult
 from service.ingest_scope import IngestScope
 
 # A pending claim younger than this may still be in flight; an older one is a crash to complete.
 PENDING_GRACE = timedelta(minutes=2)
+ALREADY_LOGGED = Coded("canteen_purchase.invoice_used", "Already logged for this canteen.")
 # Ledger error fields, as this module's fields.
 _LEDGER_FIELDS = {"occurred_at": "date", "external_id": "invoice_no", "sku": "product_code"}
 
@@ -123,10 +124,14 @@ def present_all(db: Database, records: list[Mapping[str, Any]]) -> list[dict[str
 # Writing ----------------------------------------------------------------------------------------------
 
 
-def conflict_message(existing: Mapping[str, Any]) -> str:
-    return (
+def conflict_message(existing: Mapping[str, Any], advice: str = "") -> Coded:
+    return Coded(
+        "canteen_purchase.duplicate_invoice",
         f"Invoice {existing['invoice_no']} is already logged for this canteen "
-        f"(dated {existing['date']}, {existing['amount_fen']} fen)."
+        f"(dated {existing['date']}, {existing['amount_fen']} fen).{advice}",
+        invoice_no=existing["invoice_no"],
+        date=existing["date"],
+        amount_fen=existing["amount_fen"],
     )
 
 
@@ -173,7 +178,11 @@ def ledger_problem(item: Prepared, error: Mapping[str, Any]) -> tuple[str, str]:
     name = _LEDGER_FIELDS.get(error.get("field") or "", error.get("field") or "invoice_no")
     if name == "product_code" and item.purchase.row is None:
         name = item.purchase.product_field
-    return name, f"The sales ledger refused the line: {error['message']}"
+    # The ledger's own code says why, so the page gives its reason.
+    code = error.get("code") or "row.invalid"
+    return name, Coded(
+        code, f"The sales ledger refused the line: {error['message']}", **(error.get("params") or {})
+    )
 
 
 def log_purchase(
@@ -192,9 +201,7 @@ def log_purchase(
     existing = lookups.purchases.get(purchase.invoice_no)
     resuming = existing is not None and resumable(existing, purchase)
     if existing is not None and not resuming:
-        raise Conflict(
-            conflict_message(existing), details={"invoice_no": ["Already logged for this canteen."]}
-        )
+        raise Conflict(conflict_message(existing), details={"invoice_no": [ALREADY_LOGGED]})
     item, errors = prepare(purchase, canteen, lookups, actor, FileState(), source={"kind": "api"})
     if item is None:
         details = {name: [message] for name, message in errors.items()}
@@ -207,8 +214,12 @@ def log_purchase(
             item.document["_id"] = collection.insert_one(item.document).inserted_id
         except DuplicateKeyError:
             raise Conflict(
-                f"Invoice {purchase.invoice_no} is already logged for this canteen.",
-                details={"invoice_no": ["Already logged for this canteen."]},
+                Coded(
+                    "canteen_purchase.invoice_logged",
+                    f"Invoice {purchase.invoice_no} is already logged for this canteen.",
+                    invoice_no=purchase.invoice_no,
+                ),
+                details={"invoice_no": [ALREADY_LOGGED]},
             ) from None
     # If the ledger raises, the claim stays pending: the same submission completes it later.
     rejected, partitions = ingest_items(db, [item], dry_run=False)
@@ -254,11 +265,13 @@ def list_purchases(
     if actor.role == CANTEEN:
         if canteen_id is not None and canteen_id != actor.canteen_id:
             raise Forbidden(
-                "You may see only your own canteen's purchases.", details={"canteen_id": ["Not yours."]}
+                Coded("canteen_purchase.other_canteen", "You may see only your own canteen's purchases."),
+                details={"canteen_id": [Coded("field.not_yours", "Not yours.")]},
             )
         if county_code is not None:
             raise Forbidden(
-                "Canteen accounts cannot list by county.", details={"county_code": ["Staff only."]}
+                Coded("canteen_purchase.canteen_by_county", "Canteen accounts cannot list by county."),
+                details={"county_code": [Coded("field.staff_only", "Staff only.")]},
             )
         conditions.append({"canteen_id": actor.canteen_id})
     else:
@@ -271,7 +284,10 @@ def list_purchases(
             conditions.append({"canteen_id": canteen_id})
     if month is not None:
         if year is None:
-            raise ValidationFailed("A month needs its year.", details={"year": ["Required with month."]})
+            raise ValidationFailed(
+                Coded("period.month_needs_year", "A month needs its year."),
+                details={"year": [Coded("field.required", "Required with month.")]},
+            )
         conditions.append({"month": f"{year:04d}-{month:02d}"})
     elif year is not None:
         conditions.append({"year": year})

@@ -29,7 +29,7 @@ from service import access, audit, storage
 from service.access import ENTERPRISE, Principal
 from service.canteen_quota import P832_ONLY_FROM, empty_sums, purchase_sums, sums_pipeline
 from service.clock import local_date, today_local, utcnow
-from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 
 UNIT_TYPES = {
     "agency": "机关",
@@ -104,14 +104,14 @@ def find_canteens_by_names(
 # Reading ----------------------------------------------------------------------------------------
 
 
-CANTEEN_NOT_IN_SCOPE = "No canteen of yours has this id."
+CANTEEN_NOT_IN_SCOPE = Coded("canteen.not_in_scope", "No canteen of yours has this id.")
 
 
 def load_canteen(db: Database, canteen_id: ObjectId) -> dict[str, Any]:
     """A canteen by id, unscoped (callers check access); canteens stored before versioning are version 1."""
     canteen = db[storage.CANTEENS].find_one({"_id": canteen_id})
     if canteen is None:
-        raise NotFound("No such canteen.")
+        raise NotFound(Coded("canteen.not_in_scope", "No such canteen."))
     canteen.setdefault("version", 1)
     canteen.setdefault("plans", [])
     return canteen
@@ -123,7 +123,7 @@ def visible_canteen(db: Database, actor: Principal, canteen_id: ObjectId) -> dic
     A missing canteen and another tenant's answer alike (admins: 404), so ids reveal nothing.
     """
     if actor.role == ENTERPRISE:
-        raise Forbidden("Enterprise accounts cannot act on canteens.")
+        raise Forbidden(Coded("canteen.enterprise_refused", "Enterprise accounts cannot act on canteens."))
     try:
         canteen = load_canteen(db, canteen_id)
         access.require_canteen(actor, canteen["_id"], canteen["county_code"])
@@ -184,8 +184,13 @@ def list_canteens(
 
 def _name_taken(name: str, county_code: str) -> Conflict:
     return Conflict(
-        f"County {county_code} already has a canteen named {name}.",
-        details={"name": ["Already used in this county."]},
+        Coded(
+            "canteen.name_taken",
+            f"County {county_code} already has a canteen named {name}.",
+            county_code=county_code,
+            name=name,
+        ),
+        details={"name": [Coded("canteen.name_used", "Already used in this county.")]},
     )
 
 
@@ -201,7 +206,14 @@ def _checked_name(name: Any) -> str:
     cleaned = clean_name(name or "")
     if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
         raise ValidationFailed(
-            "A canteen needs a name.", details={"name": [f"1–{MAX_NAME_LENGTH} characters."]}
+            Coded("canteen.name_required", "A canteen needs a name."),
+            details={
+                "name": [
+                    Coded(
+                        "field.length_range", f"1–{MAX_NAME_LENGTH} characters.", min=1, max=MAX_NAME_LENGTH
+                    )
+                ]
+            },
         )
     return cleaned
 
@@ -209,7 +221,7 @@ def _checked_name(name: Any) -> str:
 def create_canteen(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
     """Register a canteen unit (staff of its county)."""
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may register canteens.")
+        raise Forbidden(Coded("canteen.staff_only", "Only county staff and admins may register canteens."))
     access.require_county(actor, data["county_code"])
     name = _checked_name(data["name"])
     _check_name_free(db, name, data["county_code"], None)
@@ -257,8 +269,8 @@ def update_canteen(
     refused = sorted(name for name in changes if name not in allowed)
     if refused:
         raise Forbidden(
-            "Only county staff may change a canteen's name or county.",
-            details={name: ["Staff only."] for name in refused},
+            Coded("canteen.staff_only_fields", "Only county staff may change a canteen's name or county."),
+            details={name: [Coded("field.staff_only", "Staff only.")] for name in refused},
         )
     if before["version"] != expected_version:
         raise PreconditionFailed("The canteen changed since you read it; read it again.")
@@ -327,8 +339,19 @@ def check_plan_year(year: int) -> None:
     last = today_local().year + 1
     if not FIRST_PLAN_YEAR <= year <= last:
         raise ValidationFailed(
-            f"A plan year is between {FIRST_PLAN_YEAR} and {last}.",
-            details={"year": [f"Between {FIRST_PLAN_YEAR} and {last}."]},
+            Coded(
+                "canteen.plan_year",
+                f"A plan year is between {FIRST_PLAN_YEAR} and {last}.",
+                first=FIRST_PLAN_YEAR,
+                last=last,
+            ),
+            details={
+                "year": [
+                    Coded(
+                        "field.range", f"Between {FIRST_PLAN_YEAR} and {last}.", min=FIRST_PLAN_YEAR, max=last
+                    )
+                ]
+            },
         )
 
 
@@ -336,14 +359,27 @@ def check_ratio(year: int, ratio_bp: int, approval: str | None) -> None:
     """From 2021 a share below the 10% floor needs the approval that allowed it (适当放宽预留比例)."""
     if not 1 <= ratio_bp <= 10000:
         raise ValidationFailed(
-            "The reserved ratio is between 1 and 10000 basis points.",
-            details={"reserve_ratio_bp": ["From 1 to 10000."]},
+            Coded("canteen.ratio_range", "The reserved ratio is between 1 and 10000 basis points."),
+            details={"reserve_ratio_bp": [Coded("canteen.ratio_range", "From 1 to 10000.")]},
         )
     if year >= FLOOR_FROM_YEAR and ratio_bp < FLOOR_RATIO_BP and not approval:
         raise ValidationFailed(
-            f"From {FLOOR_FROM_YEAR} a reserved ratio below {FLOOR_RATIO_BP} basis points needs the "
-            "reference of its approval (ratio_approval).",
-            details={"reserve_ratio_bp": [f"At least {FLOOR_RATIO_BP}, or give ratio_approval."]},
+            Coded(
+                "canteen.ratio_below_floor",
+                f"From {FLOOR_FROM_YEAR} a reserved ratio below {FLOOR_RATIO_BP} basis points needs the "
+                "reference of its approval (ratio_approval).",
+                from_year=FLOOR_FROM_YEAR,
+                floor_bp=FLOOR_RATIO_BP,
+            ),
+            details={
+                "reserve_ratio_bp": [
+                    Coded(
+                        "canteen.ratio_floor",
+                        f"At least {FLOOR_RATIO_BP}, or give ratio_approval.",
+                        floor_bp=FLOOR_RATIO_BP,
+                    )
+                ]
+            },
         )
 
 
@@ -367,8 +403,16 @@ def set_plan(
     approval = (data.get("ratio_approval") or "").strip() or None
     if approval is not None and len(approval) > MAX_APPROVAL_LENGTH:
         raise ValidationFailed(
-            "The approval reference is too long.",
-            details={"ratio_approval": [f"At most {MAX_APPROVAL_LENGTH} characters."]},
+            Coded("canteen.approval_too_long", "The approval reference is too long."),
+            details={
+                "ratio_approval": [
+                    Coded(
+                        "field.length_max",
+                        f"At most {MAX_APPROVAL_LENGTH} characters.",
+                        max=MAX_APPROVAL_LENGTH,
+                    )
+                ]
+            },
         )
     check_ratio(year, ratio_bp, approval)
     plan = {
@@ -508,7 +552,7 @@ def county_quota_report(
 ) -> dict[str, Any]:
     """Every canteen of a county with its progress, and the county's totals (staff)."""
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may read county reports.")
+        raise Forbidden(Coded("report.staff_only", "Only county staff and admins may read county reports."))
     access.require_county(actor, county_code)
     today = today or today_local()
     year = year or today.year

@@ -238,7 +238,8 @@ def flatten_validation_messages(messages: Any) -> dict[str, Any]:
     return details
 
 
-def validation_summary(details: dict[str, Any]) -> str:
+def validation_summary(details: dict[str, Any]) -> Coded:
     if not details:
-        return "The request is not valid."
-    return "Invalid input: " + ", ".join(sorted(str(key) for key in details)) + "."
+        return Coded("validation_error", "The request is not valid.")
+    fields = sorted(str(key) for key in details)
+    return Coded("validation_error", "Invalid input: " + ", ".join(fields) + ".", fields=fields)

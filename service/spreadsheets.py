@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from flask import current_app, has_app_context
 
-from adapters.errors import FileRefused
+from adapters.errors import FileRefused, code_of
 from adapters.quoting import row_message
 from adapters.tabular import Row, RowReader
 from adapters.tabular import read_rows as read_file_rows
@@ -90,9 +90,10 @@ class ImportReport:
             if len(self.errors) >= MAX_REPORTED_ERRORS:
                 self.errors_truncated = True
                 return
-            self.errors.append(
-                {"row": row, "field": field_name, "column": column, "message": row_message(message)}
-            )
+            found = {"row": row, "field": field_name, "column": column, "message": row_message(message)}
+            code, params = code_of(message)
+            # The code and its values travel with the stored error, so pages translate it by code.
+            self.errors.append({**found, "code": code, "params": params} if code else found)
 
     def counts(self) -> dict[str, int]:
         return {

@@ -14,7 +14,7 @@ from typing import Any
 
 from service.errors import ServiceError, detail_code
 from service.vocabulary import MECHANISMS
-from service.web.formatting import LABELS, ROLE_LABELS, label, local_datetime, yuan
+from service.web.formatting import LABELS, ROLE_LABELS, label, local_datetime, percent_bp, yuan
 
 CATALOGUE: dict[str, str] = {
     # Generic kinds: a refusal whose rule has no text of its own.
@@ -112,6 +112,62 @@ CATALOGUE: dict[str, str] = {
     "certification.reason_required": "“{action}”必须填写理由。",
     "certification.publicity_not_over": "公示期尚未结束（{publicity_ends_at} 结束），公示期满后才能认定。",
     "certification.not_editable": "产品当前状态为“{status}”，正在审核或已关闭，不能修改。",
+    # Shared field messages.
+    "field.staff_only": "只有县级工作人员可以修改。",
+    "field.not_yours": "不属于您的范围。",
+    "field.already_registered": "已登记。",
+    # Canteens (单位食堂).
+    "canteen.not_in_scope": "没有这个单位食堂，或它不属于您的范围。",
+    "canteen.enterprise_refused": "企业账号不能操作单位食堂。",
+    "canteen.name_taken": "县 {county_code} 已有名为“{name}”的单位食堂。",
+    "canteen.name_used": "本县已有同名的单位食堂。",
+    "canteen.name_required": "请填写单位食堂名称。",
+    "canteen.staff_only": "只有县级工作人员和管理员可以登记单位食堂。",
+    "canteen.staff_only_fields": "只有县级工作人员可以修改单位食堂的名称或所属县。",
+    "canteen.plan_year": "计划年度应在 {first} 到 {last} 年之间。",
+    "canteen.ratio_range": "预留比例应在 0.01% 到 100% 之间。",
+    "canteen.ratio_below_floor": "自 {from_year} 年起，预留比例低于 {floor_bp} 须填写批准文号。",
+    "canteen.ratio_floor": "不能低于 {floor_bp}，或填写批准文号。",
+    "canteen.approval_too_long": "批准文号太长。",
+    "report.staff_only": "只有县级工作人员和管理员可以查看县级报表。",
+    # Dates and periods.
+    "date.in_future": "{day} 晚于今天（{today}）。",
+    "date.too_early": "{day} 早于 {first}，请核对年份。",
+    "period.month_needs_year": "选择月份时须同时选择年份。",
+    # Canteen purchases (食堂采购).
+    "canteen_purchase.bad_uscc": "{uscc} 不是有效的统一社会信用代码。",
+    "canteen_purchase.invoice_required": "请填写发票号。",
+    "canteen_purchase.bad_invoice": "发票号应为 1–{most} 个可打印字符。",
+    "canteen_purchase.invoice_twice_in_file": "发票号 {invoice_no} 与文件第 {other_row} 行重复。",
+    "canteen_purchase.quantity_not_positive": "数量应大于零（退货填写负数，并填写原发票号）。",
+    "canteen_purchase.amount_not_positive": "金额应大于零（退货请填写原发票号）。",
+    "canteen_purchase.unknown_supplier": "没有登记这个供应商（经营主体）。",
+    "canteen_purchase.unknown_product": "扶贫产品目录中没有这个产品。",
+    "canteen_purchase.product_required": "请选择或填写产品。",
+    "canteen_purchase.other_supplier": "产品“{product}”由其他供应商销售。",
+    "canteen_purchase.sold_by": "产品“{product}”的供应商是 {uscc}。",
+    "canteen_purchase.supplier_required": "目录外产品需填写供应商的统一社会信用代码。",
+    "canteen_purchase.return_of_itself": "退货不能冲抵自己的发票号。",
+    "canteen_purchase.no_original": "本单位没有发票号为 {invoice_no} 的采购。",
+    "canteen_purchase.original_is_return": "发票号 {invoice_no} 本身是一笔退货。",
+    "canteen_purchase.return_quantity": "退货的数量应为负数（或零）。",
+    "canteen_purchase.return_amount": "退货的金额应为负数。",
+    "canteen_purchase.return_before_purchase": "退货日期早于原采购日期（{date}）。",
+    "canteen_purchase.return_other_product": "发票号 {invoice_no} 采购的是其他产品。",
+    "canteen_purchase.return_via_832": "发票号 {invoice_no} 是在832平台采购的。",
+    "canteen_purchase.return_not_via_832": "发票号 {invoice_no} 不是在832平台采购的。",
+    "canteen_purchase.returns_exceed": (
+        "对发票号 {invoice_no} 的退货将超过原采购（{quantity} 件，{amount_fen} 元）。"
+    ),
+    "canteen_purchase.enterprise_refused": "企业账号不能登记食堂采购。",
+    "canteen_purchase.other_canteen": "只能操作本单位食堂的采购。",
+    "canteen_purchase.canteen_required": "请选择单位食堂。",
+    "canteen_purchase.canteen_by_county": "食堂账号不能按县查询。",
+    "canteen_purchase.duplicate_invoice": "发票号 {invoice_no} 本单位已登记过（{date}，{amount_fen} 元）。",
+    "canteen_purchase.invoice_logged": "发票号 {invoice_no} 本单位已登记过。",
+    "canteen_purchase.invoice_used": "本单位已登记过这个发票号。",
+    "canteen_purchase.product_column": "文件需要有“{columns}”中的一列。",
+    "canteen_purchase.logged_meanwhile": "发票号 {invoice_no} 刚刚被他人登记。",
     # Rules with their own refusal class.
     "status_already_known": "导入程序已能识别这个订单状态，不能另设映射。",
     "status_mapping_not_found": "本县没有这条订单状态映射。",
@@ -125,9 +181,11 @@ CATALOGUE: dict[str, str] = {
 
 
 def _shown(name: str, value: Any) -> str:
-    """A parameter as shown: fen as yuan, times in Shanghai, codes by their label, lists joined."""
+    """A parameter as shown: fen as yuan, bp as percent, times in Shanghai, codes labelled, lists joined."""
     if name.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
         return yuan(value)
+    if name.endswith("_bp") and isinstance(value, int) and not isinstance(value, bool):
+        return percent_bp(value)
     if name.endswith("_at") and isinstance(value, str) and value:
         return local_datetime(datetime.fromisoformat(value))
     if name in LABELS and isinstance(value, str):
