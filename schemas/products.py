@@ -36,6 +36,8 @@ class StatusChangeSchema(BaseSchema):
     by = fields.Nested(ActorSchema)
     from_ = fields.String(data_key="from", attribute="from", allow_none=True)
     to = fields.String()
+    # The step taken (submit, reject, object...); absent on entries an edit wrote.
+    action = fields.String()
     reason = fields.String(allow_none=True)
     township_review_note = fields.String(allow_none=True)
     publicity_ends_at = fields.DateTime()

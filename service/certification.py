@@ -4,7 +4,8 @@ No database and no HTTP here: ``service.products`` reads a product, asks these
 functions what may happen, and writes the result. The flow follows a typical
 county: 主体申请 (submit) → 县级审定 (approve, with the township's note) → 公示
 (publicize) → 认定 (certify, after publicity), with rejection back to the
-applicant and revocation (撤销) of a certificate.
+applicant, the applicant's withdrawal (撤回) of an application not yet approved,
+and revocation (撤销) of a certificate.
 
 ``expired`` is never stored: a certified product whose ``valid_until`` has
 passed *reads* as expired, so expiry needs no scheduled job.
@@ -83,6 +84,9 @@ TRANSITIONS: Mapping[str, Transition] = {
         Transition("object", frozenset({PUBLICIZING}), REJECTED, _STAFF, reason_required=True),
         Transition("certify", frozenset({PUBLICIZING}), CERTIFIED, _STAFF, needs_active_operator=True),
         Transition("revoke", frozenset({CERTIFIED}), REVOKED, _STAFF, reason_required=True),
+        # The enterprise takes back an application no county step has touched yet (撤回申请);
+        # staff send one back with 退回 and a reason instead.
+        Transition("withdraw", frozenset({SUBMITTED}), DRAFT, frozenset({ENTERPRISE})),
     )
 }
 ACTIONS = tuple(TRANSITIONS)
@@ -140,12 +144,18 @@ def _past(action: str) -> str:
         "object": "objected to",
         "certify": "certified",
         "revoke": "revoked",
+        "withdraw": "withdrawn",
     }[action]
+
+
+def publicity_over(publicity_ends_at: datetime | None, now: datetime) -> bool:
+    """Whether the publicity period (公示期) has ended, so the product may be certified."""
+    return publicity_ends_at is not None and publicity_ends_at <= now
 
 
 def check_publicity_over(publicity_ends_at: datetime | None, now: datetime) -> None:
     """Certification waits for the end of the publicity period (公示期)."""
-    if publicity_ends_at is None or now < publicity_ends_at:
+    if not publicity_over(publicity_ends_at, now):
         ends_at = publicity_ends_at.isoformat() if publicity_ends_at else None
         raise Conflict(
             "The publicity period has not ended yet.",
@@ -155,9 +165,21 @@ def check_publicity_over(publicity_ends_at: datetime | None, now: datetime) -> N
         )
 
 
+def last_return(status: str, history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The step that sent a rejected product back to its applicant (退回 or 异议), with its reason."""
+    if status != REJECTED:
+        return None
+    return next((entry for entry in reversed(list(history)) if entry.get("to") == REJECTED), None)
+
+
+def editable(status: str) -> bool:
+    """Whether the applicant may edit a product in this (effective) status."""
+    return status in EDITABLE_STATUSES
+
+
 def status_after_edit(status: str, changed_fields: Iterable[str]) -> str | None:
     """The status an edit moves a product to (None: unchanged); raises if the product is under review."""
-    if status not in EDITABLE_STATUSES:
+    if not editable(status):
         raise Conflict(
             f"A {status} product cannot be edited; it is under review or closed.",
             code="certification.not_editable",

@@ -648,7 +648,7 @@ def transition(
     elif action == "revoke":
         update["certificates"] = _end_current_certificate(product["certificates"], now, "revoked")
 
-    push["status_history"] = _history_entry(actor, now, status, step.target, reason, **extra)
+    push["status_history"] = _history_entry(actor, now, status, step.target, reason, action=action, **extra)
     update.update(updated_at=now, version=version + 1)
     try:
         result = db[storage.PRODUCTS].update_one(

@@ -26,6 +26,7 @@ EXPECTED = [
     ("object", "publicizing", "rejected", {ADMIN, COUNTY_STAFF}),
     ("certify", "publicizing", "certified", {ADMIN, COUNTY_STAFF}),
     ("revoke", "certified", "revoked", {ADMIN, COUNTY_STAFF}),
+    ("withdraw", "submitted", "draft", {ENTERPRISE}),
 ]
 
 
@@ -67,7 +68,7 @@ def test_an_enterprise_cannot_certify_even_a_product_ready_for_it():
     [
         ("approve", "draft", COUNTY_STAFF, ["submit"]),
         ("certify", "submitted", COUNTY_STAFF, ["approve", "reject"]),
-        ("submit", "submitted", ENTERPRISE, []),
+        ("submit", "submitted", ENTERPRISE, ["withdraw"]),
         ("revoke", "expired", ADMIN, ["submit"]),
         ("publicize", "publicizing", COUNTY_STAFF, ["reject", "object", "certify"]),
         ("submit", "revoked", COUNTY_STAFF, []),

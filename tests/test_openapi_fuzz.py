@@ -163,7 +163,9 @@ def _aim_at_world(case, world: World) -> None:
             case.path_parameters[name] = world.path_ids[name]
 
 
-_STEP = re.compile(r"/(suspend|reactivate|submit|approve|reject|publicize|object|certify|revoke|plans/\d+)$")
+_STEP = re.compile(
+    r"/(suspend|reactivate|submit|approve|reject|publicize|object|certify|revoke|withdraw|plans/\d+)$"
+)
 
 
 def _current_etag(case, token: str, world: World) -> str | None:

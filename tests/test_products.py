@@ -343,7 +343,7 @@ def test_the_allowed_list_depends_on_the_role(enterprise, factory, db, operator)
     product = product_in(factory, db, "submitted", operator_id=operator["_id"])
     response = enterprise.post(url(product, "submit"))
     assert response.status_code == 409
-    assert response.json["error"]["details"]["allowed"] == []
+    assert response.json["error"]["details"]["allowed"] == ["withdraw"]
 
 
 @pytest.mark.parametrize(

@@ -147,3 +147,13 @@ def certify_product(data, product_id):
 def revoke_product(data, product_id):
     """Revoke a certification (reason required)."""
     return _transition(product_id, "revoke", data)
+
+
+@blp.route("/<objectid:product_id>/withdraw", methods=["POST"])
+@blp.doc(**IF_MATCH_OPTIONAL)
+@blp.arguments(ProductTransitionSchema, required=False)
+@blp.response(200, ProductSchema)
+@allow(*_roles_of("withdraw"))
+def withdraw_product(data, product_id):
+    """Withdraw an application before the county has approved it: the product is a draft again."""
+    return _transition(product_id, "withdraw", data)

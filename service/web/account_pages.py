@@ -77,6 +77,7 @@ AUDIT_ACTIONS = {
     "product.object": "登记异议",
     "product.certify": "认定",
     "product.revoke": "撤销认定",
+    "product.withdraw": "撤回认定申请",
     "operator.create": "登记经营主体",
     "operator.update": "修改经营主体",
     "operator.suspend": "暂停经营主体",

@@ -105,6 +105,7 @@ def _done_message(action: str, product: Mapping[str, Any]) -> str:
         "reject": "已退回申请人。",
         "object": "已登记异议，产品退回申请人修改。",
         "revoke": "已撤销认定。",
+        "withdraw": "已撤回认定申请，产品回到草稿，可修改后再提交。",
     }[action]
 
 

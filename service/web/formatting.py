@@ -34,6 +34,7 @@ ACTION_LABELS = {
     "object": "登记异议",
     "certify": "认定",
     "revoke": "撤销认定",
+    "withdraw": "撤回申请",
 }
 
 LABELS: dict[str, dict[str, str]] = {

@@ -14,7 +14,7 @@ from flask import redirect, render_template, url_for
 from schemas.products import ChannelSkuSchema, ProductQueryArgsSchema
 from service import certification, operators, products, report_figures, reports, sales, unmatched
 from service.access import ENTERPRISE, STAFF, allow
-from service.clock import local_date
+from service.clock import local_date, utcnow
 from service.errors import ServiceError
 from service.storage import get_db
 from service.web import product_forms
@@ -151,6 +151,9 @@ def product(product_id):
         figures=figures,
         period_errors=period_errors,
         actions=certification.allowed_actions(product["status"], principal.role),
+        publicity_over=certification.publicity_over(product.get("publicity_ends_at"), utcnow()),
+        returned=certification.last_return(product["status"], product["status_history"]),
+        editable=certification.editable(product["status"]),
         reason_required={action: step.reason_required for action, step in certification.TRANSITIONS.items()},
         action_labels=ACTION_LABELS,
         edit_url=url_for(edit_view, product_id=product_id),
