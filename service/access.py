@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from bson import ObjectId
 
-from service.errors import Forbidden
+from service.errors import Coded, Forbidden
 
 ADMIN = "admin"
 COUNTY_STAFF = "county_staff"
@@ -97,27 +97,35 @@ def access_of(view: Callable[..., Any] | None) -> Access | None:
 def require_county(principal: Principal, county_code: str | None) -> None:
     """Staff may act only in their own counties."""
     if not principal.sees_county(county_code):
-        raise Forbidden(f"County {county_code} is outside your counties.")
+        raise Forbidden(
+            Coded(
+                "access.county_outside",
+                f"County {county_code} is outside your counties.",
+                county_code=county_code,
+            )
+        )
 
 
 def require_operator(principal: Principal, operator_id: ObjectId, county_code: str | None) -> None:
     """An enterprise acts only for its own operator; staff for their counties."""
     if principal.role == ENTERPRISE:
         if principal.operator_id != operator_id:
-            raise Forbidden("This record belongs to another market operator.")
+            raise Forbidden(Coded("access.other_operator", "This record belongs to another market operator."))
         return
     if principal.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot act on market operators.")
+        raise Forbidden(
+            Coded("access.canteen_on_operator", "Canteen accounts cannot act on market operators.")
+        )
     require_county(principal, county_code)
 
 
 def require_canteen(principal: Principal, canteen_id: ObjectId, county_code: str | None) -> None:
     if principal.role == CANTEEN:
         if principal.canteen_id != canteen_id:
-            raise Forbidden("This record belongs to another canteen.")
+            raise Forbidden(Coded("access.other_canteen", "This record belongs to another canteen."))
         return
     if principal.role == ENTERPRISE:
-        raise Forbidden("Enterprise accounts cannot act on canteens.")
+        raise Forbidden(Coded("canteen.enterprise_refused", "Enterprise accounts cannot act on canteens."))
     require_county(principal, county_code)
 
 
@@ -127,7 +135,7 @@ def county_filter(principal: Principal, field_name: str = "county_code") -> dict
         return {}
     if principal.role == COUNTY_STAFF:
         return {field_name: {"$in": list(principal.county_codes)}}
-    raise Forbidden("Only county staff and admins may list this.")
+    raise Forbidden(Coded("access.staff_only", "Only county staff and admins may list this."))
 
 
 def staff_conditions(principal: Principal, county_code: str | None = None) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from service import access, audit, auth, operators, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
-from service.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from service.errors import Coded, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -26,16 +26,16 @@ def _binding(db: Database, data: dict[str, Any]) -> dict[str, Any]:
         codes = sorted(set(data.get("county_codes") or []))
         if not codes:
             raise ValidationFailed(
-                "County staff need at least one county.",
-                details={"county_codes": ["Required for county_staff."]},
+                Coded("account.county_required", "County staff need at least one county."),
+                details={"county_codes": [Coded("account.county_required", "Required for county_staff.")]},
             )
         return {"county_codes": codes, "operator_id": None, "canteen_id": None}
     if role == ENTERPRISE:
         operator = operators.find_operator(db, data.get("operator_id"))
         if operator is None:
             raise ValidationFailed(
-                "An enterprise account is bound to an existing operator.",
-                details={"operator_id": ["No such operator."]},
+                Coded("account.operator_required", "An enterprise account is bound to an existing operator."),
+                details={"operator_id": [Coded("operator.not_found", "No such operator.")]},
             )
         return {
             "county_codes": [operator["county_code"]],
@@ -45,8 +45,8 @@ def _binding(db: Database, data: dict[str, Any]) -> dict[str, Any]:
     canteen = db[storage.CANTEENS].find_one({"_id": data.get("canteen_id")})
     if canteen is None:
         raise ValidationFailed(
-            "A canteen account is bound to an existing canteen unit.",
-            details={"canteen_id": ["No such canteen."]},
+            Coded("account.canteen_required", "A canteen account is bound to an existing canteen unit."),
+            details={"canteen_id": [Coded("canteen.not_in_scope", "No such canteen.")]},
         )
     return {"county_codes": [canteen["county_code"]], "operator_id": None, "canteen_id": canteen["_id"]}
 
@@ -54,8 +54,16 @@ def _binding(db: Database, data: dict[str, Any]) -> dict[str, Any]:
 def _check_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
-            "The password is too short.",
-            details={field: [f"At least {MIN_PASSWORD_LENGTH} characters."]},
+            Coded("account.password_too_short", "The password is too short."),
+            details={
+                field: [
+                    Coded(
+                        "field.length_min",
+                        f"At least {MIN_PASSWORD_LENGTH} characters.",
+                        min=MIN_PASSWORD_LENGTH,
+                    )
+                ]
+            },
         )
 
 
@@ -64,7 +72,7 @@ def _require_may_manage(actor: Principal, user: dict[str, Any]) -> None:
     if actor.is_admin:
         return
     if actor.role != COUNTY_STAFF or user["role"] not in (ENTERPRISE, CANTEEN):
-        raise Forbidden("Only admins may manage staff and admin accounts.")
+        raise Forbidden(Coded("account.admin_only", "Only admins may manage staff and admin accounts."))
     for code in user.get("county_codes") or []:
         access.require_county(actor, code)
 
@@ -85,8 +93,12 @@ def create_user(db: Database, actor: Principal, data: dict[str, Any]) -> dict[st
         user["_id"] = db[storage.USERS].insert_one(user).inserted_id
     except DuplicateKeyError as error:
         raise Conflict(
-            f"The username {data['username']!r} is taken.",
-            details={"username": ["Already taken."]},
+            Coded(
+                "account.username_taken",
+                f"The username {data['username']!r} is taken.",
+                username=data["username"],
+            ),
+            details={"username": [Coded("account.username_used", "Already taken.")]},
         ) from error
     audit.record(
         db,
@@ -130,7 +142,7 @@ def list_users(
 def get_user(db: Database, actor: Principal, user_id: ObjectId) -> dict[str, Any]:
     user = db[storage.USERS].find_one({"_id": user_id})
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(Coded("account.not_found", "No such user."))
     if actor.user_id != user_id:
         _require_may_manage(actor, user)
     return user
@@ -188,7 +200,8 @@ def change_own_password(
         auth.login(db, user["username"], current_password, address)
     except Unauthorized as error:
         raise ValidationFailed(
-            "The current password is wrong.", details={"current_password": ["Wrong password."]}
+            Coded("account.wrong_password", "The current password is wrong."),
+            details={"current_password": [Coded("account.wrong_password", "Wrong password.")]},
         ) from error
     db[storage.USERS].update_one(
         {"_id": user["_id"]}, {"$set": {"password_hash": auth.hash_password(new_password)}}

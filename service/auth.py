@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from service import storage
 from service.access import Principal
 from service.clock import utcnow
-from service.errors import TooManyRequests, Unauthorized
+from service.errors import Coded, TooManyRequests, Unauthorized
 
 
 @functools.cache
@@ -96,7 +96,7 @@ def _refuse(now: datetime, until: datetime) -> TooManyRequests:
     # Pages answer a refusal with their own page; the response hook takes Retry-After from here.
     g.retry_after_seconds = wait
     return TooManyRequests(
-        "Too many failed logins; try again later.",
+        Coded("auth.too_many_failures", "Too many failed logins; try again later."),
         details={"retry_after_seconds": wait},
         headers={"Retry-After": str(wait)},
     )
@@ -161,7 +161,7 @@ def login(db: Database, username: str, password: str, address: str) -> tuple[str
     user = db[storage.USERS].find_one({"username": username})
     stored_hash = user["password_hash"] if user else _dummy_hash(_profile())
     if not verify_password(stored_hash, password) or user is None or not user.get("active", True):
-        raise Unauthorized("Wrong username or password.")
+        raise Unauthorized(Coded("auth.wrong_credentials", "Wrong username or password."))
     _succeeded(db, counters)
     return issue_token(db, user), user
 
@@ -184,10 +184,12 @@ def issue_token(db: Database, user: dict[str, Any]) -> str:
 def principal_for_token(db: Database, token: str) -> Principal:
     record = db[storage.AUTH_TOKENS].find_one({"token_hash": _token_hash(token)})
     if record is None or record["expires_at"] <= utcnow():
-        raise Unauthorized("The token is unknown, expired or revoked; log in again.")
+        raise Unauthorized(
+            Coded("auth.token_invalid", "The token is unknown, expired or revoked; log in again.")
+        )
     user = db[storage.USERS].find_one({"_id": record["user_id"]})
     if user is None or not user.get("active", True):
-        raise Unauthorized("The account is disabled.")
+        raise Unauthorized(Coded("auth.account_disabled", "The account is disabled."))
     return principal_of(user)
 
 

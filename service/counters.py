@@ -40,7 +40,7 @@ from adapters.counter import CABINET_NO, parse_event
 from service import access, audit, ledger, storage
 from service.access import Principal
 from service.clock import utcnow
-from service.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
+from service.errors import BadRequest, Coded, Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
 from service.ingest_scope import IngestScope
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ MAX_EVENTS_PER_PUSH = 1000
 SIGNATURE_PREFIX = "sha256="
 # Per-event outcomes of a push, in the order they are reported.
 STATUSES = ("accepted", "duplicate", "unmatched", "uncertified", "rejected")
-_UNAUTHENTICATED = "The push could not be authenticated."
+_UNAUTHENTICATED = Coded("counter.unauthenticated", "The push could not be authenticated.")
 # Compared against when the cabinet is unknown, so both paths do the same work.
 _DECOY_SECRET = secrets.token_urlsafe(32)
 
@@ -83,7 +83,7 @@ def new_secret() -> str:
 def load_counter(db: Database, cabinet_no: str) -> dict[str, Any]:
     counter = db[storage.COUNTERS].find_one({"_id": cabinet_no}) if CABINET_NO.match(cabinet_no) else None
     if counter is None:
-        raise NotFound("No such cabinet.")
+        raise NotFound(Coded("counter.not_found", "No such cabinet."))
     return counter
 
 
@@ -127,7 +127,7 @@ def list_counters(
 def create_counter(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
     """Register a cabinet (staff of its county); the response is the only one showing its secret."""
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may register cabinets.")
+        raise Forbidden(Coded("counter.staff_only", "Only county staff and admins may register cabinets."))
     access.require_county(actor, data["county_code"])
     now = utcnow()
     counter = {
@@ -149,8 +149,12 @@ def create_counter(db: Database, actor: Principal, data: Mapping[str, Any]) -> d
         db[storage.COUNTERS].insert_one(counter)
     except DuplicateKeyError:
         raise Conflict(
-            f"Cabinet {data['cabinet_no']} is already registered.",
-            details={"cabinet_no": ["Already registered."]},
+            Coded(
+                "counter.cabinet_taken",
+                f"Cabinet {data['cabinet_no']} is already registered.",
+                cabinet_no=data["cabinet_no"],
+            ),
+            details={"cabinet_no": [Coded("field.already_registered", "Already registered.")]},
         ) from None
     audit.record(
         db,
@@ -302,11 +306,17 @@ def _events(body: bytes) -> list[Any]:
     try:
         events = json.loads(body)
     except ValueError as error:
-        raise BadRequest(f"The body is not valid JSON: {error}.") from None
+        raise BadRequest(Coded("body.not_json", f"The body is not valid JSON: {error}.")) from None
     if not isinstance(events, list):
-        raise BadRequest("The body must be a JSON array of events.")
+        raise BadRequest(Coded("counter.not_a_list", "The body must be a JSON array of events."))
     if len(events) > MAX_EVENTS_PER_PUSH:
-        raise BadRequest(f"At most {MAX_EVENTS_PER_PUSH} events per push.")
+        raise BadRequest(
+            Coded(
+                "counter.too_many_events",
+                f"At most {MAX_EVENTS_PER_PUSH} events per push.",
+                most=MAX_EVENTS_PER_PUSH,
+            )
+        )
     return events
 
 

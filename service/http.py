@@ -16,6 +16,7 @@ from adapters.errors import FileRefused
 from service import access, auth, storage
 from service.errors import (
     BadRequest,
+    Coded,
     Forbidden,
     PreconditionFailed,
     PreconditionRequired,
@@ -75,19 +76,27 @@ MAX_JSON_DEPTH = 32
 INT64 = 2**63
 
 
+def _too_deep() -> Coded:
+    return Coded(
+        "body.too_deep", f"The body is nested more than {MAX_JSON_DEPTH} levels deep.", most=MAX_JSON_DEPTH
+    )
+
+
 def _body_problem(body: Any) -> tuple[str, dict[str, list[str]]] | None:
     """(message, details) for the first thing in a JSON body the service refuses, else None."""
     stack = [(body, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            return f"The body is nested more than {MAX_JSON_DEPTH} levels deep.", {}
+            return _too_deep(), {}
         if isinstance(value, dict):
             for key, item in value.items():
                 if key.startswith("$"):
-                    return f"Field names may not start with '$' (found {key[:40]!r}).", {
-                        key[:40]: ["Not allowed."]
-                    }
+                    return Coded(
+                        "body.operator_field",
+                        f"Field names may not start with '$' (found {key[:40]!r}).",
+                        name=key[:40],
+                    ), {key[:40]: [Coded("field.not_allowed", "Not allowed.")]}
                 stack.append((key, depth + 1))
                 stack.append((item, depth + 1))
         elif isinstance(value, list):
@@ -96,9 +105,14 @@ def _body_problem(body: Any) -> tuple[str, dict[str, list[str]]] | None:
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
-                return "The body holds a string that is not valid Unicode text (a lone surrogate).", {}
+                return Coded(
+                    "body.not_unicode",
+                    "The body holds a string that is not valid Unicode text (a lone surrogate).",
+                ), {}
         elif isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
-            return "The body holds a whole number beyond 64 bits (±9223372036854775807).", {}
+            return Coded(
+                "body.beyond_64_bits", "The body holds a whole number beyond 64 bits (±9223372036854775807)."
+            ), {}
     return None
 
 
@@ -110,14 +124,18 @@ def _check_body() -> None:
         return
     if mimetype != "application/json":
         raise UnsupportedMediaType(
-            f"Send JSON with Content-Type: application/json (got {mimetype or 'none'}).",
+            Coded(
+                "body.not_json_type",
+                f"Send JSON with Content-Type: application/json (got {mimetype or 'none'}).",
+                mimetype=mimetype or "none",
+            ),
         )
     try:
         body = json.loads(request.get_data(cache=True) or b"null")
     except RecursionError as error:
-        raise BadRequest(f"The body is nested more than {MAX_JSON_DEPTH} levels deep.") from error
+        raise BadRequest(_too_deep()) from error
     except ValueError as error:
-        raise BadRequest(f"The body is not valid JSON: {error}.") from error
+        raise BadRequest(Coded("body.not_json", f"The body is not valid JSON: {error}.")) from error
     problem = _body_problem(body)
     if problem is not None:
         raise BadRequest(problem[0], details=problem[1])
@@ -139,18 +157,20 @@ def _enforce_access() -> None:
     rule = access.access_of(_view())
     if rule is None:
         # Fail closed: a route that forgot to declare its access is refused.
-        raise Forbidden("This route declares no access policy.")
+        raise Forbidden(Coded("access.no_policy", "This route declares no access policy."))
     if rule.public:
         return
     token = _bearer_token()
     if token is None:
         raise Unauthorized(
-            "Log in first: send Authorization: Bearer <token>.",
+            Coded("auth.login_first", "Log in first: send Authorization: Bearer <token>."),
             headers={"WWW-Authenticate": "Bearer"},
         )
     principal = auth.principal_for_token(storage.get_db(), token)
     if principal.role not in rule.roles:
-        raise Forbidden(f"The {principal.role} role may not call this.")
+        raise Forbidden(
+            Coded("access.role_refused", f"The {principal.role} role may not call this.", role=principal.role)
+        )
     g.principal = principal
     g.token = token
 

@@ -10,7 +10,7 @@ from pymongo.database import Database
 
 from service import access, ledger_rebuilds, reconcile, sale_versions, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
-from service.errors import Forbidden, NotFound
+from service.errors import Coded, Forbidden, NotFound
 
 
 def _scope_query(actor: Principal, county_code: str | None) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def get_sale(db: Database, actor: Principal, sale_id: ObjectId) -> dict[str, Any
     """One line the caller may see; another tenant's line answers exactly as a missing one."""
     line = db[storage.SALES].find_one({"_id": sale_id, **_scope_query(actor, None)})
     if line is None:
-        raise NotFound("No such sale line.")
+        raise NotFound(Coded("sale.not_found", "No such sale line."))
     return line
 
 
@@ -74,7 +74,9 @@ def sale_versions_of(db: Database, actor: Principal, sale_id: ObjectId) -> dict[
 
 def _staff_counties(actor: Principal, county_code: str | None) -> list[str] | None:
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may rebuild or verify the ledger.")
+        raise Forbidden(
+            Coded("sale.staff_only", "Only county staff and admins may rebuild or verify the ledger.")
+        )
     return access.restrict_counties(actor, [county_code] if county_code else None)
 
 

@@ -38,7 +38,8 @@ def test_wrong_password_is_401_in_the_envelope(client, factory):
     user, _ = factory.user("admin")
     response = _login(client, user["username"], "wrong-password")
     assert response.status_code == 401
-    assert response.json["error"]["code"] == "unauthorized"
+    assert response.json["error"]["kind"] == "unauthorized"
+    assert response.json["error"]["code"] == "auth.wrong_credentials"
 
 
 def test_unknown_user_is_the_same_401(client):
@@ -87,7 +88,7 @@ def test_failed_logins_are_throttled_per_username(client, factory, app):
     blocked = _login(client, user["username"], password, "10.0.2.1")
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) > 0
-    assert blocked.json["error"]["code"] == "too_many_requests"
+    assert blocked.json["error"]["code"] == "auth.too_many_failures"
 
 
 def test_failed_logins_are_throttled_per_address(client, factory, app):

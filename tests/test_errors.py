@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 
 
-def _assert_envelope(response, status, code):
+def _assert_envelope(response, status, kind, code=None):
+    """The envelope: its generic ``kind``, and its rule's own ``code`` (the kind where there is none)."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json
     error = response.json["error"]
-    assert error["code"] == code
+    assert error["kind"] == kind
+    assert error["code"] == (code or kind)
+    assert isinstance(error["params"], dict) and isinstance(error["detail_codes"], dict)
     assert isinstance(error["message"], str) and error["message"]
     assert isinstance(error["details"], dict)
     return error
@@ -17,16 +20,16 @@ def _assert_envelope(response, status, code):
 
 def test_400_malformed_json(client):
     response = client.post("/api/v1/auth/login", data="{not json", content_type="application/json")
-    error = _assert_envelope(response, 400, "bad_request")
+    error = _assert_envelope(response, 400, "bad_request", "body.not_json")
     assert "not valid JSON" in error["message"]
 
 
 def test_401_without_token(client):
-    _assert_envelope(client.get("/api/v1/audit"), 401, "unauthorized")
+    _assert_envelope(client.get("/api/v1/audit"), 401, "unauthorized", "auth.login_first")
 
 
 def test_403_wrong_role(login):
-    _assert_envelope(login("canteen").get("/api/v1/users"), 403, "forbidden")
+    _assert_envelope(login("canteen").get("/api/v1/users"), 403, "forbidden", "access.role_refused")
 
 
 def test_404_flask_own(client):
@@ -34,7 +37,9 @@ def test_404_flask_own(client):
 
 
 def test_404_unknown_object(login):
-    _assert_envelope(login("admin").get("/api/v1/users/0123456789abcdef01234567"), 404, "not_found")
+    _assert_envelope(
+        login("admin").get("/api/v1/users/0123456789abcdef01234567"), 404, "not_found", "account.not_found"
+    )
 
 
 def test_405_flask_own(client):
@@ -57,7 +62,7 @@ def test_415_wrong_content_type(client):
     response = client.post(
         "/api/v1/auth/login", data="username=a&password=b", content_type="application/x-www-form-urlencoded"
     )
-    _assert_envelope(response, 415, "unsupported_media_type")
+    _assert_envelope(response, 415, "unsupported_media_type", "body.not_json_type")
 
 
 def test_422_names_each_bad_field(client):
@@ -110,20 +115,25 @@ def test_500_is_in_the_envelope_and_hides_the_cause(app):
 
 
 @pytest.mark.parametrize(
-    ("raw", "said"),
+    ("raw", "said", "code"),
     [
-        (b'{"username": "admin", "password": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested more than"),
+        (
+            b'{"username": "admin", "password": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "nested more than",
+            "body.too_deep",
+        ),
         (
             b'{"username": "' + b"[" * 40 + b'", "password": ' + b"[" * 40 + b"]" * 40 + b"}",
             "nested more than",
+            "body.too_deep",
         ),
-        (b'{"username": "\\udfff", "password": "x"}', "not valid Unicode text"),
-        (b'{"username": "admin", "password": 9223372036854775808}', "beyond 64 bits"),
+        (b'{"username": "\\udfff", "password": "x"}', "not valid Unicode text", "body.not_unicode"),
+        (b'{"username": "admin", "password": 9223372036854775808}', "beyond 64 bits", "body.beyond_64_bits"),
     ],
 )
-def test_hostile_json_bodies_are_400_before_any_route_runs(client, raw, said):
+def test_hostile_json_bodies_are_400_before_any_route_runs(client, raw, said, code):
     response = client.post("/api/v1/auth/login", data=raw, content_type="application/json")
-    error = _assert_envelope(response, 400, "bad_request")
+    error = _assert_envelope(response, 400, "bad_request", code)
     assert said in error["message"]
 
 

@@ -50,7 +50,7 @@ def test_five_failures_of_one_account_lock_it_for_the_rest_of_the_minute(client,
     blocked = _login(client, user["username"], PASSWORD, "10.0.2.1")
     assert blocked.status_code == 429
     assert blocked.headers["Retry-After"] == "60"
-    assert blocked.json["error"]["code"] == "too_many_requests"
+    assert blocked.json["error"]["kind"] == "too_many_requests"
     frozen.shift(59)
     assert _login(client, user["username"], PASSWORD, "10.0.2.1").headers["Retry-After"] == "1"
     frozen.shift(1)
