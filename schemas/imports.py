@@ -64,6 +64,10 @@ class ImportRunQueryArgsSchema(PageArgsSchema):
     county_code = CountyCode()
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     status = fields.String(validate=validate.OneOf(STATUSES))
+    rejected_within_days = fields.Integer(
+        validate=validate.Range(min=1, max=3650),
+        metadata={"description": "Only runs started in the last days that rejected rows."},
+    )
 
 
 class ImportSourceSchema(BaseSchema):

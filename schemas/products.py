@@ -141,6 +141,9 @@ class ProductQueryArgsSchema(PageArgsSchema):
     category = fields.String(validate=validate.OneOf(CATEGORIES))
     status = fields.String(validate=validate.OneOf(STATUSES))
     expiring_within_days = fields.Integer(validate=validate.Range(min=0, max=3650))
+    publicity_ended = fields.Boolean(
+        metadata={"description": "true: publicizing products past their publicity period (ready to certify)."}
+    )
     q = fields.String(validate=validate.Length(min=1, max=100))
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     sku = fields.String(validate=_SKU)

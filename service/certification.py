@@ -37,6 +37,8 @@ REVOKED = "revoked"
 STORED_STATUSES = (DRAFT, SUBMITTED, COUNTY_APPROVED, PUBLICIZING, CERTIFIED, REJECTED, REVOKED)
 # What reads show and list filters accept (``expired`` is derived from ``valid_until``).
 STATUSES = (DRAFT, SUBMITTED, COUNTY_APPROVED, PUBLICIZING, CERTIFIED, EXPIRED, REJECTED, REVOKED)
+# What waits for a county step (the review queue, 产品审核).
+AWAITING_COUNTY = (SUBMITTED, COUNTY_APPROVED, PUBLICIZING)
 
 # The applicant may freely edit these; a certified product's edits may send it back to review.
 EDITABLE_STATUSES = frozenset({DRAFT, REJECTED, CERTIFIED, EXPIRED})

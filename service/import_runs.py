@@ -211,10 +211,11 @@ def list_runs(
     county_code: str | None = None,
     channel: str | None = None,
     status: str | None = None,
+    rejected_within_days: int | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Import runs, newest first, without their row errors."""
+    """Import runs, newest first, without row errors (rejected_within_days: recent runs rejecting rows)."""
     mark_interrupted(db)
     conditions: list[dict[str, Any]] = [_visibility(actor)]
     if county_code is not None:
@@ -225,6 +226,9 @@ def list_runs(
         conditions.append({"channel": channel})
     if status is not None:
         conditions.append({"status": status})
+    if rejected_within_days is not None:
+        since = utcnow() - timedelta(days=rejected_within_days)
+        conditions.append({"rejected": {"$gt": 0}, "started_at": {"$gte": since}})
     query = {"$and": [condition for condition in conditions if condition]}
     if not query["$and"]:
         query = {}

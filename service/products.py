@@ -26,7 +26,7 @@ from pymongo.errors import DuplicateKeyError
 from adapters.base import CHANNELS as SALE_CHANNELS
 from service import access, audit, certification, operators, partitions, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
-from service.certification import CERTIFIED, DRAFT, EXPIRED, rate_at
+from service.certification import CERTIFIED, DRAFT, EXPIRED, PUBLICIZING, rate_at
 from service.clock import SHANGHAI, local_date, start_of_local_day, today_local, utcnow
 from service.config import Config
 from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
@@ -241,6 +241,7 @@ def list_products(
     category: str | None = None,
     status: str | None = None,
     expiring_within_days: int | None = None,
+    publicity_ended: bool | None = None,
     q: str | None = None,
     channel: str | None = None,
     sku: str | None = None,
@@ -273,6 +274,10 @@ def list_products(
     if expiring_within_days is not None:
         horizon = now + timedelta(days=expiring_within_days)
         conditions.append({"status": CERTIFIED, "valid_until": {"$gt": now, "$lte": horizon}})
+    if publicity_ended is not None:
+        # Publicizing products whose publicity period is over (or not): ready to certify, or still waiting.
+        ends = {"$lte": now} if publicity_ended else {"$gt": now}
+        conditions.append({"status": PUBLICIZING, "publicity_ends_at": ends})
     if q:
         conditions.append({"name": {"$regex": re.escape(q), "$options": "i"}})
     if sku is not None and channel is None:

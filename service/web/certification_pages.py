@@ -17,7 +17,6 @@ from flask import redirect, render_template, request, url_for
 from schemas.products import ProductApproveSchema, ProductTransitionSchema
 from service import certification, products
 from service.access import ENTERPRISE, STAFF, allow
-from service.certification import COUNTY_APPROVED, PUBLICIZING, SUBMITTED
 from service.clock import local_date
 from service.errors import ServiceError
 from service.storage import get_db
@@ -42,7 +41,7 @@ from service.xlsx import DATETIME, TEXT, Column
 bp = PageBlueprint("certification_pages", __name__)
 
 # The certification queue: products waiting for a county step.
-REVIEW_STATUSES = (SUBMITTED, COUNTY_APPROVED, PUBLICIZING)
+REVIEW_STATUSES = certification.AWAITING_COUNTY
 PER_PAGE = 50
 
 ACTION_LABELS = formatting.ACTION_LABELS
