@@ -108,12 +108,18 @@ def canteen_list():
     db, principal = get_db(), current_principal()
     args, errors = query_args(CanteenQueryArgsSchema())
     year, year_errors = selected_year()
+    status = request.args.get("status")
+    status = status if status in canteens.QUOTA_STATUSES else None
     if wants_xlsx():
         rows = all_rows(canteens.list_canteens, **args)
         rows = with_quotas(rows, county_reports((row["county_code"] for row in rows), year))
-        return download_table(CANTEEN_COLUMNS, rows, f"canteens-{year}.xlsx", f"{year}年单位食堂预留份额")
+        title = f"{year}年单位食堂预留份额"
+        return download_table(CANTEEN_COLUMNS, in_status(rows, status), f"canteens-{year}.xlsx", title)
     args["page"] = page_number()
-    items, total = canteens.list_canteens(db, principal, **args)
+    if status is None:
+        items, total = canteens.list_canteens(db, principal, **args)
+    else:
+        items, total = canteens_in_status(args, year, status)
     # The counties whose totals head the page: the one asked for, or all of the staff member's.
     shown = [args["county_code"]] if "county_code" in args else list(principal.county_codes)
     reports = county_reports([*shown, *(row["county_code"] for row in items)], year)
@@ -129,7 +135,21 @@ def canteen_list():
         counties=principal.county_codes,
         unit_types=canteens.UNIT_TYPES,
         statuses=canteens.QUOTA_STATUSES,
+        status=status,
     )
+
+
+def in_status(rows: list[dict[str, Any]], status: str | None) -> list[dict[str, Any]]:
+    """The rows (with their quotas) whose progress is in this state; all of them without one."""
+    return [row for row in rows if status is None or row["quota"]["status"] == status]
+
+
+def canteens_in_status(args: Mapping[str, Any], year: int, status: str) -> tuple[list[dict[str, Any]], int]:
+    """One page of the filtered canteens whose progress in the year is in this state, and their number."""
+    rows = all_rows(canteens.list_canteens, **args)
+    found = in_status(with_quotas(rows, county_reports((row["county_code"] for row in rows), year)), status)
+    start = (args["page"] - 1) * args["per_page"]
+    return found[start : start + args["per_page"]], len(found)
 
 
 # Registering and editing a canteen --------------------------------------------------------------
