@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 from adapters import tabular
 from schemas.reports import HouseholdIncomeQueryArgsSchema
-from service import access, auth, operators, storage, xlsx
+from service import access, auth, operators, storage, todos, xlsx
 from service.errors import Forbidden, ServiceError, Unauthorized, http_error_code, validation_summary
 from service.web import messages
 
@@ -68,7 +68,7 @@ def enforce_page_access():
     if request.endpoint is None or not is_page_request():
         return None
     # g outlives a request when an app context was already pushed (tests, scripts): start clean.
-    for name in ("principal", "csrf_token"):
+    for name in ("principal", "csrf_token", "todos"):
         g.pop(name, None)
     rule = _page_view_rule()
     if rule is None:
@@ -155,6 +155,31 @@ NAV = {
 
 def nav_items(role: str) -> list[tuple[str, str]]:
     return NAV["staff" if role in access.STAFF else role]
+
+
+def menu_todos() -> list[dict[str, Any]]:
+    """The logged-in caller's to-dos for the menu, each with the URL of the list it counts.
+
+    Counted once a request, and only when a page's menu asks; a refusal leaves the menu without them.
+    """
+    if "todos" not in g:
+        principal = g.get("principal")
+        try:
+            found = todos.todos(storage.get_db(), principal) if principal is not None else []
+        except ServiceError:
+            found = []
+        g.todos = [
+            {
+                "key": todo.key,
+                "label": todo.label,
+                "count": todo.count,
+                "overdue": todo.overdue,
+                "endpoint": todo.endpoint,
+                "url": url_for(todo.endpoint, **todo.args) + (f"#{todo.anchor}" if todo.anchor else ""),
+            }
+            for todo in found
+        ]
+    return g.todos
 
 
 # Forms ------------------------------------------------------------------------
@@ -497,5 +522,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
     csrf.init_app(app)
     app.before_request(enforce_page_access)
+    app.context_processor(lambda: {"menu_todos": menu_todos})
     app.extensions["page_error_renderer"] = render_http_error
     app.extensions["page_service_error_renderer"] = render_page_service_error
