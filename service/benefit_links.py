@@ -21,6 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters import tabular
+from adapters.errors import CELL_DIGITS_LOST, Coded, message_of
 from service import access, audit, operators, partitions, pii, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import end_of_local_day, local_date, start_of_local_day, utcnow
@@ -108,11 +109,21 @@ def _describe(link: Mapping[str, Any]) -> str:
 def _check_days(start: date | None, last: date | None) -> dict[str, str]:
     errors: dict[str, str] = {}
     if start is not None and not FIRST_DAY <= start <= LAST_DAY:
-        errors["valid_from"] = f"The start date is between {FIRST_DAY} and {LAST_DAY}."
+        errors["valid_from"] = Coded(
+            "date.range",
+            f"The start date is between {FIRST_DAY} and {LAST_DAY}.",
+            first=FIRST_DAY.isoformat(),
+            last=LAST_DAY.isoformat(),
+        )
     if last is not None and not FIRST_DAY <= last <= LAST_DAY:
-        errors["valid_to"] = f"The end date is between {FIRST_DAY} and {LAST_DAY}."
+        errors["valid_to"] = Coded(
+            "date.range",
+            f"The end date is between {FIRST_DAY} and {LAST_DAY}.",
+            first=FIRST_DAY.isoformat(),
+            last=LAST_DAY.isoformat(),
+        )
     elif start is not None and last is not None and last < start:
-        errors["valid_to"] = "The last day is before the first day."
+        errors["valid_to"] = Coded("date.end_before_start", "The last day is before the first day.")
     return errors
 
 
@@ -170,23 +181,23 @@ def present(db: Database, actor: Principal, link: Mapping[str, Any]) -> dict[str
 
 
 # Missing and out of scope answer alike, so no one learns which links exist beyond their scope.
-NOT_IN_SCOPE = "No benefit link of yours has this id."
+NOT_IN_SCOPE = Coded("benefit_link.not_in_scope", "No benefit link of yours has this id.")
 
 
 def _load(db: Database, link_id: ObjectId) -> dict[str, Any]:
     link = db[storage.BENEFIT_LINKS].find_one({"_id": link_id})
     if link is None:
-        raise NotFound("No such benefit link.")
+        raise NotFound(Coded("benefit_link.not_in_scope", "No such benefit link."))
     return link
 
 
 def _load_readable(db: Database, actor: Principal, link_id: ObjectId) -> dict[str, Any]:
     """A link ``actor`` may read; one 403 for a missing link and another tenant's (admins: 404)."""
     if actor.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot see benefit links.")
+        raise Forbidden(Coded("benefit_link.canteen_refused", "Canteen accounts cannot see benefit links."))
     link = db[storage.BENEFIT_LINKS].find_one({"_id": link_id})
     if link is None and actor.is_admin:
-        raise NotFound("No such benefit link.")
+        raise NotFound(Coded("benefit_link.not_in_scope", "No such benefit link."))
     if link is None or not _may_read(actor, link):
         raise Forbidden(NOT_IN_SCOPE)
     return link
@@ -202,7 +213,9 @@ def _may_read(actor: Principal, link: Mapping[str, Any]) -> bool:
 def _require_may_change(actor: Principal, link: Mapping[str, Any]) -> None:
     """Changing or ending a link is for staff who see both the operator's and the household's county."""
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may change or end a benefit link.")
+        raise Forbidden(
+            Coded("benefit_link.staff_only", "Only county staff and admins may change or end a benefit link.")
+        )
     access.require_county(actor, link.get("county_code"))
     access.require_county(actor, link.get("household_county_code"))
 
@@ -222,10 +235,12 @@ def list_links(
     conditions: list[dict[str, Any]] = []
     if actor.role == ENTERPRISE:
         if operator_id is not None and operator_id != actor.operator_id:
-            raise Forbidden("You may list only your own operator's links.")
+            raise Forbidden(
+                Coded("benefit_link.own_operator", "You may list only your own operator's links.")
+            )
         conditions.append({"operator_id": actor.operator_id})
     elif actor.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot see benefit links.")
+        raise Forbidden(Coded("benefit_link.canteen_refused", "Canteen accounts cannot see benefit links."))
     else:
         if not actor.is_admin:
             counties = list(actor.county_codes)
@@ -269,14 +284,26 @@ def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) 
     if actor.role == ENTERPRISE:
         operator_id = operator_id or actor.operator_id
         if operator_id != actor.operator_id:
-            raise Forbidden("An enterprise may link households only to its own operator.")
+            raise Forbidden(
+                Coded(
+                    "benefit_link.own_operator", "An enterprise may link households only to its own operator."
+                )
+            )
     elif actor.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot create benefit links.")
+        raise Forbidden(
+            Coded("benefit_link.canteen_refused", "Canteen accounts cannot create benefit links.")
+        )
     if operator_id is None:
-        _raise_if({"operator_id": "Which operator the household is linked to."})
+        _raise_if(
+            {
+                "operator_id": Coded(
+                    "benefit_link.operator_required", "Which operator the household is linked to."
+                )
+            }
+        )
     operator = operators.find_operator(db, operator_id)
     if operator is None:
-        _raise_if({"operator_id": "No such operator."})
+        _raise_if({"operator_id": Coded("operator.not_found", "No such operator.")})
     access.require_operator(actor, operator["_id"], operator.get("county_code"))
     return operator
 
@@ -287,10 +314,11 @@ def unknown_household(actor: Principal, field_name: str = "household_no") -> Val
     return ValidationFailed(validation_summary({field_name: [message]}), details={field_name: [message]})
 
 
-UNKNOWN_HOUSEHOLD = "No registered household has this number."
-UNKNOWN_HOUSEHOLD_FOR_ENTERPRISE = (
+UNKNOWN_HOUSEHOLD = Coded("benefit_link.unknown_household", "No registered household has this number.")
+UNKNOWN_HOUSEHOLD_FOR_ENTERPRISE = Coded(
+    "benefit_link.unknown_household_for_enterprise",
     "No household with this number is registered in your operator's county; a household of another "
-    "county is linked on request, approved by its county's staff (POST /api/v1/benefit-links/requests)."
+    "county is linked on request, approved by its county's staff (POST /api/v1/benefit-links/requests).",
 )
 
 
@@ -313,7 +341,13 @@ def _household_for(
     """
     household_id, household_no = data.get("household_id"), data.get("household_no")
     if (household_id is None) == (household_no is None):
-        _raise_if({"household_id": "Send exactly one of household_id and household_no."})
+        _raise_if(
+            {
+                "household_id": Coded(
+                    "benefit_link.household_required", "Send exactly one of household_id and household_no."
+                )
+            }
+        )
     query = {"_id": household_id} if household_id is not None else {"household_no": household_no}
     household = db[storage.HOUSEHOLDS].find_one({**query, **household_scope(actor, operator)})
     if household is None:
@@ -342,10 +376,20 @@ def _overlapping(
 
 
 def _overlap_conflict(existing: Mapping[str, Any]) -> Conflict:
+    last = last_day(existing)
     return Conflict(
-        f"Household {existing.get('household_no')} is already linked to this operator "
-        f"{_describe(existing)} (link {existing['_id']}); the periods overlap.",
-        details={"valid_from": [f"Overlaps link {existing['_id']}."], "link_id": [str(existing["_id"])]},
+        Coded(
+            "benefit_link.overlap" if last else "benefit_link.overlap_open",
+            f"Household {existing.get('household_no')} is already linked to this operator "
+            f"{_describe(existing)} (link {existing['_id']}); the periods overlap.",
+            household_no=existing.get("household_no"),
+            first=first_day(existing).isoformat(),
+            last=last.isoformat() if last else None,
+        ),
+        details={
+            "valid_from": [Coded("benefit_link.overlaps", f"Overlaps link {existing['_id']}.")],
+            "link_id": [str(existing["_id"])],
+        },
     )
 
 
@@ -403,7 +447,12 @@ def insert_link(
         # Same operator, household and first day: the stored link it collided with overlaps by definition.
         same = _overlapping(db, operator["_id"], household["_id"], start, end)
         if same is None:
-            raise Conflict("A link with the same first day was created at the same time.") from None
+            raise Conflict(
+                Coded(
+                    "benefit_link.created_meanwhile",
+                    "A link with the same first day was created at the same time.",
+                )
+            ) from None
         raise _overlap_conflict(same) from None
     # Two overlapping creates can both pass the check above; the later one withdraws (never acknowledged).
     rival = _overlapping(db, operator["_id"], household["_id"], start, end, exclude_id=link["_id"])
@@ -473,8 +522,12 @@ def end_link(
             return present(db, actor, before)
         if _utc(current_end) < end:
             raise Conflict(
-                f"The link already ends on {last_day(before)}; it cannot be extended. Create a new link.",
-                details={"valid_to": ["After the link's current end."]},
+                Coded(
+                    "benefit_link.not_extended",
+                    f"The link already ends on {last_day(before)}; it cannot be extended. Create a new link.",
+                    last=last_day(before).isoformat(),
+                ),
+                details={"valid_to": [Coded("benefit_link.after_end", "After the link's current end.")]},
             )
     now = utcnow()
     result = db[storage.BENEFIT_LINKS].update_one(
@@ -528,32 +581,42 @@ def _row_data(row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
         "household_no": row.get(COLUMNS["household_no"]),
     }
     if not data["uscc"]:
-        errors["uscc"] = "The operator's unified social credit code is required."
+        errors["uscc"] = Coded(
+            "benefit_link.uscc_required", "The operator's unified social credit code is required."
+        )
     if not data["household_no"]:
-        errors["household_no"] = "The household number is required."
+        errors["household_no"] = Coded(
+            "benefit_link.household_no_required", "The household number is required."
+        )
     elif COLUMNS["household_no"] in row.imprecise:
-        errors["household_no"] = "Excel stored this as a number and lost digits; format the column as text."
+        errors["household_no"] = Coded(
+            CELL_DIGITS_LOST, "Excel stored this as a number and lost digits; format the column as text."
+        )
     mechanism = row.get(COLUMNS["mechanism"])
     data["mechanism"] = MECHANISM_BY_LABEL.get(mechanism, mechanism)
     if data["mechanism"] not in MECHANISMS:
-        errors["mechanism"] = "The mechanism is one of " + "、".join(MECHANISMS.values()) + " (or its code)."
+        errors["mechanism"] = Coded(
+            "benefit_link.bad_mechanism",
+            "The mechanism is one of " + "、".join(MECHANISMS.values()) + " (or its code).",
+            choices=list(MECHANISMS.values()),
+        )
     try:
         data["weight"] = tabular.parse_whole_number(row.get(COLUMNS["weight"]))
     except ValueError:
         data["weight"] = None
     if data["weight"] is None or not 1 <= data["weight"] <= MAX_WEIGHT:
-        errors["weight"] = "The weight is a whole number of at least 1."
+        errors["weight"] = Coded("benefit_link.bad_weight", "The weight is a whole number of at least 1.")
     for name in ("valid_from", "valid_to"):
         text = row.get(COLUMNS[name])
         data[name] = None
         if not text:
             if name == "valid_from":
-                errors[name] = "The start date is required."
+                errors[name] = Coded("benefit_link.start_required", "The start date is required.")
             continue
         try:
             data[name] = tabular.parse_local_date(text)
         except ValueError as error:
-            errors[name] = str(error)
+            errors[name] = message_of(error)
     errors.update(
         {k: v for k, v in _check_days(data["valid_from"], data["valid_to"]).items() if k not in errors}
     )
@@ -571,7 +634,12 @@ def import_links(
     against earlier rows of the file. Re-importing the same file changes nothing.
     """
     if actor.role not in (*access.STAFF, ENTERPRISE):
-        raise Forbidden("Only county staff, admins and enterprises may import benefit links.")
+        raise Forbidden(
+            Coded(
+                "benefit_link.import_refused",
+                "Only county staff, admins and enterprises may import benefit links.",
+            )
+        )
     register = LinkRegister(actor)
     return registers.run_import(db, actor, register, stream, filename, dry_run=dry_run).as_dict()
 
@@ -584,7 +652,7 @@ class LinkRegister(registers.Register):
     columns = COLUMNS
     required = REQUIRED_COLUMNS
     key_field = "valid_from"
-    duplicate_message = "The same link is on row {row}."
+    duplicate_message = Coded("benefit_link.same_in_file", "The same link is on row {row}.")
 
     def __init__(self, actor: Principal):
         super().__init__(actor)
@@ -652,7 +720,10 @@ class LinkRegister(registers.Register):
         clash = next((p for p in periods.values() if _overlaps(start, end, p.start, p.end)), None)
         if clash is not None:
             where = f"row {clash.row}" if clash.row is not None else f"link {clash.link['_id']}"
-            return {}, {"valid_from": f"The period overlaps {where} for the same operator and household."}
+            message = f"The period overlaps {where} for the same operator and household."
+            if clash.row is not None:
+                return {}, {"valid_from": Coded("benefit_link.overlaps_row", message, row=clash.row)}
+            return {}, {"valid_from": Coded("benefit_link.overlaps_stored", message)}
         periods[start] = _Known(start=start, end=end, row=row_number)
         return {}, {}
 
@@ -670,11 +741,19 @@ def _scope_problems(
 ) -> dict[str, str]:
     errors: dict[str, str] = {}
     if operator is None:
-        errors["uscc"] = "No registered operator has this unified social credit code."
+        errors["uscc"] = Coded(
+            "benefit_link.unknown_operator", "No registered operator has this unified social credit code."
+        )
     elif actor.role == ENTERPRISE and operator["_id"] != actor.operator_id:
-        errors["uscc"] = "An enterprise may import links only for its own operator."
+        errors["uscc"] = Coded(
+            "benefit_link.own_operator", "An enterprise may import links only for its own operator."
+        )
     elif actor.role != ENTERPRISE and not actor.sees_county(operator.get("county_code")):
-        errors["uscc"] = f"The operator is in county {operator.get('county_code')}, outside your counties."
+        errors["uscc"] = Coded(
+            "benefit_link.operator_outside",
+            f"The operator is in county {operator.get('county_code')}, outside your counties.",
+            county_code=operator.get("county_code"),
+        )
     # A household outside the scope reads exactly as an unknown number.
     if actor.role == ENTERPRISE:
         if "uscc" in errors:
@@ -697,10 +776,23 @@ def _changes_to(
     }
     if end != stored_end:
         if end is None or (stored_end is not None and end > stored_end):
-            return {"valid_to": f"Link {stored['_id']} ends earlier; a link is never extended."}, {}
+            return {
+                "valid_to": Coded(
+                    "benefit_link.stored_ends_earlier",
+                    f"Link {stored['_id']} ends earlier; a link is never extended.",
+                )
+            }, {}
         changes["valid_to"] = end
     if changes and actor.role == ENTERPRISE:
-        return {"weight": f"Only county staff may change the stored link {stored['_id']}."}, {}
+        return {
+            "weight": Coded(
+                "benefit_link.staff_only", f"Only county staff may change the stored link {stored['_id']}."
+            )
+        }, {}
     if changes and not actor.sees_county(stored.get("household_county_code")):
-        return {"household_no": "The household's county is outside your counties."}, {}
+        return {
+            "household_no": Coded(
+                "benefit_link.household_outside", "The household's county is outside your counties."
+            )
+        }, {}
     return {}, changes

@@ -21,6 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters import tabular
+from adapters.errors import CELL_DIGITS_LOST, Coded, message_of
 from service import access, audit, pii, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import today_local, utcnow
@@ -33,6 +34,8 @@ from service.errors import (
     validation_summary,
 )
 
+ALREADY_HEAD = Coded("household.already_head", "Already heads a household.")
+BAD_EXIT_YEAR = Coded("household.bad_exit_year", "The exit year is a year such as 2019.")
 STATUSES = {
     "poor": "未脱贫",
     "exited": "已脱贫",
@@ -106,44 +109,67 @@ def _validated(
 
     household_no = str(data.get("household_no") or "").strip()
     if not HOUSEHOLD_NO.match(household_no):
-        errors["household_no"] = "A household number (户编号) is 1–32 digits."
+        errors["household_no"] = Coded("household.bad_number", "A household number (户编号) is 1–32 digits.")
     fields["household_no"] = household_no
 
     village = str(data.get("village_code") or "").strip()
     county = data.get("county_code")
     if not VILLAGE_CODE.match(village):
-        errors["village_code"] = "A village code (村代码) is the 12-digit statistical code."
+        errors["village_code"] = Coded(
+            "household.bad_village", "A village code (村代码) is the 12-digit statistical code."
+        )
     elif county and village[:6] != county:
-        errors["village_code"] = f"Village {village} is not in county {county} (its first 6 digits differ)."
+        errors["village_code"] = Coded(
+            "household.village_outside_county",
+            f"Village {village} is not in county {county} (its first 6 digits differ).",
+            village=village,
+            county_code=county,
+        )
     else:
         fields.update(county_code=village[:6], township_code=village[:9], village_code=village)
 
     name = str(data.get("head_name") or "").strip()
     if not name:
-        errors["head_name"] = "The head of household's name (户主姓名) is required."
+        errors["head_name"] = Coded(
+            "household.head_name_required", "The head of household's name (户主姓名) is required."
+        )
     elif len(name) > MAX_NAME_LENGTH:
-        errors["head_name"] = f"A name has at most {MAX_NAME_LENGTH} characters."
+        errors["head_name"] = Coded(
+            "household.head_name_too_long",
+            f"A name has at most {MAX_NAME_LENGTH} characters.",
+            most=MAX_NAME_LENGTH,
+        )
     fields["head_name"] = name
 
     members = data.get("members")
     if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_MEMBERS:
-        errors["members"] = f"The number of members (家庭人口数) is a whole number from 1 to {MAX_MEMBERS}."
+        errors["members"] = _bad_members()
     fields["members"] = members
 
     status = data.get("status")
     exit_year = data.get("exit_year")
     if status not in STATUSES:
         choices = ", ".join(f"{code} ({label})" for code, label in STATUSES.items())
-        errors["status"] = f"The status is one of {choices}."
+        errors["status"] = Coded("household.bad_status", f"The status is one of {choices}.")
     elif exit_year is None:
         if status == "exited":
-            errors["exit_year"] = "An exited household (已脱贫) needs its exit year (脱贫年度)."
+            errors["exit_year"] = Coded(
+                "household.exit_year_required", "An exited household (已脱贫) needs its exit year (脱贫年度)."
+            )
     elif status not in _EXIT_YEAR_STATUSES:
-        errors["exit_year"] = f"A {status} ({STATUSES[status]}) household has no exit year; leave it empty."
+        errors["exit_year"] = Coded(
+            "household.no_exit_year",
+            f"A {status} ({STATUSES[status]}) household has no exit year; leave it empty.",
+            status_label=STATUSES[status],
+        )
     elif isinstance(exit_year, bool) or not isinstance(exit_year, int):
-        errors["exit_year"] = "The exit year is a year such as 2019."
+        errors["exit_year"] = BAD_EXIT_YEAR
     elif not FIRST_EXIT_YEAR <= exit_year <= today_local().year:
-        errors["exit_year"] = f"The exit year is between {FIRST_EXIT_YEAR} and this year."
+        errors["exit_year"] = Coded(
+            "household.exit_year_range",
+            f"The exit year is between {FIRST_EXIT_YEAR} and this year.",
+            first=FIRST_EXIT_YEAR,
+        )
     fields["status"] = status
     fields["exit_year"] = exit_year
 
@@ -151,11 +177,19 @@ def _validated(
         try:
             number = pii.validate_id_number(str(data.get("id_number") or ""))
         except ValueError as error:
-            errors["id_number"] = str(error)
+            errors["id_number"] = message_of(error)
         else:
             fields["id_number_hash"] = pii.hash_id_number(number)
             fields["id_number_masked"] = pii.mask_id_number(number)
     return fields, errors
+
+
+def _bad_members() -> Coded:
+    return Coded(
+        "household.bad_members",
+        f"The number of members (家庭人口数) is a whole number from 1 to {MAX_MEMBERS}.",
+        most=MAX_MEMBERS,
+    )
 
 
 def _raise_if(errors: dict[str, str]) -> None:
@@ -164,16 +198,24 @@ def _raise_if(errors: dict[str, str]) -> None:
         raise ValidationFailed(validation_summary(details), details=details)
 
 
-def _id_number_taken(actor: Principal, holder: Mapping[str, Any]) -> str:
+def _id_number_taken(actor: Principal, holder: Mapping[str, Any]) -> Coded:
     """Who already holds an ID number, named only as far as the actor may see."""
     if actor.sees_county(holder.get("county_code")):
-        return f"This person already heads household {holder['household_no']}."
+        return Coded(
+            "household.id_number_heads",
+            f"This person already heads household {holder['household_no']}.",
+            household_no=holder["household_no"],
+        )
     county = holder.get("county_code")
-    return f"This person already heads a household in county {county}, outside your counties."
+    return Coded(
+        "household.id_number_heads_elsewhere",
+        f"This person already heads a household in county {county}, outside your counties.",
+        county_code=county,
+    )
 
 
 def _id_number_conflict(actor: Principal, holder: Mapping[str, Any]) -> Conflict:
-    return Conflict(_id_number_taken(actor, holder), details={"id_number": ["Already heads a household."]})
+    return Conflict(_id_number_taken(actor, holder), details={"id_number": [ALREADY_HEAD]})
 
 
 # Reading --------------------------------------------------------------------------------
@@ -192,7 +234,7 @@ def present(household: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
 def _load(db: Database, household_id: ObjectId) -> dict[str, Any]:
     household = db[storage.HOUSEHOLDS].find_one({"_id": household_id})
     if household is None:
-        raise NotFound("No such household.")
+        raise NotFound(Coded("household.not_in_scope", "No such household."))
     return household
 
 
@@ -204,7 +246,7 @@ def linked_household_ids(db: Database, operator_id: ObjectId | None) -> list[Obj
 
 
 # Missing and out of scope answer alike, so no one learns which households another tenant has.
-NOT_IN_SCOPE = "No household of yours has this id."
+NOT_IN_SCOPE = Coded("household.not_in_scope", "No household of yours has this id.")
 
 
 def _linked(db: Database, operator_id: ObjectId | None, household_id: ObjectId) -> bool:
@@ -218,7 +260,7 @@ def _linked(db: Database, operator_id: ObjectId | None, household_id: ObjectId) 
 def require_visible(db: Database, actor: Principal, household: Mapping[str, Any]) -> None:
     """Staff see their counties' households; an enterprise those ever linked to its operator."""
     if actor.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot see households.")
+        raise Forbidden(Coded("household.canteen_refused", "Canteen accounts cannot see households."))
     if actor.role == ENTERPRISE:
         visible = _linked(db, actor.operator_id, household["_id"])
     else:
@@ -233,7 +275,7 @@ def load_visible(db: Database, actor: Principal, household_id: ObjectId) -> dict
     The scope goes into the first query, so both cases cost the same queries.
     """
     if actor.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot see households.")
+        raise Forbidden(Coded("household.canteen_refused", "Canteen accounts cannot see households."))
     query: dict[str, Any] = {"_id": household_id}
     if actor.role == ENTERPRISE:
         if not _linked(db, actor.operator_id, household_id):
@@ -242,13 +284,19 @@ def load_visible(db: Database, actor: Principal, household_id: ObjectId) -> dict
         query["county_code"] = {"$in": list(actor.county_codes)}
     household = db[storage.HOUSEHOLDS].find_one(query)
     if household is None:
-        raise NotFound("No such household.") if actor.is_admin else Forbidden(NOT_IN_SCOPE)
+        raise (
+            NotFound(Coded("household.not_in_scope", "No such household."))
+            if actor.is_admin
+            else Forbidden(NOT_IN_SCOPE)
+        )
     return household
 
 
 def _require_staff(actor: Principal) -> None:
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may change the household register.")
+        raise Forbidden(
+            Coded("household.staff_only", "Only county staff and admins may change the household register.")
+        )
 
 
 def list_households(
@@ -298,10 +346,12 @@ def lookup_household(db: Database, actor: Principal, id_number: str) -> dict[str
     try:
         number = pii.validate_id_number(id_number)
     except ValueError as error:
-        _raise_if({"id_number": str(error)})
+        _raise_if({"id_number": message_of(error)})
     household = db[storage.HOUSEHOLDS].find_one({"id_number_hash": pii.hash_id_number(number)})
     if household is None:
-        raise NotFound("No registered household is headed by this ID number.")
+        raise NotFound(
+            Coded("household.no_head_with_id", "No registered household is headed by this ID number.")
+        )
     if not actor.sees_county(household["county_code"]):
         raise Forbidden(_id_number_taken(actor, household))
     return present(household, actor)
@@ -330,7 +380,8 @@ def create_household(db: Database, actor: Principal, data: Mapping[str, Any]) ->
         if collection.find_one({"household_no": fields["household_no"]}, {"_id": 1}) is not None:
             raise _household_no_taken(fields["household_no"]) from None
         raise Conflict(
-            "This person already heads a household.", details={"id_number": ["Already heads a household."]}
+            Coded("household.already_head", "This person already heads a household."),
+            details={"id_number": [ALREADY_HEAD]},
         ) from None
     audit.record(
         db,
@@ -346,8 +397,12 @@ def create_household(db: Database, actor: Principal, data: Mapping[str, Any]) ->
 
 def _household_no_taken(household_no: str) -> Conflict:
     return Conflict(
-        f"Household number {household_no} is already registered.",
-        details={"household_no": ["Already registered."]},
+        Coded(
+            "household.number_taken",
+            f"Household number {household_no} is already registered.",
+            household_no=household_no,
+        ),
+        details={"household_no": [Coded("field.already_registered", "Already registered.")]},
     )
 
 
@@ -383,7 +438,8 @@ def update_household(
         )
     except DuplicateKeyError:
         raise Conflict(
-            "This person already heads a household.", details={"id_number": ["Already heads a household."]}
+            Coded("household.already_head", "This person already heads a household."),
+            details={"id_number": [ALREADY_HEAD]},
         ) from None
     if result.matched_count == 0:
         raise PreconditionFailed("The household changed since you read it; read it again.")
@@ -409,20 +465,21 @@ def _row_data(row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
     for name in ("household_no", "id_number"):
         if COLUMNS[name] in row.imprecise:
-            errors[name] = (
+            errors[name] = Coded(
+                CELL_DIGITS_LOST,
                 "Excel stored this as a number and lost its last digits; "
-                "format the column as text and enter it again."
+                "format the column as text and enter it again.",
             )
     data: dict[str, Any] = {name: row.get(column) for name, column in COLUMNS.items()}
     data["members"] = _whole_number(data["members"])
     if data["members"] is None:
-        errors["members"] = f"The number of members (家庭人口数) is a whole number from 1 to {MAX_MEMBERS}."
+        errors["members"] = _bad_members()
     status = data["status"]
     data["status"] = STATUS_BY_LABEL.get(status, status)
     year_text = (data["exit_year"] or "").removesuffix("年")
     data["exit_year"] = _whole_number(year_text) if year_text else None
     if year_text and data["exit_year"] is None:
-        errors["exit_year"] = "The exit year is a year such as 2019."
+        errors["exit_year"] = BAD_EXIT_YEAR
     return data, errors
 
 
@@ -463,7 +520,7 @@ class HouseholdRegister(registers.Register):
     columns = COLUMNS
     required = REQUIRED_COLUMNS
     key_field = "household_no"
-    duplicate_message = "Also on row {row} of this file."
+    duplicate_message = Coded("register.duplicate_row", "Also on row {row} of this file.")
 
     def __init__(self, actor: Principal, county_code: str | None):
         super().__init__(actor)
@@ -489,10 +546,18 @@ class HouseholdRegister(registers.Register):
         county = data["county_code"]
         if self.county_code is not None and county != self.county_code:
             return {
-                "village_code": f"The village is not in county {self.county_code}, the county of this import."
+                "village_code": Coded(
+                    "household.village_not_import_county",
+                    f"The village is not in county {self.county_code}, the county of this import.",
+                    county_code=self.county_code,
+                )
             }
         if not self.actor.sees_county(county):
-            return {"village_code": f"County {county} is outside your counties."}
+            return {
+                "village_code": Coded(
+                    "access.county_outside", f"County {county} is outside your counties.", county_code=county
+                )
+            }
         return {}
 
     def key(self, data: Mapping[str, Any]) -> str:
@@ -504,7 +569,11 @@ class HouseholdRegister(registers.Register):
     def unique_keys(self, data: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
         return [
             *super().unique_keys(data),
-            ("id_number", data["id_number_hash"], "The same ID number is on row {row}."),
+            (
+                "id_number",
+                data["id_number_hash"],
+                Coded("household.same_id_in_file", "The same ID number is on row {row}."),
+            ),
         ]
 
     def existing_filter(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -519,7 +588,13 @@ class HouseholdRegister(registers.Register):
         if stored is None:
             return {}, {}
         if not self.actor.sees_county(stored["county_code"]):
-            return {}, {"household_no": f"Registered in county {stored['county_code']}, not yours."}
+            return {}, {
+                "household_no": Coded(
+                    "household.registered_elsewhere",
+                    f"Registered in county {stored['county_code']}, not yours.",
+                    county_code=stored["county_code"],
+                )
+            }
         return {name: data[name] for name in _COMPARED_FIELDS if stored.get(name) != data[name]}, {}
 
     def build(self, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:

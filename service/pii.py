@@ -17,6 +17,7 @@ from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidComponent
 
+from adapters.errors import Coded
 from adapters.quoting import mask_id_number as mask_id_number  # households mask through this module
 from service.clock import today_local
 
@@ -33,19 +34,32 @@ def validate_id_number(text: str) -> str:
     """
     number = unicodedata.normalize("NFKC", str(text)).strip().replace(" ", "").upper()
     if len(number) != 18:
-        raise ValueError(f"An ID number has 18 characters (got {len(number)}).")
+        raise ValueError(
+            Coded(
+                "id_number.length", f"An ID number has 18 characters (got {len(number)}).", length=len(number)
+            )
+        )
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
-        raise ValueError("An ID number is 17 digits followed by a digit or X.")
+        raise ValueError(Coded("id_number.pattern", "An ID number is 17 digits followed by a digit or X."))
     if number[17] != ric.calc_check_digit(number):
-        raise ValueError("The ID number's check character is wrong (a typo?).")
+        raise ValueError(Coded("id_number.check", "The ID number's check character is wrong (a typo?)."))
     try:
         birth = ric.get_birth_date(number)
     except InvalidComponent as error:
-        raise ValueError("The birth date inside the ID number is not a real date.") from error
+        raise ValueError(
+            Coded("id_number.birth_date", "The birth date inside the ID number is not a real date.")
+        ) from error
     if birth > today_local() or birth.year < 1900:
-        raise ValueError("The birth date inside the ID number is not plausible.")
+        raise ValueError(
+            Coded("id_number.birth_date", "The birth date inside the ID number is not plausible.")
+        )
     if not _address_code_known(number[:6], birth.year):
-        raise ValueError("The ID number's address code is unknown (or was abolished before the birth year).")
+        raise ValueError(
+            Coded(
+                "id_number.address_code",
+                "The ID number's address code is unknown (or was abolished before the birth year).",
+            )
+        )
     return number
 
 

@@ -23,6 +23,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from adapters import tabular
+from adapters.errors import Coded, code_of
 from service import audit, batching, spreadsheets
 from service.access import Principal
 from service.clock import utcnow
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 
 IMPORT_BATCH = 500
 DUPLICATE_KEY = 11000
-CHANGED_MEANWHILE = "Changed by someone else during the import; import again."
+CHANGED_MEANWHILE = Coded(
+    "register.changed_meanwhile", "Changed by someone else during the import; import again."
+)
 
 # A row's problems by field name (the API's field, mapped to the file's column when reported).
 Errors = dict[str, str]
@@ -240,7 +243,10 @@ def _duplicates(
     """The first of a row's unique keys an earlier row of the file already has."""
     for field_name, value, message in keys:
         if (field_name, value) in seen:
-            return {field_name: message.format(row=seen[(field_name, value)])}
+            first = seen[(field_name, value)]
+            code, params = code_of(message)
+            text = message.format(row=first)
+            return {field_name: Coded(code, text, **params, row=first) if code else text}
     return {}
 
 

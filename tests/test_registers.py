@@ -159,7 +159,14 @@ def test_a_document_changed_meanwhile_is_a_row_error_and_keeps_the_other_change(
     result = _run(db, "A,盐,5\nB,盐,6\n", ShelfRegister(meanwhile=someone_else))
     assert (result.updated, result.rejected) == (1, 1)
     assert result.errors == [
-        {"row": 2, "field": "code", "column": "编号", "message": registers.CHANGED_MEANWHILE}
+        {
+            "row": 2,
+            "field": "code",
+            "column": "编号",
+            "message": registers.CHANGED_MEANWHILE,
+            "code": "register.changed_meanwhile",
+            "params": {},
+        }
     ]
     stored = _stored(db)
     assert (stored["A"]["name"], stored["A"]["count"], stored["A"]["version"]) == ("粗盐", 1, 2)

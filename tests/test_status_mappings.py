@@ -287,7 +287,8 @@ def test_staff_of_another_county_can_neither_read_nor_change_nor_tell_whether_an
         other.delete(f"{URL}/{'0' * 24}"),
     ]
     assert {response.status_code for response in answers} == {403}
-    assert {response.json["error"]["code"] for response in answers} == {"forbidden"}
+    assert {response.json["error"]["kind"] for response in answers} == {"forbidden"}
+    assert len({response.json["error"]["code"] for response in answers}) == 1
     assert before.json == answers[1].json
     assert db[storage.STATUS_MAPPINGS].count_documents({}) == 1
 
