@@ -36,6 +36,7 @@ from service import (
     ledger,
     ledger_rebuilds,
     operators,
+    places,
     products,
     storage,
 )
@@ -138,6 +139,8 @@ def load(db: Database, *, with_sales: bool = True) -> dict[str, Any]:
     _load_operators(db, actor, rng, plan)
     _load_products(db, actor, rng, plan, today)
     _load_households(db, actor, rng, plan)
+    register = places.demo_register(COUNTY_CODE, COUNTY_NAME, TOWNSHIPS, VILLAGES_PER_TOWNSHIP)
+    places.import_places(db, actor, COUNTY_CODE, io.BytesIO(register), "枞阳县统计用区划代码.csv")
     _load_links(db, actor, rng, plan, today)
     unit_ids = _load_canteens(db, actor, today)
     if with_sales:

@@ -59,6 +59,8 @@ PULL_CURSORS = "pull_cursors"
 PENDING_UPLOADS = "pending_uploads"
 # A county's meaning of a channel's order statuses its importer does not know (订单状态映射).
 STATUS_MAPPINGS = "status_mappings"
+# Townships and villages (乡镇/街道, 村/社区) by statistical code, with their names.
+PLACES = "places"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CANTEENS: [
@@ -157,6 +159,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("run_id", ASCENDING), ("n", ASCENDING)], unique=True, name="run_chunk_unique"),
         # Expired files are refused by code; the TTL index only tidies up.
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_ttl"),
+    ],
+    PLACES: [
+        # The natural key, led by the county as a sharded cluster requires (a code holds its county).
+        IndexModel([("county_code", ASCENDING), ("code", ASCENDING)], unique=True, name="county_code_unique"),
+        # Names looked up by code across counties (a household list of several counties).
+        IndexModel([("code", ASCENDING)], name="code"),
+        IndexModel(
+            [("county_code", ASCENDING), ("statistical_code", ASCENDING)], name="county_statistical_code"
+        ),
     ],
     STATUS_MAPPINGS: [
         IndexModel(

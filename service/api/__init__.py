@@ -20,6 +20,7 @@ def register_blueprints(api: Api) -> None:
         imports,
         income,
         operators,
+        places,
         products,
         reports,
         sales,
@@ -40,6 +41,7 @@ def register_blueprints(api: Api) -> None:
         sales,
         counters,
         status_mappings,
+        places,
     ):
         api.register_blueprint(module.blp)
     for blueprint in canteens.BLUEPRINTS:

@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
         import_pages,
         link_pages,
         operator_pages,
+        place_pages,
         product_pages,
         status_mapping_pages,
     )
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
         link_pages,
         import_pages,
         status_mapping_pages,
+        place_pages,
         county_canteen_pages,
         account_pages,
         enterprise_pages,

@@ -128,6 +128,7 @@ NAV = {
         ("product_pages.products", "产品"),
         ("operator_pages.operators", "经营主体"),
         ("household_pages.households", "脱贫户"),
+        ("place_pages.places_page", "乡镇村"),
         ("link_pages.links", "带贫关系"),
         ("import_pages.imports", "销售导入"),
         ("import_pages.unmatched", "未匹配商品"),
