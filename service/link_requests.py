@@ -20,11 +20,11 @@ from pymongo.database import Database
 from service import audit, benefit_links, operators, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import utcnow
-from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 STATUSES = (PENDING, APPROVED, REJECTED)
-NOT_IN_SCOPE = "No link request of yours has this id."
+NOT_IN_SCOPE = Coded("link_request.not_in_scope", "No link request of yours has this id.")
 _FIELDS = ("mechanism", "weight", "valid_from", "valid_to")
 
 
@@ -52,10 +52,12 @@ def present(request: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
 def request_link(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict[str, Any]:
     """An enterprise asks to link a household of any county by its number; always stored as pending."""
     if actor.role != ENTERPRISE:
-        raise Forbidden("Only an enterprise requests links; staff create them.")
+        raise Forbidden(
+            Coded("link_request.enterprise_only", "Only an enterprise requests links; staff create them.")
+        )
     operator = operators.find_operator(db, actor.operator_id, {"county_code": 1})
     if operator is None:
-        raise Forbidden("Your account is bound to no market operator.")
+        raise Forbidden(Coded("link_request.no_operator", "Your account is bound to no market operator."))
     benefit_links.check_period(data["valid_from"], data.get("valid_to"))
     household = db[storage.HOUSEHOLDS].find_one(
         {"household_no": data["household_no"]}, {"county_code": 1, "household_no": 1}
@@ -95,7 +97,7 @@ def _scope(actor: Principal) -> dict[str, Any]:
     if actor.is_admin:
         return {}
     if not actor.is_staff:
-        raise Forbidden("Canteen accounts cannot see link requests.")
+        raise Forbidden(Coded("link_request.canteen_refused", "Canteen accounts cannot see link requests."))
     return {"household_county_code": {"$in": list(actor.county_codes)}}
 
 
@@ -116,7 +118,11 @@ def _load(db: Database, actor: Principal, request_id: ObjectId) -> dict[str, Any
     """A request in ``actor``'s scope; a missing one and another's answer alike (admins: 404)."""
     request = db[storage.BENEFIT_LINK_REQUESTS].find_one({"_id": request_id, **_scope(actor)})
     if request is None:
-        raise NotFound("No such link request.") if actor.is_admin else Forbidden(NOT_IN_SCOPE)
+        raise (
+            NotFound(Coded("link_request.not_in_scope", "No such link request."))
+            if actor.is_admin
+            else Forbidden(NOT_IN_SCOPE)
+        )
     return request
 
 
@@ -154,10 +160,21 @@ def _decide(
 
 def _pending(db: Database, actor: Principal, request_id: ObjectId) -> dict[str, Any]:
     if not actor.is_staff:
-        raise Forbidden("Only staff of the household's county decide a link request.")
+        raise Forbidden(
+            Coded(
+                "link_request.county_staff_only",
+                "Only staff of the household's county decide a link request.",
+            )
+        )
     request = _load(db, actor, request_id)
     if request["status"] != PENDING:
-        raise Conflict(f"The request is already {request['status']}.")
+        raise Conflict(
+            Coded(
+                "link_request.already_decided",
+                f"The request is already {request['status']}.",
+                link_request_status=request["status"],
+            )
+        )
     return request
 
 
@@ -167,7 +184,12 @@ def approve(db: Database, actor: Principal, request_id: ObjectId) -> dict[str, A
     operator = operators.find_operator(db, request["operator_id"])
     household = db[storage.HOUSEHOLDS].find_one({"_id": request["household_id"]})
     if operator is None or household is None:
-        raise Conflict("The operator or household of this request is no longer registered.")
+        raise Conflict(
+            Coded(
+                "link_request.party_gone",
+                "The operator or household of this request is no longer registered.",
+            )
+        )
     data = {name: request.get(name) for name in _FIELDS}
     data["valid_from"] = date.fromisoformat(data["valid_from"])
     data["valid_to"] = date.fromisoformat(data["valid_to"]) if data["valid_to"] else None

@@ -23,7 +23,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 from service import access, audit, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import utcnow
-from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from service.storage import sort_spec
 from service.vocabulary import MECHANISMS
 
@@ -64,8 +64,10 @@ def check_uscc(value: str, *, override: bool, actor: Principal) -> tuple[str, bo
     """
     if override and not actor.is_staff:
         raise Forbidden(
-            "Only county staff and admins may override the USCC check.",
-            details={"uscc_checksum_override": ["Not allowed for your role."]},
+            Coded(
+                "operator.override_staff_only", "Only county staff and admins may override the USCC check."
+            ),
+            details={"uscc_checksum_override": [Coded("field.staff_only", "Not allowed for your role.")]},
         )
     number = uscc_number.compact(value)
     try:
@@ -74,25 +76,32 @@ def check_uscc(value: str, *, override: bool, actor: Principal) -> tuple[str, bo
         if override:
             return number, True
         raise ValidationFailed(
-            "The USCC's check character is wrong.",
+            Coded("uscc.check", "The USCC's check character is wrong."),
             details={
                 "uscc": [
-                    "The check character (18th) does not match GB 32100; county staff may save a real "
-                    "code that fails the check with uscc_checksum_override: true."
+                    Coded(
+                        "uscc.check_overridable",
+                        "The check character (18th) does not match GB 32100; county staff may save a real "
+                        "code that fails the check with uscc_checksum_override: true.",
+                    )
                 ]
             },
         ) from error
     except InvalidLength as error:
         raise ValidationFailed(
-            "The USCC must have 18 characters.", details={"uscc": ["Must be 18 characters."]}
+            Coded("uscc.length", "The USCC must have 18 characters."),
+            details={"uscc": [Coded("field.length_18", "Must be 18 characters.")]},
         ) from error
     except ValidationError as error:
         raise ValidationFailed(
-            "The USCC has characters outside GB 32100.",
+            Coded("uscc.alphabet", "The USCC has characters outside GB 32100."),
             details={
                 "uscc": [
-                    "The first 8 characters must be digits and the rest from 0-9 and "
-                    "ABCDEFGHJKLMNPQRTUWXY (no I, O, S, V, Z)."
+                    Coded(
+                        "uscc.alphabet_detail",
+                        "The first 8 characters must be digits and the rest from 0-9 and "
+                        "ABCDEFGHJKLMNPQRTUWXY (no I, O, S, V, Z).",
+                    )
                 ]
             },
         ) from error
@@ -100,8 +109,8 @@ def check_uscc(value: str, *, override: bool, actor: Principal) -> tuple[str, bo
 
 def _uscc_taken(uscc: str) -> Conflict:
     return Conflict(
-        f"The USCC {uscc} is already registered to another operator.",
-        details={"uscc": ["Already registered to another operator."]},
+        Coded("uscc.taken", f"The USCC {uscc} is already registered to another operator.", uscc=uscc),
+        details={"uscc": [Coded("uscc.used", "Already registered to another operator.")]},
     )
 
 
@@ -165,7 +174,7 @@ def _present(document: dict[str, Any], counts: dict[str, int] | None) -> dict[st
 def _load(db: Database, operator_id: ObjectId) -> dict[str, Any]:
     document = db[storage.OPERATORS].find_one({"_id": operator_id})
     if document is None:
-        raise NotFound("No such operator.")
+        raise NotFound(Coded("operator.not_found", "No such operator."))
     document.setdefault("version", 1)
     return document
 
@@ -284,7 +293,7 @@ def _version_filter(expected: int) -> dict[str, Any]:
 def create_operator(db: Database, actor: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Register an operator in one of the caller's counties (staff and admins only)."""
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins register operators.")
+        raise Forbidden(Coded("operator.staff_only", "Only county staff and admins register operators."))
     access.require_county(actor, data["county_code"])
     uscc, overridden = check_uscc(
         data["uscc"], override=data.get("uscc_checksum_override", False), actor=actor
@@ -340,16 +349,25 @@ def update_operator(
         refused = [name for name in _STAFF_ONLY_FIELDS if name in changes]
         if refused:
             raise Forbidden(
-                "Only county staff may change these fields.",
-                details={name: ["Only county staff may change this."] for name in refused},
+                Coded("operator.staff_only_fields", "Only county staff may change these fields."),
+                details={
+                    name: [Coded("field.staff_only", "Only county staff may change this.")]
+                    for name in refused
+                },
             )
     if before["version"] != expected_version:
         raise PreconditionFailed("If-Match does not match the current version; read it again.")
     override = changes.pop("uscc_checksum_override", False)
     if override and "uscc" not in changes:
         raise ValidationFailed(
-            "uscc_checksum_override applies only together with a uscc.",
-            details={"uscc_checksum_override": ["Send it with the uscc it applies to."]},
+            Coded(
+                "operator.override_without_uscc", "uscc_checksum_override applies only together with a uscc."
+            ),
+            details={
+                "uscc_checksum_override": [
+                    Coded("operator.override_without_uscc", "Send it with the uscc it applies to.")
+                ]
+            },
         )
     update: dict[str, Any] = {}
     note = None
@@ -416,15 +434,23 @@ def _change_status(
     expected_version: int | None,
 ) -> dict[str, Any]:
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins suspend or reactivate operators.")
+        raise Forbidden(
+            Coded(
+                "operator.staff_only_status", "Only county staff and admins suspend or reactivate operators."
+            )
+        )
     before = _load_visible(db, actor, operator_id)
     current = before.get("status", ACTIVE)
     if current == target:
         allowed = ["reactivate"] if current == SUSPENDED else ["suspend"]
-        raise Conflict(f"The operator is already {current}.", details={"status": current, "allowed": allowed})
+        raise Conflict(
+            Coded("operator.already_in_status", f"The operator is already {current}."),
+            details={"status": current, "allowed": allowed},
+        )
     if target == SUSPENDED and not (reason or "").strip():
         raise ValidationFailed(
-            "A reason is required to suspend an operator.", details={"reason": ["Required."]}
+            Coded("operator.reason_required", "A reason is required to suspend an operator."),
+            details={"reason": [Coded("field.required", "Required.")]},
         )
     version = before["version"] if expected_version is None else expected_version
     if before["version"] != version:
