@@ -29,7 +29,7 @@ from adapters.base import Skipped
 from adapters.taobao_api import PullError, TopClient, TopSettings
 from service import ledger, ledger_rebuilds, storage
 from service.clock import SHANGHAI, utcnow
-from service.errors import ValidationFailed
+from service.errors import Coded, ValidationFailed
 from service.ingest_result import IngestResult
 from service.ingest_scope import IngestScope
 
@@ -66,8 +66,12 @@ def settings_from_config(config: Mapping[str, Any]) -> PullSettings:
     missing = [name for name in REQUIRED_SETTINGS if not config.get(name)]
     if missing:
         raise ValidationFailed(
-            "The Taobao API pull is not configured: set " + ", ".join(missing) + " in the environment.",
-            details={name: ["Not set."] for name in missing},
+            Coded(
+                "pull.not_configured",
+                "The Taobao API pull is not configured: set " + ", ".join(missing) + " in the environment.",
+                names=missing,
+            ),
+            details={name: [Coded("pull.not_set", "Not set.")] for name in missing},
         )
     top = TopSettings(
         base_url=config["TAOBAO_API_BASE_URL"],
@@ -206,8 +210,12 @@ def pull(
     start = since if since is not None else cursor
     if start is None:
         raise ValidationFailed(
-            f"Shop {settings.shop} has no saved cursor yet: give --since for its first pull.",
-            details={"since": ["Required for the first pull."]},
+            Coded(
+                "pull.since_required",
+                f"Shop {settings.shop} has no saved cursor yet: give --since for its first pull.",
+                shop=settings.shop,
+            ),
+            details={"since": [Coded("field.required", "Required for the first pull.")]},
         )
     start = _whole_second(start)
     # Never past now minus the lag: a cursor in the future would skip what changes until then.
@@ -219,7 +227,8 @@ def pull(
             # Run again before anything new could be pulled (a frequent schedule): nothing to do.
             return report
         raise ValidationFailed(
-            "Nothing to pull: the period ends before it starts.", details={"until": ["Before since."]}
+            Coded("pull.empty_period", "Nothing to pull: the period ends before it starts."),
+            details={"until": [Coded("date.end_before_start", "Before since.")]},
         )
     client = TopClient(session, settings.top, clock=clock, sleep=sleep or time.sleep)
     scope = IngestScope(settings.county_code)

@@ -27,7 +27,7 @@ from adapters.tabular import Row
 from service import access, audit, storage
 from service.access import Principal
 from service.clock import utcnow
-from service.errors import Forbidden, NotFound, ValidationFailed
+from service.errors import Coded, Forbidden, NotFound, ValidationFailed
 
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 # A run quotes a status up to this length; a longer one could never be read back from the run.
@@ -86,11 +86,17 @@ _COUNTY_CODE = re.compile(r"^[0-9]{6}$")
 
 def _require_staff_of(actor: Principal, county_code: str) -> None:
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may see or change order-status mappings.")
+        raise Forbidden(
+            Coded(
+                "status_mapping.staff_only",
+                "Only county staff and admins may see or change order-status mappings.",
+            )
+        )
     access.require_county(actor, county_code)
     if not _COUNTY_CODE.match(county_code):
         raise ValidationFailed(
-            "Not a county code.", details={"county_code": ["Must be a 6-digit county code."]}
+            Coded("status_mapping.bad_county", "Not a county code."),
+            details={"county_code": [Coded("field.county_code", "Must be a 6-digit county code.")]},
         )
 
 
@@ -195,16 +201,24 @@ def _checked(channel: Any, status: Any, outcome: Any) -> tuple[str, str, str]:
     errors: dict[str, list[str]] = {}
     channels = mappable_channels()
     if channel not in channels:
-        errors["channel"] = [f"Must be one of: {', '.join(channels)}."]
+        errors["channel"] = [
+            Coded("field.one_of", f"Must be one of: {', '.join(channels)}.", choices=", ".join(channels))
+        ]
     key = status_key(status) if isinstance(status, str) else ""
     if not key:
-        errors["status"] = ["The status is empty."]
+        errors["status"] = [Coded("field.required", "The status is empty.")]
     elif len(key) > MAX_STATUS_CHARS:
-        errors["status"] = [f"Longer than {MAX_STATUS_CHARS} characters."]
+        errors["status"] = [
+            Coded("field.length_max", f"Longer than {MAX_STATUS_CHARS} characters.", max=MAX_STATUS_CHARS)
+        ]
     if outcome not in OUTCOMES:
-        errors["outcome"] = [f"Must be one of: {', '.join(OUTCOMES)}."]
+        errors["outcome"] = [
+            Coded("field.one_of", f"Must be one of: {', '.join(OUTCOMES)}.", choices=", ".join(OUTCOMES))
+        ]
     if errors:
-        raise ValidationFailed("The order-status mapping is not valid.", details=errors)
+        raise ValidationFailed(
+            Coded("status_mapping.invalid", "The order-status mapping is not valid."), details=errors
+        )
     known = built_in_outcome(channel, key)
     if known is not None:
         message = (

@@ -296,6 +296,15 @@ CATALOGUE: dict[str, str] = {
     "link_request.county_staff_only": "只有脱贫户所在县的工作人员可以审核申请。",
     "link_request.already_decided": "该申请已是“{link_request_status}”状态。",
     "link_request.party_gone": "该申请的经营主体或脱贫户已不再登记。",
+    # Order-status mappings and pulls.
+    "field.county_code": "县代码为 6 位数字。",
+    "status_mapping.staff_only": "只有县级工作人员和管理员可以查看或修改订单状态映射。",
+    "status_mapping.bad_county": "县代码为 6 位数字。",
+    "status_mapping.invalid": "订单状态映射填写有误。",
+    "pull.not_configured": "淘宝接口拉取尚未配置：请在环境中设置 {names}。",
+    "pull.not_set": "未设置。",
+    "pull.since_required": "店铺 {shop} 还没有保存的拉取位置：首次拉取请指定起始时间。",
+    "pull.empty_period": "没有可拉取的内容：截止时间早于起始时间。",
     # Rules with their own refusal class.
     "status_already_known": "导入程序已能识别这个订单状态，不能另设映射。",
     "status_mapping_not_found": "本县没有这条订单状态映射。",
