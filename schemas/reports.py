@@ -167,6 +167,9 @@ class CategoryReportSchema(ReportSchema):
 
 class TownshipRowSchema(BaseSchema):
     township_code = fields.String(allow_none=True)
+    township_name = fields.String(
+        allow_none=True, metadata={"description": "From the place register; null: none yet."}
+    )
     income_fen = Fen()
     households = fields.Integer()
     people = fields.Integer()

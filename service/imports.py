@@ -24,7 +24,7 @@ from pymongo.database import Database
 
 from adapters.base import REGISTRY, Adapter, RowError, SaleLine, Skipped
 from adapters.common import parse_export, require_file_count
-from adapters.errors import FileRefused
+from adapters.errors import Coded, FileRefused
 from service import (
     access,
     audit,
@@ -62,7 +62,8 @@ def resolve_adapter(name: str) -> Adapter:
     if adapter is None:
         known = ", ".join(sorted(REGISTRY)) or "none"
         raise ValidationFailed(
-            f"No importer for channel {name!r}.", details={"channel": [f"Unknown channel; known: {known}."]}
+            Coded("import.unknown_channel", f"No importer for channel {name!r}.", channel=name),
+            details={"channel": [Coded("import.choose_channel", f"Unknown channel; known: {known}.")]},
         )
     return adapter
 
@@ -74,20 +75,29 @@ def import_scope(db: Database, actor: Principal, county_code: str | None = None)
     shop exports into its operator's county, and the ledger rejects lines of other operators.
     """
     if actor.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot import sales.")
+        raise Forbidden(Coded("import.canteen_refused", "Canteen accounts cannot import sales."))
     if actor.role == ENTERPRISE:
         operator = operators.find_operator(db, actor.operator_id) if actor.operator_id else None
         if operator is None:
-            raise Forbidden("This account is not bound to a market operator.")
+            raise Forbidden(Coded("account.no_operator", "This account is not bound to a market operator."))
         if county_code is not None and county_code != operator["county_code"]:
-            raise Forbidden(f"Your operator's sales are imported into county {operator['county_code']}.")
+            raise Forbidden(
+                Coded(
+                    "import.own_county",
+                    f"Your operator's sales are imported into county {operator['county_code']}.",
+                    county_code=operator["county_code"],
+                )
+            )
         return IngestScope(operator["county_code"], operator_id=operator["_id"])
     if not actor.is_staff:
-        raise Forbidden("Only county staff, admins and enterprises may import sales.")
+        raise Forbidden(
+            Coded("import.refused", "Only county staff, admins and enterprises may import sales.")
+        )
     if county_code is None:
         if actor.is_admin or len(actor.county_codes) != 1:
             raise ValidationFailed(
-                "Name the county the sales belong to.", details={"county_code": ["Required."]}
+                Coded("import.county_required", "Name the county the sales belong to."),
+                details={"county_code": [Coded("import.county_required", "Required.")]},
             )
         county_code = actor.county_codes[0]
     access.require_county(actor, county_code)
@@ -281,7 +291,11 @@ def import_into(
                 _discard_quietly(keeper)
             if not dry_run:
                 _rebuild_quietly(db, result, run["_id"])
-        message = error.message if isinstance(error, ServiceError) else f"{type(error).__name__}: {error}"
+        message = (
+            Coded(error.code, error.message, **error.params)
+            if isinstance(error, ServiceError)
+            else f"{type(error).__name__}: {error}"
+        )
         import_runs.finish(db, run, FAILED, result, tally, sources.described(), started, message)
         if isinstance(error, ServiceError):
             error.details = {**error.details, "import_run_id": str(run["_id"])}

@@ -127,6 +127,7 @@ def _category_sheets(report: dict[str, Any]) -> list[Sheet]:
 def _township_sheets(report: dict[str, Any]) -> list[Sheet]:
     columns = [
         Column("乡镇代码", "township_code", TEXT, width=14),
+        Column("乡镇", "township_name", TEXT, width=16),
         _fen("带贫收益（元）", "income_fen"),
         Column("受益户数", "households", INTEGER),
         Column("受益人数", "people", INTEGER),

@@ -24,7 +24,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import households, storage, unmatched_sales
+from service import households, places, storage, unmatched_sales
 from service import operators as operator_records
 from service import products as product_records
 from service.access import Principal
@@ -223,7 +223,8 @@ def township_income(
     """Household income by the households' township (乡镇): income, households, people."""
     context = _context(db, context)
     scope = scope_of(actor, args)
-    return {**_meta(context, scope), "items": township_totals(context.household_totals(scope))}
+    items = places.with_names(db, township_totals(context.household_totals(scope)))
+    return {**_meta(context, scope), "items": items}
 
 
 def household_list(

@@ -284,10 +284,12 @@ def test_sales_by_category_keep_unmatched_sales_as_their_own_last_row(books, log
 
 def test_household_income_by_township(books, login):
     body = report(login("county_staff", county_codes=[A]), "townships")
-    assert body["items"] == [
+    assert [{k: v for k, v in row.items() if k != "township_name"} for row in body["items"]] == [
         {"township_code": f"{A}101", "income_fen": 17_666, "households": 1, "people": 4},
         {"township_code": f"{A}102", "income_fen": 8_834, "households": 1, "people": 2},
     ]
+    # No place register in this county yet: the codes carry no name.
+    assert [row["township_name"] for row in body["items"]] == [None, None]
 
 
 def test_households_are_listed_by_income_with_the_distribution(books, login):

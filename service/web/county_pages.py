@@ -164,7 +164,7 @@ def _charts(sections: dict[str, Any], trend: dict[str, Any]) -> dict[str, dict[s
             "grid": {"left": 70, "right": 20, "top": 30, "bottom": 50},
             "xAxis": {
                 "type": "category",
-                "data": [row["township_code"] or "未知" for row in townships],
+                "data": [row.get("township_name") or row["township_code"] or "未知" for row in townships],
                 "axisLabel": {"rotate": 30},
             },
             "yAxis": money_axis,

@@ -19,7 +19,7 @@ from schemas.households import (
     HouseholdPatchSchema,
     HouseholdQueryArgsSchema,
 )
-from service import benefit_links, households, income_explanation
+from service import benefit_links, households, income_explanation, places
 from service.access import STAFF, allow
 from service.errors import NotFound, ServiceError
 from service.storage import get_db
@@ -56,7 +56,9 @@ HOUSEHOLD_COLUMNS = [
     Column("身份证号（已脱敏）", "id_number_masked", TEXT, width=22),
     Column("县代码", "county_code", TEXT),
     Column("乡镇代码", "township_code", TEXT),
+    Column("乡镇", "township_name", TEXT),
     Column("村代码", "village_code", TEXT, width=16),
+    Column("村", "village_name", TEXT),
     Column("家庭人口", "members", INTEGER),
     Column("户类型", lambda row: label(row["status"], "household_status"), TEXT),
     Column("脱贫年度", "exit_year", INTEGER),
@@ -90,6 +92,7 @@ def household_list():
         HOUSEHOLD_COLUMNS,
         ("households.xlsx", "脱贫户"),
         "web/catalogue/households.html",
+        decorate=lambda rows: places.with_names(get_db(), rows),
         statuses=households.STATUSES,
     )
 
@@ -107,7 +110,9 @@ def _income_sources(income: Mapping[str, Any]) -> list[dict[str, Any]]:
 @allow(*STAFF)
 def household(household_id):
     """A household (ID number masked), its links, and its income in the period with the working."""
-    household = households.get_household(get_db(), current_principal(), household_id)
+    household = places.with_names(
+        get_db(), [households.get_household(get_db(), current_principal(), household_id)]
+    )[0]
     income, period_errors = period_report(income_explanation.household_income, household_id)
     links = with_link_states(all_rows(benefit_links.list_links, household_id=household_id))
     if wants_xlsx():

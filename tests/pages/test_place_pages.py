@@ -52,3 +52,14 @@ def test_staff_of_another_county_get_a_403_page_and_nothing_is_written(page_logi
 def test_enterprises_have_no_place_pages(page_login, factory):
     enterprise = page_login("enterprise", operator_id=factory.operator(A)["_id"])
     assert enterprise.get("/places/").status_code == 403
+
+
+def test_household_pages_show_names_and_a_code_without_one(page_login, factory, db, app):
+    named = factory.household(A, village_code="340722100200")
+    unnamed = factory.household(A, village_code="340722101203")
+    staff = page_login("county_staff", county_codes=[A])
+    upload(staff, REGISTER.encode())
+    listing = staff.text("/households/")
+    assert "枞阳镇" in listing and "桂花社区居委会" in listing and "340722101203" in listing
+    assert "桂花社区居委会" in staff.text(f"/households/{named['_id']}")
+    assert "340722101203" in staff.text(f"/households/{unnamed['_id']}")
