@@ -19,6 +19,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import Adapter
+from adapters.errors import Coded, code_of
 from service import access, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import utcnow
@@ -33,9 +34,10 @@ STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
 # A running import touches its run this often; one silent for much longer has lost its process.
 HEARTBEAT_SECONDS = 15
 HEARTBEAT_TIMEOUT_SECONDS = 300
-INTERRUPTED_MESSAGE = (
+INTERRUPTED_MESSAGE = Coded(
+    "import.interrupted",
     "The import stopped before it finished (the service restarted or its process died). "
-    "Import the same file again: lines already stored are recognised, nothing is counted twice."
+    "Import the same file again: lines already stored are recognised, nothing is counted twice.",
 )
 # How many distinct unknown buyer names a run keeps, to show staff which canteens to register.
 MAX_KEPT_BUYER_NAMES = 50
@@ -136,7 +138,10 @@ def finish(
         "files": files,
         "finished_at": utcnow(),
         "duration_ms": int((time.monotonic() - started) * 1000),
-        "error": error,
+        "error": None if error is None else str(error),
+        # The code of a coded error, so a page says it in Chinese.
+        "error_code": code_of(error)[0],
+        "error_params": code_of(error)[1],
         "kept_until": kept_until,
     }
     db[storage.IMPORT_RUNS].update_one({"_id": run["_id"]}, {"$set": outcome})
@@ -177,7 +182,14 @@ def mark_interrupted(db: Database, *, all_running: bool = False) -> int:
     if not all_running:
         cutoff = utcnow() - timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS)
         query["$or"] = [{"heartbeat_at": {"$lt": cutoff}}, {"heartbeat_at": None}]
-    update = {"$set": {"status": INTERRUPTED, "error": INTERRUPTED_MESSAGE, "finished_at": utcnow()}}
+    update = {
+        "$set": {
+            "status": INTERRUPTED,
+            "error": str(INTERRUPTED_MESSAGE),
+            "error_code": INTERRUPTED_MESSAGE.code,
+            "finished_at": utcnow(),
+        }
+    }
     marked = db[storage.IMPORT_RUNS].update_many(query, update).modified_count
     if marked:
         log.warning("%d sales import run(s) marked interrupted: their process stopped mid-import", marked)
@@ -189,7 +201,7 @@ def mark_interrupted(db: Database, *, all_running: bool = False) -> int:
 _LIST_FIELDS = {"errors": 0, "unknown_buyer_names": 0}
 
 
-RUN_NOT_IN_SCOPE = "No import run of yours has this id."
+RUN_NOT_IN_SCOPE = Coded("import.run_not_in_scope", "No import run of yours has this id.")
 
 
 def _visibility(actor: Principal) -> dict[str, Any]:
@@ -197,10 +209,10 @@ def _visibility(actor: Principal) -> dict[str, Any]:
     if actor.role == ENTERPRISE:
         if actor.operator_id is None:
             # Never {"operator_id": None}: that would match every staff-run import.
-            raise Forbidden("This account is not bound to a market operator.")
+            raise Forbidden(Coded("account.no_operator", "This account is not bound to a market operator."))
         return {"operator_id": actor.operator_id}
     if actor.role == CANTEEN:
-        raise Forbidden("Canteen accounts cannot see sales imports.")
+        raise Forbidden(Coded("import.canteen_refused", "Canteen accounts cannot see sales imports."))
     return access.county_filter(actor)
 
 
@@ -250,5 +262,9 @@ def get_run(db: Database, actor: Principal, run_id: ObjectId) -> dict[str, Any]:
     query = {"_id": run_id, **_visibility(actor)}
     run = db[storage.IMPORT_RUNS].find_one(query)
     if run is None:
-        raise NotFound("No such import run.") if actor.is_admin else Forbidden(RUN_NOT_IN_SCOPE)
+        raise (
+            NotFound(Coded("import.run_not_in_scope", "No such import run."))
+            if actor.is_admin
+            else Forbidden(RUN_NOT_IN_SCOPE)
+        )
     return run

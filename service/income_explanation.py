@@ -15,7 +15,7 @@ from service import products as product_records
 from service.access import ENTERPRISE, Principal
 from service.benefit_links import MECHANISMS
 from service.clock import today_local
-from service.errors import NotFound
+from service.errors import Coded, NotFound
 from service.report_labels import CHANNEL_LABELS
 from service.report_pipelines import household_income_pipeline, stale_partitions_query
 from service.report_scope import resolve_scope
@@ -53,7 +53,7 @@ def household_income(
     """
     household = db[storage.HOUSEHOLDS].find_one({"_id": household_id})
     if household is None:
-        raise NotFound("No such household.")
+        raise NotFound(Coded("household.not_in_scope", "No such household."))
     households.require_visible(db, actor, household)
     scope = resolve_scope(actor, from_month=from_month, to_month=to_month, today=today_local())
     operator_id = actor.operator_id if actor.role == ENTERPRISE else None

@@ -25,7 +25,7 @@ from service import access, ledger_rebuilds, operators, products, report_scope, 
 from service.access import Principal
 from service.certification import CERTIFIED
 from service.clock import today_local
-from service.errors import Forbidden, ValidationFailed
+from service.errors import Coded, Forbidden, ValidationFailed
 
 # Unmatched SKUs are few; a report longer than this is cut, and says so.
 MAX_GROUPS = 1000
@@ -144,13 +144,18 @@ def merge_groups(groups: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _counties(actor: Principal, county_code: str | None) -> list[str]:
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may read unmatched sales.")
+        raise Forbidden(
+            Coded("unmatched.staff_only", "Only county staff and admins may read unmatched sales.")
+        )
     if county_code is not None:
         access.require_county(actor, county_code)
         return [county_code]
     if actor.is_admin:
         # Without a county the match could not use the county_unmatched_sku index.
-        raise ValidationFailed("Name the county.", details={"county_code": ["Required for admins."]})
+        raise ValidationFailed(
+            Coded("import.county_required", "Name the county."),
+            details={"county_code": [Coded("import.county_required", "Required for admins.")]},
+        )
     return list(actor.county_codes)
 
 
@@ -338,10 +343,13 @@ def map_skus(db: Database, actor: Principal, mappings: Sequence[Mapping[str, Any
     unmatched lines are then matched again once.
     """
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may map SKUs to products.")
+        raise Forbidden(
+            Coded("product.map_staff_only", "Only county staff and admins may map SKUs to products.")
+        )
     if not mappings or len(mappings) > MAX_BATCH:
         raise ValidationFailed(
-            f"Map from 1 to {MAX_BATCH} SKUs at once.", details={"mappings": [f"From 1 to {MAX_BATCH}."]}
+            Coded("unmatched.batch_size", f"Map from 1 to {MAX_BATCH} SKUs at once.", most=MAX_BATCH),
+            details={"mappings": [Coded("field.range", f"From 1 to {MAX_BATCH}.", min=1, max=MAX_BATCH)]},
         )
     refusals, found = mapping_refusals(db, actor, mappings)
     if refusals:

@@ -255,7 +255,11 @@ def run(run_id):
         kept_until=pending_uploads.kept_until(db, run_id) if confirmable and not confirmed_run_id else None,
         confirmable=confirmable,
         confirmed_run_id=confirmed_run_id,
-        error=say(found["error"]) if found.get("error") else None,
+        error=say(
+            {"code": found.get("error_code"), "params": found.get("error_params"), "message": found["error"]}
+        )
+        if found.get("error")
+        else None,
     )
 
 
