@@ -14,7 +14,16 @@ from typing import Any
 
 from pymongo.database import Database
 
-from service import canteens, certification, import_runs, products, report_context, report_scope, unmatched
+from service import (
+    canteens,
+    certification,
+    import_runs,
+    products,
+    report_cache,
+    report_context,
+    report_scope,
+    unmatched,
+)
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import today_local
 
@@ -69,9 +78,21 @@ def expiring_certificates(db: Database, actor: Principal, endpoint: str = "produ
     return Todo("expiring", f"认定 {EXPIRING_WITHIN_DAYS} 天内到期", count, endpoint, args)
 
 
-def unmatched_skus(db: Database, actor: Principal) -> Todo:
-    count = unmatched.unmatched_report(db, actor, page=None)["groups"]
-    return Todo("unmatched", "未匹配商品", count, "import_pages.unmatched")
+def unmatched_skus(db: Database, actor: Principal, cache: report_cache.ReportCache | None = None) -> Todo:
+    """The SKUs of the list's default period (this year so far); kept while its county-months are
+    unchanged, since every change to a sale line marks its county-month first."""
+    scope = report_scope.resolve_scope(actor, today=today_local())
+
+    def count() -> int:
+        return unmatched.unmatched_report(db, actor, page=None)["groups"]
+
+    def stamp() -> report_cache.Stamp | None:
+        months = report_scope.months_between(scope.from_month, scope.to_month)
+        return report_cache.read_stamp(db, scope.county_codes, months)
+
+    key = ("unmatched_skus", db.name, scope.county_codes, scope.from_month, scope.to_month)
+    found = count() if cache is None else cache.read_through(key, stamp(), count, stamp)
+    return Todo("unmatched", "未匹配商品", found, "import_pages.unmatched")
 
 
 def canteens_behind(db: Database, actor: Principal) -> Todo:
@@ -95,7 +116,7 @@ def interrupted_imports(db: Database, actor: Principal) -> Todo:
     return Todo("interrupted", "中断的导入", count, "import_pages.imports", args)
 
 
-def staff_todos(db: Database, actor: Principal) -> list[Todo]:
+def staff_todos(db: Database, actor: Principal, cache: report_cache.ReportCache | None = None) -> list[Todo]:
     found = [
         review_queue(db, actor),
         publicity_ended(db, actor),
@@ -103,7 +124,7 @@ def staff_todos(db: Database, actor: Principal) -> list[Todo]:
     ]
     # Unmatched sales and canteen reports are read county by county; an admin names one on the page.
     if actor.county_codes:
-        found += [unmatched_skus(db, actor), canteens_behind(db, actor)]
+        found += [unmatched_skus(db, actor, cache), canteens_behind(db, actor)]
     found += [stale_figures(db, actor), interrupted_imports(db, actor)]
     return found
 
@@ -149,14 +170,14 @@ def canteen_todos(db: Database, actor: Principal) -> list[Todo]:
     ]
 
 
-def todos(db: Database, actor: Principal) -> list[Todo]:
-    """The caller's to-dos with something to do, in the menu's order."""
+def todos(db: Database, actor: Principal, cache: report_cache.ReportCache | None = None) -> list[Todo]:
+    """The caller's to-dos with something to do, in the menu's order (``cache``: the reports' cache)."""
     if actor.role == ENTERPRISE:
         found = enterprise_todos(db, actor)
     elif actor.role == CANTEEN:
         found = canteen_todos(db, actor)
     elif actor.is_staff:
-        found = staff_todos(db, actor)
+        found = staff_todos(db, actor, cache)
     else:
         found = []
     return [todo for todo in found if todo.count]

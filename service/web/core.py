@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 from adapters import tabular
 from schemas.reports import HouseholdIncomeQueryArgsSchema
-from service import access, auth, operators, storage, todos, xlsx
+from service import access, auth, operators, report_cache, storage, todos, xlsx
 from service.errors import Forbidden, ServiceError, Unauthorized, http_error_code, validation_summary
 from service.web import messages
 
@@ -166,7 +166,8 @@ def menu_todos() -> list[dict[str, Any]]:
     if "todos" not in g:
         principal = g.get("principal")
         try:
-            found = todos.todos(storage.get_db(), principal) if principal is not None else []
+            cache = report_cache.for_app(current_app)
+            found = todos.todos(storage.get_db(), principal, cache) if principal is not None else []
         except ServiceError:
             found = []
         g.todos = [

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 
 from adapters.base import SaleLine
-from service import ledger, partitions, storage
+from service import ledger, ledger_rebuilds, partitions, storage
 from service.clock import utcnow
 from service.ingest_scope import IngestScope
 
@@ -184,3 +184,15 @@ def test_a_canteens_to_dos_count_what_its_pages_show(factory, page_login, plans,
 def test_an_overdue_plan_is_marked_so_in_the_menu(factory, page_login):
     page = page_login("canteen", canteen_id=factory.canteen(A)["_id"]).text("/canteen/")
     assert re.search(r'class="todo overdue" data-testid="todo-plan">2025 年计划逾期未申报', page)
+
+
+def test_the_unmatched_count_follows_new_sales_and_mappings(db, page_login, factory, county_work):
+    staff = page_login("county_staff", county_codes=[A])
+    assert menu(home(staff))["unmatched"][1] == 2
+    line = SaleLine(channel="jd", external_id="N", occurred_at=JUNE, quantity=1, amount_fen=900, sku="NEW")
+    ledger.ingest(db, [line], IngestScope(A))
+    assert menu(home(staff))["unmatched"][1] == 3
+    product = factory.product(status="certified", channel_skus=[{"channel": "jd", "sku": "X"}])
+    ledger_rebuilds.rematch(db, [A])
+    assert product["channel_sku_keys"] == ["jd:X"]
+    assert menu(home(staff))["unmatched"][1] == 2
