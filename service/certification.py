@@ -167,6 +167,13 @@ def check_publicity_over(publicity_ends_at: datetime | None, now: datetime) -> N
         )
 
 
+def publicity_periods(history: Iterable[Mapping[str, Any]]) -> list[tuple[datetime, datetime | None]]:
+    """When each publicity (公示) of a product started, and when it was set to end."""
+    return [
+        (entry["at"], entry.get("publicity_ends_at")) for entry in history if entry.get("to") == PUBLICIZING
+    ]
+
+
 def last_return(status: str, history: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The step that sent a rejected product back to its applicant (退回 or 异议), with its reason."""
     if status != REJECTED:

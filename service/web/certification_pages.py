@@ -8,16 +8,17 @@ from the same product page.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
 from schemas.products import ProductApproveSchema, ProductTransitionSchema
-from service import certification, products
+from service import certification, operators, products
 from service.access import ENTERPRISE, STAFF, allow
-from service.clock import local_date
+from service.clock import end_of_local_day, local_date, start_of_local_day, today_local, utcnow
 from service.errors import ServiceError
 from service.storage import get_db
 from service.web import formatting, messages
@@ -136,3 +137,69 @@ def transition(product_id):
         return back
     ok(_done_message(action, after))
     return back
+
+
+# Printable documents ----------------------------------------------------------------------------
+
+PHONE = re.compile(r"^[0-9０-９()（）+\- ]{5,30}$")
+PUBLICITY_WINDOW_DAYS = 30
+
+
+def _day_arg(name: str, default: date, errors: dict[str, list[str]]) -> date:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = [f"日期格式应为 YYYY-MM-DD（填写的是“{raw}”）。"]
+        return default
+
+
+@bp.route("/products/publicity-list")
+@allow(*STAFF)
+def publicity_list():
+    """The printable 公示名单: products publicized in the chosen days, and the objection phone."""
+    errors: dict[str, list[str]] = {}
+    today = today_local()
+    last = _day_arg("to", today, errors)
+    first = _day_arg("from", last - timedelta(days=PUBLICITY_WINDOW_DAYS), errors)
+    if first > last:
+        errors["from"] = ["起始日期不能晚于截止日期。"]
+        first, last = last - timedelta(days=PUBLICITY_WINDOW_DAYS), last
+    phone = request.args.get("phone", "").strip()
+    if phone and not PHONE.match(phone):
+        errors["phone"] = ["异议电话只能包含数字、括号、加号、短横线和空格。"]
+        phone = ""
+    start, end = start_of_local_day(first), end_of_local_day(last)
+    rows = []
+    for product in all_rows(products.list_products, sort="created_at"):
+        for started, ends in certification.publicity_periods(product.get("status_history") or []):
+            if start <= started <= end:
+                rows.append({**product, "publicity_started_at": started, "publicity_until": ends})
+    rows.sort(key=lambda row: (row["publicity_started_at"], row["name"]))
+    found = operators.documents_by_id(get_db(), (row["operator_id"] for row in rows), {"name": 1, "uscc": 1})
+    for row in rows:
+        operator = found.get(row["operator_id"], {})
+        row.update(operator_name=operator.get("name"), operator_uscc=operator.get("uscc"))
+    return render_template(
+        "web/catalogue/publicity_list.html",
+        items=rows,
+        first=first,
+        last=last,
+        phone=phone,
+        errors=errors,
+    )
+
+
+@bp.route("/products/<objectid:product_id>/certificate")
+@allow(*STAFF, ENTERPRISE)
+def certificate(product_id):
+    """The printable 认定证书 of a certified product, for its enterprise and the county's staff."""
+    db, principal = get_db(), current_principal()
+    product = products.get_product(db, principal, product_id)
+    if product["status"] != certification.CERTIFIED:
+        fail("只有已认定且在有效期内的产品可以打印认定证书。")
+        return redirect(url_for("product_pages.product", product_id=product_id))
+    operator = operators.get_operator(db, principal, product["operator_id"])
+    return render_template("web/catalogue/certificate.html", product=product, operator=operator, now=utcnow())

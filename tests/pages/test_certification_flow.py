@@ -93,3 +93,37 @@ def test_edit_is_offered_only_when_the_product_can_be_edited(page_login, factory
         for browser in (enterprise, staff):
             page = browser.text(f"/products/{product['_id']}")
             assert ('data-testid="edit-product"' in page) is editable, (status, browser.user["role"])
+
+
+def test_the_publicity_list_names_what_was_publicized_in_the_window(page_login, factory, db):
+    operator = factory.operator(A, uscc="91110108551385082Q")
+    product = factory.product(operator["_id"], status="county_approved", spec="500g/袋")
+    staff = page_login("county_staff", county_codes=[A])
+    staff.post(f"/products/{product['_id']}/transition", {"action": "publicize"})
+    page = staff.text("/products/publicity-list?phone=0562-1234567")
+    assert page.count('data-testid="publicity-row"') == 1
+    assert product["name"] in page and operator["uscc"] in page and "0562-1234567" in page
+    assert "500g/袋" in page
+    earlier = staff.text("/products/publicity-list?from=2001-01-01&to=2001-01-31")
+    assert 'data-testid="publicity-row"' not in earlier
+    assert "异议电话只能包含" in staff.text("/products/publicity-list?phone=<script>")
+    enterprise = page_login("enterprise", operator_id=operator["_id"])
+    assert enterprise.get("/products/publicity-list").status_code == 403
+
+
+def test_a_certified_product_prints_its_certificate_for_its_enterprise_and_staff(page_login, factory):
+    operator = factory.operator(A, uscc="91110108551385082Q")
+    product = factory.product(operator["_id"], status="certified")
+    url = f"/products/{product['_id']}/certificate"
+    for browser in (
+        page_login("enterprise", operator_id=operator["_id"]),
+        page_login("county_staff", county_codes=[A]),
+    ):
+        page = browser.text(url)
+        assert product["certificate_no"] in page and operator["name"] in page
+        assert local_date(product["valid_until"]).isoformat() in page
+    other = page_login("enterprise", operator_id=factory.operator(A)["_id"])
+    assert other.get(url).status_code == 403
+    draft = factory.product(operator["_id"])
+    staff = page_login("county_staff", county_codes=[A])
+    assert staff.get(f"/products/{draft['_id']}/certificate").status_code == 302
