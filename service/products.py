@@ -29,7 +29,7 @@ from service.access import CANTEEN, ENTERPRISE, Principal
 from service.certification import CERTIFIED, DRAFT, EXPIRED, PUBLICIZING, rate_at
 from service.clock import SHANGHAI, local_date, start_of_local_day, today_local, utcnow
 from service.config import Config
-from service.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from service.storage import sort_spec
 
 CATEGORIES = (
@@ -100,14 +100,16 @@ def certificate_validity() -> timedelta:
 def _load(db: Database, product_id: ObjectId) -> dict[str, Any]:
     product = db[storage.PRODUCTS].find_one({"_id": product_id})
     if product is None:
-        raise NotFound("No such product.")
+        raise NotFound(Coded("product.not_found", "No such product."))
     return product
 
 
 def _require_may_read(actor: Principal, product: dict[str, Any], now: datetime) -> None:
     if actor.role == CANTEEN:
         if effective_status(product, now) != CERTIFIED:
-            raise Forbidden("Canteen accounts see certified products only.")
+            raise Forbidden(
+                Coded("product.canteen_certified_only", "Canteen accounts see certified products only.")
+            )
         return
     access.require_operator(actor, product["operator_id"], product["county_code"])
 
@@ -121,12 +123,16 @@ def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) 
     if operator_id is None:
         if actor.role != ENTERPRISE:
             raise ValidationFailed(
-                "Name the operator the product belongs to.", details={"operator_id": ["Required."]}
+                Coded("product.operator_required", "Name the operator the product belongs to."),
+                details={"operator_id": [Coded("field.required", "Required.")]},
             )
         operator_id = actor.operator_id
     operator = operators.find_operator(db, operator_id)
     if operator is None:
-        raise ValidationFailed("No such operator.", details={"operator_id": ["No such operator."]})
+        raise ValidationFailed(
+            Coded("operator.not_found", "No such operator."),
+            details={"operator_id": [Coded("operator.not_found", "No such operator.")]},
+        )
     access.require_operator(actor, operator["_id"], operator["county_code"])
     return operator
 
@@ -134,8 +140,11 @@ def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) 
 def _require_active(operator: dict[str, Any]) -> None:
     if operator.get("status", operators.ACTIVE) != operators.ACTIVE:
         raise Conflict(
-            "The operator is suspended; its products cannot be registered or advanced.",
-            details={"operator_id": ["The operator is suspended."]},
+            Coded(
+                "product.operator_suspended",
+                "The operator is suspended; its products cannot be registered or advanced.",
+            ),
+            details={"operator_id": [Coded("operator.suspended", "The operator is suspended.")]},
         )
 
 
@@ -149,7 +158,8 @@ def _sku_keys(channel_skus: Iterable[dict[str, str]]) -> list[str]:
         key = f"{item['channel']}:{item['sku']}"
         if key in keys:
             raise ValidationFailed(
-                f"The SKU {key} is listed twice.", details={"channel_skus": [f"{key} is listed twice."]}
+                Coded("product.sku_twice", f"The SKU {key} is listed twice.", sku=key),
+                details={"channel_skus": [Coded("product.sku_twice", f"{key} is listed twice.", sku=key)]},
             )
         keys.append(key)
     return keys
@@ -167,9 +177,20 @@ def _sku_conflict(db: Database, keys: list[str], product_id: ObjectId | None) ->
         return None
     key = next(key for key in keys if key in holder["channel_sku_keys"])
     return Conflict(
-        f"The SKU {key} is already registered to product {holder['name']!r} ({holder['_id']}).",
+        Coded(
+            "product.sku_taken",
+            f"The SKU {key} is already registered to product {holder['name']!r} ({holder['_id']}).",
+            sku=key.partition(":")[2],
+            product=holder["name"],
+        ),
         details={
-            "channel_skus": [f"{key} is already registered to product {holder['_id']}."],
+            "channel_skus": [
+                Coded(
+                    "product.sku_used",
+                    f"{key} is already registered to product {holder['_id']}.",
+                    sku=key.partition(":")[2],
+                )
+            ],
             "product_id": str(holder["_id"]),
         },
     )
@@ -184,8 +205,11 @@ def _check_skus_free(db: Database, keys: list[str], product_id: ObjectId | None)
 def _duplicate_key_conflict(db: Database, keys: list[str], product_id: ObjectId | None) -> Conflict:
     """The 409 for a unique-index violation that slipped past the checks (a concurrent write)."""
     return _sku_conflict(db, keys, product_id) or Conflict(
-        "Another product was saved with the same SKU or certificate number at the same time; try again.",
-        details={"channel_skus": ["Conflicts with a concurrent change."]},
+        Coded(
+            "product.saved_meanwhile",
+            "Another product was saved with the same SKU or certificate number at the same time; try again.",
+        ),
+        details={"channel_skus": [Coded("product.saved_meanwhile", "Conflicts with a concurrent change.")]},
     )
 
 
@@ -204,8 +228,10 @@ def _rate_history_with(
 def _check_output_unit(product: dict[str, Any]) -> None:
     if product.get("annual_output") is not None and not product.get("annual_output_unit"):
         raise ValidationFailed(
-            "Give the unit of the annual output.",
-            details={"annual_output_unit": ["Required with annual_output."]},
+            Coded("product.output_unit_required", "Give the unit of the annual output."),
+            details={
+                "annual_output_unit": [Coded("product.output_unit_required", "Required with annual_output.")]
+            },
         )
 
 
@@ -257,8 +283,15 @@ def list_products(
     elif actor.role == CANTEEN:
         if status not in (None, CERTIFIED):
             raise Forbidden(
-                "Canteen accounts see certified products only.",
-                details={"status": ["Canteen accounts may list certified products only."]},
+                Coded("product.canteen_certified_only", "Canteen accounts see certified products only."),
+                details={
+                    "status": [
+                        Coded(
+                            "product.canteen_certified_only",
+                            "Canteen accounts may list certified products only.",
+                        )
+                    ]
+                },
             )
         status = CERTIFIED
     else:
@@ -281,7 +314,10 @@ def list_products(
     if q:
         conditions.append({"name": {"$regex": re.escape(q), "$options": "i"}})
     if sku is not None and channel is None:
-        raise ValidationFailed("Name the channel of the SKU.", details={"channel": ["Required with sku."]})
+        raise ValidationFailed(
+            Coded("product.channel_required", "Name the channel of the SKU."),
+            details={"channel": [Coded("product.channel_required", "Required with sku.")]},
+        )
     if channel is not None:
         conditions.append(
             {"channel_sku_keys": f"{channel}:{sku}"} if sku is not None else {"channel_skus.channel": channel}
@@ -452,8 +488,8 @@ def update_product(
     if "operator_id" in changes and changes["operator_id"] != before["operator_id"]:
         if actor.role == ENTERPRISE:
             raise Forbidden(
-                "An enterprise cannot move a product to another operator.",
-                details={"operator_id": ["Only county staff may change this."]},
+                Coded("product.enterprise_move", "An enterprise cannot move a product to another operator."),
+                details={"operator_id": [Coded("field.staff_only", "Only county staff may change this.")]},
             )
         operator = _operator_for(db, actor, changes["operator_id"])
         _require_active(operator)
@@ -469,16 +505,27 @@ def update_product(
 
     if "benefit_rate_valid_from" in changes and "benefit_rate_bp" not in changes:
         raise ValidationFailed(
-            "benefit_rate_valid_from applies only together with a benefit_rate_bp.",
-            details={"benefit_rate_valid_from": ["Send it with the benefit_rate_bp it applies to."]},
+            Coded(
+                "product.rate_start_alone",
+                "benefit_rate_valid_from applies only together with a benefit_rate_bp.",
+            ),
+            details={
+                "benefit_rate_valid_from": [
+                    Coded("product.rate_start_alone", "Send it with the benefit_rate_bp it applies to.")
+                ]
+            },
         )
     if "benefit_rate_bp" in changes:
         day = changes.get("benefit_rate_valid_from") or today_local()
         if day < today_local() and not actor.is_staff:
             # Recorded sales keep their rate; only county staff may correct a past rate (audited).
             raise ValidationFailed(
-                "A benefit rate change cannot start in the past.",
-                details={"benefit_rate_valid_from": ["Must be today or later (Asia/Shanghai)."]},
+                Coded("product.rate_in_past", "A benefit rate change cannot start in the past."),
+                details={
+                    "benefit_rate_valid_from": [
+                        Coded("date.not_past", "Must be today or later (Asia/Shanghai).")
+                    ]
+                },
             )
         valid_from = _rate_start(day)
         if rate_at(before, valid_from) != changes["benefit_rate_bp"]:
@@ -541,9 +588,14 @@ def add_channel_sku(
     the SKU; mapping a SKU the product already has changes nothing.
     """
     if not actor.is_staff:
-        raise Forbidden("Only county staff and admins may map SKUs to products.")
+        raise Forbidden(
+            Coded("product.map_staff_only", "Only county staff and admins may map SKUs to products.")
+        )
     if channel not in CHANNELS:
-        raise ValidationFailed(f"Unknown channel {channel!r}.", details={"channel": ["Unknown channel."]})
+        raise ValidationFailed(
+            Coded("line.unknown_channel", f"Unknown channel {channel!r}.", channel=channel),
+            details={"channel": [Coded("import.choose_channel", "Unknown channel.")]},
+        )
     before = _load(db, product_id)
     access.require_county(actor, before["county_code"])
     key = f"{channel}:{sku}"
