@@ -27,9 +27,10 @@ from pymongo.errors import DuplicateKeyError
 
 from service import access, audit, storage
 from service.access import ENTERPRISE, Principal
-from service.canteen_quota import P832_ONLY_FROM, empty_sums, purchase_sums, sums_pipeline
+from service.canteen_quota import P832_ONLY_FROM, empty_sums
 from service.clock import local_date, today_local, utcnow
 from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from service.report_context import ReportContext
 
 UNIT_TYPES = {
     "agency": "机关",
@@ -527,14 +528,16 @@ def _quota_of(canteen: Mapping[str, Any], sums: Mapping[str, int], year: int, to
 
 
 def quotas(
-    db: Database, canteens: list[Mapping[str, Any]], year: int, today: date | None = None
+    db: Database,
+    canteens: list[Mapping[str, Any]],
+    year: int,
+    today: date | None = None,
+    context: ReportContext | None = None,
 ) -> list[dict[str, Any]]:
-    """Each canteen's progress in ``year``: one aggregation of the ledger lines they all bought."""
+    """Each canteen's progress in ``year``: one aggregation of the ledger lines they all bought
+    (kept in the report cache while those lines are unchanged, given a context that has one)."""
     today = today or today_local()
-    if not canteens:
-        return []
-    groups = storage.aggregate(db[storage.SALES], sums_pipeline([c["_id"] for c in canteens], year))
-    sums = purchase_sums(groups, year)
+    sums = (context or ReportContext(db)).canteen_purchase_sums([c["_id"] for c in canteens], year)
     return [_quota_of(canteen, sums.get(canteen["_id"], empty_sums()), year, today) for canteen in canteens]
 
 
@@ -548,7 +551,12 @@ def canteen_quota(
 
 
 def county_quota_report(
-    db: Database, actor: Principal, county_code: str, year: int | None = None, today: date | None = None
+    db: Database,
+    actor: Principal,
+    county_code: str,
+    year: int | None = None,
+    today: date | None = None,
+    context: ReportContext | None = None,
 ) -> dict[str, Any]:
     """Every canteen of a county with its progress, and the county's totals (staff)."""
     if not actor.is_staff:
@@ -557,7 +565,7 @@ def county_quota_report(
     today = today or today_local()
     year = year or today.year
     canteens = list(db[storage.CANTEENS].find({"county_code": county_code}).sort([("name", 1), ("_id", 1)]))
-    items = quotas(db, canteens, year, today)
+    items = quotas(db, canteens, year, today, context)
     planned = [item for item in items if item["target_fen"] is not None]
     return {
         "county_code": county_code,

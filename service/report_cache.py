@@ -15,9 +15,19 @@ of its county-months — each marker's generation, dirty flag, lease holder and 
 - any later mark changes the stamp, so an entry is never read again once its data moved on, and the
   least recently used entries are dropped past the size limits.
 
+The canteens' quotas add up the raw ``sales`` lines the canteens bought in a year
+(``ReportContext.canteen_purchase_sums``), kept the same way. A sale line is written only by an
+ingest or a rematch, which mark its county-month (generation raised, dirty) before writing and
+raise its generation again when done, or by a rebuild bringing its certification and rate up to
+date, which holds the lease and sets ``rebuilt_at`` when done: so every write to a line changes the
+stamp of its county-month, as every write to the derived ledger does. A canteen buys from sellers
+of any county, so these sums are stamped by every county's county-months of the year (a
+county-month's first sale adds its marker to that stamp). The canteens, their plans and today's
+date are read fresh, and the quota figures computed from them and the kept sums on every request.
+
 Everything else the dashboard shows is read fresh on every request: names of products, operators and
-household heads, the certification status (as of now), the canteens' quotas (raw purchases, plans,
-today's date) and the list of county-months being recomputed.
+household heads, the certification status (as of now) and the list of county-months being
+recomputed.
 
 Each process (each gunicorn worker) keeps its own cache: correct across workers because the stamp is
 read from the database. ``REPORT_CACHE`` turns it off; ``REPORT_CACHE_ENTRIES`` and
@@ -46,7 +56,8 @@ _STAMP_FIELDS = {"generation": 1, "dirty": 1, "lease": 1, "rebuilt_at": 1}
 def stamp_query(county_codes: Iterable[str] | None, months: list[str]) -> dict[str, Any] | None:
     """ledger_partitions → the markers of a scope's county-months (None: too many to stamp)."""
     if county_codes is None:
-        # Every county: the markers of the period (one per county-month that ever had sales).
+        # Every county: the markers of the period (one per county-month that ever had sales), on the
+        # month_county index; read_stamp gives up past MAX_STAMPED_PARTITIONS of them.
         return {"month": {"$gte": months[0], "$lte": months[-1]}}
     counties = sorted(set(county_codes))
     if len(counties) * len(months) > MAX_STAMPED_PARTITIONS:
@@ -88,10 +99,10 @@ def read_stamp(db: Database, county_codes: Iterable[str] | None, months: list[st
     query = stamp_query(counties, months)
     if query is None:
         return None
-    found = {
-        marker["_id"]: _marker_state(marker)
-        for marker in db[storage.LEDGER_PARTITIONS].find(query, _STAMP_FIELDS)
-    }
+    markers = db[storage.LEDGER_PARTITIONS].find(query, _STAMP_FIELDS).limit(MAX_STAMPED_PARTITIONS + 1)
+    found = {marker["_id"]: _marker_state(marker) for marker in markers}
+    if len(found) > MAX_STAMPED_PARTITIONS:
+        return None
     if counties is not None:
         for key in query["_id"]["$in"]:
             found.setdefault(key, ABSENT)

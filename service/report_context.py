@@ -1,17 +1,19 @@
 """The reads the county reports of one request share (:class:`ReportContext`), once per scope.
 
-With a :class:`service.report_cache.ReportCache`, the groupings of the derived ledger come from
-it while their county-months are unchanged.
+With a :class:`service.report_cache.ReportCache`, the groupings of the derived ledger and the
+canteens' purchase sums come from it while the county-months they were read from are unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from bson import ObjectId
+from flask import Flask
 from pymongo.database import Database
 
-from service import report_cache, storage
+from service import canteen_quota, report_cache, storage
 from service.report_pipelines import (
     household_totals_pipeline,
     monthly_pipeline,
@@ -45,16 +47,23 @@ class ReportContext:
     def _aggregate(self, collection: str, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return list(storage.aggregate(self.db[collection], pipeline))
 
-    def _derived(self, key: tuple, scope: ReportScope, read: Callable[[], Any]) -> Any:
-        """A grouping of the derived ledger, once per request, from the cache while it is current."""
+    def _kept(
+        self,
+        key: tuple,
+        stamp_key: tuple,
+        stamp: Callable[[], report_cache.Stamp | None],
+        read: Callable[[], Any],
+    ) -> Any:
+        """A read once per request, from the cache while the county-months ``stamp`` reads are unchanged."""
         if self.cache is None:
             return self._once(key, read)
-        # Read before any grouping of the scope is computed, so an entry is never newer than its stamp.
-        before = self._once(("stamp", scope), lambda: self._stamp(scope))
-        return self._once(
-            key,
-            lambda: self.cache.read_through((self.db.name, *key), before, read, lambda: self._stamp(scope)),
-        )
+        # Read before anything it covers is computed, so an entry is never newer than its stamp.
+        before = self._once(("stamp", *stamp_key), stamp)
+        return self._once(key, lambda: self.cache.read_through((self.db.name, *key), before, read, stamp))
+
+    def _derived(self, key: tuple, scope: ReportScope, read: Callable[[], Any]) -> Any:
+        """A grouping of the derived ledger, stamped by the scope's county-months."""
+        return self._kept(key, ("scope", scope), lambda: self._stamp(scope), read)
 
     def _stamp(self, scope: ReportScope) -> report_cache.Stamp | None:
         return report_cache.read_stamp(
@@ -92,9 +101,33 @@ class ReportContext:
             lambda: next(iter(self._aggregate(storage.OPERATOR_POOLS, pool_totals_pipeline(scope))), {}),
         )
 
+    def canteen_purchase_sums(self, canteen_ids: Iterable[ObjectId], year: int) -> dict[Any, dict[str, int]]:
+        """Per canteen, its ledger lines of ``year`` added up by the quota rule (``purchase_sums``).
+
+        Read from the raw ``sales``, written only under a mark of their county-month: stamped by
+        every county's county-months of the year, since a canteen buys from sellers of any county.
+        """
+        ids = tuple(sorted(set(canteen_ids)))
+        if not ids:
+            return {}
+        months = months_between(f"{year:04d}-01", f"{year:04d}-12")
+        return self._kept(
+            ("canteen_sums", ids, year),
+            ("every county", year),
+            lambda: report_cache.read_stamp(self.db, None, months),
+            lambda: canteen_quota.purchase_sums(
+                self._aggregate(storage.SALES, canteen_quota.sums_pipeline(ids, year)), year
+            ),
+        )
+
     def stale_partitions(self, scope: ReportScope) -> list[dict[str, str]]:
         """The county-months in scope whose figures are being recomputed."""
         return self._once(("stale", scope), lambda: _stale_partitions(self.db, scope))
+
+
+def for_app(db: Database, app: Flask) -> ReportContext:
+    """A context for one request, over the app's report cache in this process (none if it is off)."""
+    return ReportContext(db, cache=report_cache.for_app(app))
 
 
 def _stale_partitions(db: Database, scope: ReportScope) -> list[dict[str, str]]:

@@ -142,6 +142,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     LEDGER_PARTITIONS: [
         IndexModel([("dirty", ASCENDING), ("county_code", ASCENDING)], name="dirty_county"),
+        # The report cache stamps a year of every county's markers (a canteen buys from any county).
+        IndexModel([("month", ASCENDING), ("county_code", ASCENDING)], name="month_county"),
     ],
     COUNTERS: [
         # Staff list their counties' cabinets by cabinet number (_id).

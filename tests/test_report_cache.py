@@ -8,13 +8,14 @@ without it; results computed while a county-month was dirty or moved are never k
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from adapters.base import SaleLine
 from service import (
     benefit_links,
+    canteens,
     households,
     ledger,
     ledger_rebuilds,
@@ -25,6 +26,7 @@ from service import (
     reports,
 )
 from service.access import ADMIN, COUNTY_STAFF, Principal
+from service.api import reports as reports_api
 from service.ingest_scope import IngestScope
 from service.web import county_pages
 
@@ -136,6 +138,22 @@ def test_the_dashboard_page_is_served_from_the_cache(app, page_login, books):
     assert cache.hits > hits
 
 
+@pytest.mark.parametrize("name", ["summary", "monthly", "households", "products", "townships"])
+def test_the_report_routes_are_served_from_the_cache_and_show_the_next_change(app, db, login, books, name):
+    api = login("county_staff", county_codes=[A])
+    url, query = f"/api/v1/reports/{name}", {"from": "2024-01", "to": "2024-03"}
+    first = api.get(url, query_string=query).json
+    cache = app.extensions["report_cache"]
+    hits = cache.hits
+    assert api.get(url, query_string=query).json == first
+    assert cache.hits > hits
+    ingest([sale("counter", "T1", 5_000, FEB)], db)
+    app.config["REPORT_CACHE"] = False
+    uncached = api.get(url, query_string=query).json
+    app.config["REPORT_CACHE"] = True
+    assert api.get(url, query_string=query).json == uncached != first
+
+
 def test_the_switch_turns_the_cache_off(app):
     app.config["REPORT_CACHE"] = False
     assert report_cache.for_app(app) is None
@@ -196,6 +214,80 @@ def test_a_canteen_purchase_shows_on_the_next_dashboard(db, factory, books, cach
     canteen = factory.canteen(A, name="机关食堂", plans=[{"year": 2024, "food_total_fen": 1_000_000}])
     factory.canteen_purchase(canteen, product_id=books["product"]["_id"], amount_fen=30_000)
     assert assert_fresh(db, cache)["summary"]["sales_fen"] == 170_000
+
+
+# The canteens' quotas ---------------------------------------------------------------------------------
+
+B = "340823"
+SUMMER = date(2024, 6, 30)
+
+
+@pytest.fixture
+def canteen(factory, books):
+    made = factory.canteen(A, name="机关食堂", plans=[{"year": 2024, "food_total_fen": 1_000_000}])
+    factory.canteen_purchase(made, product_id=books["product"]["_id"], amount_fen=30_000, via_832=True)
+    return made
+
+
+def quota_report(db, cache, year: int = 2024) -> dict:
+    context = report_context.ReportContext(db, cache=cache)
+    report = canteens.county_quota_report(db, STAFF, A, year, today=SUMMER, context=context)
+    return {name: value for name, value in report.items() if name != "generated_at"}
+
+
+def assert_fresh_quotas(db, cache, year: int = 2024) -> dict:
+    cached = quota_report(db, cache, year)
+    assert cached == quota_report(db, None, year)
+    return cached
+
+
+def test_the_canteens_quotas_are_served_from_the_cache_and_equal_the_uncached_ones(db, canteen, cache):
+    first = assert_fresh_quotas(db, cache)
+    hits = cache.hits
+    assert quota_report(db, cache) == first
+    assert cache.hits > hits
+    assert first["totals"]["qualifying_fen"] == 30_000
+
+
+def test_a_canteen_purchase_shows_on_the_next_quota_report(db, factory, books, canteen, cache):
+    assert_fresh_quotas(db, cache)
+    factory.canteen_purchase(canteen, product_id=books["product"]["_id"], amount_fen=4_000, via_832=True)
+    assert assert_fresh_quotas(db, cache)["totals"]["qualifying_fen"] == 34_000
+
+
+def test_a_purchase_from_a_seller_of_another_county_shows_on_the_next_quota_report(
+    db, factory, canteen, cache
+):
+    assert_fresh_quotas(db, cache)
+    elsewhere = factory.product(county_code=B, status="certified", certified_at=SINCE)
+    factory.canteen_purchase(canteen, product_id=elsewhere["_id"], amount_fen=5_000, via_832=True)
+    assert db["sales"].count_documents({"buyer.unit_id": canteen["_id"], "county_code": B}) == 1
+    assert assert_fresh_quotas(db, cache)["totals"]["purchases_fen"] == 35_000
+
+
+def test_a_new_plan_and_a_new_canteen_show_on_the_next_quota_report(db, factory, canteen, cache):
+    assert_fresh_quotas(db, cache)
+    canteens.set_plan(db, ADMIN_ACTOR, canteen["_id"], 2024, {"food_total_fen": 2_000_000})
+    factory.canteen(A, name="学校食堂")
+    after = assert_fresh_quotas(db, cache)
+    assert after["totals"]["target_fen"] == 200_000
+    assert after["totals"]["canteens"] == 2
+
+
+def test_a_quota_read_while_a_partition_is_dirty_is_not_kept(db, canteen, cache):
+    partitions.mark_dirty(db, [(B, "2024-11")])
+    assert_fresh_quotas(db, cache)
+    assert len(cache) == 0 and cache.refused > 0
+
+
+def test_the_dashboard_counts_the_canteens_quota_from_the_cache(app, page_login, canteen):
+    browser = page_login("county_staff", county_codes=[A])
+    first = browser.text("/county/?from=2024-01&to=2024-03")
+    assert f'data-testid="quota-{canteen["_id"]}"' in first
+    cache = app.extensions["report_cache"]
+    hits = cache.hits
+    assert browser.text("/county/?from=2024-01&to=2024-03") == first
+    assert cache.hits >= hits + 5  # four groupings of the period and the canteens' sums
 
 
 # Never a stale entry -------------------------------------------------------------------------------------
@@ -278,7 +370,8 @@ def test_the_cache_drops_the_least_recently_used_past_its_limits():
     assert cache.get(("e",)) == (False, None)
 
 
-def test_the_dashboard_hook_uses_the_apps_cache(app):
+def test_the_pages_and_the_api_read_through_the_apps_cache(app, db):
     with app.app_context():
         assert report_cache.for_app(app) is report_cache.for_app(app)
-    assert county_pages.report_cache is report_cache
+        assert report_context.for_app(db, app).cache is report_cache.for_app(app)
+    assert county_pages.report_context is reports_api.report_context is report_context

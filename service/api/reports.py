@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from schemas.reports import (
     CategoryReportSchema,
     CertificationQueryArgsSchema,
@@ -19,7 +21,7 @@ from schemas.reports import (
     TownshipReportSchema,
     UnallocatedReportSchema,
 )
-from service import report_downloads, report_scope
+from service import report_context, report_downloads, report_scope
 from service.access import allow
 from service.api.openapi import XLSX_ALTERNATIVE
 from service.extensions import Blueprint
@@ -39,10 +41,13 @@ blp = Blueprint(
 
 
 def _respond(name: str, args: dict[str, Any]):
-    """The report as JSON, or as an xlsx attachment."""
+    """The report as JSON, or as an xlsx attachment; a report of a period reads through the report cache."""
+    db = get_db()
+    if report_downloads.REPORTS[name].periodic:
+        args = {**args, "context": report_context.for_app(db, current_app)}
     if args.pop("format", "json") == "xlsx":
-        return send_xlsx(*report_downloads.export(get_db(), principal(), name, **args))
-    return report_downloads.REPORTS[name].run(get_db(), principal(), **args)
+        return send_xlsx(*report_downloads.export(db, principal(), name, **args))
+    return report_downloads.REPORTS[name].run(db, principal(), **args)
 
 
 @blp.route("/summary", methods=["GET"])

@@ -12,7 +12,7 @@ from flask import current_app, render_template, request, url_for
 from pymongo.database import Database
 
 from schemas.reports import ReportQueryArgsSchema
-from service import canteens, report_cache, report_context, report_downloads, report_scope, reports, xlsx
+from service import canteens, report_context, report_downloads, report_scope, reports, xlsx
 from service.access import STAFF, Principal, allow
 from service.storage import get_db
 from service.web.canteen_pages import progress_bar
@@ -42,8 +42,12 @@ def dashboard():
     loaded, errors = query_args(ReportQueryArgsSchema())
     args = {name: loaded[name] for name in DASHBOARD_ARGS if name in loaded}
     db, actor = get_db(), current_principal()
-    sections = _reports(db, actor, args, every_household=wants_xlsx())
-    quota_reports = _canteen_quotas(db, actor, args.get("county_code"), sections["summary"]["to_month"])
+    # One context for every section: each read once, from the process's report cache while current.
+    context = report_context.for_app(db, current_app)
+    sections = _reports(db, actor, args, context, every_household=wants_xlsx())
+    quota_reports = _canteen_quotas(
+        db, actor, args.get("county_code"), sections["summary"]["to_month"], context
+    )
     if wants_xlsx():
         return _workbook(sections, quota_reports)
     trend = _trend(sections["summary"], sections["monthly"])
@@ -68,13 +72,18 @@ def dashboard():
     )
 
 
-def _reports(db: Database, actor: Principal, args: dict[str, Any], every_household: bool) -> dict[str, Any]:
+def _reports(
+    db: Database,
+    actor: Principal,
+    args: dict[str, Any],
+    context: report_context.ReportContext,
+    every_household: bool,
+) -> dict[str, Any]:
     """Each section's report, run as the API runs it (the household list only in full for the download).
 
     One context for all of them: they read each derived grouping of the period once between them,
     from the process's report cache while the period's county-months are unchanged.
     """
-    context = report_context.ReportContext(db, cache=report_cache.for_app(current_app))
     per_page = None if every_household else 1
     return {
         "summary": reports.summary(db, actor, context=context, **args),
@@ -88,12 +97,16 @@ def _reports(db: Database, actor: Principal, args: dict[str, Any], every_househo
 
 
 def _canteen_quotas(
-    db: Database, actor: Principal, county_code: str | None, to_month: str
+    db: Database,
+    actor: Principal,
+    county_code: str | None,
+    to_month: str,
+    context: report_context.ReportContext,
 ) -> list[dict[str, Any]]:
     """The canteens' progress in the year the period ends, per county (none for an admin's "every county")."""
     counties = [county_code] if county_code else list(actor.county_codes)
     year = int(to_month[:4])
-    return [canteens.county_quota_report(db, actor, county, year) for county in counties]
+    return [canteens.county_quota_report(db, actor, county, year, context=context) for county in counties]
 
 
 def _trend(summary: dict[str, Any], monthly: dict[str, Any]) -> dict[str, Any]:
