@@ -22,7 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from service import cli, http, import_runs, observability, storage, web
+    from service import cli, http, import_runs, observability, partitions, storage, web
     from service.api import register_blueprints
     from service.extensions import Api
 
@@ -50,6 +50,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         storage.ensure_indexes(db, embedded=app.extensions["storage"].embedded)
         # Alone on its database, this process knows every run still "running" lost its process.
         import_runs.mark_interrupted(db, all_running=app.extensions["storage"].embedded)
+        if app.extensions["storage"].embedded:
+            # ...and every ledger ticket not handed over: its operator-months are recomputed.
+            partitions.abandon_tickets(db)
         if not kept_data and _should_load_demo(app):
             from service import demo
 

@@ -6,13 +6,15 @@ matches them to products (service/catalogue_match.py), validates them
 (service/sale_lines.py), de-duplicates them on (county_code, channel,
 external_id) and writes them in batches (service/ledger_writes.py). Derived
 collections (daily sales rollups, operator pools, household income) are kept
-per county-month partition. An ingest marks the operator-months it touches
-(those of each line written and of the version it replaced) dirty on the
-partition's marker *before* its sales are written, so a crash in between leaves
-them dirty and the next ingest or ``flask --app service ledger rebuild`` repairs
-them, and again *after*, so a rebuild that summed the ledger before the write
-cannot clean them; then only those operator-months are recomputed
-(service/ledger_rebuilds.py, holding the partition's lease).
+per county-month partition. Before its sales are written, an ingest opens a
+ticket on each county-month it writes, listing the operator-months of each line
+written and of the version it replaced, so a crash in between leaves them to be
+recomputed by the next ingest or ``flask --app service ledger rebuild``; once
+written, exactly over the versions it read, it hands over the differences they
+make (service/ledger_session.py, service/ledger_deltas.py), and the partition's
+rebuild applies them, holding the partition's lease (service/ledger_rebuilds.py):
+a counter push costs the same in a month of ten thousand lines as in one of a
+million.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import RowError, SaleLine, Skipped
-from service import batching, ingest_scope, ledger_rebuilds, ledger_writes, partitions, sale_lines
+from service import (
+    batching,
+    ingest_scope,
+    ledger_rebuilds,
+    ledger_session,
+    ledger_writes,
+    partitions,
+    sale_lines,
+)
 from service.catalogue_match import Catalogue
 from service.clock import utcnow
 from service.ingest_result import IngestResult
@@ -54,8 +64,11 @@ def ingest(
     """
     result = result or IngestResult()
     catalogue = Catalogue(db)
-    for batch in batching.batched(lines, batch_size):
-        _ingest_batch(db, batch, scope, catalogue, result, dry_run=dry_run, run_id=run_id, actor=actor)
+    with ledger_session.session(db) as session:
+        for batch in batching.batched(lines, batch_size):
+            _ingest_batch(
+                db, batch, scope, catalogue, result, session, dry_run=dry_run, run_id=run_id, actor=actor
+            )
     if rebuild and not dry_run:
         # Also repair what an earlier crash or a catalogue change left dirty in this county.
         ledger_rebuilds.rebuild_partitions(
@@ -70,6 +83,7 @@ def _ingest_batch(
     scope: IngestScope,
     catalogue: Catalogue,
     result: IngestResult,
+    session: ledger_session.Session,
     *,
     dry_run: bool,
     run_id: ObjectId | None,
@@ -128,10 +142,16 @@ def _ingest_batch(
         pending.append(ledger_writes.Pending(line, document, stored, new=stored is None))
     if dry_run or not pending:
         return
-    # Dirty first: a crash after the sales are written still leaves the operator-months to rebuild.
-    partitions.mark_groups_dirty(db, groups)
-    ledger_writes.write(db, pending, scope, result, groups, run_id=run_id, actor=actor)
-    # And dirty again after: a rebuild that read the mark above but summed the ledger before this
-    # write can no longer clean them without these lines.
-    partitions.mark_groups_dirty(db, groups)
+    # Tickets first: a crash after the sales are written still leaves the operator-months to rebuild.
+    session.before_write(groups)
+    try:
+        exact = ledger_writes.write(db, pending, scope, result, groups, run_id=run_id, actor=actor)
+    except BaseException:
+        session.not_exact(groups)
+        raise
+    if exact:
+        session.written((item.stored, item.document) for item in pending)
+    else:
+        session.not_exact(groups)
+    session.after_write(groups)
     result.partitions |= set(groups)

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.database import Database
 
 from adapters.base import SaleLine
-from service import ledger_rollups, partitions, products, sale_lines, storage
+from service import ledger_deltas, ledger_rollups, ledger_session, partitions, products, sale_lines, storage
 from service.catalogue_match import Catalogue
+from service.clock import utcnow
+
+log = logging.getLogger(__name__)
 
 # Unmatched lines re-resolved against the catalogue at a time.
 REMATCH_BATCH = 5000
@@ -31,10 +35,11 @@ _deferring: contextvars.ContextVar[bool] = contextvars.ContextVar("deferring_reb
 
 @contextlib.contextmanager
 def deferred_rebuilds(db: Database) -> Iterator[None]:
-    """Many ingests (a bulk load), one rebuild per touched county-month at the end."""
+    """Many ingests (a bulk load) in one session, one rebuild per touched county-month at the end."""
     token = _deferring.set(True)
     try:
-        yield
+        with ledger_session.session(db):
+            yield
     finally:
         _deferring.reset(token)
     rebuild(db)
@@ -55,13 +60,14 @@ MAX_ROUNDS = 20
 
 
 def rebuild_partition(db: Database, county_code: str, month: str, *, full: bool = True) -> dict[str, int]:
-    """Recompute one county-month from the raw ledger and the catalogue as they are now.
+    """Bring one county-month up to date with the raw ledger and the catalogue as they are now.
 
-    With ``full=False``, only what its marker asks for: the operator-months ingests listed, or the
-    whole partition if a correction marked it (``mark_dirty``). If another rebuild holds the
-    partition, this one returns at once (``{"busy": 1}``) and leaves the partition dirty: the
-    holder cleans it only if its generation did not change while it worked, and otherwise works
-    again from the marker as it is then, so whatever was marked before this call is included.
+    With ``full=False``, only what its marker asks for: the differences ingests handed over, the
+    operator-months marked dirty, or the whole partition if a correction marked it (``mark_dirty``).
+    If another rebuild holds the partition, this one returns at once (``{"busy": 1}``) and leaves
+    it dirty: the holder cleans it only if its generation did not change while it worked, and
+    otherwise works again from the marker as it is then, so whatever was marked or handed over
+    before this call is included.
     """
     owner = uuid.uuid4().hex
     marker = partitions.acquire_lease(db, county_code, month, owner)
@@ -72,14 +78,14 @@ def rebuild_partition(db: Database, county_code: str, month: str, *, full: bool 
     try:
         for round_number in range(1, MAX_ROUNDS + 1):
             generation = marker["generation"]
-            counts = _recompute(
+            counts, tickets_left = _round(
                 db, county_code, month, owner, marker, whole=full or partitions.needs_full(marker)
             )
-            if partitions.release_clean(db, county_code, month, owner, generation):
+            if partitions.release_clean(db, county_code, month, owner, generation, tickets_left=tickets_left):
                 released = True
                 return {**counts, "rounds": round_number} if round_number > 1 else counts
             # Marked again while we worked: the lines written meanwhile may be missing; once more.
-            marker = partitions.renew_lease(db, county_code, month, owner)
+            marker = partitions.next_round(db, county_code, month, owner)
             full = False
         return {**counts, "rounds": MAX_ROUNDS, "left_dirty": 1}
     except partitions.LeaseLost:
@@ -90,31 +96,91 @@ def rebuild_partition(db: Database, county_code: str, month: str, *, full: bool 
             partitions.release(db, county_code, month, owner)
 
 
-def _recompute(
+def _round(
     db: Database, county_code: str, month: str, owner: str, marker: dict[str, Any], *, whole: bool
-) -> dict[str, int]:
-    """One round under the lease: the whole partition, or the operator-months its marker lists."""
-    refreshed = 0
-    operator_ids: list[ObjectId | None] | None = None
-    if whole:
-        refreshed = _refresh_lines(db, county_code, month)
-    else:
-        operator_ids = list(marker.get("dirty_groups") or [])
-        if not operator_ids:
-            return {"groups": 0}
-    derived = ledger_rollups.compute_partition(db, county_code, month, operator_ids)
-    ledger_rollups.replace_partition(
+) -> tuple[dict[str, int], bool]:
+    """One round under the lease: apply the differences handed over, recompute from the lines what
+    the marker says must be (the whole partition, dirty operator-months, tickets abandoned, what a
+    holder that died was changing); and whether tickets are still open."""
+    tickets = marker.get("tickets") or {}
+    ready = sorted(ticket for ticket, entry in tickets.items() if entry.get("ready"))
+    abandoned_since = utcnow() - timedelta(seconds=partitions.TICKET_SECONDS)
+    abandoned = sorted(
+        ticket
+        for ticket, entry in tickets.items()
+        if not entry.get("ready") and _aware(entry["at"]) <= abandoned_since
+    )
+    died = marker.get("applying")
+    if died is not None and died.get("owner") != owner:
+        whole = whole or bool(died.get("whole"))
+    scratch: set[Any] = set(marker.get("dirty_groups") or [])
+    for ticket in abandoned:
+        scratch |= set(tickets[ticket].get("groups", []))
+    if died is not None and died.get("owner") != owner:
+        scratch |= set(died.get("groups", []))
+    handed = {group for ticket in ready for group in tickets[ticket].get("groups", [])}
+    partitions.begin_round(
         db,
         county_code,
         month,
-        derived,
-        before_write=lambda: partitions.renew_lease(db, county_code, month, owner),
-        operator_ids=operator_ids,
+        owner,
+        [*ready, *abandoned],
+        {"whole": whole, "groups": sorted(scratch | handed, key=str)},
     )
-    sizes = {name: len(documents) for name, documents in derived.items()}
-    if operator_ids is None:
-        return {"lines_refreshed": refreshed, **sizes}
-    return {"groups": len(operator_ids), **sizes}
+
+    def before_write() -> None:
+        partitions.renew_lease(db, county_code, month, owner)
+
+    counts: dict[str, int] = {}
+    if whole:
+        counts["lines_refreshed"] = _refresh_lines(db, county_code, month)
+        counts.update(_recompute(db, county_code, month, None, before_write))
+    elif scratch:
+        counts.update(_recompute(db, county_code, month, scratch, before_write))
+        counts["groups"] = len(scratch)
+    if ready:
+        deltas = {} if whole else ledger_deltas.summed(ledger_deltas.kept(db, county_code, month, ready))
+        deltas = ledger_deltas.without_operators(deltas, scratch)
+        try:
+            if deltas:
+                counts.update(ledger_deltas.apply(db, county_code, month, deltas, before_write))
+        except ledger_deltas.Inconsistent:
+            # The stored rows did not hold what the differences assume: recompute from the lines.
+            log.warning("ledger deltas of %s %s did not fit; recomputing from the lines", county_code, month)
+            scratch |= ledger_deltas.operators_of(deltas)
+            counts.update(
+                _recompute(db, county_code, month, ledger_deltas.operators_of(deltas), before_write)
+            )
+        counts["deltas"] = len(ready)
+    taken = []
+    if whole or scratch:
+        taken = partitions.take_off_tickets(db, county_code, month, owner, None if whole else scratch)
+    ledger_deltas.discard(db, county_code, month, [*ready, *abandoned, *taken])
+    left = partitions.renew_lease(db, county_code, month, owner).get("tickets") or {}
+    if not counts:
+        counts["groups"] = 0
+    return counts, bool(left)
+
+
+def _aware(moment: datetime) -> datetime:
+    # Servers hand datetimes back naive unless the client is tz_aware; they are always UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _recompute(
+    db: Database,
+    county_code: str,
+    month: str,
+    operator_ids: set[Any] | None,
+    before_write: Callable[[], None],
+) -> dict[str, int]:
+    """Recompute the whole partition (None) or these operator-months of it from the lines."""
+    groups = None if operator_ids is None else sorted(operator_ids, key=str)
+    derived = ledger_rollups.compute_partition(db, county_code, month, groups)
+    ledger_rollups.replace_partition(
+        db, county_code, month, derived, before_write=before_write, operator_ids=groups
+    )
+    return {name: len(documents) for name, documents in derived.items()}
 
 
 def _refresh_lines(db: Database, county_code: str, month: str) -> int:

@@ -47,6 +47,10 @@ def row_id(name: str, row: dict[str, Any]) -> str:
     return f"{row['county_code']}:{row['month']}:{digest}"
 
 
+def with_ids(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"_id": row_id(name, row), **row} for row in rows]
+
+
 def _group_match(county_code: str, month: str, operator_ids: Iterable[Any] | None) -> dict[str, Any]:
     """A county-month, or only these operator-months of it (``None`` stands for unmatched lines)."""
     match: dict[str, Any] = {"county_code": county_code, "month": month}
@@ -254,6 +258,25 @@ def allocate(
     return pools, incomes
 
 
+def share_pools(
+    db: Database, county_code: str, month: str, sources: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pools of these sources' operators and the households' shares, with their ``_id``s, from
+    the benefit links and households as they are now."""
+    operator_ids = {source["operator_id"] for source in sources}
+    links = list(db[storage.BENEFIT_LINKS].find(links_query(operator_ids, month))) if operator_ids else []
+    household_ids = sorted({link["household_id"] for link in links})
+    households = {
+        household["_id"]: household
+        for household in db[storage.HOUSEHOLDS].find(
+            {"_id": {"$in": household_ids}},
+            {"household_no": 1, "county_code": 1, "township_code": 1, "members": 1},
+        )
+    }
+    pools, incomes = allocate(county_code, month, sources, links, households)
+    return with_ids(storage.OPERATOR_POOLS, pools), with_ids(storage.HOUSEHOLD_INCOME, incomes)
+
+
 def compute_partition(
     db: Database, county_code: str, month: str, operator_ids: Iterable[Any] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
@@ -268,24 +291,13 @@ def compute_partition(
             db[storage.SALES], pool_sources_pipeline(county_code, month, operator_ids)
         )
     ]
-    operator_ids = {source["operator_id"] for source in sources}
-    links = list(db[storage.BENEFIT_LINKS].find(links_query(operator_ids, month))) if operator_ids else []
-    household_ids = sorted({link["household_id"] for link in links})
-    households = {
-        household["_id"]: household
-        for household in db[storage.HOUSEHOLDS].find(
-            {"_id": {"$in": household_ids}},
-            {"household_no": 1, "county_code": 1, "township_code": 1, "members": 1},
-        )
-    }
-    pools, incomes = allocate(county_code, month, sources, links, households)
-    derived = {
-        storage.SALES_DAILY: daily,
-        storage.SALES_MONTHLY: monthly_rows(daily),
+    pools, incomes = share_pools(db, county_code, month, sources)
+    return {
+        storage.SALES_DAILY: with_ids(storage.SALES_DAILY, daily),
+        storage.SALES_MONTHLY: with_ids(storage.SALES_MONTHLY, monthly_rows(daily)),
         storage.OPERATOR_POOLS: pools,
         storage.HOUSEHOLD_INCOME: incomes,
     }
-    return {name: [{"_id": row_id(name, row), **row} for row in rows] for name, rows in derived.items()}
 
 
 def replace_partition(
@@ -296,7 +308,8 @@ def replace_partition(
     before_write: Callable[[], object] | None = None,
     operator_ids: Iterable[Any] | None = None,
 ) -> None:
-    """Make a partition's stored rows (or those of these operator-months) exactly ``derived``.
+    """Make a partition's stored rows (or those of these operator-months) exactly ``derived`` (in the
+    collections it names).
 
     Rows are keyed by ``_id`` (``row_id``): the rows no longer derived are deleted first, then each
     changed or new row is replaced in place (upserted), one collection after another, so a reader
@@ -308,6 +321,8 @@ def replace_partition(
     # Every write names the derived collections' shard key (county_code, month).
     shard = {"county_code": county_code, "month": month}
     for name in DERIVED:
+        if name not in derived:
+            continue
         if before_write is not None:
             before_write()
         collection = db[name]

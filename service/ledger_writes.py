@@ -59,8 +59,9 @@ def write(
     *,
     run_id: ObjectId | None,
     actor: str | None,
-) -> None:
-    """Write a batch, each line over exactly the version this ingest read (or as new).
+) -> bool:
+    """Write a batch, each line over exactly the version this ingest read (or as new); True if
+    every line landed at the first attempt, over exactly the version in its ``Pending``.
 
     A line another ingest inserted or changed meanwhile is looked up again, the operator-month of
     the version found is marked dirty, and the write is tried again over that version; so the
@@ -68,7 +69,7 @@ def write(
     another operator's line. Each version replaced is kept first, and confirmed once replaced.
     """
     sales = db[storage.SALES]
-    for _attempt in range(MAX_WRITE_ATTEMPTS):
+    for attempt in range(MAX_WRITE_ATTEMPTS):
         # Each attempt's writes carry their own id: the one way to tell afterwards which of them landed.
         write_id = uuid.uuid4().hex
         now = utcnow()
@@ -94,10 +95,10 @@ def write(
             db, [item for item in trying if item.stored is not None], kept, write_id, missed, run_id, actor
         )
         if not missed:
-            return
+            return attempt == 0
         pending = _replaced_meanwhile(db, pending, scope, result, groups)
         if not pending:
-            return
+            return False
     raise RuntimeError(f"sale lines kept changing under this ingest ({len(pending)} not written)")
 
 
@@ -124,14 +125,14 @@ def _confirm_replaced(
     )
 
 
+# What tells one version of a line from another: what the source said (fingerprint) and what the
+# catalogue made of it (a correction's rebuild refreshes these without a new fingerprint).
+VERSION_FIELDS = ("fingerprint", "operator_id", "product_id", "month", "certified", "poor_income_fen")
+
+
 def _version_filter(stored: dict[str, Any]) -> dict[str, Any]:
-    """A line's shard key and the version read: the update misses if another ingest changed it."""
-    return {
-        **sale_lines.line_filter(stored),
-        "fingerprint": stored.get("fingerprint"),
-        "operator_id": stored.get("operator_id"),
-        "month": stored["month"],
-    }
+    """A line's shard key and the version read: the update misses if anything changed it since."""
+    return {**sale_lines.line_filter(stored), **{name: stored.get(name) for name in VERSION_FIELDS}}
 
 
 def _replaced_meanwhile(
@@ -168,7 +169,7 @@ def _replaced_meanwhile(
 
 
 def _same_version(stored: dict[str, Any], document: dict[str, Any]) -> bool:
-    return all(stored.get(name) == document[name] for name in ("fingerprint", "operator_id", "month"))
+    return all(stored.get(name) == document[name] for name in VERSION_FIELDS)
 
 
 def existing_lines(
@@ -182,13 +183,11 @@ def existing_lines(
     for channel, external_ids in by_channel.items():
         cursor = db[storage.SALES].find(
             {"county_code": county_code, "channel": channel, "external_id": {"$in": external_ids}},
+            # The version's key and what it counts for in the derived figures (ledger_deltas).
             {
-                "county_code": 1,
-                "channel": 1,
-                "external_id": 1,
-                "fingerprint": 1,
-                "month": 1,
-                "operator_id": 1,
+                **dict.fromkeys(sale_lines.LINE_KEY, 1),
+                **dict.fromkeys(VERSION_FIELDS, 1),
+                **dict.fromkeys(("day", "matched", "buyer.unit_id", "amount_fen", "quantity"), 1),
             },
         )
         for document in cursor:

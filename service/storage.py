@@ -40,6 +40,8 @@ SALES_MONTHLY = "sales_monthly"
 OPERATOR_POOLS = "operator_pools"
 HOUSEHOLD_INCOME = "household_income"
 LEDGER_PARTITIONS = "ledger_partitions"
+# An ingest's differences to the derived figures of one county-month, until a rebuild applies them.
+LEDGER_DELTAS = "ledger_deltas"
 # The versions of sale lines a re-import replaced, whole, with who replaced them and when.
 SALE_LINE_VERSIONS = "sale_line_versions"
 PRODUCTS = "products"

@@ -6,11 +6,22 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime
 
+import pytest
+import time_machine
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import SaleLine
-from service import ledger, ledger_rebuilds, ledger_rollups, partitions, reconcile, storage
+from service import (
+    ledger,
+    ledger_deltas,
+    ledger_rebuilds,
+    ledger_rollups,
+    ledger_session,
+    partitions,
+    reconcile,
+    storage,
+)
 from service.ingest_scope import IngestScope
 from tests.conftest import _drop, make_test_app
 from tests.factories import Factory
@@ -48,7 +59,19 @@ def _recorded_groups(monkeypatch) -> list:
     return calls
 
 
-def test_an_ingest_recomputes_only_the_operator_month_of_its_lines(db, certified, factory, monkeypatch):  # noqa: F811
+def _recorded_deltas(monkeypatch) -> list:
+    applied = []
+    real = ledger_deltas.apply
+
+    def recording(db, county_code, month, deltas, before_write):
+        applied.append(sorted(str(operator_id) for operator_id in ledger_deltas.operators_of(deltas)))
+        return real(db, county_code, month, deltas, before_write)
+
+    monkeypatch.setattr(ledger_deltas, "apply", recording)
+    return applied
+
+
+def test_an_ingest_applies_its_differences_and_recomputes_nothing(db, certified, factory, monkeypatch):  # noqa: F811
     other = factory.operator(COUNTY)
     factory.product(other["_id"], channel_skus=[{"channel": "jd", "sku": "OTHER"}])
     ledger.ingest(
@@ -56,18 +79,25 @@ def test_an_ingest_recomputes_only_the_operator_month_of_its_lines(db, certified
     )
     untouched = db[storage.SALES_DAILY].find_one({"operator_id": other["_id"]})
     calls = _recorded_groups(monkeypatch)
+    applied = _recorded_deltas(monkeypatch)
     ledger.ingest(db, [line("A-2", 2_000)], IngestScope(COUNTY))
-    assert calls == [[str(certified["operator"]["_id"])]]
+    assert calls == []
+    assert applied == [[str(certified["operator"]["_id"])]]
     assert db[storage.SALES_DAILY].find_one({"operator_id": other["_id"]}) == untouched
     assert reconcile.verify(db)[1] == []
     assert partitions.dirty_partitions(db) == []
+    assert db[storage.LEDGER_DELTAS].count_documents({}) == 0
+    assert (
+        "tickets" not in db[storage.LEDGER_PARTITIONS].find_one()
+        or not db[storage.LEDGER_PARTITIONS].find_one()["tickets"]
+    )
 
 
 def test_unmatched_lines_are_a_group_of_their_own(db, certified, monkeypatch):  # noqa: F811
     ledger.ingest(db, [line("A-1")], IngestScope(COUNTY))
-    calls = _recorded_groups(monkeypatch)
+    applied = _recorded_deltas(monkeypatch)
     ledger.ingest(db, [line("U-1", 300, sku="NOPE")], IngestScope(COUNTY))
-    assert calls == [["None"]]
+    assert applied == [["None"]]
     assert reconcile.verify(db)[1] == []
 
 
@@ -88,14 +118,76 @@ def test_a_line_moved_to_another_operator_and_month_is_taken_out_of_the_first(db
     assert reconcile.verify(db)[1] == []
 
 
-def test_a_crash_after_the_write_leaves_its_operator_months_listed_for_the_next_rebuild(db, certified):  # noqa: F811
+def test_an_ingest_that_stops_before_rebuilding_leaves_its_differences_handed_over(db, certified):  # noqa: F811
     ledger.ingest(db, [line("A-1")], IngestScope(COUNTY), rebuild=False)  # and then the worker dies
     marker = db[storage.LEDGER_PARTITIONS].find_one({"_id": f"{COUNTY}:{MONTH}"})
     assert marker["dirty"] is True and marker["full"] is False
-    assert marker["dirty_groups"] == [certified["operator"]["_id"]]
-    assert ledger_rebuilds.rebuild(db)[0][2]["groups"] == 1
+    [ticket] = marker["tickets"].values()
+    assert ticket["ready"] is True and ticket["groups"] == [certified["operator"]["_id"]]
+    assert ledger_rebuilds.rebuild(db)[0][2]["deltas"] == 1
     assert partitions.dirty_partitions(db) == []
     assert reconcile.verify(db)[1] == []
+
+
+def test_a_ticket_never_handed_over_is_recomputed_once_abandoned(db, certified, monkeypatch):  # noqa: F811
+    """The worker dies after writing its lines, before handing its differences over."""
+    monkeypatch.setattr(ledger_session.Session, "hand_over", lambda self: set(self.groups))
+    with time_machine.travel(datetime(2024, 4, 1, 8, tzinfo=UTC), tick=False):
+        ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY), rebuild=False)
+    monkeypatch.undo()
+    with time_machine.travel(datetime(2024, 4, 1, 8, 4, tzinfo=UTC), tick=False):
+        assert ledger_rebuilds.rebuild(db)[0][2] == {"groups": 0}  # its owner may still be writing
+        assert partitions.dirty_partitions(db) == [(COUNTY, MONTH)]
+    with time_machine.travel(datetime(2024, 4, 1, 8, 6, tzinfo=UTC), tick=False):
+        assert ledger_rebuilds.rebuild(db)[0][2]["groups"] == 1
+        assert partitions.dirty_partitions(db) == []
+    assert reconcile.verify(db)[1] == []
+    assert (
+        db[storage.SALES_MONTHLY].find_one({"operator_id": certified["operator"]["_id"]})["sales_fen"]
+        == 10_000
+    )
+
+
+def test_a_ticket_taken_off_by_a_rebuild_is_recomputed_not_applied(db, certified, monkeypatch):  # noqa: F811
+    """A full rebuild runs while an ingest is between writing its lines and handing over."""
+    real = ledger_session.Session.hand_over
+
+    def rebuild_first(self):
+        partitions.mark_dirty(db, [(COUNTY, MONTH)])
+        ledger_rebuilds.rebuild_partition(db, COUNTY, MONTH)
+        return real(self)
+
+    monkeypatch.setattr(ledger_session.Session, "hand_over", rebuild_first)
+    ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY))
+    monkeypatch.undo()
+    assert partitions.dirty_partitions(db) == []
+    assert reconcile.verify(db)[1] == []
+    assert (
+        db[storage.SALES_MONTHLY].find_one({"operator_id": certified["operator"]["_id"]})["sales_fen"]
+        == 10_000
+    )
+
+
+def test_a_rebuild_dying_mid_apply_leaves_its_operator_months_to_recompute(db, certified, monkeypatch):  # noqa: F811
+    ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY))
+    real = ledger_deltas.apply
+
+    def dies_half_way(db_, county_code, month, deltas, before_write):
+        db_[storage.SALES_MONTHLY].update_many({}, {"$inc": {"sales_fen": 500}})
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(ledger_deltas, "apply", dies_half_way)
+    with pytest.raises(RuntimeError):
+        ledger.ingest(db, [line("A-2", 500)], IngestScope(COUNTY))
+    monkeypatch.setattr(ledger_deltas, "apply", real)
+    marker = db[storage.LEDGER_PARTITIONS].find_one({"_id": f"{COUNTY}:{MONTH}"})
+    assert marker["applying"]["groups"] == [certified["operator"]["_id"]]
+    ledger_rebuilds.rebuild(db)
+    assert reconcile.verify(db)[1] == []
+    assert (
+        db[storage.SALES_MONTHLY].find_one({"operator_id": certified["operator"]["_id"]})["sales_fen"]
+        == 10_500
+    )
 
 
 def test_a_correction_still_rebuilds_the_whole_partition(db, certified, monkeypatch):  # noqa: F811
