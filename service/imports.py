@@ -33,6 +33,7 @@ from service import (
     import_runs,
     ledger,
     ledger_rebuilds,
+    ledger_session,
     operators,
     pending_uploads,
     spreadsheets,
@@ -185,13 +186,15 @@ def _ingest(
 ) -> None:
     """Hand the lines to the ledger a batch at a time; the run's counts and skipped reasons are
     those of whole batches, so a run that fails part-way says exactly what it wrote."""
-    for batch in batching.batched(lines, INGEST_BATCH):
-        ledger.ingest(
-            db, batch, scope, dry_run=dry_run, run_id=run_id, actor=actor, rebuild=False, result=result
-        )
-        for item in batch:
-            if isinstance(item, Skipped):
-                tally.skip(item.reason)
+    # One ticket per county-month for the whole run, its differences handed over once at the end.
+    with ledger_session.session(db):
+        for batch in batching.batched(lines, INGEST_BATCH):
+            ledger.ingest(
+                db, batch, scope, dry_run=dry_run, run_id=run_id, actor=actor, rebuild=False, result=result
+            )
+            for item in batch:
+                if isinstance(item, Skipped):
+                    tally.skip(item.reason)
     # The rebuild an ingest ends with: the partitions written, and any the county has left dirty.
     ledger.ingest(db, (), scope, dry_run=dry_run, run_id=run_id, result=result)
 
