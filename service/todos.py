@@ -95,9 +95,12 @@ def unmatched_skus(db: Database, actor: Principal, cache: report_cache.ReportCac
     return Todo("unmatched", "未匹配商品", found, "import_pages.unmatched")
 
 
-def canteens_behind(db: Database, actor: Principal) -> Todo:
+def canteens_behind(db: Database, actor: Principal, cache: report_cache.ReportCache | None = None) -> Todo:
+    # The canteens' purchase sums are kept in the reports' cache while their county-months are unchanged.
+    context = report_context.ReportContext(db, cache)
     count = sum(
-        canteens.county_quota_report(db, actor, county)["totals"]["behind"] for county in actor.county_codes
+        canteens.county_quota_report(db, actor, county, context=context)["totals"]["behind"]
+        for county in actor.county_codes
     )
     args = {"status": canteens.BEHIND}
     return Todo("canteens_behind", "食堂进度滞后", count, "county_canteen_pages.canteens", args)
@@ -124,7 +127,7 @@ def staff_todos(db: Database, actor: Principal, cache: report_cache.ReportCache 
     ]
     # Unmatched sales and canteen reports are read county by county; an admin names one on the page.
     if actor.county_codes:
-        found += [unmatched_skus(db, actor, cache), canteens_behind(db, actor)]
+        found += [unmatched_skus(db, actor, cache), canteens_behind(db, actor, cache)]
     found += [stale_figures(db, actor), interrupted_imports(db, actor)]
     return found
 
