@@ -218,7 +218,9 @@ class StatusTable:
 
 def unknown_status(header: str, status: str) -> str:
     """The reason a row with a status no table knows is set aside (a run counts rows by it)."""
-    return f"{header}: unknown status {quoted(status)}"
+    return Coded(
+        "skip.unknown_status", f"{header}: unknown status {quoted(status)}", column=header, status=status
+    )
 
 
 @dataclass(frozen=True)
@@ -594,8 +596,13 @@ class ExportAdapter:
     @staticmethod
     def reason(header: str, status: str, outcome: Outcome) -> str:
         if outcome is PENDING:
-            return f"{header} {status}: not yet a sale; a later export imports it."
-        return f"{header} {status}: not a sale."
+            return Coded(
+                "skip.pending",
+                f"{header} {status}: not yet a sale; a later export imports it.",
+                column=header,
+                status=status,
+            )
+        return Coded("skip.not_a_sale", f"{header} {status}: not a sale.", column=header, status=status)
 
     def _lines(
         self, read: list[Item | tuple[dict[str, Any], Outcome, int]], layout: Layout, *, grouped: bool

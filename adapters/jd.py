@@ -42,6 +42,7 @@ from adapters.common import (
     quantity,
     status_key,
 )
+from adapters.errors import Coded
 from adapters.quoting import quoted
 from adapters.tabular import Row
 
@@ -142,7 +143,11 @@ class JdAdapter(ExportAdapter):
         if status_key(status).startswith(DELETED):
             return (
                 SKIPPED,
-                f"订单状态 {quoted(status)}: a deleted order (e.g. split into new orders), not a sale.",
+                Coded(
+                    "skip.deleted",
+                    f"订单状态 {quoted(status)}: a deleted order (e.g. split into new orders), not a sale.",
+                    status=status,
+                ),
             )
         return super().outcome(status, listed, row)
 

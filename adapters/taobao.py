@@ -62,7 +62,7 @@ from adapters.common import (
     status_key,
     stopped_at,
 )
-from adapters.errors import FileRefused
+from adapters.errors import Coded, FileRefused
 from adapters.quoting import quoted
 from adapters.tabular import Row
 from adapters.xlsx_reader import DEFAULT_LIMITS, ReadLimits
@@ -183,7 +183,11 @@ class TaobaoAdapter(ExportAdapter):
         if status_key(status) == CLOSED and not row.get(PAID_AT):
             return (
                 SKIPPED,
-                f"{STATUSES.header} {CLOSED} without {PAID_AT}: closed before payment, not a sale.",
+                Coded(
+                    "skip.closed_unpaid",
+                    f"{STATUSES.header} {CLOSED} without {PAID_AT}: closed before payment, not a sale.",
+                    status=CLOSED,
+                ),
             )
         return super().outcome(status, listed, row)
 

@@ -35,6 +35,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from adapters.base import RowError, SaleLine, Skipped, register
+from adapters.errors import Coded
 from adapters.quoting import quoted
 from adapters.tabular import SHANGHAI, parse_local_datetime, parse_yuan_to_fen
 
@@ -216,10 +217,19 @@ def order_line(order: Any, row: int | None = None) -> Item:
     status = _text(order, "status")
     try:
         if status in UNPAID_STATUSES:
-            return Skipped(row, f"status {status}: not paid, not a sale.")
+            return Skipped(
+                row, Coded("skip.unpaid", f"status {status}: not paid, not a sale.", status=status)
+            )
         if status in CLOSED_STATUSES:
             if _text(order, "pay_time") is None:
-                return Skipped(row, f"status {status}: closed before payment, not a sale.")
+                return Skipped(
+                    row,
+                    Coded(
+                        "skip.closed_unpaid",
+                        f"status {status}: closed before payment, not a sale.",
+                        status=status,
+                    ),
+                )
             # Closed after payment (refunded): the line stays with its quantity and a zero amount, exactly as
             # the export adapter writes it, so file and API imports of one order agree.
             quantity, amount_fen = _quantity(order), 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, ObjectIdField, PageArgsSchema
 from service.access import ROLES
 from service.accounts import MIN_PASSWORD_LENGTH
@@ -38,7 +39,9 @@ class TokenSchema(BaseSchema):
 class UserCreateSchema(BaseSchema):
     username = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{3,64}$", error="3–64 letters, digits or _.@-"),
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_.@-]{3,64}$", error=Coded("account.bad_username", "3–64 letters, digits or _.@-")
+        ),
     )
     display_name = fields.String(validate=validate.Length(max=100))
     password = fields.String(

@@ -11,6 +11,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from marshmallow import fields, validate
 
+from adapters.errors import Coded
 from adapters.tabular import MAX_AMOUNT_FEN
 
 # Every date and time a request may carry lies in these bounds; beyond them is a typo, and the extremes
@@ -26,10 +27,19 @@ class DateRange(validate.Validator):
     def __call__(self, value: Any) -> Any:
         day = value.date() if isinstance(value, datetime) else value
         if not FIRST_DAY <= day <= LAST_DAY:
-            raise ma.ValidationError(f"A date between {FIRST_DAY} and {LAST_DAY}.")
+            raise ma.ValidationError(
+                Coded(
+                    "date.range",
+                    f"A date between {FIRST_DAY} and {LAST_DAY}.",
+                    first=str(FIRST_DAY),
+                    last=str(LAST_DAY),
+                )
+            )
         offset = value.utcoffset() if isinstance(value, datetime) else None
         if offset is not None and not MIN_OFFSET <= offset <= MAX_OFFSET:
-            raise ma.ValidationError("A time zone offset between -12:00 and +14:00.")
+            raise ma.ValidationError(
+                Coded("date.bad_offset", "A time zone offset between -12:00 and +14:00.")
+            )
         return value
 
 
@@ -63,7 +73,7 @@ class BaseSchema(ma.Schema):
 class ObjectIdField(fields.Field):
     """A MongoDB ObjectId, written as its 24-character hex string."""
 
-    default_error_messages = {"invalid": "Not a valid id."}
+    default_error_messages = {"invalid": Coded("field.not_an_id", "Not a valid id.")}
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else str(value)
@@ -96,7 +106,10 @@ COUNTY_CODE = re.compile(r"^\d{6}$")
 def CountyCode(**kwargs: Any) -> fields.String:
     """A 6-digit county code (GB/T 2260), e.g. 340722 枞阳县."""
     return fields.String(
-        validate=validate.Regexp(COUNTY_CODE, error="Must be a 6-digit county code."), **kwargs
+        validate=validate.Regexp(
+            COUNTY_CODE, error=Coded("field.county_code", "Must be a 6-digit county code.")
+        ),
+        **kwargs,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema
 from schemas.households import ImportErrorSchema
 from schemas.operators import ActorSchema
@@ -97,7 +98,9 @@ class CanteenPlanPutSchema(BaseSchema):
     reserve_ratio_bp = fields.Integer(
         strict=True,
         load_default=FLOOR_RATIO_BP,
-        validate=validate.Range(min=1, max=10000, error="From 1 to 10000 basis points."),
+        validate=validate.Range(
+            min=1, max=10000, error=Coded("canteen.ratio_range", "From 1 to 10000 basis points.")
+        ),
         metadata={
             "description": (
                 "Reserved share in basis points: from 2021 at least 1000 (the 10% floor of 财库〔2021〕19号) "
@@ -325,9 +328,14 @@ class CanteenPurchaseCreateSchema(BaseSchema):
     @validates_schema
     def _one_operator(self, data, **kwargs):
         if data.get("operator_uscc") and data.get("operator_id"):
-            raise ValidationError("Give operator_uscc or operator_id, not both.", "operator_id")
+            raise ValidationError(
+                Coded("canteen_purchase.supplier_twice", "Give operator_uscc or operator_id, not both."),
+                "operator_id",
+            )
         if data.get("channel") and not data.get("sku"):
-            raise ValidationError("A channel only goes with a sku.", "channel")
+            raise ValidationError(
+                Coded("product.channel_without_sku", "A channel only goes with a sku."), "channel"
+            )
 
 
 class CanteenPurchaseQueryArgsSchema(PageArgsSchema):

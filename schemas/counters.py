@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from adapters.counter import CABINET_NO
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, PageArgsSchema
 from service.counters import KINDS, MAX_LOCATION_LENGTH, MAX_NAME_LENGTH, STATUSES
 
@@ -47,7 +48,9 @@ class CounterWithSecretSchema(CounterSchema):
 class CounterCreateSchema(BaseSchema):
     cabinet_no = fields.String(
         required=True,
-        validate=validate.Regexp(CABINET_NO, error="1–64 letters, digits, '-' or '_'."),
+        validate=validate.Regexp(
+            CABINET_NO, error=Coded("counter.bad_cabinet_no", "1–64 letters, digits, '-' or '_'.")
+        ),
         metadata={"description": "扶贫网机柜编号."},
     )
     name = fields.String(required=True, validate=_NAME)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, ObjectIdField, PageArgsSchema
 from service.households import MAX_MEMBERS, MAX_NAME_LENGTH, STATUSES
 
@@ -65,8 +66,14 @@ class HouseholdPatchSchema(BaseSchema):
 
 class HouseholdQueryArgsSchema(PageArgsSchema):
     county_code = CountyCode()
-    township_code = fields.String(validate=validate.Regexp(r"^\d{9}$", error="A 9-digit township code."))
-    village_code = fields.String(validate=validate.Regexp(r"^\d{12}$", error="A 12-digit village code."))
+    township_code = fields.String(
+        validate=validate.Regexp(r"^\d{9}$", error=Coded("field.township_code", "A 9-digit township code."))
+    )
+    village_code = fields.String(
+        validate=validate.Regexp(
+            r"^\d{12}$", error=Coded("household.bad_village", "A 12-digit village code.")
+        )
+    )
     status = fields.String(validate=validate.OneOf(STATUSES))
     q = fields.String(
         validate=validate.Length(min=1, max=50),

@@ -6,6 +6,7 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from adapters.base import CHANNELS, REGISTRY
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema, page_of
 from schemas.operators import ActorSchema
 from schemas.products import ChannelSkuSchema
@@ -24,7 +25,11 @@ class ImportRunFileSchema(BaseSchema):
         validate=validate.Length(
             min=1,
             max=MAX_EXPORT_FILES,
-            error=f"An export is one file, or for 淘宝 two (订单报表, 宝贝报表); at most {MAX_EXPORT_FILES}.",
+            error=Coded(
+                "import.file_count",
+                f"An export is one file, or for 淘宝 two (订单报表, 宝贝报表); at most {MAX_EXPORT_FILES}.",
+                most=MAX_EXPORT_FILES,
+            ),
         ),
         metadata={
             "description": "The channel's export as its adapter reads it (xlsx, CSV or JSON lines): one "

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, ObjectIdField, PageArgsSchema
 from service.operators import BENEFIT_MECHANISMS, KINDS, SORTS, STATUSES
 
-_PHONE = validate.Regexp(r"^\+?[0-9][0-9 -]{4,19}$", error="Digits, spaces and '-', 5–20 characters.")
+_PHONE = validate.Regexp(
+    r"^\+?[0-9][0-9 -]{4,19}$", error=Coded("operator.bad_phone", "Digits, spaces and '-', 5–20 characters.")
+)
 
 
 class ActorSchema(BaseSchema):

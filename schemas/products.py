@@ -5,20 +5,21 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate
 from stdnum import ean
 
+from adapters.errors import Coded
 from schemas.base import BaseSchema, BasisPoints, CountyCode, Fen, ObjectIdField, PageArgsSchema
 from schemas.operators import ActorSchema
 from service.certification import STATUSES
 from service.products import CATEGORIES, CHANNELS, SORTS
 
-_SKU = validate.Regexp(r"^\S{1,64}$", error="1–64 characters without spaces.")
+_SKU = validate.Regexp(r"^\S{1,64}$", error=Coded("product.bad_sku", "1–64 characters without spaces."))
 
 
 def _gtin13(value: str) -> None:
     """A GTIN-13 (EAN-13, the "69 code" of Chinese products) with a correct check digit."""
     if len(value) != 13 or not value.isascii() or not value.isdigit():
-        raise ValidationError("Must be 13 digits (GTIN-13).")
+        raise ValidationError(Coded("product.barcode_digits", "Must be 13 digits (GTIN-13)."))
     if not ean.is_valid(value):
-        raise ValidationError("The check digit is wrong (GTIN-13).")
+        raise ValidationError(Coded("product.barcode_check", "The check digit is wrong (GTIN-13)."))
 
 
 class ChannelSkuSchema(BaseSchema):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField
 from service.report_figures import DEFAULT_LIMIT, MAX_LIMIT
 
 # Months of the years every date input lies in (schemas.base.FIRST_DAY to LAST_DAY).
-MONTH = validate.Regexp(r"^(20\d{2}|2100)-(0[1-9]|1[0-2])$", error="A month as YYYY-MM, e.g. 2024-03.")
+MONTH = validate.Regexp(
+    r"^(20\d{2}|2100)-(0[1-9]|1[0-2])$", error=Coded("period.bad_month", "A month as YYYY-MM, e.g. 2024-03.")
+)
 
 
 def Month(**kwargs) -> fields.String:
@@ -40,7 +43,9 @@ class RankingQueryArgsSchema(ReportQueryArgsSchema):
 
 
 class HouseholdsReportQueryArgsSchema(ReportQueryArgsSchema):
-    township_code = fields.String(validate=validate.Regexp(r"^\d{9}$", error="A 9-digit township code."))
+    township_code = fields.String(
+        validate=validate.Regexp(r"^\d{9}$", error=Coded("field.township_code", "A 9-digit township code."))
+    )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 

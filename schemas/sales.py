@@ -5,9 +5,10 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from adapters.base import CHANNELS
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField
 
-MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month as YYYY-MM.")
+MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error=Coded("period.bad_month", "A month as YYYY-MM."))
 
 
 class BuyerSchema(BaseSchema):

@@ -55,12 +55,20 @@ class Tally:
     layout: str | None = None
     layout_title: str | None = None
     skipped_reasons: dict[str, int] = field(default_factory=dict)
+    # Each reason's code and values, so a page says it in Chinese.
+    skipped_codes: dict[str, tuple[str | None, dict[str, Any]]] = field(default_factory=dict)
     unknown_buyer_lines: int = 0
     unknown_buyer_names: set[str] = field(default_factory=set)
 
     def skip(self, reason: Any) -> None:
         key = str(reason) if reason else "skipped"
+        self.skipped_codes.setdefault(key, code_of(reason))
         self.skipped_reasons[key] = self.skipped_reasons.get(key, 0) + 1
+
+
+def _skipped(reason: str, rows: int, code: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    found = {"reason": reason, "rows": rows}
+    return {**found, "code": code, "params": params} if code else found
 
 
 def start(
@@ -129,7 +137,8 @@ def finish(
         "errors": result.errors,
         "errors_truncated": result.error_count > len(result.errors),
         "skipped_reasons": [
-            {"reason": reason, "rows": rows} for reason, rows in sorted(tally.skipped_reasons.items())
+            _skipped(reason, rows, *tally.skipped_codes.get(reason, (None, {})))
+            for reason, rows in sorted(tally.skipped_reasons.items())
         ],
         "unknown_buyers": len(tally.unknown_buyer_names),
         "unknown_buyer_lines": tally.unknown_buyer_lines,

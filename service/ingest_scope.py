@@ -12,6 +12,7 @@ from typing import Any
 from bson import ObjectId
 
 from adapters.base import RowError, SaleLine
+from adapters.errors import Coded
 from service.access import ENTERPRISE, Principal
 
 
@@ -29,7 +30,9 @@ class IngestScope:
 
 # An enterprise changes only its own operator's lines: an order line already stored for another operator
 # (or by staff, unmatched) is never overwritten from an enterprise's file.
-FOREIGN_LINE = "This order line is already in the ledger and is not yours to change; ask county staff."
+FOREIGN_LINE = Coded(
+    "line.not_yours", "This order line is already in the ledger and is not yours to change; ask county staff."
+)
 
 
 def owned_by_another(stored: dict[str, Any], scope: IngestScope) -> bool:
@@ -39,14 +42,25 @@ def owned_by_another(stored: dict[str, Any], scope: IngestScope) -> bool:
 def scope_problem(line: SaleLine, product: dict[str, Any] | None, scope: IngestScope) -> RowError | None:
     if product is None:
         if scope.operator_id is not None:
-            return RowError(line.row, "sku", "No product of yours has this SKU or barcode.")
+            return RowError(
+                line.row,
+                "sku",
+                Coded("line.no_product_of_yours", "No product of yours has this SKU or barcode."),
+            )
         return None
     if scope.operator_id is not None and product["operator_id"] != scope.operator_id:
-        return RowError(line.row, "sku", "This product belongs to another market operator.")
+        return RowError(
+            line.row, "sku", Coded("line.other_operator", "This product belongs to another market operator.")
+        )
     if product["county_code"] != scope.county_code:
         return RowError(
             line.row,
             "sku",
-            f"This product belongs to county {product['county_code']}, not {scope.county_code}.",
+            Coded(
+                "line.other_county",
+                f"This product belongs to county {product['county_code']}, not {scope.county_code}.",
+                product_county=product["county_code"],
+                county_code=scope.county_code,
+            ),
         )
     return None

@@ -52,6 +52,11 @@ def import_jd(db, data: bytes = JD_EXPORT, actor: Principal = STAFF) -> dict:
     return imports.run_import(db, actor, "jd", io.BytesIO(data), "orders.csv")
 
 
+def reasons(run: dict) -> list[dict]:
+    """The run's skipped reasons and their row counts (their codes aside)."""
+    return [{"reason": item["reason"], "rows": item["rows"]} for item in run["skipped_reasons"]]
+
+
 def counts(run: dict) -> tuple[int, int, int, int]:
     return run["rows"], run["inserted"], run["unchanged"], run["skipped"]
 
@@ -70,7 +75,7 @@ def set_customs(caller, outcome: str = "sale", url: str = URL):
 def test_an_unknown_status_sets_its_rows_aside_and_the_run_names_it(db, rice):
     run = import_jd(db)
     assert counts(run) == (4, 1, 0, 3)
-    assert {"reason": CUSTOMS_REASON, "rows": 2} in run["skipped_reasons"]
+    assert {"reason": CUSTOMS_REASON, "rows": 2} in reasons(run)
 
 
 def test_mapped_to_sale_the_same_file_imported_again_counts_those_rows_and_only_those(db, rice, staff):
@@ -78,7 +83,7 @@ def test_mapped_to_sale_the_same_file_imported_again_counts_those_rows_and_only_
     assert set_customs(staff).status_code == 200
     again = import_jd(db)
     assert counts(again) == (4, 2, 1, 1)
-    assert CUSTOMS_REASON not in {item["reason"] for item in again["skipped_reasons"]}
+    assert CUSTOMS_REASON not in {item["reason"] for item in reasons(again)}
     assert rice_sales_fen(db) == 11_980 + 5_990 + 17_970
 
 
@@ -87,9 +92,10 @@ def test_mapped_to_pending_the_rows_stay_out_as_not_yet_a_sale(db, rice, staff):
     assert set_customs(staff, "pending").status_code == 200
     again = import_jd(db)
     assert counts(again) == (4, 0, 1, 3)
-    assert {"reason": "订单状态 海关审核中: not yet a sale; a later export imports it.", "rows": 2} in again[
-        "skipped_reasons"
-    ]
+    assert {
+        "reason": "订单状态 海关审核中: not yet a sale; a later export imports it.",
+        "rows": 2,
+    } in reasons(again)
     assert rice_sales_fen(db) == 11_980
 
 
@@ -104,14 +110,14 @@ def test_a_mapping_removed_sets_the_rows_aside_again_from_the_next_import(db, ri
     mapping = set_customs(staff).json
     assert staff.delete(f"{URL}/{mapping['id']}").status_code == 204
     run = import_jd(db)
-    assert {"reason": CUSTOMS_REASON, "rows": 2} in run["skipped_reasons"]
+    assert {"reason": CUSTOMS_REASON, "rows": 2} in reasons(run)
 
 
 def test_a_mapping_counts_only_in_its_own_county(db, factory, rice, login):
     admin = login(ADMIN)
     assert set_customs(admin, url=OTHER_URL).status_code == 200
     run = import_jd(db)
-    assert {"reason": CUSTOMS_REASON, "rows": 2} in run["skipped_reasons"]
+    assert {"reason": CUSTOMS_REASON, "rows": 2} in reasons(run)
 
 
 def test_a_status_is_compared_as_the_tables_compare_it(db, rice, staff):
@@ -130,12 +136,12 @@ def test_mapped_after_sale_statuses_are_read_too(db, factory, staff):
     row = "PDD-1,9001,PDD-SKU,大米,1,2024-03-15 10:00,50.00,0,50.00,已收货,平台介入中"
     data = f"{PDD_HEADER}\n{row}\n".encode()
     first = imports.run_import(db, STAFF, "pdd", io.BytesIO(data), "pdd.csv")
-    assert {"reason": "售后状态: unknown status '平台介入中'", "rows": 1} in first["skipped_reasons"]
+    assert {"reason": "售后状态: unknown status '平台介入中'", "rows": 1} in reasons(first)
     mapped = staff.post(URL, json={"channel": "pdd", "status": "平台介入中", "outcome": "pending"})
     assert mapped.status_code == 200
     again = imports.run_import(db, STAFF, "pdd", io.BytesIO(data), "pdd.csv")
     pending = "售后状态 平台介入中: not yet a sale; a later export imports it."
-    assert {"reason": pending, "rows": 1} in again["skipped_reasons"]
+    assert {"reason": pending, "rows": 1} in reasons(again)
 
 
 def test_adapters_without_an_order_status_column_are_given_no_statuses(db):

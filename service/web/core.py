@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from adapters import tabular
 from schemas.reports import HouseholdIncomeQueryArgsSchema
 from service import access, auth, operators, report_cache, storage, todos, xlsx
-from service.errors import Forbidden, ServiceError, Unauthorized, http_error_code, validation_summary
+from service.errors import Coded, Forbidden, ServiceError, Unauthorized, http_error_code, validation_summary
 from service.web import messages
 
 csrf = CSRFProtect()
@@ -72,7 +72,7 @@ def enforce_page_access():
         g.pop(name, None)
     rule = _page_view_rule()
     if rule is None:
-        raise Forbidden("这个页面没有声明访问权限。")
+        raise Forbidden(Coded("access.no_policy", "This page declares no access policy."))
     current = principal_from_session()
     if current is not None:
         g.principal = current
@@ -87,7 +87,9 @@ def enforce_page_access():
     if rule.public:
         return None
     if current.role not in rule.roles:
-        raise Forbidden(f"{messages.role_label(current.role)}账号不能打开这个页面。")
+        raise Forbidden(
+            Coded("page.role_refused", f"The {current.role} role may not open this page.", role=current.role)
+        )
     return None
 
 

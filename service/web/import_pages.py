@@ -249,7 +249,10 @@ def run(run_id):
         run=found,
         files=run_files(found),
         row_errors=row_errors,
-        skipped=[(say(item["reason"]), item["rows"]) for item in found.get("skipped_reasons") or []],
+        skipped=[
+            (say({**item, "message": item["reason"]}), item["rows"])
+            for item in found.get("skipped_reasons") or []
+        ],
         count_labels=COUNT_LABELS,
         run_status_labels=RUN_STATUS_LABELS,
         kept_until=pending_uploads.kept_until(db, run_id) if confirmable and not confirmed_run_id else None,

@@ -7,13 +7,11 @@ of each code, so rewording an English message never leaves a page untranslated.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from service.errors import ServiceError, detail_code
-from service.vocabulary import MECHANISMS
 from service.web.formatting import LABELS, ROLE_LABELS, label, local_datetime, percent_bp, yuan
 
 CATALOGUE: dict[str, str] = {
@@ -347,6 +345,34 @@ CATALOGUE: dict[str, str] = {
     "product.enterprise_move": "企业不能把产品转到其他经营主体。",
     "product.rate_start_alone": "带贫比例生效日期须与带贫比例一同填写。",
     "product.rate_in_past": "带贫比例的变更不能早于今天。",
+    # Schema fields.
+    "account.bad_username": "用户名为 3–64 位字母、数字或 _.@-。",
+    "date.bad_offset": "时区偏移应在 -12:00 到 +14:00 之间。",
+    "field.not_an_id": "请从列表中选择。",
+    "field.township_code": "乡镇代码为 9 位数字。",
+    "canteen_purchase.supplier_twice": "供应商统一社会信用代码和供应商只能填写一个。",
+    "product.channel_without_sku": "渠道须与 SKU 一同填写。",
+    "counter.bad_cabinet_no": "专柜编号为 1–64 位字母、数字、“-”或“_”。",
+    "import.file_count": "每次导入一个文件（淘宝为订单报表和宝贝报表两个），最多 {most} 个。",
+    "operator.bad_phone": "电话为 5–20 位数字，可含空格和“-”。",
+    "product.bad_sku": "1–64 个字符，不能有空格。",
+    "product.barcode_digits": "条形码应为 13 位数字（GTIN-13）。",
+    "product.barcode_check": "条形码校验位不正确（GTIN-13）。",
+    "period.bad_month": "月份格式应为 YYYY-MM，例如 2024-03。",
+    # Rows an import sets aside on purpose.
+    "skip.unknown_status": "{column}：无法识别的状态“{status}”：这些行已跳过，未计入销售",
+    "skip.pending": "{column} {status}：尚未成交，以后导出的文件会再导入",
+    "skip.not_a_sale": "{column} {status}：不计为销售",
+    "skip.unpaid": "状态 {status}：未付款，不计为销售",
+    "skip.closed_unpaid": "状态 {status}：付款前已关闭，不计为销售",
+    "skip.deleted": "订单状态“{status}”：已删除的订单（如已拆分为新订单），不计为销售",
+    # Pages.
+    "page.role_refused": "{role}账号不能打开这个页面。",
+    # Ledger lines and their scope.
+    "line.not_yours": "该订单行已在台账中，且不属于本经营主体，不能修改；如有疑问请联系县级工作人员。",
+    "line.no_product_of_yours": "您的产品中没有这个 SKU 或条形码。",
+    "line.other_operator": "该产品属于其他经营主体。",
+    "line.other_county": "该产品属于县 {product_county}，不属于县 {county_code}。",
     # Rules with their own refusal class.
     "status_already_known": "导入程序已能识别这个订单状态，不能另设映射。",
     "status_mapping_not_found": "本县没有这条订单状态映射。",
@@ -399,314 +425,23 @@ class _Shown(dict):
 
 
 def say(message: Any) -> str:
-    """A message (coded text, marshmallow's message, or a stored row error) in Chinese."""
+    """A message (coded text, marshmallow's message, or a stored row error) in Chinese, by its code.
+
+    A message without a code (one stored before codes were kept) is shown as it was written.
+    """
     if isinstance(message, Mapping):
         found = text(message.get("code"), message.get("params"))
-        return found if found is not None else _legacy(str(message.get("message") or ""))
+        return found if found is not None else str(message.get("message") or "")
     coded = detail_code(message)
-    if coded is not None:
-        found = text(*coded)
-        if found is not None:
-            return found
-    return _legacy(str(message))
+    found = text(*coded) if coded is not None else None
+    return found if found is not None else str(message)
 
 
 def refusal(error: ServiceError) -> str:
-    """A service error's message in Chinese: the text of its code."""
-    if error.code != error.kind:
-        found = text(error.code, error.params)
-        if found is not None:
-            return found
-    return _legacy(error.message)
+    """A service error's message in Chinese: the text of its code, else of its generic kind."""
+    found = text(error.code, error.params) or text(error.kind)
+    return found if found is not None else CATALOGUE["bad_request"]
 
 
 def role_label(role: str) -> str:
     return ROLE_LABELS.get(role, role)
-
-
-# Messages still raised without a code, by their English text (each goes when its rule gets a code).
-# Exact messages (marshmallow's defaults and the service's common ones).
-_EXACT = {
-    (
-        "The import stopped before it finished (the service restarted or its process died). "
-        "Import the same file again: lines already stored are recognised, nothing is counted twice."
-    ): "导入未完成就停止了（服务重启或进程中断）。请重新导入同一文件：已入账的销售行会被识别，不会重复计算。",
-    "Shorter than minimum length 1.": "不能为空。",
-    "Wrong username or password.": "用户名或密码错误。",
-    "Too many failed logins; try again later.": "登录失败次数过多，请稍后再试。",
-    "The account is disabled.": "账号已停用。",
-    "Must be 13 digits (GTIN-13).": "条形码应为 13 位数字（GTIN-13）。",
-    "The check digit is wrong (GTIN-13).": "条形码校验位不正确（GTIN-13）。",
-    "No such operator.": "经营主体不存在。",
-    "Must be today or later (Asia/Shanghai).": "不能早于今天。",
-    "A benefit rate change cannot start in the past.": "带贫比例的变更不能早于今天。",
-    "The operator is suspended; its products cannot be registered or advanced.": (
-        "该经营主体已暂停，不能登记产品或推进认定。"
-    ),
-    "The operator is suspended.": "该经营主体已暂停。",
-    "A month as YYYY-MM, e.g. 2024-03.": "月份格式应为 YYYY-MM，例如 2024-03。",
-    "The period ends before it starts.": "截止月份早于起始月份。",
-    "The product is not in the catalogue: the purchase is kept, but does not count toward the "
-    "reserved share (预留份额) unless bought on the 832 platform.": (
-        "产品不在扶贫产品目录中：采购已记录，但不计入预留份额（832平台采购除外）。"
-    ),
-    "The product is not in the catalogue; the purchase counts as bought on the 832 platform.": (
-        "产品不在扶贫产品目录中；按832平台采购计入预留份额。"
-    ),
-    "Already logged for this canteen.": "本单位已登记过这个发票号。",
-    "The invoice number (发票号) is required.": "请填写发票号。",
-    "The amount is empty.": "请填写金额。",
-    "The quantity is empty.": "请填写数量。",
-    "Name the product: its catalogue id or code, SKU, or name.": "请选择或填写产品。",
-    "A product not in the catalogue needs its supplier's unified social credit code.": (
-        "目录外产品需填写供应商的统一社会信用代码。"
-    ),
-    "The amount must be above zero (a return names the invoice it reverses).": (
-        "金额应大于零（退货请填写原发票号）。"
-    ),
-    "The USCC's check character is wrong.": "统一社会信用代码校验位不正确。",
-    "The check character (18th) does not match GB 32100; county staff may save a real "
-    "code that fails the check with uscc_checksum_override: true.": (
-        "第 18 位校验码不符合 GB 32100；如确为真实代码，请联系县级工作人员保存。"
-    ),
-    "The date is in the future.": "日期不能晚于今天。",
-    # Accounts and passwords.
-    "3–64 letters, digits or _.@-": "用户名为 3–64 位字母、数字或 _.@-。",
-    "Already taken.": "这个用户名已被使用。",
-    "The password is too short.": "密码太短。",
-    "County staff need at least one county.": "县级工作人员账号至少要有一个县。",
-    "Required for county_staff.": "请填写至少一个县代码。",
-    "Must be a 6-digit county code.": "县代码应为 6 位数字。",
-    "An enterprise account is bound to an existing operator.": "企业账号必须绑定一个已登记的经营主体。",
-    "A canteen account is bound to an existing canteen unit.": "食堂账号必须绑定一个已登记的单位食堂。",
-    "No such canteen.": "单位食堂不存在。",
-    "Not a valid id.": "请从列表中选择。",
-    "Only admins may manage staff and admin accounts.": "只有系统管理员可以管理工作人员和管理员账号。",
-    "The current password is wrong.": "当前密码不正确。",
-    "Wrong password.": "当前密码不正确。",
-}
-
-# Messages with values in them: (pattern, template using the pattern's groups).
-_PATTERNS = [
-    (re.compile(r"^County (\d+) is outside your counties\.$"), "县 {0} 不在您的管辖范围内。"),
-    (
-        re.compile(r"^The product was not a certified poverty-alleviation product on (\S+): .*$"),
-        "{0} 当天该产品不是已认定的扶贫产品：采购已记录，但不计入预留份额。",
-    ),
-    (re.compile(r"^Invoice (.+) is already logged for this canteen\.$"), "发票号 {0} 本单位已登记过。"),
-    (re.compile(r"^(\S+) is in the future \(today is (\S+) in Asia/Shanghai\)\.$"), "{0} 晚于今天（{1}）。"),
-    (re.compile(r"^'(.*)' has more than two decimal places \(below one fen\)\.$"), "“{0}”超过两位小数。"),
-    (re.compile(r"^'(.*)' is not an amount in yuan\.$"), "“{0}”不是有效的金额（元）。"),
-    (
-        re.compile(r"^'(.*)' is larger than any amount a line can have \(1万亿元\)\.$"),
-        "“{0}”超过单笔金额上限（1万亿元）。",
-    ),
-    (re.compile(r"^'(.*)' is not a whole number\.$"), "“{0}”不是整数。"),
-    (re.compile(r"^'(.*)': write 是 or 否\.$"), "“{0}”：请填写“是”或“否”。"),
-    (re.compile(r"^Must be (\d{4}-\d{2}) or later\.$"), "不能早于 {0}。"),
-    (
-        re.compile(r"^The SKU (.+) is already registered to product '(.+)' \(\w+\)\.$"),
-        "SKU {0} 已对应到产品「{1}」，一个 SKU 只能对应一个产品。",
-    ),
-    (re.compile(r"^(.+) is already registered to product (\w+)\.$"), "{0} 已登记在其他产品下。"),
-    (
-        re.compile(r"^The USCC (\S+) is already registered to another operator\.$"),
-        "统一社会信用代码 {0} 已被其他经营主体使用。",
-    ),
-    (re.compile(r"^Invalid input: (.*)\.$"), "填写有误：{0}。"),
-    (re.compile(r"^The username '(.*)' is taken\.$"), "用户名 {0} 已被使用。"),
-    (re.compile(r"^At least (\d+) characters\.$"), "至少 {0} 个字符。"),
-    # Import runs: files and their cells.
-    (
-        re.compile(
-            r"^Missing required columns?: (.+?)\. Is this a (.+) order export\? "
-            r"The closest layout is (\S+) \((.+)\)\.$"
-        ),
-        "缺少必需的列：{0}。最接近的{1}文件版式是「{3}」（{2}）。",
-    ),
-    (
-        re.compile(
-            r"^This looks like a (.+) export \(layout (\S+)\), not a (.+) one: "
-            r"import it under the channel (\S+)\.$"
-        ),
-        "这是{0}的导出文件（版式 {1}），不是{2}的：请选择渠道“{0}”导入。",
-    ),
-    (re.compile(r"^Missing required columns?: (.+?)\.(?: Is this .*)?$"), "缺少必需的列：{0}。"),
-    (re.compile(r"^Missing column (.+)\.$"), "缺少列：{0}。"),
-    (re.compile(r"^The file is empty: it has no header row\.$"), "文件是空的：没有表头行。"),
-    (re.compile(r"^Empty\.$"), "文件是空的。"),
-    (re.compile(r"^The column (.+) appears twice in the header row\.$"), "表头中 {0} 列出现了两次。"),
-    (re.compile(r"^Duplicate column (.+)\.$"), "重复的列：{0}。"),
-    (re.compile(r"^No importer for channel '(.*)'\.$"), "没有 {0} 渠道的导入程序。"),
-    (re.compile(r"^Unknown channel; known: .*\.$"), "请选择一个渠道。"),
-    (re.compile(r"^Name the county(?: the sales belong to)?\.$"), "请选择县。"),
-    (re.compile(r"^Required(?: for admins)?\.$"), "必填。"),
-    (re.compile(r"^(\S+) is empty\.$"), "{0}为空。"),
-    (
-        re.compile(r"^(\S+): unknown status '(.*)'; expected one of (.*)\.$"),
-        "{0}：无法识别的状态“{1}”，应为：{2}。",
-    ),
-    (re.compile(r"^(.+): not a sale\.$"), "{0}：不计为销售"),
-    (
-        re.compile(r"^(.+): not yet a sale; a later export imports it\.$"),
-        "{0}：尚未成交，以后导出的文件会再导入",
-    ),
-    (
-        re.compile(r"^(.+): a deleted order \(e\.g\. split into new orders\), not a sale\.$"),
-        "{0}：已删除的订单（如已拆分为新订单），不计为销售",
-    ),
-    (re.compile(r"^unknown status '(.*)'$"), "无法识别的状态“{0}”：这些行已跳过，未计入销售"),
-    (re.compile(r"^more than the payment it is taken from \((.+)\)\.$"), "超过了所付金额（{0}）。"),
-    (
-        re.compile(
-            r"^Row (\d+) of the same order could not be read, so the order's amount cannot be shared .*$"
-        ),
-        "同一订单的第 {0} 行无法读取，订单金额无法分摊到各件商品。",
-    ),
-    (re.compile(r"^'(.*)' is not a quantity of at least 1\.$"), "“{0}”不是不小于 1 的数量。"),
-    (re.compile(r"^'(.*)' is negative; an order amount cannot be\.$"), "“{0}”是负数，订单金额不能为负。"),
-    (
-        re.compile(r"^'(.*)' is not a date \(.*\)\.$"),
-        "“{0}”不是日期（应如 2020-11-03 14:22:01 或 2020/11/3）。",
-    ),
-    (
-        re.compile(r"^'(.*)' is a number Excel shortened and whose digits are lost; .*$"),
-        "“{0}”是被 Excel 缩写的数字，位数已丢失；请重新导出，不要用 Excel 另存后上传。",
-    ),
-    (re.compile(r"^No product of yours has this SKU or barcode\.$"), "您的产品中没有这个 SKU 或条形码。"),
-    (re.compile(r"^This product belongs to another market operator\.$"), "该产品属于其他经营主体。"),
-    (
-        re.compile(
-            r"^This order line is already in the ledger and is not yours to change; ask county staff\.$"
-        ),
-        "该订单行已在台账中，且不属于本经营主体，不能修改；如有疑问请联系县级工作人员。",
-    ),
-    (re.compile(r"^This product belongs to county (\d+), not (\d+)\.$"), "该产品属于县 {0}，不属于县 {1}。"),
-    (re.compile(r"^No import run of yours has this id\.$"), "没有这条导入记录，或它不属于您的范围。"),
-    (re.compile(r"^No canteen of yours has this id\.$"), "没有这个单位食堂，或它不属于您的范围。"),
-    (
-        re.compile(r"^Your operator's sales are imported into county (\d+)\.$"),
-        "本单位的销售只能导入所在县 {0}。",
-    ),
-    (re.compile(r"^This account is not bound to a market operator\.$"), "该账号没有绑定经营主体。"),
-    (re.compile(r"^The (\w+) role may not call this\.$"), "当前账号没有这项权限。"),
-]
-
-
-# The registers' messages (operators, households, benefit links and their imports): whole-message
-# patterns, written without anchors.
-_REGISTER_MESSAGES = [
-    (r"The USCC must have 18 characters\.", "统一社会信用代码应为 18 位。"),
-    (r"Must be 18 characters\.", "应为 18 位。"),
-    (r"The USCC has characters outside GB 32100\.", "统一社会信用代码含有 GB 32100 不允许的字符。"),
-    (
-        r"The first 8 characters must be digits .*",
-        "前 8 位应为数字，其余为 0-9 和 ABCDEFGHJKLMNPQRTUWXY（不含 I、O、S、V、Z）。",
-    ),
-    (r"Already registered to another operator\.", "已被其他经营主体使用。"),
-    (r"Digits, spaces and '-', 5–20 characters\.", "电话为 5–20 位数字，可含空格和“-”。"),
-    (r"1–64 characters without spaces\.", "1–64 个字符，不能有空格。"),
-    (r"Must be a 6-digit county code\.", "县代码为 6 位数字。"),
-    (r"A reason is required to suspend an operator\.", "暂停经营主体必须填写理由。"),
-    (r"The operator is already (\w+)\.", "经营主体已是该状态，请刷新页面。"),
-    (r"A household number \(户编号\) is 1–32 digits\.", "户编号应为 1–32 位数字。"),
-    (r"A village code \(村代码\) is the 12-digit statistical code\.", "村代码应为 12 位统计用区划代码。"),
-    (
-        r"Village (\d+) is not in county (\d+) \(its first 6 digits differ\)\.",
-        "村 {0} 不属于县 {1}（前 6 位不同）。",
-    ),
-    (r"The head of household's name \(户主姓名\) is required\.", "请填写户主姓名。"),
-    (r"A name has at most (\d+) characters\.", "姓名最多 {0} 个字符。"),
-    (
-        r"The number of members \(家庭人口数\) is a whole number from 1 to (\d+)\.",
-        "家庭人口数应为 1 到 {0} 的整数。",
-    ),
-    (r"The status is one of .*", "请选择户类型：未脱贫、已脱贫、脱贫监测户或边缘户。"),
-    (r"An exited household \(已脱贫\) needs its exit year \(脱贫年度\)\.", "已脱贫户必须填写脱贫年度。"),
-    (r"A \w+ \((.+)\) household has no exit year; leave it empty\.", "{0}没有脱贫年度，请留空。"),
-    (r"The exit year is a year such as 2019\.", "脱贫年度应为年份，如 2019。"),
-    (r"The exit year is between (\d+) and this year\.", "脱贫年度应在 {0} 年到今年之间。"),
-    (r"An ID number has 18 characters \(got (\d+)\)\.", "身份证号应为 18 位（填写了 {0} 位）。"),
-    (r"An ID number is 17 digits followed by a digit or X\.", "身份证号为 17 位数字加最后一位数字或 X。"),
-    (r"The ID number's check character is wrong \(a typo\?\)\.", "身份证号校验位不正确，请核对是否输错。"),
-    (
-        r"The birth date inside the ID number is not (?:a real date|plausible)\.",
-        "身份证号中的出生日期不正确。",
-    ),
-    (r"The ID number's address code is unknown.*", "身份证号的地址码不存在（或出生前已撤销）。"),
-    (r"Household number (\d+) is already registered\.", "户编号 {0} 已登记。"),
-    (r"Already registered\.", "已登记。"),
-    (r"This person already heads household (\S+)\.", "此人已是户 {0} 的户主。"),
-    (
-        r"This person already heads a household in county (\d+), outside your counties\.",
-        "此人已是县 {0} 某户的户主（不在您的管辖范围内）。",
-    ),
-    (r"(?:This person a|A)lready heads a household\.", "此人已是其他户的户主。"),
-    (r"No registered household is headed by this ID number\.", "没有以此身份证号登记户主的脱贫户。"),
-    (r"No registered household has this number\.", "没有登记这个户编号。"),
-    (r"Send exactly one of household_id and household_no\.", "请填写户编号。"),
-    (r"Which operator the household is linked to\.", "请选择经营主体。"),
-    (
-        r"Household (\S+) is already linked to this operator from (\S+) to (\S+) \(link \w+\); .*",
-        "户 {0} 与该经营主体已有 {1} 至 {2} 的带贫关系，时段重叠。",
-    ),
-    (
-        r"Household (\S+) is already linked to this operator from (\S+) with no end date .*",
-        "户 {0} 与该经营主体已有自 {1} 起长期有效的带贫关系，时段重叠。",
-    ),
-    (r"Overlaps link \w+\.", "与已有的带贫关系时段重叠。"),
-    (r"The (start|end) date is between (\S+) and (\S+)\.", "日期应在 {1} 到 {2} 之间。"),
-    (r"A date between (\S+) and (\S+)\.", "日期应在 {0} 到 {1} 之间。"),
-    (r"A time zone offset between -12:00 and \+14:00\.", "时区偏移应在 -12:00 到 +14:00 之间。"),
-    (r"The last day is before the first day\.", "结束日期早于开始日期。"),
-    (
-        r"The link already ends on (\S+); it cannot be extended\. Create a new link\.",
-        "该带贫关系已于 {0} 结束，不能延长；如需继续请新增带贫关系。",
-    ),
-    (r"After the link's current end\.", "晚于当前的结束日期。"),
-    # Import rows.
-    (
-        r"Excel stored this as a number and lost .*",
-        "Excel 把它存成了数字，末几位已丢失；请把该列设为文本后重新填写。",
-    ),
-    (r"Registered in county (\d+), not yours\.", "已登记在县 {0}，不在您的管辖范围内。"),
-    (r"The village is not in county (\d+), the county of this import\.", "村不属于本次导入的县 {0}。"),
-    (r"Also on row (\d+) of this file\.", "与文件第 {0} 行重复。"),
-    (r"The same ID number is on row (\d+)\.", "身份证号与文件第 {0} 行相同。"),
-    (r"Changed by someone else during the import; import again\.", "导入期间被他人修改，请重新导入。"),
-    (r"The operator's unified social credit code is required\.", "请填写经营主体统一社会信用代码。"),
-    (r"The household number is required\.", "请填写户编号。"),
-    (r"The mechanism is one of .*", "带贫方式应为：" + "、".join(MECHANISMS.values()) + "（或其代码）。"),
-    (r"The weight is a whole number of at least 1\.", "权重应为不小于 1 的整数。"),
-    (r"The start date is required\.", "请填写开始日期。"),
-    (
-        r"No registered operator has this unified social credit code\.",
-        "没有登记这个统一社会信用代码的经营主体。",
-    ),
-    (
-        r"The (operator|household) is in county (\d+), outside your counties\.",
-        "属于县 {1}，不在您的管辖范围内。",
-    ),
-    (r"The same link is on row (\d+)\.", "与文件第 {0} 行是同一条带贫关系。"),
-    (r"The period overlaps row (\d+) for the same operator and household\.", "与文件第 {0} 行的时段重叠。"),
-    (r"The period overlaps link \w+ for the same operator and household\.", "与已登记的带贫关系时段重叠。"),
-    (r"Link \w+ ends earlier; a link is never extended\.", "已登记的带贫关系结束得更早，不能延长。"),
-    (r"The household's county is outside your counties\.", "户所在县不在您的管辖范围内。"),
-]
-_PATTERNS += [(re.compile(f"^{pattern}$"), chinese) for pattern, chinese in _REGISTER_MESSAGES]
-
-# A cell's message names its column first ("应付金额: '1.234' has more than two decimal places ...").
-_CELL_MESSAGE = re.compile(r"^([^\s:：'\"]+): (.+)$")
-
-
-def _legacy(message: str) -> str:
-    if message in _EXACT:
-        return _EXACT[message]
-    for pattern, template in _PATTERNS:
-        match = pattern.match(message)
-        if match:
-            return template.format(*match.groups())
-    cell = _CELL_MESSAGE.match(message)
-    if cell and _legacy(cell.group(2)) != cell.group(2):
-        return f"{cell.group(1)}：{_legacy(cell.group(2))}"
-    return message
