@@ -26,44 +26,49 @@ FUTURE_TOLERANCE = timedelta(minutes=10)
 def validate_line(line: SaleLine, now: datetime) -> RowError | None:
     """Checks that need no database: the shape and sense of one canonical line."""
 
-    def error(field_name: str, code: str, message: str, **params: Any) -> RowError:
-        return RowError(line.row, field_name, Coded(code, message, **params))
+    def error(field_name: str, message: Coded) -> RowError:
+        return RowError(line.row, field_name, message)
 
     if line.channel not in CHANNELS:
         return error(
-            "channel", "line.unknown_channel", f"Unknown channel {line.channel!r}.", channel=line.channel
+            "channel",
+            Coded("line.unknown_channel", f"Unknown channel {line.channel!r}.", channel=line.channel),
         )
     if not line.external_id or len(line.external_id) > 200:
         return error(
-            "external_id", "line.bad_external_id", "An order or event id of 1–200 characters is required."
+            "external_id",
+            Coded("line.bad_external_id", "An order or event id of 1–200 characters is required."),
         )
     if line.occurred_at.tzinfo is None:
-        return error("occurred_at", "line.no_time_zone", "The time has no time zone.")
+        return error("occurred_at", Coded("line.no_time_zone", "The time has no time zone."))
     if line.occurred_at > now + FUTURE_TOLERANCE:
-        return error("occurred_at", "line.in_future", "The date is in the future.")
+        return error("occurred_at", Coded("line.in_future", "The date is in the future."))
     if type(line.quantity) is not int or type(line.amount_fen) is not int:
         return error(
-            "amount_fen", "line.not_whole", "Quantity and amount must be whole numbers (amounts in fen)."
+            "amount_fen",
+            Coded("line.not_whole", "Quantity and amount must be whole numbers (amounts in fen)."),
         )
     is_refund = line.refund_of is not None
     if (line.quantity < 0 or line.amount_fen < 0) and not is_refund:
         return error(
             "quantity",
-            "line.negative_not_refund",
-            "A negative quantity or amount is only allowed for a refund.",
+            Coded("line.negative_not_refund", "A negative quantity or amount is only allowed for a refund."),
         )
     if is_refund and (line.quantity > 0 or line.amount_fen > 0):
         return error(
-            "amount_fen", "line.refund_positive", "A refund carries a negative (or zero) quantity and amount."
+            "amount_fen",
+            Coded("line.refund_positive", "A refund carries a negative (or zero) quantity and amount."),
         )
     if line.unit_price_fen is not None and line.unit_price_fen < 0:
-        return error("unit_price_fen", "line.negative_price", "The unit price cannot be negative.")
+        return error("unit_price_fen", Coded("line.negative_price", "The unit price cannot be negative."))
     if line.buyer_type not in BUYER_TYPES:
-        return error("buyer_type", "line.unknown_buyer_type", f"Unknown buyer type {line.buyer_type!r}.")
+        return error(
+            "buyer_type", Coded("line.unknown_buyer_type", f"Unknown buyer type {line.buyer_type!r}.")
+        )
     if line.product_id is not None and not ObjectId.is_valid(line.product_id):
-        return error("product_id", "line.bad_product_id", "Not a valid product id.")
+        return error("product_id", Coded("line.bad_product_id", "Not a valid product id."))
     if line.buyer_unit_id is not None and not ObjectId.is_valid(line.buyer_unit_id):
-        return error("buyer_unit_id", "line.bad_unit_id", "Not a valid unit id.")
+        return error("buyer_unit_id", Coded("line.bad_unit_id", "Not a valid unit id."))
     return None
 
 
