@@ -19,7 +19,7 @@ from pymongo.database import Database
 from service import operators as operator_records
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal, require_county
 from service.clock import today_local
-from service.errors import Forbidden, ValidationFailed
+from service.errors import Coded, Forbidden, ValidationFailed
 
 REPORT_ROLES = (ADMIN, COUNTY_STAFF, ENTERPRISE)
 
@@ -65,13 +65,14 @@ def resolve_scope(
     to_month = to_month or default_to
     if from_month > to_month:
         raise ValidationFailed(
-            "The period ends before it starts.", details={"to": [f"Must be {from_month} or later."]}
+            Coded("period.ends_before_start", "The period ends before it starts."),
+            details={"to": [Coded("period.not_before", f"Must be {from_month} or later.", month=from_month)]},
         )
     if actor.role == ENTERPRISE:
         counties = (county_code,) if county_code else None
         return ReportScope(counties, actor.operator_id, from_month, to_month)
     if actor.role == CANTEEN or actor.role not in REPORT_ROLES:
-        raise Forbidden("Canteen accounts have their own reports.")
+        raise Forbidden(Coded("report.canteen_own", "Canteen accounts have their own reports."))
     if county_code is not None:
         require_county(actor, county_code)
         counties: tuple[str, ...] | None = (county_code,)

@@ -1,8 +1,10 @@
-"""Every refusal's code has a Chinese text in the pages' catalogue.
+"""Every refusal carries a code, and every code has a Chinese text in the pages' catalogue.
 
 Codes are collected from the source: ``code="…"`` arguments, ``Coded("…", …)`` texts (a constant
 named instead is resolved in its module or adapters/errors.py) and the ``code`` of every
 ``ServiceError`` subclass; marshmallow's messages come from their table in service/errors.py.
+Every refusal the service builds names its rule: its message is a ``Coded`` text (or it passes
+``code=``), so no page ever translates by English wording.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ ADAPTER_CODES = _constants(ast.parse(Path(adapter_errors.__file__).read_text(enc
 
 
 def _code(node: ast.expr, constants: dict[str, str]) -> str | None:
+    if isinstance(node, ast.IfExp):
+        return _code(node.body, constants) and _code(node.orelse, constants) and ""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.Name):
@@ -119,3 +123,100 @@ def test_a_coded_refusal_is_translated_by_its_code_whatever_its_wording():
     refused = errors.ValidationFailed(errors.Coded("field.min", "Reworded entirely.", min=3))
     assert (refused.code, refused.kind, refused.params) == ("field.min", "validation_error", {"min": 3})
     assert messages.refusal(refused) == "不能小于 3。"
+
+
+def _if_codes(tree: ast.Module) -> set[str]:
+    """Codes chosen between two (``"a.b" if … else "a.c"``) inside ``Coded(…)``."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Coded" and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.IfExp):
+                found |= {
+                    branch.value
+                    for branch in (first.body, first.orelse)
+                    if isinstance(branch, ast.Constant) and isinstance(branch.value, str)
+                }
+    return found
+
+
+def test_codes_chosen_by_a_condition_have_a_text():
+    found = set()
+    for package in (service, schemas, adapters):
+        for path in Path(package.__path__[0]).rglob("*.py"):
+            found |= _if_codes(ast.parse(path.read_text(encoding="utf-8")))
+    assert found and sorted(code for code in found if code not in messages.CATALOGUE) == []
+
+
+# A stale version is said by its kind's own text, whatever the record.
+_GENERIC = {"PreconditionFailed", "PreconditionRequired"}
+
+
+def _coded_names(tree: ast.Module) -> set[str]:
+    """Module constants bound to a ``Coded`` text, and functions that return one."""
+    names = set()
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and getattr(node.value.func, "id", None) == "Coded"
+        ):
+            names |= {target.id for target in node.targets if isinstance(target, ast.Name)}
+        if (
+            isinstance(node, ast.FunctionDef)
+            and isinstance(node.returns, ast.Name)
+            and node.returns.id == "Coded"
+        ):
+            names.add(node.name)
+    return names
+
+
+def _is_coded(node: ast.expr, coded: set[str]) -> bool:
+    if isinstance(node, ast.Call):
+        called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+        return called in ("Coded", "next") or called in coded  # next(): one of the rows' coded messages
+    if isinstance(node, ast.Name):
+        return node.id in coded or node.id.islower()  # a lowercase name passes on a coded text
+    # A coded message passed on: problem[0], error.message.
+    return isinstance(node, ast.Subscript) or (isinstance(node, ast.Attribute) and node.attr.islower())
+
+
+def uncoded_refusals() -> list[str]:
+    """Refusals built with a plain text: ``Forbidden("…")`` instead of ``Forbidden(Coded("…", "…"))``."""
+    class_codes()
+    generic = {cls.__name__ for cls in _subclasses(errors.ServiceError) if cls.__module__ == errors.__name__}
+    found = []
+    for package in (service, schemas):
+        for path in sorted(Path(package.__path__[0]).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            coded = _coded_names(tree) | {"validation_summary", "conflict_message", "_id_number_taken"}
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                named = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if named not in generic or named in _GENERIC or any(kw.arg == "code" for kw in node.keywords):
+                    continue
+                if not node.args or not _is_coded(node.args[0], coded):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {named}")
+    return found
+
+
+def test_every_refusal_names_its_rule():
+    assert uncoded_refusals() == []
+
+
+def test_the_pages_have_no_english_fallback():
+    refused = errors.Forbidden("Some rule with no code.")
+    assert messages.refusal(refused) == messages.CATALOGUE["forbidden"]
+    assert not [name for name in vars(messages) if name.startswith(("_EXACT", "_PATTERNS", "_legacy"))]
+
+
+def test_a_stored_row_error_is_said_by_its_code():
+    stored = {
+        "row": 3,
+        "field": "sku",
+        "message": "This product belongs to county 1, not 2.",
+        "code": "line.other_county",
+        "params": {"product_county": "340722", "county_code": "340823"},
+    }
+    assert messages.say(stored) == "该产品属于县 340722，不属于县 340823。"

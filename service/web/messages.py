@@ -373,6 +373,10 @@ CATALOGUE: dict[str, str] = {
     "line.no_product_of_yours": "您的产品中没有这个 SKU 或条形码。",
     "line.other_operator": "该产品属于其他经营主体。",
     "line.other_county": "该产品属于县 {product_county}，不属于县 {county_code}。",
+    # Reports.
+    "period.ends_before_start": "截止月份早于起始月份。",
+    "period.not_before": "不能早于 {month}。",
+    "report.canteen_own": "食堂账号请查看本单位的报表。",
     # Rules with their own refusal class.
     "status_already_known": "导入程序已能识别这个订单状态，不能另设映射。",
     "status_mapping_not_found": "本县没有这条订单状态映射。",
