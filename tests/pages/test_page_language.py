@@ -1,4 +1,5 @@
-"""Every page a role reaches from its menu, and its forms posted empty, speak Chinese only.
+"""Every page a role reaches from its menu, its forms posted empty, and the refusal of a record that
+is missing or not the caller's, speak Chinese only.
 
 The visible text (tags, scripts and styles removed) must hold no English sentence (a run of four
 or more ASCII words) and no raw field name (snake_case): a refusal shown in English means a code
@@ -75,3 +76,35 @@ def test_every_menu_page_and_its_forms_posted_empty_speak_chinese(app, factory, 
             ):
                 found[f"POST {action}"] = english
     assert found == {}
+
+
+def _object_pages(app) -> list[str]:
+    """Every page of one record, for a record that does not exist (or is not the caller's)."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api") or "GET" not in rule.methods or len(rule.arguments) != 1:
+            continue
+        if "<objectid:" in rule.rule:
+            found.append(re.sub(r"<objectid:\w+>", "0" * 24, rule.rule))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_a_missing_or_foreign_record_is_refused_in_chinese(app, factory, page_login, role):
+    binding = dict(ROLES[role])
+    if role == "enterprise":
+        binding["operator_id"] = factory.operator()["_id"]
+    if role == "canteen":
+        binding["canteen_id"] = factory.canteen()["_id"]
+    browser = page_login(role, **binding)
+    urls = _object_pages(app)
+    assert len(urls) > 5
+    found, refused = {}, 0
+    for url in urls:
+        answer = browser.get(url)
+        refused += answer.status_code in (403, 404)
+        if answer.mimetype == "text/html" and (
+            english := english_in(answer.get_data(as_text=True), browser.user["username"])
+        ):
+            found[url] = english
+    assert refused and found == {}
