@@ -16,7 +16,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pymongo import DeleteOne, ReplaceOne
 from pymongo.database import Database
 
 from service import ledger_rollups, storage
@@ -168,13 +167,16 @@ def apply(
         for key, sums in deltas.items()
     ]
     writes: dict[str, tuple[list[dict[str, Any]], list[str]]] = {}
+    # The ids stored before: under the lease nobody else writes these rows, so a new one is inserted.
+    stored: dict[str, set[str]] = {}
     for name, rows in (
         (storage.SALES_DAILY, daily),
         (storage.SALES_MONTHLY, ledger_rollups.monthly_rows(daily)),
     ):
         ids = sorted({ledger_rollups.row_id(name, {**shard, **row}) for row in rows})
-        stored = {row["_id"]: row for row in db[name].find({"_id": {"$in": ids}, **shard})}
-        writes[name] = moved(county_code, month, name, rows, stored)
+        found = {row["_id"]: row for row in db[name].find({"_id": {"$in": ids}, **shard})}
+        stored[name] = set(found)
+        writes[name] = moved(county_code, month, name, rows, found)
     certified = {key: sums for key, sums in deltas.items() if key[DAILY_KEY.index("certified")]}
     pooled = sorted(operators_of(certified), key=str)
     pools = list(db[storage.OPERATOR_POOLS].find({**shard, "operator_id": {"$in": pooled}})) if pooled else []
@@ -186,10 +188,7 @@ def apply(
         )
     for name, (rows, deletions) in writes.items():
         before_write()
-        operations = [DeleteOne({"_id": row_id, **shard}) for row_id in deletions]
-        operations += [ReplaceOne({"_id": row["_id"], **shard}, row, upsert=True) for row in rows]
-        if operations:
-            db[name].bulk_write(operations, ordered=False)
+        ledger_rollups.write_rows(db[name], shard, deletions, rows, stored[name])
     if pooled:
         ledger_rollups.replace_partition(
             db, county_code, month, shared, before_write=before_write, operator_ids=pooled

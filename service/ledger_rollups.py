@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
-from pymongo import DeleteOne, ReplaceOne
+from pymongo import DeleteOne, InsertOne, ReplaceOne
+from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from service import attribution, benefit_links, storage
 from service.clock import start_of_local_day
@@ -328,16 +330,53 @@ def replace_partition(
         collection = db[name]
         wanted = {row["_id"]: row for row in derived[name]}
         stored = {row["_id"]: row for row in collection.find(scope)}
-        stale = [DeleteOne({"_id": key, **shard}) for key in stored if key not in wanted]
-        changed = [
-            ReplaceOne({"_id": key, **shard}, dict(row), upsert=True)
-            for key, row in wanted.items()
-            if stored.get(key) != row
-        ]
-        if stale:
-            collection.bulk_write(stale, ordered=False)
-        if changed:
-            collection.bulk_write(changed, ordered=False)
+        write_rows(
+            collection,
+            shard,
+            [key for key in stored if key not in wanted],
+            [row for key, row in wanted.items() if stored.get(key) != row],
+            set(stored),
+        )
+
+
+def write_rows(
+    collection: Collection,
+    shard: dict[str, Any],
+    deletions: Iterable[str],
+    rows: Iterable[dict[str, Any]],
+    stored_ids: set[str],
+) -> None:
+    """Delete these derived rows, then write these (by ``_id``, within their county-month).
+
+    Under the partition's lease nobody else writes them, so a row not stored before is inserted,
+    which costs less than an upsert; should a holder whose lease expired have written it meanwhile,
+    it is replaced after all.
+    """
+    stale = [DeleteOne({"_id": key, **shard}) for key in deletions]
+    if stale:
+        collection.bulk_write(stale, ordered=False)
+    rows = list(rows)
+    changed = [
+        ReplaceOne({"_id": row["_id"], **shard}, dict(row))
+        if row["_id"] in stored_ids
+        else InsertOne(dict(row))
+        for row in rows
+    ]
+    if not changed:
+        return
+    try:
+        collection.bulk_write(changed, ordered=False)
+    except BulkWriteError as error:
+        failed = error.details.get("writeErrors", [])
+        if not failed or any(entry.get("code") != DUPLICATE_KEY for entry in failed):
+            raise
+        again = [rows[entry["index"]] for entry in failed]
+        collection.bulk_write(
+            [ReplaceOne({"_id": row["_id"], **shard}, dict(row), upsert=True) for row in again]
+        )
+
+
+DUPLICATE_KEY = 11000
 
 
 def stored_partition(db: Database, county_code: str, month: str) -> dict[str, list[dict[str, Any]]]:
