@@ -247,8 +247,13 @@ def list_operators(
     sort: str = "name",
     page: int = 1,
     per_page: int = 50,
+    benefit_figures: bool = True,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Operators the caller may see: staff those of their counties, an enterprise only its own."""
+    """Operators the caller may see: staff those of their counties, an enterprise only its own.
+
+    ``benefit_figures=False`` leaves out the households and people linked (a query over every link),
+    for a list of names.
+    """
     conditions: list[dict[str, Any]] = []
     if actor.role == ENTERPRISE:
         conditions.append({"_id": actor.operator_id})
@@ -270,6 +275,8 @@ def list_operators(
         conditions.append({"name": {"$regex": re.escape(q), "$options": "i"}})
     query = {"$and": conditions} if conditions else {}
     documents, total = storage.page_of(db[storage.OPERATORS], query, sort_spec(sort), page, per_page)
+    if not benefit_figures:
+        return documents, total
     counts = benefit_counts(db, [document["_id"] for document in documents])
     return [_present(document, counts[document["_id"]]) for document in documents], total
 

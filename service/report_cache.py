@@ -123,6 +123,11 @@ class ReportCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def kept_keys(self) -> list[tuple]:
+        """The kept entries' keys, least recently used first."""
+        with self._lock:
+            return list(self._entries)
+
     def get(self, key: tuple) -> tuple[bool, Any]:
         with self._lock:
             entry = self._entries.get(key)

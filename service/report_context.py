@@ -70,6 +70,11 @@ class ReportContext:
             self.db, scope_counties(self.db, scope), months_between(scope.from_month, scope.to_month)
         )
 
+    def figure(self, scope: ReportScope, name: str, compute: Callable[[], Any], *args: Any) -> Any:
+        """What a pure function adds up from the scope's groupings (``compute`` reads them through this
+        context), kept with them under the same stamp: as current as the groupings it was added up from."""
+        return self._derived(("figure", name, scope, *args), scope, compute)
+
     def household_totals(self, scope: ReportScope, township_code: str | None = None) -> list[dict[str, Any]]:
         """One row per household with a non-zero income in the period (:func:`household_totals_pipeline`)."""
         pipeline = household_totals_pipeline(scope, township_code=township_code)

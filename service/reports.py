@@ -67,6 +67,13 @@ def summary(db: Database, actor: Principal, *, context: ReportContext | None = N
     """The period's headline figures (汇总): sales split three ways, household income, who benefited."""
     context = _context(db, context)
     scope = scope_of(actor, args)
+    return {
+        **_meta(context, scope),
+        **context.figure(scope, "summary", lambda: _summary_figures(context, scope)),
+    }
+
+
+def _summary_figures(context: ReportContext, scope: ReportScope) -> dict[str, Any]:
     by_channel = [
         {"channel": channel, "channel_label": CHANNEL_LABELS.get(channel, channel), **sums}
         for channel, sums in channel_totals(context.month_channel_sales(scope)).items()
@@ -75,7 +82,6 @@ def summary(db: Database, actor: Principal, *, context: ReportContext | None = N
     benefited = context.household_totals(scope)
     product_rows = context.product_sales(scope)
     return {
-        **_meta(context, scope),
         "sales_fen": sum(row["sales_fen"] for row in by_channel),
         "certified_sales_fen": sum(row["certified_sales_fen"] for row in by_channel),
         "uncertified_sales_fen": sum(row["uncertified_sales_fen"] for row in by_channel),
@@ -95,18 +101,21 @@ def monthly(db: Database, actor: Principal, *, context: ReportContext | None = N
     """Sales, certified sales and household income by month and channel (月度趋势)."""
     context = _context(db, context)
     scope = scope_of(actor, args)
-    rows = [
-        {
-            "month": month,
-            "channel": channel,
-            "channel_label": CHANNEL_LABELS.get(channel, channel),
-            "sales_fen": sums["sales_fen"],
-            "certified_sales_fen": sums["certified_sales_fen"],
-            "poor_income_fen": sums["poor_income_fen"],
-        }
-        for (month, channel), sums in month_channel_totals(context.month_channel_sales(scope)).items()
-    ]
-    return {**_meta(context, scope), "items": rows}
+
+    def rows() -> list[dict[str, Any]]:
+        return [
+            {
+                "month": month,
+                "channel": channel,
+                "channel_label": CHANNEL_LABELS.get(channel, channel),
+                "sales_fen": sums["sales_fen"],
+                "certified_sales_fen": sums["certified_sales_fen"],
+                "poor_income_fen": sums["poor_income_fen"],
+            }
+            for (month, channel), sums in month_channel_totals(context.month_channel_sales(scope)).items()
+        ]
+
+    return {**_meta(context, scope), "items": context.figure(scope, "monthly", rows)}
 
 
 def _ranking_row(rank: int, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,7 +140,13 @@ def product_ranking(
     """The best-selling products (产品销售排行), with their operators' names."""
     context = _context(db, context)
     scope = scope_of(actor, args)
-    rows = ranking(context.product_sales(scope), "product_id", limit)
+    rows = context.figure(
+        scope,
+        "ranking",
+        lambda: ranking(context.product_sales(scope), "product_id", limit),
+        "product_id",
+        limit,
+    )
     products = product_records.documents_by_id(
         db, (row["_id"] for row in rows), {"name": 1, "operator_id": 1, "category": 1}
     )
@@ -167,7 +182,13 @@ def operator_ranking(
     """The best-selling market operators (经营主体销售排行)."""
     context = _context(db, context)
     scope = scope_of(actor, args)
-    rows = ranking(context.product_sales(scope), "operator_id", limit)
+    rows = context.figure(
+        scope,
+        "ranking",
+        lambda: ranking(context.product_sales(scope), "operator_id", limit),
+        "operator_id",
+        limit,
+    )
     operators = operator_records.documents_by_id(
         db, (row["_id"] for row in rows), {"name": 1, "county_code": 1}
     )
@@ -223,7 +244,9 @@ def township_income(
     """Household income by the households' township (乡镇): income, households, people."""
     context = _context(db, context)
     scope = scope_of(actor, args)
-    items = places.with_names(db, township_totals(context.household_totals(scope)))
+    totals = context.figure(scope, "townships", lambda: township_totals(context.household_totals(scope)))
+    # Names are read fresh, onto copies of the kept rows.
+    items = places.with_names(db, [dict(row) for row in totals])
     return {**_meta(context, scope), "items": items}
 
 
@@ -244,9 +267,20 @@ def household_list(
     """
     context = _context(db, context)
     scope = scope_of(actor, args)
-    totals = sorted(
-        context.household_totals(scope, township_code),
-        key=lambda row: (-row["income_fen"], row["household_no"]),
+    totals = context.figure(
+        scope,
+        "households by income",
+        lambda: sorted(
+            context.household_totals(scope, township_code),
+            key=lambda row: (-row["income_fen"], row["household_no"]),
+        ),
+        township_code,
+    )
+    distribution = context.figure(
+        scope,
+        "income distribution",
+        lambda: income_distribution([row["income_fen"] for row in totals]),
+        township_code,
     )
     window = totals if per_page is None else totals[(page - 1) * per_page : page * per_page]
     register = storage.documents_by_id(
@@ -273,7 +307,7 @@ def household_list(
         "page": page,
         "per_page": per_page if per_page is not None else len(totals),
         "total": len(totals),
-        "distribution": income_distribution([row["income_fen"] for row in totals]),
+        "distribution": distribution,
     }
 
 

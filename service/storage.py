@@ -231,6 +231,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("status", ASCENDING), ("valid_until", ASCENDING)], name="status_valid_until"),
         IndexModel([("operator_id", ASCENDING), ("created_at", DESCENDING)], name="operator_created"),
+        # Staff's catalogue list, newest first.
+        IndexModel([("county_code", ASCENDING), ("created_at", DESCENDING)], name="county_created"),
         # Sales lines without a channel SKU are matched by GTIN-13.
         IndexModel(
             [("barcode", ASCENDING)], name="barcode", partialFilterExpression={"barcode": {"$type": "string"}}

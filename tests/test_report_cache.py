@@ -117,7 +117,17 @@ def warm(db, cache) -> dict:
 def test_the_cached_dashboard_equals_the_uncached_one(db, books, cache):
     first = warm(db, cache)
     assert first["summary"]["sales_fen"] == 140_000
-    assert len(cache) == 4  # month × channel, product, household and pool groupings
+    groupings = {key[1] for key in cache.kept_keys() if key[1] != "figure"}
+    assert groupings == {"monthly", "products", "household_totals", "pools"}
+    figures = {key[2] for key in cache.kept_keys() if key[1] == "figure"}
+    assert figures == {
+        "summary",
+        "monthly",
+        "ranking",
+        "townships",
+        "households by income",
+        "income distribution",
+    }
 
 
 def test_the_summary_report_equals_the_uncached_one_for_every_role(db, books, cache):
@@ -207,6 +217,19 @@ def test_a_household_edit_shows_on_the_next_dashboard(db, books, cache):
     households.update_household(db, ADMIN_ACTOR, household["_id"], household["version"], {"members": 9})
     ledger_rebuilds.rebuild(db, [A], all_partitions=True)
     assert_fresh(db, cache)
+
+
+def test_names_are_read_fresh_over_the_kept_figures(db, books, cache):
+    township = books["household"]["township_code"]
+    before = warm(db, cache)
+    db["places"].insert_one({"code": township, "name": "会宫镇", "county_code": A})
+    db["products"].update_one({"_id": books["product"]["_id"]}, {"$set": {"name": "枞阳红茶"}})
+    after = assert_fresh(db, cache)
+    assert {row["township_code"]: row["township_name"] for row in after["townships"]["items"]}[
+        township
+    ] == "会宫镇"
+    assert before["townships"]["items"][0].get("township_name") is None
+    assert after["products"]["items"][0]["product_name"] == "枞阳红茶"
 
 
 def test_a_canteen_purchase_shows_on_the_next_dashboard(db, factory, books, cache):

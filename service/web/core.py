@@ -320,7 +320,7 @@ def county_options() -> list[tuple[str, str]]:
 
 def operator_options(**filters: Any) -> list[tuple[str, str]]:
     """The operators the caller sees (of the staff's counties), for a drop-down."""
-    found = all_rows(operators.list_operators, limit=1_000, sort="name", **filters)
+    found = all_rows(operators.list_operators, limit=1_000, sort="name", benefit_figures=False, **filters)
     return [(str(operator["_id"]), operator["name"]) for operator in found]
 
 
