@@ -15,8 +15,9 @@ from service.clock import utcnow
 from service.ingest_scope import IngestScope
 
 A, B = "340722", "341822"
-# 10:00 on 15 June 2025 in Asia/Shanghai.
-JUNE = datetime(2025, 6, 15, 2, 0, tzinfo=UTC)
+# 10:00 on 15 June 2040 in Asia/Shanghai: later than the wire tier's server clock, whose TTL indexes
+# would otherwise drop the login tokens at once.
+JUNE = datetime(2040, 6, 15, 2, 0, tzinfo=UTC)
 _TODO = re.compile(
     r'<a href="([^"]+)" class="todo[^"]*"(?: data-loading="[^"]*")? data-testid="todo-([a-z_]+)">'
     r'[^<]*<span class="count" data-testid="todo-count">(\d+)</span>'
@@ -116,11 +117,11 @@ def county_work(db, factory):
         for n, sku in enumerate(("X", "X", "Y"))
     ]
     ledger.ingest(db, lines, IngestScope(A))
-    plan = [{"year": 2025, "food_total_fen": 1_000_000}]
+    plan = [{"year": 2040, "food_total_fen": 1_000_000}]
     factory.canteen(A, plans=plan)
     factory.canteen(A, plans=plan)
     factory.canteen(A)
-    partitions.mark_dirty(db, [(A, "2025-04"), (A, "2025-05")])
+    partitions.mark_dirty(db, [(A, "2040-04"), (A, "2040-05")])
     import_run(db, A, status="interrupted")
     import_run(db, A, status="failed")
 
@@ -174,7 +175,7 @@ def test_an_enterprises_to_dos_count_the_rows_of_its_own_lists(db, factory, page
 
 @pytest.mark.parametrize(
     ("plans", "expected"),
-    [([], {"plan": 1}), ([{"year": 2025, "food_total_fen": 1_000_000}], {"behind": 1})],
+    [([], {"plan": 1}), ([{"year": 2040, "food_total_fen": 1_000_000}], {"behind": 1})],
 )
 def test_a_canteens_to_dos_count_what_its_pages_show(factory, page_login, plans, expected):
     unit = factory.canteen(A, plans=plans)
@@ -183,7 +184,7 @@ def test_a_canteens_to_dos_count_what_its_pages_show(factory, page_login, plans,
 
 def test_an_overdue_plan_is_marked_so_in_the_menu(factory, page_login):
     page = page_login("canteen", canteen_id=factory.canteen(A)["_id"]).text("/canteen/")
-    assert re.search(r'class="todo overdue" data-testid="todo-plan">2025 年计划逾期未申报', page)
+    assert re.search(r'class="todo overdue" data-testid="todo-plan">2040 年计划逾期未申报', page)
 
 
 def test_the_unmatched_count_follows_new_sales_and_mappings(db, page_login, factory, county_work):
