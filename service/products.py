@@ -346,8 +346,11 @@ def _page_of(
     """One page of products and the total: the page's ids sorted by the sort's fields alone, then only
     those products read whole (each carries its certification, certificate and rate histories)."""
     total = collection.count_documents(query)
+    skipped = (page - 1) * per_page
+    if skipped >= total:
+        return [], total
     ordered = collection.find(query, {name: 1 for name, _ in sort}).sort(sort)
-    ids = [product["_id"] for product in ordered.skip((page - 1) * per_page).limit(per_page)]
+    ids = [product["_id"] for product in ordered.skip(skipped).limit(per_page)]
     whole = {product["_id"]: product for product in collection.find({"_id": {"$in": ids}})} if ids else {}
     # A product is never deleted; one changed in between is shown as it is now.
     return [whole[product_id] for product_id in ids if product_id in whole], total

@@ -119,3 +119,8 @@ def test_the_operators_drop_down_reads_no_benefit_figures(app, db, factory, page
     browser = page_login("county_staff", county_codes=[A])
     page = browser.text("/products/")
     assert "枞阳茶叶合作社" in page and "枞阳黄花茶" in page
+
+
+def test_a_page_past_the_end_is_empty_with_the_total(db, catalogue):
+    assert products.list_products(db, STAFF, page=30, per_page=1) == ([], len(catalogue))
+    assert products.list_products(db, STAFF, status="expired", expiring_within_days=30) == ([], 0)
