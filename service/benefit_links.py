@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import IO, Any
 
 from bson import ObjectId
@@ -24,7 +24,7 @@ from adapters import tabular
 from adapters.errors import CELL_DIGITS_LOST, Coded, message_of
 from service import access, audit, operators, partitions, pii, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
-from service.clock import end_of_local_day, local_date, start_of_local_day, utcnow
+from service.clock import end_of_local_day, start_of_local_day, utcnow
 from service.errors import (
     Conflict,
     Forbidden,
@@ -33,12 +33,20 @@ from service.errors import (
     ValidationFailed,
     validation_summary,
 )
+from service.link_periods import (
+    as_utc,
+    check_days,
+    describe,
+    first_day,
+    last_day,
+    overlaps,
+    period,
+    raise_if,
+)
 from service.vocabulary import MECHANISMS
 
 MECHANISM_BY_LABEL = {label: code for code, label in MECHANISMS.items()}
 MAX_WEIGHT = 10**9
-# Dates outside this range are typos (and would overflow the UTC conversion at the extremes).
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 COLUMNS = {
     "uscc": "经营主体统一社会信用代码",
@@ -50,92 +58,6 @@ COLUMNS = {
 }
 REQUIRED_COLUMNS = tuple(column for name, column in COLUMNS.items() if name != "valid_to")
 IMPORT_BATCH = 500
-
-
-# Dates ------------------------------------------------------------------------------------
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def first_day(link: Mapping[str, Any]) -> date:
-    """The first Asia/Shanghai day a stored link is active."""
-    return local_date(_utc(link["valid_from"]))
-
-
-def last_day(link: Mapping[str, Any]) -> date | None:
-    """The last Asia/Shanghai day a stored link is active (inclusive), or None while open-ended."""
-    valid_to = link.get("valid_to")
-    return None if valid_to is None else local_date(_utc(valid_to)) - timedelta(days=1)
-
-
-def _end_day(link: Mapping[str, Any]) -> date | None:
-    """The first day a stored link is no longer active (exclusive end), or None."""
-    valid_to = link.get("valid_to")
-    return None if valid_to is None else local_date(_utc(valid_to))
-
-
-def active_days_in_month(link: Mapping[str, Any], year: int, month: int) -> int:
-    """Days of an Asia/Shanghai calendar month on which a stored link is active.
-
-    ``link`` is a stored link: ``valid_from`` and ``valid_to`` are UTC instants
-    (valid_to exclusive, None = open-ended). A link starting on the 10th of a
-    31-day month and open-ended counts 22 days; one outside the month counts 0.
-    """
-    month_start = date(year, month, 1)
-    month_end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-    start = max(month_start, first_day(link))
-    end_day = _end_day(link)
-    end = month_end if end_day is None else min(month_end, end_day)
-    return max(0, (end - start).days)
-
-
-def _period(start: date, last: date | None) -> tuple[datetime, datetime | None]:
-    return start_of_local_day(start), (None if last is None else end_of_local_day(last))
-
-
-def _overlaps(
-    start: datetime, end: datetime | None, other_start: datetime, other_end: datetime | None
-) -> bool:
-    return (end is None or other_start < end) and (other_end is None or start < other_end)
-
-
-def _describe(link: Mapping[str, Any]) -> str:
-    last = last_day(link)
-    return f"from {first_day(link)} " + (f"to {last}" if last else "with no end date")
-
-
-def _check_days(start: date | None, last: date | None) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    if start is not None and not FIRST_DAY <= start <= LAST_DAY:
-        errors["valid_from"] = Coded(
-            "date.range",
-            f"The start date is between {FIRST_DAY} and {LAST_DAY}.",
-            first=FIRST_DAY.isoformat(),
-            last=LAST_DAY.isoformat(),
-        )
-    if last is not None and not FIRST_DAY <= last <= LAST_DAY:
-        errors["valid_to"] = Coded(
-            "date.range",
-            f"The end date is between {FIRST_DAY} and {LAST_DAY}.",
-            first=FIRST_DAY.isoformat(),
-            last=LAST_DAY.isoformat(),
-        )
-    elif start is not None and last is not None and last < start:
-        errors["valid_to"] = Coded("date.end_before_start", "The last day is before the first day.")
-    return errors
-
-
-def check_period(start: date, last: date | None) -> None:
-    """A link's first and last day (inclusive) are sane and in order, else 422 naming the field."""
-    _raise_if(_check_days(start, last))
-
-
-def _raise_if(errors: Mapping[str, str]) -> None:
-    if errors:
-        details = {name: [message] for name, message in errors.items()}
-        raise ValidationFailed(validation_summary(details), details=details)
 
 
 # Reading -----------------------------------------------------------------------------------
@@ -294,7 +216,7 @@ def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) 
             Coded("benefit_link.canteen_refused", "Canteen accounts cannot create benefit links.")
         )
     if operator_id is None:
-        _raise_if(
+        raise_if(
             {
                 "operator_id": Coded(
                     "benefit_link.operator_required", "Which operator the household is linked to."
@@ -303,7 +225,7 @@ def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) 
         )
     operator = operators.find_operator(db, operator_id)
     if operator is None:
-        _raise_if({"operator_id": Coded("operator.not_found", "No such operator.")})
+        raise_if({"operator_id": Coded("operator.not_found", "No such operator.")})
     access.require_operator(actor, operator["_id"], operator.get("county_code"))
     return operator
 
@@ -341,7 +263,7 @@ def _household_for(
     """
     household_id, household_no = data.get("household_id"), data.get("household_no")
     if (household_id is None) == (household_no is None):
-        _raise_if(
+        raise_if(
             {
                 "household_id": Coded(
                     "benefit_link.household_required", "Send exactly one of household_id and household_no."
@@ -381,7 +303,7 @@ def _overlap_conflict(existing: Mapping[str, Any]) -> Conflict:
         Coded(
             "benefit_link.overlap" if last else "benefit_link.overlap_open",
             f"Household {existing.get('household_no')} is already linked to this operator "
-            f"{_describe(existing)} (link {existing['_id']}); the periods overlap.",
+            f"{describe(existing)} (link {existing['_id']}); the periods overlap.",
             household_no=existing.get("household_no"),
             first=first_day(existing).isoformat(),
             last=last.isoformat() if last else None,
@@ -434,8 +356,8 @@ def insert_link(
     data: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Store a link whose operator and household the caller has already authorised."""
-    _raise_if(_check_days(data["valid_from"], data.get("valid_to")))
-    start, end = _period(data["valid_from"], data.get("valid_to"))
+    raise_if(check_days(data["valid_from"], data.get("valid_to")))
+    start, end = period(data["valid_from"], data.get("valid_to"))
     existing = _overlapping(db, operator["_id"], household["_id"], start, end)
     if existing is not None:
         raise _overlap_conflict(existing)
@@ -514,13 +436,13 @@ def end_link(
     """End a link after ``valid_to`` (its last day); an end can be brought forward, never pushed back."""
     before = _load_readable(db, actor, link_id)
     _require_may_change(actor, before)
-    _raise_if(_check_days(first_day(before), valid_to))
+    raise_if(check_days(first_day(before), valid_to))
     end = end_of_local_day(valid_to)
     current_end = before.get("valid_to")
     if current_end is not None:
-        if _utc(current_end) == end:
+        if as_utc(current_end) == end:
             return present(db, actor, before)
-        if _utc(current_end) < end:
+        if as_utc(current_end) < end:
             raise Conflict(
                 Coded(
                     "benefit_link.not_extended",
@@ -618,7 +540,7 @@ def _row_data(row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
         except ValueError as error:
             errors[name] = message_of(error)
     errors.update(
-        {k: v for k, v in _check_days(data["valid_from"], data["valid_to"]).items() if k not in errors}
+        {k: v for k, v in check_days(data["valid_from"], data["valid_to"]).items() if k not in errors}
     )
     return data, errors
 
@@ -683,14 +605,14 @@ class LinkRegister(registers.Register):
         errors = _scope_problems(self.actor, operator, household)
         if not errors:
             data["operator"], data["household"] = operator, household
-            data["start"], data["end"] = _period(data["valid_from"], data["valid_to"])
+            data["start"], data["end"] = period(data["valid_from"], data["valid_to"])
         return errors
 
     def key(self, data: Mapping[str, Any]) -> tuple[ObjectId, ObjectId, datetime]:
         return data["operator"]["_id"], data["household"]["_id"], data["start"]
 
     def stored_key(self, document: Mapping[str, Any]) -> tuple[ObjectId, ObjectId, datetime]:
-        return document["operator_id"], document["household_id"], _utc(document["valid_from"])
+        return document["operator_id"], document["household_id"], as_utc(document["valid_from"])
 
     def existing_filter(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         # Every link of the batch's pairs, not only those with a row's first day: periods must not overlap.
@@ -701,8 +623,8 @@ class LinkRegister(registers.Register):
 
     def remember(self, documents: list[dict[str, Any]]) -> None:
         for link in documents:
-            start = _utc(link["valid_from"])
-            end = None if link.get("valid_to") is None else _utc(link["valid_to"])
+            start = as_utc(link["valid_from"])
+            end = None if link.get("valid_to") is None else as_utc(link["valid_to"])
             self.known.setdefault((link["operator_id"], link["household_id"]), {}).setdefault(
                 start, _Known(start=start, end=end, link=link)
             )
@@ -717,7 +639,7 @@ class LinkRegister(registers.Register):
             if "valid_to" in changes:
                 periods[start].end = changes["valid_to"]
             return changes, errors
-        clash = next((p for p in periods.values() if _overlaps(start, end, p.start, p.end)), None)
+        clash = next((p for p in periods.values() if overlaps(start, end, p.start, p.end)), None)
         if clash is not None:
             where = f"row {clash.row}" if clash.row is not None else f"link {clash.link['_id']}"
             message = f"The period overlaps {where} for the same operator and household."
@@ -770,7 +692,7 @@ def _changes_to(
     actor: Principal, stored: Mapping[str, Any], data: Mapping[str, Any], end: datetime | None
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """What a row changes on the stored link with its key, or why it may not."""
-    stored_end = None if stored.get("valid_to") is None else _utc(stored["valid_to"])
+    stored_end = None if stored.get("valid_to") is None else as_utc(stored["valid_to"])
     changes: dict[str, Any] = {
         name: data[name] for name in ("mechanism", "weight") if stored.get(name) != data[name]
     }

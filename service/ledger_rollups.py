@@ -27,7 +27,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from service import attribution, benefit_links, storage
+from service import attribution, link_periods, storage
 from service.clock import start_of_local_day
 
 DERIVED = (storage.SALES_DAILY, storage.SALES_MONTHLY, storage.OPERATOR_POOLS, storage.HOUSEHOLD_INCOME)
@@ -187,7 +187,7 @@ def allocate(
         pool_fen = sum(source["poor_income_fen"] for source in operator_sources)
         claims_by_household: dict[Any, dict[str, Any]] = {}
         for link in links_by_operator.get(operator_id, []):
-            days = benefit_links.active_days_in_month(link, year, number)
+            days = link_periods.active_days_in_month(link, year, number)
             household = households.get(link["household_id"])
             if days <= 0 or household is None:
                 continue

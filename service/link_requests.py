@@ -17,7 +17,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import audit, benefit_links, operators, storage
+from service import audit, benefit_links, link_periods, operators, storage
 from service.access import ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed
@@ -58,7 +58,7 @@ def request_link(db: Database, actor: Principal, data: Mapping[str, Any]) -> dic
     operator = operators.find_operator(db, actor.operator_id, {"county_code": 1})
     if operator is None:
         raise Forbidden(Coded("link_request.no_operator", "Your account is bound to no market operator."))
-    benefit_links.check_period(data["valid_from"], data.get("valid_to"))
+    link_periods.check_period(data["valid_from"], data.get("valid_to"))
     household = db[storage.HOUSEHOLDS].find_one(
         {"household_no": data["household_no"]}, {"county_code": 1, "household_no": 1}
     )

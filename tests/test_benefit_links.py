@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 
 from service import benefit_links, storage
-from service.benefit_links import active_days_in_month
 from service.clock import end_of_local_day, start_of_local_day
+from service.link_periods import active_days_in_month
 
 USCC = "91110108551385082Q"
 HEADER = "经营主体统一社会信用代码,户编号,带贫方式,权重,开始日期,结束日期\n"
