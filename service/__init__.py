@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
 
     from service import cli, http, import_runs, observability, partitions, storage, web
+    from service.api import places as api_places
     from service.api import register_blueprints
     from service.extensions import Api
 
@@ -35,6 +36,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api = Api(app)
     app.url_map.converters["objectid"] = http.ObjectIdConverter
     api.register_converter(http.ObjectIdConverter, http.objectid_param_schema)
+    app.url_map.converters["placecode"] = api_places.PlaceCodeConverter
+    api.register_converter(api_places.PlaceCodeConverter, api_places.place_code_param_schema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     register_blueprints(api)
     app.extensions["api"] = api

@@ -43,7 +43,8 @@ URBAN_RURAL_CLASSES = {
 MAX_NAME_LENGTH = 60
 COUNTY_CODE = re.compile(r"^\d{6}$")
 STATISTICAL_CODE = re.compile(r"^\d{12}$")
-PLACE_CODE = re.compile(r"^(\d{9}|\d{12})$")
+PLACE_CODE_DIGITS = r"\d{9}|\d{12}"  # a township's code, or a village's
+PLACE_CODE = re.compile(rf"^({PLACE_CODE_DIGITS})$")
 
 # The national file's columns and the fields they fill.
 COLUMNS = {"statistical_code": "统计用区划代码", "name": "名称", "urban_rural_code": "城乡分类代码"}

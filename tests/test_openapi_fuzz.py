@@ -76,6 +76,8 @@ RULES_BEYOND_THE_DOCUMENT = {
     "POST /api/v1/counters/{cabinet_no}/events": "the body is signed by the cabinet's secret",
     "GET /api/v1/reports/unmatched": "an admin names the county; the period ends on or after it starts",
     "POST /api/v1/reports/unmatched/map": "every row names a product of the caller's counties and a free SKU",
+    "PUT /api/v1/counties/{county_code}/places/{code}": "the place's code begins with its county's",
+    "POST /api/v1/counties/{county_code}/places/import": "the file is the national division-code file",
     **{
         f"GET /api/v1/reports/{name}": "the period ends on or after it starts"
         for name in (

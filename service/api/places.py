@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from werkzeug.routing import BaseConverter
+
 from schemas.base import page_of
 from schemas.households import ImportFileSchema, multipart_body
 from schemas.places import (
@@ -28,6 +30,16 @@ blp = Blueprint(
 PlacePageSchema = page_of(PlaceSchema, "PlacePageSchema")
 
 
+class PlaceCodeConverter(BaseConverter):
+    """A place's code in a URL, so that `import` and `unnamed` are never taken for one."""
+
+    regex = places.PLACE_CODE_DIGITS
+
+
+def place_code_param_schema(converter: PlaceCodeConverter) -> dict[str, str]:
+    return {"type": "string", "pattern": places.PLACE_CODE.pattern}
+
+
 @blp.route("", methods=["GET"])
 @blp.arguments(PlaceQueryArgsSchema, location="query")
 @blp.response(200, PlacePageSchema)
@@ -46,7 +58,7 @@ def unnamed_codes(county_code):
     return {"items": places.unnamed_codes(get_db(), principal(), county_code)}
 
 
-@blp.route("/<code>", methods=["PUT"])
+@blp.route("/<placecode:code>", methods=["PUT"])
 @blp.arguments(PlaceSetSchema)
 @blp.response(200, PlaceSchema)
 @allow(*STAFF)
