@@ -26,7 +26,7 @@ from pymongo.database import Database
 from stdnum.cn import uscc as uscc_number
 
 from adapters.base import SaleLine
-from service import access, operators, products, storage
+from service import access, operators, product_lookups, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.canteen_purchase_inputs import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH, PurchaseInput
 from service.certification import certified_at
@@ -129,7 +129,7 @@ class Lookups:
             state.documents[number] for number in originals if state is not None and number in state.documents
         ]
         ids.update(r["product_id"] for r in earlier if r.get("product_id") is not None)
-        found = products.matching(
+        found = product_lookups.matching(
             self.db,
             _PRODUCT_FIELDS,
             ids=ids,

@@ -41,7 +41,7 @@ from service import (
     ledger,
     ledger_rebuilds,
     operators,
-    products,
+    product_lookups,
     storage,
 )
 from service.access import CANTEEN, Principal
@@ -339,7 +339,7 @@ def _lines_shown(
             {"canteen_id": canteen["_id"], "invoice_no": {"$in": sorted(invoices)}}
         )
     }
-    product_names = products.names_by_id(db, (line["product_id"] for line in lines))
+    product_names = product_lookups.names_by_id(db, (line["product_id"] for line in lines))
     operator_names = operators.names_by_id(db, (line["operator_id"] for line in lines))
     shown = []
     for line in lines:

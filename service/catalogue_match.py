@@ -9,7 +9,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import SaleLine
-from service import products
+from service import product_lookups
 
 
 class Catalogue:
@@ -51,7 +51,9 @@ class Catalogue:
         if not (ids or skus or barcodes):
             return
         self._asked.update({f"id:{i}" for i in ids} | skus | {f"bar:{b}" for b in barcodes})
-        for product in products.matching(self.db, self.FIELDS, ids=ids, sku_keys=skus, barcodes=barcodes):
+        for product in product_lookups.matching(
+            self.db, self.FIELDS, ids=ids, sku_keys=skus, barcodes=barcodes
+        ):
             self._remember(product)
 
     def match(self, line: SaleLine) -> dict[str, Any] | None:

@@ -37,6 +37,7 @@ from service import (
     ledger_rebuilds,
     operators,
     places,
+    product_lookups,
     products,
     storage,
 )
@@ -593,7 +594,7 @@ def summary(db: Database) -> dict[str, Any]:
     return {
         "county": f"{COUNTY_NAME} {COUNTY_CODE}",
         "operators": operators.count(db),
-        "products": products.count(db),
+        "products": product_lookups.count(db),
         "households": db[storage.HOUSEHOLDS].count_documents({}),
         "people": people,
         "benefit_links": db[storage.BENEFIT_LINKS].count_documents({}),

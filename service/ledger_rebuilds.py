@@ -20,7 +20,15 @@ from pymongo import UpdateOne
 from pymongo.database import Database
 
 from adapters.base import SaleLine
-from service import ledger_deltas, ledger_rollups, ledger_session, partitions, products, sale_lines, storage
+from service import (
+    ledger_deltas,
+    ledger_rollups,
+    ledger_session,
+    partitions,
+    product_lookups,
+    sale_lines,
+    storage,
+)
 from service.catalogue_match import Catalogue
 from service.clock import utcnow
 
@@ -202,7 +210,7 @@ def _refresh_lines(db: Database, county_code: str, month: str) -> int:
         )
     )
     product_ids = sorted({line["product_id"] for line in lines})
-    catalogue = products.documents_by_id(db, product_ids, Catalogue.FIELDS)
+    catalogue = product_lookups.documents_by_id(db, product_ids, Catalogue.FIELDS)
     updates = []
     for line in lines:
         fields = sale_lines.attribute(

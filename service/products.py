@@ -13,7 +13,6 @@ The sales ledger values a sale with ``service.certification``'s :func:`rate_at` 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters.base import CHANNELS as SALE_CHANNELS
-from service import access, audit, certification, operators, partitions, storage
+from service import access, audit, certification, operators, partitions, product_skus, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.certification import CERTIFIED, DRAFT, EXPIRED, PUBLICIZING, rate_at
 from service.clock import SHANGHAI, local_date, start_of_local_day, today_local, utcnow
@@ -146,71 +145,6 @@ def _require_active(operator: dict[str, Any]) -> None:
             ),
             details={"operator_id": [Coded("operator.suspended", "The operator is suspended.")]},
         )
-
-
-# Channel SKUs -----------------------------------------------------------------------------------
-
-
-def _sku_keys(channel_skus: Iterable[dict[str, str]]) -> list[str]:
-    """The flattened "channel:sku" keys, refusing a key listed twice in one product."""
-    keys: list[str] = []
-    for item in channel_skus:
-        key = f"{item['channel']}:{item['sku']}"
-        if key in keys:
-            raise ValidationFailed(
-                Coded("product.sku_twice", f"The SKU {key} is listed twice.", sku=key),
-                details={"channel_skus": [Coded("product.sku_twice", f"{key} is listed twice.", sku=key)]},
-            )
-        keys.append(key)
-    return keys
-
-
-def _sku_conflict(db: Database, keys: list[str], product_id: ObjectId | None) -> Conflict | None:
-    """A 409 naming the first SKU another product already holds, if any does."""
-    if not keys:
-        return None
-    holder = db[storage.PRODUCTS].find_one(
-        {"channel_sku_keys": {"$in": keys}, "_id": {"$ne": product_id}},
-        {"name": 1, "channel_sku_keys": 1},
-    )
-    if holder is None:
-        return None
-    key = next(key for key in keys if key in holder["channel_sku_keys"])
-    return Conflict(
-        Coded(
-            "product.sku_taken",
-            f"The SKU {key} is already registered to product {holder['name']!r} ({holder['_id']}).",
-            sku=key.partition(":")[2],
-            product=holder["name"],
-        ),
-        details={
-            "channel_skus": [
-                Coded(
-                    "product.sku_used",
-                    f"{key} is already registered to product {holder['_id']}.",
-                    sku=key.partition(":")[2],
-                )
-            ],
-            "product_id": str(holder["_id"]),
-        },
-    )
-
-
-def _check_skus_free(db: Database, keys: list[str], product_id: ObjectId | None) -> None:
-    conflict = _sku_conflict(db, keys, product_id)
-    if conflict is not None:
-        raise conflict
-
-
-def _duplicate_key_conflict(db: Database, keys: list[str], product_id: ObjectId | None) -> Conflict:
-    """The 409 for a unique-index violation that slipped past the checks (a concurrent write)."""
-    return _sku_conflict(db, keys, product_id) or Conflict(
-        Coded(
-            "product.saved_meanwhile",
-            "Another product was saved with the same SKU or certificate number at the same time; try again.",
-        ),
-        details={"channel_skus": [Coded("product.saved_meanwhile", "Conflicts with a concurrent change.")]},
-    )
 
 
 # Benefit rates ----------------------------------------------------------------------------------
@@ -358,64 +292,6 @@ def _page_of(
     return [whole[product_id] for product_id in ids if product_id in whole], total
 
 
-# Look-ups for other modules (they check access themselves) ---------------------------------------
-
-
-def documents_by_id(
-    db: Database, ids: Iterable[Any], fields: dict[str, int]
-) -> dict[ObjectId, dict[str, Any]]:
-    """Products by id in one query, unscoped: for rows the caller may already see."""
-    return storage.documents_by_id(db, storage.PRODUCTS, ids, fields)
-
-
-def names_by_id(db: Database, ids: Iterable[Any]) -> dict[ObjectId, str]:
-    """Product names by id in one query, unscoped: for rows the caller may already see."""
-    return storage.names_by_id(db, storage.PRODUCTS, ids)
-
-
-def matching(
-    db: Database,
-    fields: dict[str, int],
-    *,
-    ids: Iterable[ObjectId] = (),
-    sku_keys: Iterable[str] = (),
-    barcodes: Iterable[str] = (),
-    certificate_numbers: Iterable[str] = (),
-) -> list[dict[str, Any]]:
-    """Products named by any of these ids, "channel:sku" keys, GTIN-13 barcodes or certificate
-    numbers, in one query whose every branch starts on an index."""
-    keys = {
-        "_id": ids,
-        "channel_sku_keys": sku_keys,
-        "barcode": barcodes,
-        "certificate_numbers": certificate_numbers,
-    }
-    wanted = {name: sorted(set(values)) for name, values in keys.items()}
-    conditions = [{name: {"$in": values}} for name, values in wanted.items() if values]
-    if not conditions:
-        return []
-    query = conditions[0] if len(conditions) == 1 else {"$or": conditions}
-    return list(db[storage.PRODUCTS].find(query, fields))
-
-
-def of_counties(
-    db: Database, county_codes: Iterable[str] | None, operator_id: ObjectId | None, fields: dict[str, int]
-) -> list[dict[str, Any]]:
-    """Every product of these counties (None: of all) and of this operator (None: of any), unscoped."""
-    query: dict[str, Any] = {}
-    if county_codes is not None:
-        codes = list(county_codes)
-        query["county_code"] = codes[0] if len(codes) == 1 else {"$in": codes}
-    if operator_id is not None:
-        query["operator_id"] = operator_id
-    return list(db[storage.PRODUCTS].find(query, fields))
-
-
-def count(db: Database) -> int:
-    """How many products are registered, of every county."""
-    return db[storage.PRODUCTS].count_documents({})
-
-
 # Registering and editing ------------------------------------------------------------------------
 
 
@@ -436,8 +312,8 @@ def create_product(
     operator = _operator_for(db, actor, data.get("operator_id"))
     _require_active(operator)
     channel_skus = list(data.get("channel_skus") or [])
-    keys = _sku_keys(channel_skus)
-    _check_skus_free(db, keys, None)
+    keys = product_skus.sku_keys(channel_skus)
+    product_skus.check_skus_free(db, keys, None)
     now = at or utcnow()
     product: dict[str, Any] = {
         "operator_id": operator["_id"],
@@ -469,7 +345,7 @@ def create_product(
     try:
         product["_id"] = db[storage.PRODUCTS].insert_one(product).inserted_id
     except DuplicateKeyError as error:
-        raise _duplicate_key_conflict(db, keys, None) from error
+        raise product_skus.duplicate_key_conflict(db, keys, None) from error
     audit.record(
         db,
         actor,
@@ -529,7 +405,7 @@ def update_product(
 
     keys = before.get("channel_sku_keys") or []
     if "channel_skus" in changes:
-        new_keys = _sku_keys(changes["channel_skus"])
+        new_keys = product_skus.sku_keys(changes["channel_skus"])
         if new_keys != keys:
             update["channel_skus"] = changes["channel_skus"]
             update["channel_sku_keys"] = keys = new_keys
@@ -570,7 +446,7 @@ def update_product(
     status = effective_status(before, now)
     next_status = certification.status_after_edit(status, changed)
     if "channel_sku_keys" in update:
-        _check_skus_free(db, keys, product_id)
+        product_skus.check_skus_free(db, keys, product_id)
     push: dict[str, Any] = {}
     note = None
     if next_status is not None:
@@ -587,7 +463,7 @@ def update_product(
     try:
         result = db[storage.PRODUCTS].update_one({"_id": product_id, "version": expected_version}, operation)
     except DuplicateKeyError as error:
-        raise _duplicate_key_conflict(db, keys, product_id) from error
+        raise product_skus.duplicate_key_conflict(db, keys, product_id) from error
     if result.matched_count == 0:
         raise PreconditionFailed("The product was changed by someone else; read it again.")
     after = _load(db, product_id)
@@ -632,7 +508,7 @@ def add_channel_sku(
     key = f"{channel}:{sku}"
     if key in (before.get("channel_sku_keys") or []):
         return present(before)
-    _check_skus_free(db, [key], product_id)
+    product_skus.check_skus_free(db, [key], product_id)
     now = utcnow()
     try:
         result = db[storage.PRODUCTS].update_one(
@@ -644,7 +520,7 @@ def add_channel_sku(
             },
         )
     except DuplicateKeyError as error:
-        raise _duplicate_key_conflict(db, [key], product_id) from error
+        raise product_skus.duplicate_key_conflict(db, [key], product_id) from error
     if result.matched_count == 0:
         raise PreconditionFailed("The product was changed by someone else at the same time; try again.")
     after = _load(db, product_id)
@@ -744,7 +620,7 @@ def transition(
             {"$set": update, "$push": push},
         )
     except DuplicateKeyError as error:
-        raise _duplicate_key_conflict(db, [], product_id) from error
+        raise product_skus.duplicate_key_conflict(db, [], product_id) from error
     if result.matched_count == 0:
         raise PreconditionFailed("The product was changed by someone else; read it again.")
     after = _load(db, product_id)

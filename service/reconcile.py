@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from service import catalogue_match, ledger_rollups, products, sale_lines, storage
+from service import catalogue_match, ledger_rollups, product_lookups, sale_lines, storage
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def _recompute(
     differences = []
     lines = list(db[storage.SALES].find({"county_code": county_code, "month": month}))
     product_ids = sorted({line["product_id"] for line in lines if line.get("product_id")})
-    catalogue = products.documents_by_id(db, product_ids, catalogue_match.Catalogue.FIELDS)
+    catalogue = product_lookups.documents_by_id(db, product_ids, catalogue_match.Catalogue.FIELDS)
     daily: dict[tuple, dict[str, Any]] = {}
     sources: dict[tuple, dict[str, Any]] = {}
     for line in lines:

@@ -21,7 +21,16 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from adapters.base import CHANNELS
-from service import access, ledger_rebuilds, operators, products, report_scope, storage, unmatched_sales
+from service import (
+    access,
+    ledger_rebuilds,
+    operators,
+    product_lookups,
+    products,
+    report_scope,
+    storage,
+    unmatched_sales,
+)
 from service.access import Principal
 from service.certification import CERTIFIED
 from service.clock import today_local
@@ -299,7 +308,9 @@ def add_suggestions(
 def _sku_holders(db: Database, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The product holding each of these "channel:sku" keys, in one query."""
     wanted = set(keys)
-    found = products.matching(db, {"name": 1, "county_code": 1, "channel_sku_keys": 1}, sku_keys=wanted)
+    found = product_lookups.matching(
+        db, {"name": 1, "county_code": 1, "channel_sku_keys": 1}, sku_keys=wanted
+    )
     return {key: product for product in found for key in product["channel_sku_keys"] if key in wanted}
 
 
@@ -307,7 +318,7 @@ def mapping_refusals(
     db: Database, actor: Principal, mappings: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[ObjectId, dict[str, Any]]]:
     """Every row of a batch checked (nothing written): its refusals, and the products it names."""
-    found = products.documents_by_id(db, (row["product_id"] for row in mappings), {"county_code": 1})
+    found = product_lookups.documents_by_id(db, (row["product_id"] for row in mappings), {"county_code": 1})
     holders = _sku_holders(db, (f"{row['channel']}:{row['sku']}" for row in mappings))
     refusals: list[dict[str, Any]] = []
     first_product: dict[str, ObjectId] = {}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import certification, products, storage
+from service import certification, product_lookups, products, storage
 from service import clock as clock_module
 from service.access import system_principal
 from service.clock import local_date, start_of_local_day, utcnow
@@ -864,7 +864,7 @@ def test_products_are_matched_by_id_sku_barcode_or_certificate_in_one_query(fact
     by_barcode = factory.product(barcode=VALID_GTIN)
     by_certificate = factory.product(status="certified")
     factory.product(channel_skus=[{"channel": "taobao", "sku": "JD-1"}])
-    found = products.matching(
+    found = product_lookups.matching(
         db,
         {"name": 1},
         ids=[by_id["_id"]],
@@ -875,18 +875,18 @@ def test_products_are_matched_by_id_sku_barcode_or_certificate_in_one_query(fact
     assert {product["_id"] for product in found} == {
         by_id["_id"], by_sku["_id"], by_barcode["_id"], by_certificate["_id"]
     }  # fmt: skip
-    assert products.matching(db, {"name": 1}) == []
-    assert products.names_by_id(db, [by_id["_id"], None]) == {by_id["_id"]: by_id["name"]}
+    assert product_lookups.matching(db, {"name": 1}) == []
+    assert product_lookups.names_by_id(db, [by_id["_id"], None]) == {by_id["_id"]: by_id["name"]}
 
 
 def test_products_of_counties_and_an_operator(factory, db):
     here = factory.product(county_code="340722")
     there = factory.product(county_code="340828")
     fields = {"county_code": 1}
-    assert {p["_id"] for p in products.of_counties(db, ["340722"], None, fields)} == {here["_id"]}
-    assert {p["_id"] for p in products.of_counties(db, ["340722", "340828"], None, fields)} == {
+    assert {p["_id"] for p in product_lookups.of_counties(db, ["340722"], None, fields)} == {here["_id"]}
+    assert {p["_id"] for p in product_lookups.of_counties(db, ["340722", "340828"], None, fields)} == {
         here["_id"], there["_id"]
     }  # fmt: skip
-    assert products.of_counties(db, None, there["operator_id"], fields) == [
+    assert product_lookups.of_counties(db, None, there["operator_id"], fields) == [
         {"_id": there["_id"], "county_code": "340828"}
     ]
