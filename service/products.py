@@ -274,19 +274,24 @@ def _one_query(conditions: list[dict[str, Any]]) -> dict[str, Any]:
     return query
 
 
+# A list page reads this many ids past its own, to learn the total without counting a short list.
+COUNTED_AHEAD = 100
+
+
 def _page_of(
     collection: Any, query: dict[str, Any], sort: list[tuple[str, int]], page: int, per_page: int
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of products and the total: the page's ids sorted by the sort's fields alone, then only
     those products read whole (each carries its certification, certificate and rate histories).
 
-    A page holding the last products gives the total without counting (the menu's to-dos ask for
-    lists that are mostly empty)."""
+    Ids are read up to COUNTED_AHEAD past the page: when the list ends there, that read gives the
+    total too (the menu's to-dos count lists that are short or empty), else the list is counted."""
     skipped = (page - 1) * per_page
     ordered = collection.find(query, {name: 1 for name, _ in sort}).sort(sort)
-    ids = [product["_id"] for product in ordered.skip(skipped).limit(per_page)]
-    last_page = 0 < len(ids) < per_page or (not ids and page == 1)
-    total = skipped + len(ids) if last_page else collection.count_documents(query)
+    ahead = [product["_id"] for product in ordered.skip(skipped).limit(per_page + COUNTED_AHEAD)]
+    ids = ahead[:per_page]
+    seen_the_end = len(ahead) < per_page + COUNTED_AHEAD and (bool(ahead) or page == 1)
+    total = skipped + len(ahead) if seen_the_end else collection.count_documents(query)
     whole = {product["_id"]: product for product in collection.find({"_id": {"$in": ids}})} if ids else {}
     # A product is never deleted; one changed in between is shown as it is now.
     return [whole[product_id] for product_id in ids if product_id in whole], total

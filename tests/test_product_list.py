@@ -50,7 +50,11 @@ def every_page(db, per_page: int, **filters) -> list:
 
 @pytest.mark.parametrize("sort", ["-created_at", "created_at", "name", "-price_fen"])
 @pytest.mark.parametrize("per_page", [1, 4, 50])
-def test_the_pages_hold_every_product_once_in_the_sort_order(db, catalogue, sort, per_page):
+@pytest.mark.parametrize("counted_ahead", [0, 2, 100])
+def test_the_pages_hold_every_product_once_in_the_sort_order(
+    db, catalogue, sort, per_page, counted_ahead, monkeypatch
+):
+    monkeypatch.setattr(products, "COUNTED_AHEAD", counted_ahead)
     field, direction = sort.lstrip("-"), -1 if sort.startswith("-") else 1
     expected = sorted(
         db[storage.PRODUCTS].find({"county_code": {"$in": [A, B]}}),
@@ -121,6 +125,8 @@ def test_the_operators_drop_down_reads_no_benefit_figures(app, db, factory, page
     assert "枞阳茶叶合作社" in page and "枞阳黄花茶" in page
 
 
-def test_a_page_past_the_end_is_empty_with_the_total(db, catalogue):
+@pytest.mark.parametrize("counted_ahead", [0, 100])
+def test_a_page_past_the_end_is_empty_with_the_total(db, catalogue, counted_ahead, monkeypatch):
+    monkeypatch.setattr(products, "COUNTED_AHEAD", counted_ahead)
     assert products.list_products(db, STAFF, page=30, per_page=1) == ([], len(catalogue))
     assert products.list_products(db, STAFF, status="expired", expiring_within_days=30) == ([], 0)
