@@ -33,6 +33,7 @@ from service.errors import (
     ValidationFailed,
     validation_summary,
 )
+from service.ingest_result import IngestResult
 from service.link_periods import (
     as_utc,
     check_days,
@@ -652,7 +653,7 @@ class LinkRegister(registers.Register):
     def build(self, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         return _new_link(data["operator"], data["household"], data, data["start"], data["end"], now)
 
-    def finish(self, db: Database, result: registers.ImportResult) -> None:
+    def finish(self, db: Database, result: IngestResult) -> None:
         for operator in self.operators.values():
             if operator is not None:
                 partitions.mark_operator_links_changed(db, operator["_id"])

@@ -7,21 +7,17 @@ changes nothing. Each row is checked and handed to the ledger as one logged purc
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from bson import ObjectId
-from pymongo import InsertOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
 from adapters import tabular
 from adapters.errors import FILE_MISSING_COLUMNS
-from service import audit, batching, canteen_quota, ledger_rebuilds, spreadsheets, storage
+from service import canteen_quota, ledger_rebuilds, registers, storage
 from service.access import Principal
 from service.canteen_purchase_checks import (
     PENDING,
@@ -37,37 +33,13 @@ from service.canteen_purchase_inputs import COLUMNS, REQUIRED_COLUMNS, PurchaseI
 from service.canteen_purchases import conflict_message, ingest_items, ledger_problem, resumable
 from service.clock import utcnow
 from service.errors import Coded, ValidationFailed
+from service.ingest_result import REGISTER_COUNTS, IngestResult
 
-log = logging.getLogger(__name__)
-
-IMPORT_BATCH = 500
 # The template's example row carries an invoice number starting with this; imports skip such rows.
 EXAMPLE_MARK = "示例"
 
 
 # Monthly upload -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class PurchaseImport:
-    """An upload's outcome: the shared import report plus what only purchases have."""
-
-    report: spreadsheets.ImportReport
-    skipped: int = 0
-    unmatched: int = 0
-    not_counted: int = 0
-    partitions: set = field(default_factory=set)
-
-    def reject(self, row: int, errors: Mapping[str, str]) -> None:
-        self.report.reject(row, [(name, COLUMNS.get(name, ""), message) for name, message in errors.items()])
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.report.as_dict(),
-            "skipped": self.skipped,
-            "unmatched": self.unmatched,
-            "not_counted": self.not_counted,
-        }
 
 
 def import_purchases(
@@ -85,10 +57,43 @@ def import_purchases(
     invoice is already logged with the same details count as unchanged, so re-importing a file
     changes nothing. The template's example row is skipped. With ``dry_run`` nothing is written.
     """
-    canteen = canteen_for(db, actor, canteen_id)
-    reader = spreadsheets.read_rows(stream, filename, required=REQUIRED_COLUMNS)
-    if COLUMNS["product_code"] not in reader.header and COLUMNS["product_name"] not in reader.header:
-        reader.close()
+    register = PurchaseRegister(actor, canteen_for(db, actor, canteen_id), filename)
+    return registers.run_import(db, actor, register, stream, filename, dry_run=dry_run).as_dict()
+
+
+class _Row(NamedTuple):
+    """A parsed row: the purchase, and the cells that could not be read (reported with its other problems)."""
+
+    purchase: PurchaseInput
+    cell_errors: dict[str, str]
+
+
+class PurchaseRegister(registers.Register):
+    """A canteen's purchases by invoice number: each new one claims its invoice, then goes on to the ledger.
+
+    Purchases are never edited: an invoice logged with the same details is unchanged, with other
+    details a row error; a claim an interrupted upload left pending is completed by the same row.
+    """
+
+    collection = storage.CANTEEN_PURCHASES
+    entity_kind = "canteen_purchase"
+    columns = COLUMNS
+    required = REQUIRED_COLUMNS
+    key_field = "invoice_no"
+    counts = (*REGISTER_COUNTS, "unmatched", "not_counted")
+    versioned = False
+
+    def __init__(self, actor: Principal, canteen: Mapping[str, Any], filename: str):
+        super().__init__(actor)
+        self.canteen = canteen
+        self.source = {"kind": "import", "file": filename or None}
+        self.state = FileState()
+        self.lookups: Lookups  # the batch's, read by ``resolve``
+        self.prepared: dict[int, Prepared] = {}
+
+    def check_header(self, header: list[str]) -> None:
+        if COLUMNS["product_code"] in header or COLUMNS["product_name"] in header:
+            return
         raise ValidationFailed(
             Coded(
                 "canteen_purchase.product_column",
@@ -105,149 +110,107 @@ def import_purchases(
                 ]
             },
         )
-    outcome = PurchaseImport(spreadsheets.ImportReport(dry_run=dry_run))
-    state = FileState()
-    source = {"kind": "import", "file": filename or None}
-    try:
-        for batch in batching.batched(reader, IMPORT_BATCH):
-            _import_batch(db, actor, canteen, batch, outcome, state, source)
-    finally:
-        reader.close()
-    if not dry_run:
-        ledger_rebuilds.rebuild_partitions(db, outcome.partitions)
-        if outcome.report.inserted:
-            audit.record(
-                db,
-                actor,
-                "canteen_purchase.import",
-                entity_kind="canteen",
-                entity_id=canteen["_id"],
-                county_code=canteen["county_code"],
-                note=f"{filename}: {outcome.report.summary()}",
-            )
-    log.info("canteen purchase import", extra={"file": filename, **outcome.report.counts()})
-    return outcome.as_dict()
 
+    def parse(self, row: tabular.Row) -> tuple[_Row, dict[str, str]]:
+        # Unreadable cells are reported in ``diff``, together with what the checks find.
+        return _Row(*from_row(row)), {}
 
-def _import_batch(
-    db: Database,
-    actor: Principal,
-    canteen: Mapping[str, Any],
-    batch: list[tabular.Row],
-    outcome: PurchaseImport,
-    state: FileState,
-    source: dict[str, Any],
-) -> None:
-    report = outcome.report
-    parsed: list[tuple[PurchaseInput, dict[str, str]]] = []
-    for row in batch:
-        report.rows += 1
-        purchase, errors = from_row(row)
-        if purchase.invoice_no.startswith(EXAMPLE_MARK):
-            outcome.skipped += 1
-            continue
-        parsed.append((purchase, errors))
-    lookups = Lookups(db, canteen)
-    lookups.load((purchase for purchase, _ in parsed), state)
+    def skip_row(self, data: _Row) -> bool:
+        return data.purchase.invoice_no.startswith(EXAMPLE_MARK)
 
-    new: list[Prepared] = []
-    resumed: list[Prepared] = []
-    for purchase, errors in parsed:
-        existing = lookups.purchases.get(purchase.invoice_no)
-        if not errors and existing is not None:
-            if (
-                existing.get("fingerprint") == purchase.fingerprint()
-                and existing["ledger_status"] == RECORDED
-            ):
-                report.unchanged += 1
-                state.rows_by_invoice[purchase.invoice_no] = purchase.row or 0
-                continue
-            if not resumable(existing, purchase):
-                outcome.reject(
-                    purchase.row or 0,
-                    {"invoice_no": conflict_message(existing, " Use a new invoice number, or a return.")},
-                )
-                continue
+    def resolve(self, db: Database, rows: list[_Row]) -> None:
+        self.lookups = Lookups(db, self.canteen)
+        self.lookups.load((data.purchase for data in rows), self.state)
+        self.prepared = {}
+
+    def key(self, data: _Row) -> str:
+        return data.purchase.invoice_no
+
+    def stored_key(self, document: Mapping[str, Any]) -> str:
+        return document["invoice_no"]
+
+    def unique_keys(self, data: _Row) -> list[tuple[str, Any, str]]:
+        # A row with no invoice or unreadable cells is refused anyway, and claims no invoice.
+        return [] if data.cell_errors or not data.purchase.invoice_no else super().unique_keys(data)
+
+    def stored(self, db: Database, rows: list[_Row]) -> list[dict[str, Any]]:
+        # ``resolve`` read them, with the purchases the batch's returns reverse.
+        return list(self.lookups.purchases.values())
+
+    def diff(
+        self, row_number: int, stored: Mapping[str, Any] | None, data: _Row
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        purchase = data.purchase
+        if stored is not None and not data.cell_errors:
+            if stored.get("fingerprint") == purchase.fingerprint() and stored["ledger_status"] == RECORDED:
+                return {}, {}
+            if not resumable(stored, purchase):
+                return {}, {"invoice_no": conflict_message(stored, " Use a new invoice number, or a return.")}
         item, problems = prepare(
-            purchase, canteen, lookups, actor, state, source={**source, "row": purchase.row}
+            purchase,
+            self.canteen,
+            self.lookups,
+            self.actor,
+            self.state,
+            source={**self.source, "row": row_number},
         )
-        errors = {**problems, **errors}
+        errors = {**problems, **data.cell_errors}
         if errors or item is None:
-            outcome.reject(purchase.row or 0, errors)
-            continue
-        remember(state, lookups, item)
-        if existing is not None:
-            item.document = {**existing}
-            resumed.append(item)
-        else:
-            new.append(item)
-    if report.dry_run:
-        rejected, _ = ingest_items(db, new + resumed, dry_run=True)
-        _count(outcome, new + resumed, rejected)
-        return
+            return {}, errors
+        remember(self.state, self.lookups, item)
+        self.prepared[row_number] = item
+        return {}, {}
 
-    claimed = _claim(db, new, outcome)
-    items = claimed + resumed
-    rejected, partitions = ingest_items(db, items, dry_run=False)
-    outcome.partitions |= partitions
-    collection = db[storage.CANTEEN_PURCHASES]
-    if rejected:
-        collection.delete_many(
-            {"_id": {"$in": [items[i].document["_id"] for i in rejected]}, "ledger_status": PENDING}
-        )
-    accepted = [item["_id"] for i, item in enumerate(x.document for x in items) if i not in rejected]
-    if accepted:
-        collection.update_many(
-            {"_id": {"$in": accepted}}, {"$set": {"ledger_status": RECORDED, "recorded_at": utcnow()}}
-        )
-    _count(outcome, items, rejected)
+    def resumes(self, stored: Mapping[str, Any], data: _Row) -> bool:
+        return resumable(stored, data.purchase)
 
+    def build(self, data: _Row, now: datetime) -> dict[str, Any]:
+        return self.prepared[data.purchase.row or 0].document
 
-def _count(outcome: PurchaseImport, items: list[Prepared], rejected: Mapping[int, Mapping[str, Any]]) -> None:
-    for index, item in enumerate(items):
-        if index in rejected:
-            name, message = ledger_problem(item, rejected[index])
-            outcome.reject(item.purchase.row or 0, {name: message})
-            continue
-        outcome.report.inserted += 1
-        outcome.unmatched += not item.document["matched"]
-        document = item.document
-        counts, _ = canteen_quota.qualification(
-            document["year"], document["channel"], document["certified"], document["matched"]
-        )
-        outcome.not_counted += not counts
-
-
-def _claim(db: Database, items: list[Prepared], outcome: PurchaseImport) -> list[Prepared]:
-    """Insert the pending records; one whose invoice was claimed meanwhile is a row error."""
-    if not items:
-        return []
-    for item in items:
-        item.document["_id"] = ObjectId()
-    failed: set[int] = set()
-    try:
-        db[storage.CANTEEN_PURCHASES].bulk_write([InsertOne(item.document) for item in items], ordered=False)
-    except BulkWriteError as error:
-        failures = error.details.get("writeErrors", [])
-        if any(failure.get("code") != 11000 for failure in failures):
-            raise
-        failed = {failure["index"] for failure in failures}
-    claimed = []
-    for index, item in enumerate(items):
-        if index in failed:
-            outcome.reject(
-                item.purchase.row or 0,
-                {
-                    "invoice_no": Coded(
-                        "canteen_purchase.logged_meanwhile",
-                        f"Invoice {item.purchase.invoice_no} was logged by someone else meanwhile.",
-                        invoice_no=item.purchase.invoice_no,
-                    )
-                },
+    def after_write(
+        self, db: Database, written: list[registers.Write], result: IngestResult
+    ) -> dict[int, dict[str, str]]:
+        """Hand the claimed purchases to the ledger; a line it refuses loses its claim."""
+        items = []
+        for write in written:
+            item = self.prepared[write.row]
+            item.document = write.document
+            items.append(item)
+        refused, partitions = ingest_items(db, items, dry_run=result.dry_run)
+        result.partitions |= partitions
+        accepted = [item.document for index, item in enumerate(items) if index not in refused]
+        if not result.dry_run:
+            _settle(db, [items[index].document["_id"] for index in refused], accepted)
+        for document in accepted:
+            result.unmatched += not document["matched"]
+            counts, _ = canteen_quota.qualification(
+                document["year"], document["channel"], document["certified"], document["matched"]
             )
-        else:
-            claimed.append(item)
-    return claimed
+            result.tallies["not_counted"] += not counts
+        return {
+            items[index].purchase.row or 0: dict([ledger_problem(items[index], error)])
+            for index, error in refused.items()
+        }
+
+    def summary_county(self) -> str | None:
+        return self.canteen["county_code"]
+
+    def finish(self, db: Database, result: IngestResult) -> None:
+        ledger_rebuilds.rebuild_partitions(db, result.partitions)
+
+
+def _settle(db: Database, refused: list[ObjectId], accepted: list[dict[str, Any]]) -> None:
+    """Remove the claims of lines the ledger refused; mark the others recorded."""
+    collection = db[storage.CANTEEN_PURCHASES]
+    if refused:
+        collection.delete_many({"_id": {"$in": refused}, "ledger_status": PENDING})
+    if accepted:
+        recorded = {"ledger_status": RECORDED, "recorded_at": utcnow()}
+        collection.update_many(
+            {"_id": {"$in": [document["_id"] for document in accepted]}}, {"$set": recorded}
+        )
+        for document in accepted:
+            document.update(recorded)
 
 
 # The upload template ------------------------------------------------------------------------------------

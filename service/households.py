@@ -520,7 +520,6 @@ class HouseholdRegister(registers.Register):
     columns = COLUMNS
     required = REQUIRED_COLUMNS
     key_field = "household_no"
-    duplicate_message = Coded("register.duplicate_row", "Also on row {row} of this file.")
 
     def __init__(self, actor: Principal, county_code: str | None):
         super().__init__(actor)

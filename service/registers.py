@@ -5,8 +5,10 @@ its columns, its natural key, how a row becomes validated data, how a stored doc
 compare, and how a new document is built. The runner does the rest, once for all of them: reads the
 file with the tabular reader, works in batches (one query a batch for the stored documents by natural
 key), refuses a natural key seen twice in the file, writes with the version in the update filter, turns
-a document changed meanwhile into a row error (nothing overwritten), counts without writing on a dry
-run, audits each row it writes and the import as a whole, and answers with one ImportResult.
+a document changed meanwhile into a row error (nothing overwritten), hands what it wrote to the
+register's next step (a canteen's purchases go on to the sales ledger, which may still refuse a row),
+counts without writing on a dry run, audits each row it writes and the import as a whole, and answers
+with the one result of every import (``IngestResult``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from adapters.errors import Coded, code_of
 from service import audit, batching, spreadsheets
 from service.access import Principal
 from service.clock import utcnow
+from service.ingest_result import REGISTER_COUNTS, IngestResult
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +39,23 @@ CHANGED_MEANWHILE = Coded(
     "register.changed_meanwhile", "Changed by someone else during the import; import again."
 )
 
+DUPLICATE_ROW = Coded("register.duplicate_row", "Also on row {row} of this file.")
+
 # A row's problems by field name (the API's field, mapped to the file's column when reported).
 Errors = dict[str, str]
-
-
-@dataclass
-class ImportResult(spreadsheets.ImportReport):
-    """An import's outcome: rows read, inserted (new), updated, unchanged, skipped and rejected,
-    with each rejected row's problems (masked and bounded by ``spreadsheets.ImportReport.reject``)."""
-
-    skipped: int = 0
-
-    def counts(self) -> dict[str, int]:
-        counts = super().counts()
-        rejected = counts.pop("rejected")
-        return {**counts, "skipped": self.skipped, "rejected": rejected}
+# What a register's ``parse`` makes of a row (most registers: the document's fields by name).
+RowData = Any
 
 
 class Register:
     """What one register declares for its import; one instance a run, so it may keep the file's state.
 
-    Hooks, in the order the runner calls them for each batch: ``parse`` (pure: row → data and
-    errors), ``skip_row``, ``resolve`` (the batch's references, in as few queries as it can),
-    ``check`` (scope, on rows that parsed), ``unique_keys`` (refused when an earlier row had them),
-    ``existing_filter`` and ``remember`` (the stored documents), ``diff`` (stored or None against the
-    row: changed fields, or errors), ``build`` (a new document), and after the file ``finish``.
+    Hooks, in the order the runner calls them: ``check_header`` once, then for each batch ``parse``
+    (pure: row → data and errors), ``skip_row``, ``resolve`` (the batch's references, in as few
+    queries as it can), ``check`` (scope, on rows that parsed), ``unique_keys`` (refused when an
+    earlier row had them), ``stored`` and ``remember`` (the stored documents), ``diff`` (stored or
+    None against the row: changed fields, or errors), ``resumes``, ``build`` (a new document),
+    ``after_write`` (what the written rows go on to), and after the file ``finish``.
     """
 
     collection: str
@@ -68,69 +63,95 @@ class Register:
     columns: Mapping[str, str]  # field name → the file's column
     required: tuple[str, ...]  # columns the file must have
     key_field: str  # the field a clash on the natural key is reported on
-    duplicate_message: str  # a second row with the same natural key; {row} is the first one
+    duplicate_message: str = DUPLICATE_ROW  # a second row with the same natural key; {row} is the first
     batch_size: int = IMPORT_BATCH
+    counts: tuple[str, ...] = REGISTER_COUNTS  # what the result reports (its own ones in ``tallies``)
+    # False for a register whose documents are only ever inserted: they carry no version nor times.
+    versioned: bool = True
 
     def __init__(self, actor: Principal):
         self.actor = actor
 
-    def parse(self, row: tabular.Row) -> tuple[dict[str, Any], Errors]:
+    def check_header(self, header: list[str]) -> None:
+        """Refuse a file whose columns the register cannot read beyond ``required`` (ValidationFailed)."""
+
+    def parse(self, row: tabular.Row) -> tuple[RowData, Errors]:
         raise NotImplementedError
 
-    def skip_row(self, data: Mapping[str, Any]) -> bool:
+    def skip_row(self, data: RowData) -> bool:
         """Whether a row is left out without an error (counted as skipped)."""
         return False
 
-    def resolve(self, db: Database, rows: list[dict[str, Any]]) -> None:
+    def resolve(self, db: Database, rows: list[RowData]) -> None:
         """Load what the batch's rows refer to, for ``check`` and ``diff``."""
 
-    def check(self, data: dict[str, Any]) -> Errors:
+    def check(self, data: RowData) -> Errors:
         """Problems of a parsed row that need the resolved references (scope, existence)."""
         return {}
 
-    def key(self, data: Mapping[str, Any]) -> Hashable:
+    def key(self, data: RowData) -> Hashable:
         raise NotImplementedError
 
     def stored_key(self, document: Mapping[str, Any]) -> Hashable:
         raise NotImplementedError
 
-    def unique_keys(self, data: Mapping[str, Any]) -> list[tuple[str, Hashable, str]]:
+    def unique_keys(self, data: RowData) -> list[tuple[str, Hashable, str]]:
         """(field, value, message with {row}) that no two rows of a file may share; the key first."""
         return [(self.key_field, self.key(data), self.duplicate_message)]
 
-    def existing_filter(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def existing_filter(self, rows: list[RowData]) -> dict[str, Any]:
         """One query for the stored documents the batch's rows may meet (by natural key, or a superset)."""
         raise NotImplementedError
 
+    def stored(self, db: Database, rows: list[RowData]) -> list[dict[str, Any]]:
+        """The stored documents the batch's rows may meet: one query, or none if ``resolve`` read them."""
+        return list(db[self.collection].find(self.existing_filter(rows)))
+
     def remember(self, documents: list[dict[str, Any]]) -> None:
-        """See every document ``existing_filter`` found, not only those with a row's key."""
+        """See every document ``stored`` found, not only those with a row's key."""
 
     def diff(
-        self, row_number: int, stored: Mapping[str, Any] | None, data: Mapping[str, Any]
+        self, row_number: int, stored: Mapping[str, Any] | None, data: RowData
     ) -> tuple[dict[str, Any], Errors]:
         """The fields a row changes on its stored document (none: unchanged; no stored one: new), or
         why the row may not be imported."""
         raise NotImplementedError
 
-    def build(self, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-        """A new document's fields (the runner adds _id, version and the times)."""
+    def resumes(self, stored: Mapping[str, Any], data: RowData) -> bool:
+        """Whether the row finishes a stored document an interrupted import left half done (written, its
+        ``after_write`` never done): it is not written again, goes on to ``after_write`` and counts as new."""
+        return False
+
+    def build(self, data: RowData, now: datetime) -> dict[str, Any]:
+        """A new document's fields (the runner adds _id and, when versioned, the version and times)."""
         raise NotImplementedError
+
+    def after_write(self, db: Database, written: list[Write], result: IngestResult) -> dict[int, Errors]:
+        """What the batch's written rows go on to (on a dry run, as if written); the rows it refuses by
+        row number, whose writes it has undone."""
+        return {}
 
     def summary_county(self) -> str | None:
         """The county the import's summary audit entry is filed under, so its staff can read it."""
         return self.actor.county_codes[0] if len(self.actor.county_codes) == 1 else None
 
-    def finish(self, db: Database, result: ImportResult) -> None:
+    def finish(self, db: Database, result: IngestResult) -> None:
         """After a file that wrote something (not on a dry run)."""
 
 
 @dataclass
-class _Write:
-    """A row's pending write: a new document (``stored`` None), or the changes to a stored one."""
+class Write:
+    """A row's write: a new document (``stored`` None), the changes to a stored one, or a stored one
+    the row resumes (``document`` is the stored one, written before)."""
 
     row: int
     stored: dict[str, Any] | None
     document: dict[str, Any]
+    resumed: bool = False
+
+    @property
+    def new(self) -> bool:
+        return self.stored is None or self.resumed
 
 
 def run_import(
@@ -141,15 +162,16 @@ def run_import(
     filename: str = "",
     *,
     dry_run: bool = False,
-) -> ImportResult:
+) -> IngestResult:
     """Import a register's spreadsheet; rows with any problem are rejected whole, with their row number.
 
     Re-importing a file changes nothing: unchanged rows are counted, not rewritten.
     """
     reader = spreadsheets.read_rows(stream, filename, required=register.required)
-    result = ImportResult(dry_run=dry_run)
+    result = IngestResult(dry_run=dry_run, reported=register.counts)
     seen: dict[tuple[str, Hashable], int] = {}
     try:
+        register.check_header(reader.header)
         for batch in batching.batched(reader, register.batch_size):
             _import_batch(db, actor, register, batch, result, seen)
     finally:
@@ -169,8 +191,8 @@ def run_import(
     return result
 
 
-def _reject(result: ImportResult, register: Register, row: int, errors: Mapping[str, str]) -> None:
-    result.reject(row, [(name, register.columns.get(name, ""), message) for name, message in errors.items()])
+def _reject(result: IngestResult, register: Register, row: int, errors: Mapping[str, str]) -> None:
+    result.reject_row(row, errors, register.columns)
 
 
 def _import_batch(
@@ -178,10 +200,10 @@ def _import_batch(
     actor: Principal,
     register: Register,
     batch: list[tabular.Row],
-    result: ImportResult,
+    result: IngestResult,
     seen: dict[tuple[str, Hashable], int],
 ) -> None:
-    parsed: list[tuple[int, dict[str, Any]]] = []
+    parsed: list[tuple[int, RowData]] = []
     for row in batch:
         result.rows += 1
         data, errors = register.parse(row)
@@ -195,7 +217,7 @@ def _import_batch(
         return
     register.resolve(db, [data for _number, data in parsed])
 
-    candidates: list[tuple[int, dict[str, Any]]] = []
+    candidates: list[tuple[int, RowData]] = []
     for number, data in parsed:
         errors = register.check(data) or _duplicates(register.unique_keys(data), seen)
         if errors:
@@ -207,34 +229,48 @@ def _import_batch(
     if not candidates:
         return
 
-    collection = db[register.collection]
-    documents = list(collection.find(register.existing_filter([data for _number, data in candidates])))
+    documents = register.stored(db, [data for _number, data in candidates])
     register.remember(documents)
     stored_by_key = {register.stored_key(document): document for document in documents}
     now = utcnow()
-    pending: list[_Write] = []
+    pending: list[Write] = []
     for number, data in candidates:
         stored = stored_by_key.get(register.key(data))
         changes, errors = register.diff(number, stored, data)
         if errors:
             _reject(result, register, number, errors)
         elif stored is None:
-            document = {"_id": ObjectId(), **register.build(data, now), "version": 1}
-            pending.append(_Write(number, None, {**document, "created_at": now, "updated_at": now}))
+            pending.append(Write(number, None, _new_document(register, data, now)))
+        elif register.resumes(stored, data):
+            pending.append(Write(number, stored, stored, resumed=True))
         elif changes:
-            pending.append(_Write(number, stored, changes))
+            pending.append(Write(number, stored, changes))
         else:
             result.unchanged += 1
-    if result.dry_run:
-        result.inserted += sum(1 for write in pending if write.stored is None)
-        result.updated += sum(1 for write in pending if write.stored is not None)
-        return
-    failed = _write(collection, pending, now)
-    for index, write in enumerate(pending):
-        if index in failed:
-            _reject(result, register, write.row, {register.key_field: CHANGED_MEANWHILE})
+    written = pending
+    if not result.dry_run:
+        failed = _write(db[register.collection], pending, now)
+        for index in sorted(failed):
+            _reject(result, register, pending[index].row, {register.key_field: CHANGED_MEANWHILE})
+        written = [write for index, write in enumerate(pending) if index not in failed]
+    refused = register.after_write(db, written, result) if written else {}
+    for write in written:
+        if write.row in refused:
+            _reject(result, register, write.row, refused[write.row])
+            continue
+        if write.new:
+            result.inserted += 1
         else:
-            _audit_row(db, actor, register, write, now, result)
+            result.updated += 1
+        if not result.dry_run:
+            _audit_row(db, actor, register, write, now)
+
+
+def _new_document(register: Register, data: RowData, now: datetime) -> dict[str, Any]:
+    document = {"_id": ObjectId(), **register.build(data, now)}
+    return (
+        {**document, "version": 1, "created_at": now, "updated_at": now} if register.versioned else document
+    )
 
 
 def _duplicates(
@@ -250,21 +286,23 @@ def _duplicates(
     return {}
 
 
-def _write(collection: Any, pending: list[_Write], now: datetime) -> set[int]:
+def _write(collection: Any, pending: list[Write], now: datetime) -> set[int]:
     """Write a batch at once; the indexes of rows whose document someone else created or changed meanwhile.
 
     An update carries the version it was compared with in its filter, so a stale one matches nothing.
+    A resumed row was written before, and is not written again.
     """
-    if not pending:
+    indexes = [index for index, write in enumerate(pending) if not write.resumed]
+    if not indexes:
         return set()
     writes: list[Any] = [
-        InsertOne(write.document)
-        if write.stored is None
+        InsertOne(pending[index].document)
+        if pending[index].stored is None
         else UpdateOne(
-            {"_id": write.stored["_id"], "version": write.stored["version"]},
-            {"$set": {**write.document, "updated_at": now}, "$inc": {"version": 1}},
+            {"_id": pending[index].stored["_id"], "version": pending[index].stored["version"]},
+            {"$set": {**pending[index].document, "updated_at": now}, "$inc": {"version": 1}},
         )
-        for write in pending
+        for index in indexes
     ]
     try:
         matched = collection.bulk_write(writes, ordered=False).matched_count
@@ -273,15 +311,15 @@ def _write(collection: Any, pending: list[_Write], now: datetime) -> set[int]:
         failures = error.details.get("writeErrors", [])
         if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
             raise
-        failed = {failure["index"] for failure in failures}
+        failed = {indexes[failure["index"]] for failure in failures}
         matched = int(error.details.get("nMatched", 0))
-    updates = [i for i, write in enumerate(pending) if write.stored is not None and i not in failed]
+    updates = [index for index in indexes if pending[index].stored is not None and index not in failed]
     if matched < len(updates):
         failed |= _lost_updates(collection, pending, updates)
     return failed
 
 
-def _lost_updates(collection: Any, pending: list[_Write], updates: list[int]) -> set[int]:
+def _lost_updates(collection: Any, pending: list[Write], updates: list[int]) -> set[int]:
     """Updates whose version filter matched nothing, told apart by reading their documents again
     (a bulk write counts the matches, it does not say which)."""
     current = {
@@ -310,14 +348,10 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _audit_row(
-    db: Database, actor: Principal, register: Register, write: _Write, now: datetime, result: ImportResult
-) -> None:
-    if write.stored is None:
-        result.inserted += 1
+def _audit_row(db: Database, actor: Principal, register: Register, write: Write, now: datetime) -> None:
+    if write.new:
         action, before, after = "create", None, write.document
     else:
-        result.updated += 1
         before = write.stored
         after = {**before, **write.document, "version": before["version"] + 1, "updated_at": now}
         action = "update"

@@ -10,8 +10,9 @@ from typing import Any
 from bson import ObjectId
 
 from adapters import tabular
-from service import registers, spreadsheets, storage
+from service import ingest_result, registers, storage
 from service.access import ADMIN, Principal
+from service.ingest_result import IngestResult
 
 SHELVES = "register_test_shelves"
 HEADER = "编号,名称,数量\n"
@@ -67,7 +68,7 @@ class ShelfRegister(registers.Register):
         return dict(data)
 
 
-def _run(db, text: str, register: ShelfRegister | None = None, **options) -> registers.ImportResult:
+def _run(db, text: str, register: ShelfRegister | None = None, **options) -> IngestResult:
     stream = io.BytesIO((HEADER + text).encode())
     return registers.run_import(db, ACTOR, register or ShelfRegister(), stream, "shelf.csv", **options)
 
@@ -209,7 +210,7 @@ def test_an_import_that_writes_nothing_leaves_no_summary(db):
 
 
 def test_row_errors_mask_id_numbers_and_are_bounded(db, monkeypatch):
-    monkeypatch.setattr(spreadsheets, "MAX_REPORTED_ERRORS", 3)
+    monkeypatch.setattr(ingest_result, "MAX_KEPT_ERRORS", 3)
     result = _run(db, "".join(f"K{n},盐,{ID_NUMBER}个\n" for n in range(5)))
     assert result.rejected == 5
     assert len(result.errors) == 3 and result.errors_truncated

@@ -10,7 +10,8 @@ import pytest
 
 from adapters import quoting, tabular
 from adapters.errors import FileRefused
-from service import batching, spreadsheets
+from service import batching, ingest_result
+from service.ingest_result import IngestResult
 
 HEADER = "户编号,户主姓名,金额\n"
 
@@ -369,11 +370,11 @@ def test_batches_keep_order_and_the_last_is_short():
 
 
 def test_the_import_report_counts_every_rejected_row_but_lists_a_bounded_number_of_errors():
-    report = spreadsheets.ImportReport()
-    for row in range(2, spreadsheets.MAX_REPORTED_ERRORS + 12):
-        report.reject(row, [("household_no", "户编号", "bad")])
-    assert report.rejected == spreadsheets.MAX_REPORTED_ERRORS + 10
-    assert len(report.errors) == spreadsheets.MAX_REPORTED_ERRORS
+    report = IngestResult(reported=ingest_result.REGISTER_COUNTS)
+    for row in range(2, ingest_result.MAX_KEPT_ERRORS + 12):
+        report.reject_row(row, {"household_no": "bad"}, {"household_no": "户编号"})
+    assert report.rejected == ingest_result.MAX_KEPT_ERRORS + 10
+    assert len(report.errors) == ingest_result.MAX_KEPT_ERRORS
     assert report.as_dict()["errors_truncated"] is True
     assert report.errors[0] == {"row": 2, "field": "household_no", "column": "户编号", "message": "bad"}
 
