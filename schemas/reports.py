@@ -328,6 +328,7 @@ class HouseholdIncomeSchema(BaseSchema):
     from_month = fields.String(data_key="from")
     to_month = fields.String(data_key="to")
     total_fen = Fen()
+    paid_fen = Fen(metadata={"description": "Paid to the household for periods overlapping these months."})
     by_month = fields.List(fields.Nested(MonthShareSchema))
     items = fields.List(fields.Nested(IncomeShareSchema))
     method = fields.String()

@@ -9,7 +9,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import households, storage
+from service import households, payouts, storage
 from service import operators as operator_records
 from service import products as product_records
 from service.access import ENTERPRISE, Principal
@@ -117,6 +117,8 @@ def household_income(
         "from_month": scope.from_month,
         "to_month": scope.to_month,
         "total_fen": sum(share["share_fen"] for share in shares),
+        # What was actually paid for periods in the same months (service/payouts.py), beside the estimate.
+        "paid_fen": payouts.paid_total(db, household_id, scope.from_month, scope.to_month, operator_id),
         "by_month": [{"month": month, "share_fen": fen} for month, fen in sorted(by_month.items())],
         "items": items,
         "method": INCOME_METHOD,

@@ -63,6 +63,9 @@ PENDING_UPLOADS = "pending_uploads"
 STATUS_MAPPINGS = "status_mappings"
 # Townships and villages (乡镇/街道, 村/社区) by statistical code, with their names.
 PLACES = "places"
+# What operators actually paid households (到户资金), and figures from outside the ledger (账实相符).
+PAYOUTS = "payouts"
+CONTROL_TOTALS = "control_totals"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CANTEENS: [
@@ -172,6 +175,27 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("county_code", ASCENDING), ("statistical_code", ASCENDING)], name="county_statistical_code"
         ),
+    ],
+    PAYOUTS: [
+        # A voucher is used once per operator: the natural key of a payout and of its import.
+        IndexModel(
+            [("operator_id", ASCENDING), ("voucher_no", ASCENDING)],
+            unique=True,
+            name="operator_voucher_unique",
+        ),
+        IndexModel([("household_id", ASCENDING), ("period_from", ASCENDING)], name="household_period"),
+        IndexModel([("county_code", ASCENDING), ("period_from", ASCENDING)], name="county_period"),
+        IndexModel([("operator_id", ASCENDING), ("paid_at", DESCENDING)], name="operator_paid"),
+        IndexModel([("county_code", ASCENDING), ("paid_at", DESCENDING)], name="county_paid"),
+    ],
+    CONTROL_TOTALS: [
+        # One outside figure per county, channel and month, led by the county as a sharded cluster requires.
+        IndexModel(
+            [("county_code", ASCENDING), ("month", ASCENDING), ("channel", ASCENDING)],
+            unique=True,
+            name="county_month_channel_unique",
+        ),
+        IndexModel([("month", ASCENDING)], name="month"),
     ],
     STATUS_MAPPINGS: [
         IndexModel(

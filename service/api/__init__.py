@@ -15,11 +15,13 @@ def register_blueprints(api: Api) -> None:
         auth,
         benefit_links,
         canteens,
+        control_totals,
         counters,
         households,
         imports,
         income,
         operators,
+        payouts,
         places,
         products,
         reports,
@@ -42,9 +44,12 @@ def register_blueprints(api: Api) -> None:
         counters,
         status_mappings,
         places,
+        control_totals,
     ):
         api.register_blueprint(module.blp)
     for blueprint in canteens.BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    for blueprint in payouts.BLUEPRINTS:
         api.register_blueprint(blueprint)
     for blueprint in imports.BLUEPRINTS:
         api.register_blueprint(blueprint)
