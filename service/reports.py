@@ -26,7 +26,7 @@ from pymongo.database import Database
 
 from service import households, places, storage, unmatched_sales
 from service import operators as operator_records
-from service import products as product_records
+from service import product_lookups as product_records
 from service.access import Principal
 from service.certification import CERTIFIED, STATUSES
 from service.clock import today_local, utcnow
@@ -42,9 +42,9 @@ from service.report_figures import (
     sellers_count,
     township_totals,
 )
-from service.report_labels import CATEGORY_LABELS, CHANNEL_LABELS, STATUS_LABELS, UNMATCHED, UNMATCHED_LABEL
 from service.report_pipelines import unallocated_pipeline
 from service.report_scope import ReportScope, resolve_scope, scope_of
+from service.vocabulary import CATEGORY_LABELS, CHANNEL_LABELS, STATUS_LABELS, UNMATCHED, UNMATCHED_LABEL
 
 EXPIRY_HORIZONS_DAYS = (30, 60, 90)
 

@@ -1,4 +1,4 @@
-"""Code lists shared across the service, with their Chinese labels."""
+"""Code lists shared across the service, with their Chinese labels: every label table has its home here."""
 
 from __future__ import annotations
 
@@ -103,4 +103,72 @@ FIELD_LABELS = {
     "village_code": "村代码",
     "weight": "权重",
     "year": "年度",
+}
+
+# Channels, categories and certification statuses, as the reports, pages and downloads name them.
+CHANNEL_LABELS = {
+    "jd": "京东",
+    "taobao": "淘宝/天猫",
+    "pdd": "拼多多",
+    "suning": "苏宁",
+    "shanrong": "善融商务",
+    "wechat": "微信小程序",
+    "p832": "832平台",
+    "counter": "消费帮扶专柜",
+    "pavilion": "消费帮扶专馆",
+    "zone": "消费帮扶专区",
+    "canteen": "单位食堂",
+    "unit_purchase": "单位直接采购",
+}
+CATEGORY_LABELS = {
+    "grain_oil": "粮油",
+    "meat_eggs": "畜禽肉蛋",
+    "aquatic": "水产",
+    "vegetables": "蔬菜",
+    "fruit": "水果",
+    "tea": "茶叶",
+    "herbs": "中药材",
+    "dried_goods": "干货",
+    "processed_food": "加工食品",
+    "handicraft": "手工艺品",
+    "other": "其他",
+}
+UNMATCHED = "unmatched"
+UNMATCHED_LABEL = "未匹配到产品"
+STATUS_LABELS = {
+    "draft": "草稿",
+    "submitted": "已申请",
+    "county_approved": "县级审定通过",
+    "publicizing": "公示中",
+    "certified": "已认定",
+    "expired": "已过期",
+    "rejected": "已退回",
+    "revoked": "已撤销",
+}
+
+# Roles, operators and requests, as the pages name them.
+ROLE_LABELS = {
+    "admin": "系统管理员",
+    "county_staff": "县级工作人员",
+    "enterprise": "企业",
+    "canteen": "单位食堂",
+}
+OPERATOR_KIND_LABELS = {
+    "enterprise": "企业",
+    "cooperative": "农民专业合作社",
+    "family_farm": "家庭农场",
+    "village_collective": "村集体经济组织",
+}
+OPERATOR_STATUS_LABELS = {"active": "正常", "suspended": "已暂停"}
+LINK_REQUEST_STATUS_LABELS = {"pending": "待审核", "approved": "已同意", "rejected": "已驳回"}
+# The certification steps, as the product page's buttons and its refusals name them.
+ACTION_LABELS = {
+    "submit": "提交认定申请",
+    "approve": "县级审定通过",
+    "reject": "退回",
+    "publicize": "开始公示",
+    "object": "登记异议",
+    "certify": "认定",
+    "revoke": "撤销认定",
+    "withdraw": "撤回申请",
 }

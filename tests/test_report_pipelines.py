@@ -15,9 +15,9 @@ from service import (
     products,
     report_downloads,
     report_figures,
-    report_labels,
     report_pipelines,
     report_scope,
+    vocabulary,
 )
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.errors import Forbidden, ValidationFailed
@@ -432,7 +432,7 @@ def test_an_empty_distribution_has_no_median():
 
 
 def test_every_channel_category_and_status_has_a_chinese_label():
-    assert set(base.CHANNELS) <= set(report_labels.CHANNEL_LABELS)
-    assert set(products.CHANNELS) <= set(report_labels.CHANNEL_LABELS)
-    assert set(products.CATEGORIES) <= set(report_labels.CATEGORY_LABELS)
-    assert set(certification.STATUSES) <= set(report_labels.STATUS_LABELS)
+    assert set(base.CHANNELS) <= set(vocabulary.CHANNEL_LABELS)
+    assert set(products.CHANNELS) <= set(vocabulary.CHANNEL_LABELS)
+    assert set(products.CATEGORIES) <= set(vocabulary.CATEGORY_LABELS)
+    assert set(certification.STATUSES) <= set(vocabulary.STATUS_LABELS)

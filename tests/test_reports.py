@@ -27,11 +27,11 @@ from service import (
     partitions,
     report_context,
     report_figures,
-    report_labels,
     report_pipelines,
     report_scope,
     reports,
     storage,
+    vocabulary,
 )
 from service.access import COUNTY_STAFF, Principal
 from service.clock import today_local, utcnow
@@ -848,10 +848,10 @@ def _shared_reports(db, actor, scope, limit, context):
             for row in reports.operator_ranking(db, actor, limit=limit, **args)["items"]
         ],
         "unmatched_sales_fen": sum(
-            row["sales_fen"] for row in categories if row["category"] == report_labels.UNMATCHED
+            row["sales_fen"] for row in categories if row["category"] == vocabulary.UNMATCHED
         ),
         "matched_sales_fen": sum(
-            row["sales_fen"] for row in categories if row["category"] != report_labels.UNMATCHED
+            row["sales_fen"] for row in categories if row["category"] != vocabulary.UNMATCHED
         ),
         "townships": [
             (row["township_code"], row["income_fen"], row["households"], row["people"])

@@ -8,34 +8,17 @@ from typing import Any
 from service.canteens import UNIT_TYPES
 from service.clock import SHANGHAI
 from service.households import STATUSES as HOUSEHOLD_STATUSES
-from service.report_labels import CATEGORY_LABELS, CHANNEL_LABELS, STATUS_LABELS
-from service.vocabulary import MECHANISMS
-
-ROLE_LABELS = {
-    "admin": "系统管理员",
-    "county_staff": "县级工作人员",
-    "enterprise": "企业",
-    "canteen": "单位食堂",
-}
-OPERATOR_KIND_LABELS = {
-    "enterprise": "企业",
-    "cooperative": "农民专业合作社",
-    "family_farm": "家庭农场",
-    "village_collective": "村集体经济组织",
-}
-OPERATOR_STATUS_LABELS = {"active": "正常", "suspended": "已暂停"}
-LINK_REQUEST_STATUS_LABELS = {"pending": "待审核", "approved": "已同意", "rejected": "已驳回"}
-# The certification steps, as the product page's buttons and its refusals name them.
-ACTION_LABELS = {
-    "submit": "提交认定申请",
-    "approve": "县级审定通过",
-    "reject": "退回",
-    "publicize": "开始公示",
-    "object": "登记异议",
-    "certify": "认定",
-    "revoke": "撤销认定",
-    "withdraw": "撤回申请",
-}
+from service.vocabulary import (
+    ACTION_LABELS,
+    CATEGORY_LABELS,
+    CHANNEL_LABELS,
+    LINK_REQUEST_STATUS_LABELS,
+    MECHANISMS,
+    OPERATOR_KIND_LABELS,
+    OPERATOR_STATUS_LABELS,
+    ROLE_LABELS,
+    STATUS_LABELS,
+)
 
 LABELS: dict[str, dict[str, str]] = {
     "action": ACTION_LABELS,

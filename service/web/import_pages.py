@@ -25,8 +25,8 @@ from schemas.imports import (
 from service import import_confirm, import_runs, imports, pending_uploads, unmatched, xlsx
 from service.access import ENTERPRISE, STAFF, allow
 from service.errors import ServiceError
-from service.report_labels import CHANNEL_LABELS
 from service.storage import get_db
+from service.vocabulary import CHANNEL_LABELS
 from service.web.core import (
     PageBlueprint,
     all_rows,
