@@ -7,11 +7,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from bson import ObjectId
 
 from adapters import tabular
+from adapters.errors import Coded
 from service import ingest_result, registers, storage
 from service.access import ADMIN, Principal
+from service.errors import ValidationFailed
 from service.ingest_result import IngestResult
 
 SHELVES = "register_test_shelves"
@@ -237,3 +240,94 @@ def test_a_datetime_read_back_without_its_zone_is_the_same_instant():
     aware = datetime(2020, 1, 1, 16, tzinfo=UTC)
     assert registers._same(aware.replace(tzinfo=None), aware)
     assert not registers._same(aware.replace(tzinfo=None), aware + timedelta(hours=8))
+
+
+class LedgeredShelf(ShelfRegister):
+    """Items that go on to a next step after their write (as purchases go on to the ledger): it refuses
+    a count of 13 and undoes that write; a half-done item (``done`` False) is finished by its row."""
+
+    versioned = False
+    counts = (*ShelfRegister.counts, "large")
+
+    def __init__(self):
+        super().__init__()
+        self.handed: list[tuple[int, bool]] = []
+
+    def check_header(self, header):
+        if "单位" not in header:
+            raise ValidationFailed(Coded("shelf.unit_column", "The file needs a 单位 column."))
+
+    def diff(self, row_number, stored, data):
+        if stored is not None and not self.resumes(stored, data):
+            return {}, {"code": "Already on the shelf."}
+        return {}, {}
+
+    def resumes(self, stored, data):
+        return stored.get("done") is False and stored["count"] == data["count"]
+
+    def build(self, data, now):
+        return {**data, "done": False}
+
+    def after_write(self, db, written, result):
+        self.handed += [(write.row, write.resumed) for write in written]
+        refused = {write.row for write in written if write.document["count"] == 13}
+        if not result.dry_run:
+            db[SHELVES].delete_many(
+                {"_id": {"$in": [w.document["_id"] for w in written if w.row in refused]}}
+            )
+            done = [write.document["_id"] for write in written if write.row not in refused]
+            db[SHELVES].update_many({"_id": {"$in": done}}, {"$set": {"done": True}})
+        result.tallies["large"] += sum(w.document["count"] > 10 for w in written if w.row not in refused)
+        return {row: {"count": "Unlucky."} for row in refused}
+
+
+def _run_ledgered(db, text: str, register: LedgeredShelf, **options) -> IngestResult:
+    stream = io.BytesIO(("编号,名称,数量,单位\n" + text).encode())
+    return registers.run_import(db, ACTOR, register, stream, "shelf.csv", **options)
+
+
+def test_a_header_the_register_cannot_read_refuses_the_file(db):
+    with pytest.raises(ValidationFailed):
+        _run(db, "A,盐,5\n", LedgeredShelf())
+    assert _stored(db) == {}
+
+
+def test_a_row_the_next_step_refuses_is_rejected_and_its_write_undone(db):
+    register = LedgeredShelf()
+    result = _run_ledgered(db, "A,盐,5,袋\nB,糖,13,袋\nC,醋,20,瓶\n", register)
+    assert result.as_dict() == {
+        "rows": 3,
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "skipped": 0,
+        "rejected": 1,
+        "large": 1,
+        "dry_run": False,
+        "errors": [{"row": 3, "field": "count", "column": "数量", "message": "Unlucky."}],
+        "errors_truncated": False,
+    }
+    stored = _stored(db)
+    assert set(stored) == {"A", "C"} and all(item["done"] for item in stored.values())
+    # A register whose documents are only inserted stores them as built: no version, no times.
+    assert "version" not in stored["A"] and "created_at" not in stored["A"]
+    actions = sorted(entry["note"] for entry in db[storage.AUDIT_LOG].find({"action": "shelf_item.create"}))
+    assert actions == ["import row 2", "import row 4"]
+
+
+def test_a_dry_run_asks_the_next_step_too_and_writes_nothing(db):
+    register = LedgeredShelf()
+    result = _run_ledgered(db, "A,盐,5,袋\nB,糖,13,袋\n", register, dry_run=True)
+    assert (result.inserted, result.rejected, register.handed) == (1, 1, [(2, False), (3, False)])
+    assert _stored(db) == {}
+
+
+def test_a_row_finishes_the_half_done_write_of_an_interrupted_import(db):
+    half_done = {"_id": ObjectId(), "code": "A", "name": "盐", "count": 5, "done": False}
+    db[SHELVES].insert_one(half_done)
+    register = LedgeredShelf()
+    result = _run_ledgered(db, "A,盐,5,袋\n", register)
+    assert (result.inserted, result.rejected, register.handed) == (1, 0, [(2, True)])
+    assert db[SHELVES].count_documents({}) == 1 and _stored(db)["A"]["done"] is True
+    again = _run_ledgered(db, "A,盐,5,袋\n", LedgeredShelf())
+    assert (again.inserted, again.rejected) == (0, 1)
