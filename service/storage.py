@@ -66,6 +66,13 @@ PLACES = "places"
 # What operators actually paid households (到户资金), and figures from outside the ledger (账实相符).
 PAYOUTS = "payouts"
 CONTROL_TOTALS = "control_totals"
+# Units that buy beside canteens (帮扶单位, 高校, 医院, 企业, 商会, partner regions' units) and their
+# pairings with a county (东西部协作, 对口帮扶...), each for a period.
+BUYING_UNITS = "buying_units"
+PAIRINGS = "pairings"
+# A buying unit's own record of its purchases and helped sales; each not already sold through a
+# channel is also a line of the sales ledger.
+UNIT_PURCHASES = "unit_purchases"
 
 INDEXES: dict[str, list[IndexModel]] = {
     CANTEENS: [
@@ -175,6 +182,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("county_code", ASCENDING), ("statistical_code", ASCENDING)], name="county_statistical_code"
         ),
+    ],
+    BUYING_UNITS: [
+        IndexModel([("county_code", ASCENDING), ("name", ASCENDING)], unique=True, name="county_name_unique"),
+    ],
+    PAIRINGS: [
+        IndexModel([("county_code", ASCENDING), ("valid_from", ASCENDING)], name="county_from"),
+        IndexModel([("unit_id", ASCENDING), ("valid_from", ASCENDING)], name="unit_from"),
+    ],
+    UNIT_PURCHASES: [
+        # One record per order of a unit: the claim that keeps a purchase from being counted twice.
+        IndexModel([("unit_id", ASCENDING), ("order_id", ASCENDING)], unique=True, name="unit_order_unique"),
+        IndexModel([("county_code", ASCENDING), ("date", ASCENDING)], name="county_date"),
+        IndexModel([("pairing_id", ASCENDING), ("date", ASCENDING)], name="pairing_date"),
     ],
     PAYOUTS: [
         # A voucher is used once per operator: the natural key of a payout and of its import.

@@ -14,6 +14,7 @@ def register_blueprints(api: Api) -> None:
         audit_log,
         auth,
         benefit_links,
+        buying_units,
         canteens,
         control_totals,
         counters,
@@ -27,6 +28,7 @@ def register_blueprints(api: Api) -> None:
         reports,
         sales,
         status_mappings,
+        unit_purchases,
         users,
     )
 
@@ -52,4 +54,6 @@ def register_blueprints(api: Api) -> None:
     for blueprint in payouts.BLUEPRINTS:
         api.register_blueprint(blueprint)
     for blueprint in imports.BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    for blueprint in (*buying_units.BLUEPRINTS, *unit_purchases.BLUEPRINTS):
         api.register_blueprint(blueprint)
