@@ -190,14 +190,17 @@ def ledger_rebuild_command(counties, all_partitions):
 @click.option("--from", "from_month", help="First month, YYYY-MM.")
 @click.option("--to", "to_month", help="Last month, YYYY-MM.")
 def ledger_verify_command(counties, from_month, to_month):
-    """Recompute everything from the raw ledger and print every difference (exit 1 if any)."""
+    """Recompute everything from the raw ledger, compare it with the control totals entered from outside,
+    and print every difference (exit 1 if any)."""
     from service import reconcile
 
     checked, differences = reconcile.verify(get_db(), counties or None, from_month, to_month)
-    for difference in differences:
+    compared, external = reconcile.verify_control_totals(get_db(), counties or None, from_month, to_month)
+    for difference in [*differences, *external]:
         click.echo(str(difference))
     click.echo(f"Checked {checked} county-month partition(s): {len(differences)} difference(s).")
-    if differences:
+    click.echo(f"Compared {compared} control total(s) with the ledger: {len(external)} difference(s).")
+    if differences or external:
         raise SystemExit(1)
 
 

@@ -4,7 +4,7 @@ A platform's settlement statement, the counter operator's daily totals summed, t
 settlement: county staff enter the figure (in fen) per channel, county and month, and the ledger's
 sales of that channel, county and month must equal it. A month may be entered once it has begun
 (Asia/Shanghai); entering it again replaces the figure, with the version in the filter and the
-change in the audit log. ``differences`` is what ``ledger verify`` reports beside the ledger's own.
+change in the audit log. ``compare`` is what ``ledger verify`` reports beside the ledger's own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from service import access, audit, storage
 from service.access import Principal
 from service.clock import today_local, utcnow
 from service.errors import Coded, Conflict, ValidationFailed, validation_summary
-from service.report_labels import CHANNEL_LABELS
+from service.vocabulary import CHANNEL_LABELS
 
 MONTH = re.compile(r"^(20\d{2}|2100)-(0[1-9]|1[0-2])$")
 
@@ -180,13 +180,13 @@ def ledger_sales(db: Database, totals: Iterable[Mapping[str, Any]]) -> dict[tupl
     }
 
 
-def differences(
+def compare(
     db: Database,
     county_codes: Iterable[str] | None = None,
     from_month: str | None = None,
     to_month: str | None = None,
-) -> list[tuple[str, str, str, int, int]]:
-    """(county, month, channel, ledger fen, outside fen) wherever the ledger and an outside figure differ."""
+) -> tuple[int, list[tuple[str, str, str, int, int]]]:
+    """(figures compared, [(county, month, channel, ledger fen, outside fen)] wherever the two differ)."""
     query: dict[str, Any] = {}
     if county_codes is not None:
         query["county_code"] = {"$in": list(county_codes)}
@@ -201,4 +201,4 @@ def differences(
         key = (total["county_code"], total["month"], total["channel"])
         if ledger.get(key, 0) != total["amount_fen"]:
             found.append((*key, ledger.get(key, 0), total["amount_fen"]))
-    return found
+    return len(totals), found

@@ -26,16 +26,10 @@ from service import access, audit, operators, pii, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import local_date, start_of_local_day, today_local, utcnow
 from service.errors import Conflict, Forbidden, ValidationFailed, validation_summary
+from service.vocabulary import PAYOUT_KIND_LABELS, PAYOUT_METHOD_LABELS
 
-# 到户资金的类型 and 支付方式, by code.
-KINDS = {
-    "sales_rebate": "销售返利",
-    "purchase_premium": "收购款溢价",
-    "dividend": "分红",
-    "wage": "工资",
-    "rent": "租金",
-}
-METHODS = {"bank_card": "打卡", "cash": "现金", "transfer": "转账"}
+KINDS = PAYOUT_KIND_LABELS
+METHODS = PAYOUT_METHOD_LABELS
 KIND_BY_LABEL = {label: code for code, label in KINDS.items()}
 METHOD_BY_LABEL = {label: code for code, label in METHODS.items()}
 PERIOD = re.compile(r"^(20\d{2}|2100)(-(0[1-9]|1[0-2]))?$")

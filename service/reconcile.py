@@ -1,9 +1,10 @@
-"""Reconciliation (账账相符): recompute every figure from the raw ledger and list any difference.
+"""Reconciliation (账账相符, 账实相符): recompute every figure from the raw ledger and list any difference.
 
 The recompute here takes a second, independent path: it reads the raw lines and
 sums them in Python instead of trusting the stored line fields or the rollup
 pipelines, then checks the invariants an auditor checks — shares add up to their
-pools, pools add up to the certified lines' income.
+pools, pools add up to the certified lines' income — and compares each channel's sales with the figure
+from outside the ledger (a settlement statement: service/control_totals.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from service import catalogue_match, ledger_rollups, product_lookups, sale_lines, storage
+from service import catalogue_match, control_totals, ledger_rollups, product_lookups, sale_lines, storage
 
 
 @dataclass(frozen=True)
@@ -266,3 +267,17 @@ def verify(
     for county, month in partitions:
         differences.extend(verify_partition(db, county, month))
     return len(partitions), differences
+
+
+def verify_control_totals(
+    db: Database,
+    county_codes: Iterable[str] | None = None,
+    from_month: str | None = None,
+    to_month: str | None = None,
+) -> tuple[int, list[Difference]]:
+    """(control totals compared, differences): each channel's ledger sales against its outside figure."""
+    checked, found = control_totals.compare(db, county_codes, from_month, to_month)
+    return checked, [
+        Difference(county, month, f"channel {channel} sales vs control total", ledger_fen, outside_fen)
+        for county, month, channel, ledger_fen, outside_fen in found
+    ]

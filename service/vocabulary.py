@@ -62,6 +62,7 @@ FIELD_LABELS = {
     "matched": "已匹配产品",
     "mechanism": "带贫方式",
     "members": "家庭人口",
+    "method": "支付方式",
     "month": "月份",
     "name": "名称",
     "note": "说明",
@@ -70,6 +71,8 @@ FIELD_LABELS = {
     "operator_uscc": "经营主体统一社会信用代码",
     "origin_county_code": "产地县代码",
     "outcome": "计法",
+    "paid_at": "支付日期",
+    "period": "所属期",
     "plan": "年度采购计划",
     "plans": "年度采购计划",
     "price_fen": "价格",
@@ -101,6 +104,7 @@ FIELD_LABELS = {
     "valid_until": "有效期至",
     "via_832": "经832平台采购",
     "village_code": "村代码",
+    "voucher_no": "凭证号",
     "weight": "权重",
     "year": "年度",
 }
@@ -160,6 +164,15 @@ OPERATOR_KIND_LABELS = {
     "village_collective": "村集体经济组织",
 }
 OPERATOR_STATUS_LABELS = {"active": "正常", "suspended": "已暂停"}
+# What an operator paid a household (到户资金) and how.
+PAYOUT_KIND_LABELS = {
+    "sales_rebate": "销售返利",
+    "purchase_premium": "收购款溢价",
+    "dividend": "分红",
+    "wage": "工资",
+    "rent": "租金",
+}
+PAYOUT_METHOD_LABELS = {"bank_card": "打卡", "cash": "现金", "transfer": "转账"}
 LINK_REQUEST_STATUS_LABELS = {"pending": "待审核", "approved": "已同意", "rejected": "已驳回"}
 # The certification steps, as the product page's buttons and its refusals name them.
 ACTION_LABELS = {
