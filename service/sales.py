@@ -89,7 +89,10 @@ def rebuild(db: Database, actor: Principal, county_code: str | None = None) -> d
 def verify(
     db: Database, actor: Principal, county_code: str | None, from_month: str | None, to_month: str | None
 ) -> dict[str, Any]:
-    checked, differences = reconcile.verify(db, _staff_counties(actor, county_code), from_month, to_month)
+    counties = _staff_counties(actor, county_code)
+    checked, differences = reconcile.verify(db, counties, from_month, to_month)
+    # The outside figures (账实相符) beside the ledger's own checks (账账相符).
+    differences += reconcile.verify_control_totals(db, counties, from_month, to_month)[1]
     return {
         "partitions_checked": checked,
         "differences": [

@@ -134,3 +134,11 @@ def test_verify_keeps_to_the_chosen_counties_and_months(runner, staff, sold):
     put(staff, amount_fen=1)
     assert runner.invoke(args=["ledger", "verify", "--county", B]).exit_code == 0
     assert runner.invoke(args=["ledger", "verify", "--from", "2024-04"]).exit_code == 0
+
+
+def test_the_apis_verify_lists_the_control_total_difference_too(staff, sold):
+    put(staff, amount_fen=123_455)
+    differences = staff.get("/api/v1/ledger/verify").json["differences"]
+    assert [(d["month"], d["what"], d["stored"], d["expected"]) for d in differences] == [
+        ("2024-03", "channel jd sales vs control total", 123_456, 123_455)
+    ]
