@@ -1,9 +1,11 @@
-"""Rebuilding the ledger's derived figures, county-month partition by partition, under its lease.
+"""Bringing the ledger's derived figures up to date, county-month partition by partition, under its lease.
 
-A rebuild recomputes what the partition's marker lists (the operator-months ingests touched, or
-the whole partition after a correction), holding the partition's lease so work on one partition
-never interleaves, in one process or across several; it cleans the marker only if no ingest marked
-it meanwhile. ``rematch`` re-resolves unmatched lines once a SKU is mapped.
+A rebuild does what the partition's marker asks for (``service.partitions``): it applies the
+differences ingests handed over (``service.ledger_deltas``) and recomputes from the lines the
+operator-months marked dirty, or the whole partition after a correction. It holds the partition's
+lease so work on one partition never interleaves, in one process or across several, and cleans the
+marker only if nothing was marked meanwhile. ``rematch`` re-resolves unmatched lines once a SKU is
+mapped.
 """
 
 from __future__ import annotations
