@@ -289,7 +289,8 @@ def list_payouts(
             conditions.append({name: value})
     if from_month or to_month:
         conditions.append(overlapping(from_month or "2000-01", to_month or "2100-12"))
-    query = {"$and": [condition for condition in conditions if condition]}
+    conditions = [condition for condition in conditions if condition]
+    query = {"$and": conditions} if conditions else {}
     collection = db[storage.PAYOUTS]
     total = collection.count_documents(query)
     cursor = (

@@ -189,6 +189,7 @@ def test_each_tenant_lists_only_its_own_payouts(login, enterprise, books, factor
     far = login("county_staff", county_codes=[B])
     assert far.get("/api/v1/payouts").json["total"] == 0
     assert far.get(f"/api/v1/payouts?county_code={A}").status_code == 403
+    assert login("admin").get("/api/v1/payouts").json["total"] == 1
 
 
 # Import ------------------------------------------------------------------------------------------------

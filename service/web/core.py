@@ -136,6 +136,8 @@ NAV = {
         ("import_pages.unmatched", "未匹配商品"),
         ("status_mapping_pages.mappings", "订单状态映射"),
         ("county_canteen_pages.canteens", "单位食堂"),
+        ("payout_pages.payouts", "到户资金"),
+        ("payout_pages.control_totals", "账实核对"),
         ("account_pages.users", "账号"),
         ("account_pages.audit", "操作日志"),
     ],
@@ -145,6 +147,7 @@ NAV = {
         ("enterprise_pages.products", "我的产品"),
         ("enterprise_pages.links", "带贫关系"),
         ("enterprise_pages.sales", "销售与带贫收益"),
+        ("payout_pages.payouts", "到户资金"),
         ("import_pages.imports", "销售导入"),
     ],
     access.CANTEEN: [
