@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from decimal import Decimal
 
+from marshmallow import ValidationError, fields, validate
+
+from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema
 from schemas.households import ImportErrorSchema, ImportFileSchema
 from schemas.operators import ActorSchema
@@ -11,6 +14,15 @@ from service.unit_purchase_inputs import MAX_ORDER_LENGTH, MAX_TEXT_LENGTH, MODE
 
 _MODE_HELP = "; ".join(f"{code} {label}" for code, label in MODES.items())
 _TEXT = validate.Length(min=1, max=MAX_TEXT_LENGTH)
+MAX_KG = Decimal(10**9)
+
+
+def _weight_in_range(value: Decimal) -> None:
+    # A function, not validate.Range: the document would state a Decimal bound as a string.
+    if not Decimal(0) < value <= MAX_KG:
+        raise ValidationError(
+            Coded("unit_purchase.bad_weight", f"Above 0 and at most {MAX_KG} kg.", most=str(MAX_KG))
+        )
 
 
 class UnitPurchaseSchema(BaseSchema):
@@ -62,7 +74,7 @@ class UnitPurchaseCreateSchema(BaseSchema):
     quantity_unit = fields.String(validate=_TEXT)
     kg = fields.Decimal(
         places=3,
-        validate=validate.Range(min=0, min_inclusive=False, max=10**9),
+        validate=_weight_in_range,
         metadata={"description": "The weight in kilograms where known; must agree with the product's unit."},
     )
     amount_fen = Fen(required=True, validate=validate.Range(min=1))

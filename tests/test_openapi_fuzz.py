@@ -77,6 +77,11 @@ RULES_BEYOND_THE_DOCUMENT = {
     "GET /api/v1/reports/unmatched": "an admin names the county; the period ends on or after it starts",
     "POST /api/v1/reports/unmatched/map": "every row names a product of the caller's counties and a free SKU",
     "PUT /api/v1/counties/{county_code}/places/{code}": "the place's code begins with its county's",
+    "POST /api/v1/buying-units": "a name unique in the county, not blank; the USCC's check character",
+    "POST /api/v1/pairings": "the unit must exist and be the caller's; the period ends on or after it starts",
+    "POST /api/v1/unit-purchases": "the unit must exist and be the caller's, with a pairing in force that day",
+    "POST /api/v1/unit-purchases/import": "the file is a unit-purchase spreadsheet of the county's units",
+    "GET /api/v1/reports/buyers": "the period ends on or after it starts",
     "POST /api/v1/counties/{county_code}/places/import": "the file is the national division-code file",
     **{
         f"GET /api/v1/reports/{name}": "the period ends on or after it starts"

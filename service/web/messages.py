@@ -448,6 +448,7 @@ CATALOGUE: dict[str, str] = {
     "unit_purchase.order_logged": "订单号 {order_id} 本单位已登记过。",
     "unit_purchase.logged_meanwhile": "订单号 {order_id} 正由他人登记。",
     "unit_purchase.county_required": "请选择文件所列单位所在的县。",
+    "unit_purchase.bad_weight": "重量应大于 0，且不超过 {most} 公斤。",
     # The place register (乡镇/街道、村/社区).
     "place.staff_only": "只有县级工作人员和管理员可以维护乡镇村名录。",
     "place.bad_code": "统计用区划代码应为 12 位数字。",
