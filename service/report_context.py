@@ -20,6 +20,7 @@ from service.report_pipelines import (
     pool_totals_pipeline,
     product_sales_pipeline,
     stale_partitions_query,
+    unallocated_pipeline,
 )
 from service.report_scope import ReportScope, months_between, scope_counties
 
@@ -104,6 +105,14 @@ class ReportContext:
             ("pools", scope),
             scope,
             lambda: next(iter(self._aggregate(storage.OPERATOR_POOLS, pool_totals_pipeline(scope))), {}),
+        )
+
+    def unallocated_pools(self, scope: ReportScope) -> list[dict[str, Any]]:
+        """The period's pools no household was linked to share (:func:`unallocated_pipeline`)."""
+        return self._derived(
+            ("unallocated", scope),
+            scope,
+            lambda: self._aggregate(storage.OPERATOR_POOLS, unallocated_pipeline(scope)),
         )
 
     def canteen_purchase_sums(self, canteen_ids: Iterable[ObjectId], year: int) -> dict[Any, dict[str, int]]:

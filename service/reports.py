@@ -42,7 +42,6 @@ from service.report_figures import (
     sellers_count,
     township_totals,
 )
-from service.report_pipelines import unallocated_pipeline
 from service.report_scope import ReportScope, resolve_scope, scope_of
 from service.vocabulary import CATEGORY_LABELS, CHANNEL_LABELS, STATUS_LABELS, UNMATCHED, UNMATCHED_LABEL
 
@@ -210,7 +209,11 @@ def category_sales(
     """Sales by product category (品类); sales matched to no product are their own row, last."""
     context = _context(db, context)
     scope = scope_of(actor, args)
-    by_product = add_up(context.product_sales(scope), lambda row: row["_id"].get("product_id"))
+    by_product = context.figure(
+        scope,
+        "by product",
+        lambda: add_up(context.product_sales(scope), lambda row: row["_id"].get("product_id")),
+    )
     products = product_records.documents_by_id(db, by_product, {"category": 1})
     summed = ("sales_fen", "certified_sales_fen", "poor_income_fen", "quantity")
     totals: dict[str, dict[str, int]] = {}
@@ -382,7 +385,7 @@ def unallocated_pools(
     """Pools of household income no household was linked to share (未分配收益): a data problem to fix."""
     context = _context(db, context)
     scope = scope_of(actor, args)
-    rows = list(storage.aggregate(db[storage.OPERATOR_POOLS], unallocated_pipeline(scope)))
+    rows = context.unallocated_pools(scope)
     operators = operator_records.documents_by_id(db, (row["operator_id"] for row in rows), {"name": 1})
     items = [
         {
