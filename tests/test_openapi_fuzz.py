@@ -83,6 +83,10 @@ RULES_BEYOND_THE_DOCUMENT = {
     "POST /api/v1/unit-purchases/import": "the file is a unit-purchase spreadsheet of the county's units",
     "GET /api/v1/reports/buyers": "the period ends on or after it starts",
     "POST /api/v1/counties/{county_code}/places/import": "the file is the national division-code file",
+    "POST /api/v1/payouts": "staff name the operator; a household linked to it in the period; a new voucher",
+    "POST /api/v1/payouts/import": "the file is a payout spreadsheet",
+    "GET /api/v1/reports/payouts": "the period ends on or after it starts",
+    "PUT /api/v1/control-totals/{county_code}/{channel}/{month}": "the month is YYYY-MM and has begun",
     **{
         f"GET /api/v1/reports/{name}": "the period ends on or after it starts"
         for name in (
