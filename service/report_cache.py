@@ -1,9 +1,9 @@
 """Report groupings kept between requests, keyed by the state of the county-months they were read from.
 
-The county dashboard's cost is four groupings of the derived ledger
+The county reports' cost is a few groupings of the derived ledger
 (:class:`service.report_context.ReportContext`): ``sales_monthly`` by month and channel and by
-operator and product, ``household_income`` by household, and the ``operator_pools`` totals.
-Those collections are written only by a rebuild of one county-month
+operator and product, ``household_income`` by household, the ``operator_pools`` totals and the
+pools nobody shares. Those collections are written only by a rebuild of one county-month
 (``service.ledger_rollups``), which holds the partition's lease on its marker in ``ledger_partitions``
 while it writes and sets ``rebuilt_at`` when it cleans it; every ingest and correction raises the
 marker's ``generation`` and marks it dirty first. So a grouping is kept under its scope and the *stamp*
@@ -15,6 +15,10 @@ of its county-months — each marker's generation, dirty flag, lease holder and 
 - any later mark changes the stamp, so an entry is never read again once its data moved on, and the
   least recently used entries are dropped past the size limits.
 
+What the reports add up from those groupings in Python (channels, rankings, townships, the
+households by income and their distribution: ``ReportContext.figure``) is a pure function of them,
+computed from groupings read under the same stamp, and is kept under it by the same two rules.
+
 The canteens' quotas add up the raw ``sales`` lines the canteens bought in a year
 (``ReportContext.canteen_purchase_sums``), kept the same way. A sale line is written only by an
 ingest or a rematch, which mark its county-month (generation raised, dirty) before writing and
@@ -25,9 +29,9 @@ of any county, so these sums are stamped by every county's county-months of the 
 county-month's first sale adds its marker to that stamp). The canteens, their plans and today's
 date are read fresh, and the quota figures computed from them and the kept sums on every request.
 
-Everything else the dashboard shows is read fresh on every request: names of products, operators and
-household heads, the certification status (as of now) and the list of county-months being
-recomputed.
+Everything else the reports show is read fresh on every request: names of products, operators,
+household heads and townships, the certification status (as of now) and the list of county-months
+being recomputed. Kept rows are shared between requests: a report copies a row before adding a name.
 
 Each process (each gunicorn worker) keeps its own cache: correct across workers because the stamp is
 read from the database. ``REPORT_CACHE`` turns it off; ``REPORT_CACHE_ENTRIES`` and
