@@ -96,25 +96,42 @@ def certificate_validity() -> timedelta:
 # Access -----------------------------------------------------------------------------------------
 
 
+NO_SUCH_PRODUCT = Coded("product.not_found", "No such product.")
+# Missing and another tenant's answer alike, so no one learns which products another tenant has.
+NOT_IN_SCOPE = Coded("product.not_in_scope", "No product of yours has this id.")
+
+
 def _load(db: Database, product_id: ObjectId) -> dict[str, Any]:
     product = db[storage.PRODUCTS].find_one({"_id": product_id})
     if product is None:
-        raise NotFound(Coded("product.not_found", "No such product."))
+        raise NotFound(NO_SUCH_PRODUCT)
     return product
 
 
-def _require_may_read(actor: Principal, product: dict[str, Any], now: datetime) -> None:
+def _load_visible(db: Database, actor: Principal, product_id: ObjectId, now: datetime) -> dict[str, Any]:
+    """A product the actor may read: staff in their counties, an enterprise its operator's, a canteen
+    certified ones; one 403 for a missing product and for one out of scope (admins: 404).
+
+    The scope goes into the query, so both cases cost the same query.
+    """
+    query: dict[str, Any] = {"_id": product_id}
+    if actor.role == ENTERPRISE:
+        query["operator_id"] = actor.operator_id
+    elif actor.role != CANTEEN:
+        query.update(access.county_filter(actor))
+    product = db[storage.PRODUCTS].find_one(query)
+    if product is None or (actor.role == CANTEEN and effective_status(product, now) != CERTIFIED):
+        raise NotFound(NO_SUCH_PRODUCT) if actor.is_admin else Forbidden(NOT_IN_SCOPE)
+    return product
+
+
+def _load_writable(db: Database, actor: Principal, product_id: ObjectId, now: datetime) -> dict[str, Any]:
+    """A product the actor may change; a canteen is refused by its role, before any product is read."""
     if actor.role == CANTEEN:
-        if effective_status(product, now) != CERTIFIED:
-            raise Forbidden(
-                Coded("product.canteen_certified_only", "Canteen accounts see certified products only.")
-            )
-        return
-    access.require_operator(actor, product["operator_id"], product["county_code"])
-
-
-def _require_may_write(actor: Principal, product: dict[str, Any]) -> None:
-    access.require_operator(actor, product["operator_id"], product["county_code"])
+        raise Forbidden(
+            Coded("access.canteen_on_operator", "Canteen accounts cannot act on market operators.")
+        )
+    return _load_visible(db, actor, product_id, now)
 
 
 def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) -> dict[str, Any]:
@@ -178,9 +195,7 @@ def _rate_start(day: date | None) -> datetime:
 
 def get_product(db: Database, actor: Principal, product_id: ObjectId) -> dict[str, Any]:
     now = utcnow()
-    product = _load(db, product_id)
-    _require_may_read(actor, product, now)
-    return present(product, now)
+    return present(_load_visible(db, actor, product_id, now), now)
 
 
 def _status_condition(status: str, now: datetime) -> dict[str, Any]:
@@ -387,8 +402,7 @@ def update_product(
     category, benefit rate, channel SKUs) sends it back to review; other changes do not.
     """
     now = utcnow()
-    before = _load(db, product_id)
-    _require_may_write(actor, before)
+    before = _load_writable(db, actor, product_id, now)
     if before["version"] != expected_version:
         raise PreconditionFailed("If-Match does not match the current version; read it again.")
     update: dict[str, Any] = {}
@@ -508,8 +522,7 @@ def add_channel_sku(
             Coded("line.unknown_channel", f"Unknown channel {channel!r}.", channel=channel),
             details={"channel": [Coded("import.choose_channel", "Unknown channel.")]},
         )
-    before = _load(db, product_id)
-    access.require_county(actor, before["county_code"])
+    before = _load_writable(db, actor, product_id, utcnow())
     key = f"{channel}:{sku}"
     if key in (before.get("channel_sku_keys") or []):
         return present(before)
@@ -575,8 +588,7 @@ def transition(
     the step is taken, now unless the demo county is given its past (its rules apply as of then).
     """
     now = at or utcnow()
-    product = _load(db, product_id)
-    _require_may_write(actor, product)
+    product = _load_writable(db, actor, product_id, now)
     status = effective_status(product, now)
     step = certification.check_transition(action, status, actor.role, reason)
     version = product["version"]

@@ -1,10 +1,12 @@
-"""Tenancy of the household register and benefit links: no tenant learns what another's holds.
+"""Tenancy of the household register, benefit links and products: no tenant learns what another's holds.
 
 An enterprise links households of its operator's county; one of another county only on a request
 its county's staff approve. Unknown and out-of-scope numbers and ids answer exactly alike.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from bson import ObjectId
@@ -260,3 +262,111 @@ def test_a_cabinets_event_id_is_its_own_another_cabinets_same_id_is_another_sale
         line["external_id"]: line["amount_fen"] for line in db[storage.SALES].find({"channel": "counter"})
     }
     assert lines == {"ZG-340722-001:E-1": 5800, "ZG-340722-002:E-1": 1}
+
+
+# Products ----------------------------------------------------------------------------------------------
+
+STEPS = ("submit", "approve", "reject", "publicize", "object", "certify", "revoke", "withdraw")
+_REQUEST_DETAILS = re.compile(r'name="csrf_token" value="[^"]+"|data-request-id="[^"]*"')
+
+
+def _api_answers(caller, product_id) -> list[tuple[str, int, object]]:
+    """Every product route of the API, as (route, status, body)."""
+    url = f"/api/v1/products/{product_id}"
+    answers = [
+        ("GET", caller.get(url)),
+        ("PATCH", caller.patch(url, json={"name": "改名"}, headers={"If-Match": f'"{product_id}-1"'})),
+        *((step, caller.post(f"{url}/{step}", json={"reason": "理由"})) for step in STEPS),
+    ]
+    if caller.user["role"] == "county_staff":
+        answers += [
+            ("audit", caller.get(f"/api/v1/audit?entity_kind=product&entity_id={product_id}")),
+            (
+                "map",
+                caller.post(
+                    "/api/v1/reports/unmatched/map",
+                    json=[{"channel": "taobao", "sku": "SKU-1", "product_id": str(product_id)}],
+                ),
+            ),
+        ]
+    return [(route, response.status_code, response.json) for route, response in answers]
+
+
+def _page_answers(browser, product_id) -> list[tuple[str, int, str]]:
+    """Every product page, as (route, status, page without its per-request details)."""
+    staff = browser.user["role"] == "county_staff"
+    edit = f"/products/{product_id}/edit" if staff else f"/enterprise/products/{product_id}/edit"
+    answers = [
+        ("page", browser.get(f"/products/{product_id}")),
+        ("edit", browser.get(edit)),
+        ("certificate", browser.get(f"/products/{product_id}/certificate")),
+        (
+            "transition",
+            browser.post(
+                f"/products/{product_id}/transition",
+                {"action": "approve" if staff else "withdraw", "reason": "理由"},
+                follow_redirects=True,
+            ),
+        ),
+    ]
+    if staff:
+        answers.append(
+            (
+                "sku",
+                browser.post(
+                    f"/products/{product_id}/skus",
+                    {"channel": "taobao", "sku": "SKU-1"},
+                    follow_redirects=True,
+                ),
+            )
+        )
+    return [
+        (route, response.status_code, _REQUEST_DETAILS.sub("", response.get_data(as_text=True)))
+        for route, response in answers
+    ]
+
+
+@pytest.fixture
+def product_callers(factory, login, page_login, operator):
+    """Per role: its API caller, its page browser, and a product that exists but is not its own."""
+    other_operator = factory.operator(HOME)
+    far_operator = factory.operator(FAR)
+    return {
+        "enterprise": (
+            login("enterprise", operator_id=operator["_id"]),
+            page_login("enterprise", operator_id=operator["_id"]),
+            factory.product(other_operator["_id"], status="submitted"),
+        ),
+        "county_staff": (
+            login("county_staff", county_codes=[HOME]),
+            page_login("county_staff", county_codes=[HOME]),
+            factory.product(far_operator["_id"], status="submitted"),
+        ),
+    }
+
+
+@pytest.mark.parametrize("role", ["enterprise", "county_staff"])
+def test_a_missing_product_and_another_tenants_answer_alike_on_every_route(product_callers, role, db):
+    caller, browser, foreign = product_callers[role]
+    before = db[storage.PRODUCTS].find_one({"_id": foreign["_id"]})
+    missing = ObjectId()
+    answers = _api_answers(caller, foreign["_id"])
+    assert answers == _api_answers(caller, missing)
+    assert {status for _, status, _ in answers} <= {200, 403, 422}
+    assert _page_answers(browser, foreign["_id"]) == _page_answers(browser, missing)
+    refusal = caller.get(f"/api/v1/products/{foreign['_id']}")
+    assert (refusal.status_code, refusal.json["error"]["code"]) == (403, "product.not_in_scope")
+    assert db[storage.PRODUCTS].find_one({"_id": foreign["_id"]}) == before
+
+
+def test_a_canteen_gets_the_same_answer_for_a_missing_and_an_uncertified_product(login, factory, operator):
+    canteen = login("canteen", canteen_id=factory.canteen(HOME)["_id"])
+    draft = factory.product(operator["_id"], status="draft")
+    hidden, missing = (canteen.get(f"/api/v1/products/{ident}") for ident in (draft["_id"], ObjectId()))
+    assert (hidden.status_code, hidden.json) == (missing.status_code, missing.json)
+    assert hidden.status_code == 403
+
+
+def test_admins_get_a_plain_404_for_a_missing_product(login):
+    response = login("admin").get(f"/api/v1/products/{ObjectId()}")
+    assert (response.status_code, response.json["error"]["code"]) == (404, "product.not_found")

@@ -333,6 +333,7 @@ CATALOGUE: dict[str, str] = {
     "date.not_past": "不能早于今天。",
     "operator.suspended": "该经营主体已暂停。",
     "product.not_found": "没有这个产品，或它不属于您的范围。",
+    "product.not_in_scope": "没有这个产品，或它不属于您的范围。",
     "product.canteen_certified_only": "食堂账号只能查看已认定的产品。",
     "product.operator_required": "请选择产品所属的经营主体。",
     "product.operator_suspended": "该经营主体已暂停，不能登记产品或推进认定。",
