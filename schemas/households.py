@@ -18,7 +18,13 @@ class HouseholdSchema(BaseSchema):
     household_no = fields.String(metadata={"description": "户编号 from the national system."})
     county_code = fields.String()
     township_code = fields.String()
+    township_name = fields.String(
+        allow_none=True, metadata={"description": "From the county's place register; null until named."}
+    )
     village_code = fields.String()
+    village_name = fields.String(
+        allow_none=True, metadata={"description": "From the county's place register; null until named."}
+    )
     head_name = fields.String(metadata={"description": "Masked (张*) for enterprise accounts."})
     id_number_masked = fields.String(
         metadata={"description": "360426********0071; staff only, absent for enterprise accounts."}

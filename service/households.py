@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from adapters import tabular
 from adapters.errors import CELL_DIGITS_LOST, Coded, message_of
-from service import access, audit, pii, registers, storage
+from service import access, audit, pii, places, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import today_local, utcnow
 from service.errors import (
@@ -231,6 +231,11 @@ def present(household: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
     return view
 
 
+def shown(db: Database, household: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
+    """One household as ``actor`` may see it, its township and village named."""
+    return places.with_names(db, [present(household, actor)])[0]
+
+
 def _load(db: Database, household_id: ObjectId) -> dict[str, Any]:
     household = db[storage.HOUSEHOLDS].find_one({"_id": household_id})
     if household is None:
@@ -333,11 +338,11 @@ def list_households(
         conditions.append({"$or": matches})
     query = {"$and": conditions} if conditions else {}
     found, total = storage.page_of(db[storage.HOUSEHOLDS], query, [("household_no", 1)], page, per_page)
-    return [present(household, actor) for household in found], total
+    return places.with_names(db, [present(household, actor) for household in found]), total
 
 
 def get_household(db: Database, actor: Principal, household_id: ObjectId) -> dict[str, Any]:
-    return present(load_visible(db, actor, household_id), actor)
+    return shown(db, load_visible(db, actor, household_id), actor)
 
 
 def lookup_household(db: Database, actor: Principal, id_number: str) -> dict[str, Any]:
@@ -354,7 +359,7 @@ def lookup_household(db: Database, actor: Principal, id_number: str) -> dict[str
         )
     if not actor.sees_county(household["county_code"]):
         raise Forbidden(_id_number_taken(actor, household))
-    return present(household, actor)
+    return shown(db, household, actor)
 
 
 # Writing ----------------------------------------------------------------------------------
@@ -392,7 +397,7 @@ def create_household(db: Database, actor: Principal, data: Mapping[str, Any]) ->
         county_code=household["county_code"],
         after=household,
     )
-    return present(household, actor)
+    return shown(db, household, actor)
 
 
 def _household_no_taken(household_no: str) -> Conflict:
@@ -430,7 +435,7 @@ def update_household(
         if holder is not None:
             raise _id_number_conflict(actor, holder)
     if not update:
-        return present(before, actor)
+        return shown(db, before, actor)
     update["updated_at"] = utcnow()
     try:
         result = db[storage.HOUSEHOLDS].update_one(
@@ -454,7 +459,7 @@ def update_household(
         before=before,
         after=after,
     )
-    return present(after, actor)
+    return shown(db, after, actor)
 
 
 # Bulk import ------------------------------------------------------------------------------

@@ -147,3 +147,18 @@ def test_the_demo_register_names_every_township_and_village_once():
     names = [row.split(",")[1] for row in rows[2:8]]
     assert len(codes) == len(set(codes)) == 1 + 2 * 7
     assert len(set(names)) == 6
+
+
+def test_the_household_api_names_the_township_and_village_beside_their_codes(staff, factory, login):
+    upload(staff, csv_file(REGISTER))
+    named = factory.household(A, village_code="340722100201")
+    factory.household(A, village_code="340722105203")
+    listed = staff.get("/api/v1/households").json["items"]
+    names = {item["village_code"]: (item["township_name"], item["village_name"]) for item in listed}
+    assert names == {"340722100201": ("枞阳镇", "新民村委会"), "340722105203": (None, None)}
+    operator = factory.operator(A)
+    factory.benefit_link(operator, named)
+    enterprise = login("enterprise", operator_id=operator["_id"])
+    one = enterprise.get(f"/api/v1/households/{named['_id']}").json
+    assert (one["township_code"], one["township_name"]) == ("340722100", "枞阳镇")
+    assert (one["village_code"], one["village_name"]) == ("340722100201", "新民村委会")
