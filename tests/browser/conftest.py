@@ -2,7 +2,8 @@
 
 The service runs as ./scripts/run runs it (gunicorn, the app factory, the demo county on the
 emulator), with a publicity period of zero days so a product can be certified within a test.
-Screenshots go to test-artifacts/.
+Screenshots, PDFs and the service's log go to test-artifacts/, or to the directory TEST_ARTIFACTS_DIR
+names; the run's summary says where.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR") or ROOT / "test-artifacts").resolve()
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 DEMO_PASSWORD = "demo-pass-2020"
 # Chromium on a closed network: no background calls home, no sandbox as root, a fresh profile.
@@ -37,6 +38,10 @@ CHROMIUM_ARGS = [
 START_TIMEOUT_SECONDS = 300
 
 pytestmark = pytest.mark.browser
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    terminalreporter.write_line(f"Browser test artefacts (screenshots, PDFs, the service's log): {ARTIFACTS}")
 
 
 def _free_port() -> int:
@@ -63,7 +68,7 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
 def base_url() -> Iterator[str]:
     """The service as ./scripts/run starts it, on a free port, with the demo county loaded."""
     port = _free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "service.log"
     env = {key: value for key, value in os.environ.items() if key not in {"MONGO_URI", "TEST_MONGO_URI"}}
     env.update(

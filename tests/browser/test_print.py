@@ -4,12 +4,11 @@ and the 公示名单 and the places page render."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import ARTIFACTS, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -28,8 +27,7 @@ def test_a_households_print_preview_is_at_most_two_a4_pages(new_page):
     assert not page.locator(".topbar").is_visible()
     assert page.locator("button:visible").count() == 0
     pdf = page.pdf(format="A4")
-    Path("test-artifacts").mkdir(exist_ok=True)
-    Path("test-artifacts/household-print.pdf").write_bytes(pdf)
+    (ARTIFACTS / "household-print.pdf").write_bytes(pdf)
     assert 1 <= pdf_pages(pdf) <= 2
 
 
