@@ -6,6 +6,7 @@ canteens' purchase sums come from it while the county-months they were read from
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,6 +17,10 @@ from pymongo.database import Database
 from service import canteen_quota, report_cache, storage
 from service.report_pipelines import (
     household_totals_pipeline,
+    merge_household_totals,
+    merge_in_month_order,
+    merge_pool_totals,
+    merge_sales_rows,
     monthly_pipeline,
     pool_totals_pipeline,
     product_sales_pipeline,
@@ -66,6 +71,51 @@ class ReportContext:
         """A grouping of the derived ledger, stamped by the scope's county-months."""
         return self._kept(key, ("scope", scope), lambda: self._stamp(scope), read)
 
+    def _grouping(
+        self,
+        key: tuple,
+        scope: ReportScope,
+        read: Callable[[ReportScope], Any],
+        read_month: Callable[[ReportScope], Any],
+        merge: Callable[[list[Any]], Any],
+    ) -> Any:
+        """A grouping of the derived ledger over the scope's period (``read`` runs its pipeline).
+
+        With a cache it is merged from each month's grouping (``read_month``), each kept under its own
+        month's stamp, so the first view after a change recomputes only the months that changed.
+        """
+        if self.cache is None:
+            return self._once(key, lambda: read(scope))
+        before = self._once(("stamp", "scope", scope), lambda: self._stamp(scope))
+        months = months_between(scope.from_month, scope.to_month)
+        if before is None or len(months) == 1:
+            return self._derived(key, scope, lambda: read(scope))
+        return self._derived(
+            key,
+            scope,
+            lambda: merge([self._month(key, scope, before, month, read_month) for month in months]),
+        )
+
+    def _month(
+        self,
+        key: tuple,
+        scope: ReportScope,
+        before: report_cache.Stamp,
+        month: str,
+        read_month: Callable[[ReportScope], Any],
+    ) -> Any:
+        """One month's grouping, kept under that month's part of the period's stamp read before."""
+        one = dataclasses.replace(scope, from_month=month, to_month=month)
+        month_before = report_cache.Stamp(
+            tuple(state for state in before.states if state[0].endswith(f":{month}"))
+        )
+        return self.cache.read_through(
+            (self.db.name, "month", key[0], one, *key[2:]),
+            month_before,
+            lambda: read_month(one),
+            lambda: self._stamp(one),
+        )
+
     def _stamp(self, scope: ReportScope) -> report_cache.Stamp | None:
         return report_cache.read_stamp(
             self.db, scope_counties(self.db, scope), months_between(scope.from_month, scope.to_month)
@@ -78,42 +128,50 @@ class ReportContext:
 
     def household_totals(self, scope: ReportScope, township_code: str | None = None) -> list[dict[str, Any]]:
         """One row per household with a non-zero income in the period (:func:`household_totals_pipeline`)."""
-        pipeline = household_totals_pipeline(scope, township_code=township_code)
-        return self._derived(
+
+        def read(part: ReportScope, nonzero: bool = True) -> list[dict[str, Any]]:
+            pipeline = household_totals_pipeline(part, township_code=township_code, nonzero=nonzero)
+            return self._aggregate(storage.HOUSEHOLD_INCOME, pipeline)
+
+        return self._grouping(
             ("household_totals", scope, township_code),
             scope,
-            lambda: self._aggregate(storage.HOUSEHOLD_INCOME, pipeline),
+            read,
+            lambda part: read(part, nonzero=False),
+            merge_household_totals,
         )
 
     def month_channel_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
         """Sales by month, channel and flags (:func:`monthly_pipeline`)."""
-        return self._derived(
-            ("monthly", scope), scope, lambda: self._aggregate(storage.SALES_MONTHLY, monthly_pipeline(scope))
-        )
+
+        def read(part: ReportScope) -> list[dict[str, Any]]:
+            return self._aggregate(storage.SALES_MONTHLY, monthly_pipeline(part))
+
+        return self._grouping(("monthly", scope), scope, read, read, merge_sales_rows)
 
     def product_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
         """Sales by operator, product and flags (:func:`product_sales_pipeline`)."""
-        return self._derived(
-            ("products", scope),
-            scope,
-            lambda: self._aggregate(storage.SALES_MONTHLY, product_sales_pipeline(scope)),
-        )
+
+        def read(part: ReportScope) -> list[dict[str, Any]]:
+            return self._aggregate(storage.SALES_MONTHLY, product_sales_pipeline(part))
+
+        return self._grouping(("products", scope), scope, read, read, merge_sales_rows)
 
     def pool_totals(self, scope: ReportScope) -> dict[str, Any]:
         """The period's pools, allocated and unallocated, in one row (:func:`pool_totals_pipeline`)."""
-        return self._derived(
-            ("pools", scope),
-            scope,
-            lambda: next(iter(self._aggregate(storage.OPERATOR_POOLS, pool_totals_pipeline(scope))), {}),
-        )
+
+        def read(part: ReportScope) -> dict[str, Any]:
+            return next(iter(self._aggregate(storage.OPERATOR_POOLS, pool_totals_pipeline(part))), {})
+
+        return self._grouping(("pools", scope), scope, read, read, merge_pool_totals)
 
     def unallocated_pools(self, scope: ReportScope) -> list[dict[str, Any]]:
         """The period's pools no household was linked to share (:func:`unallocated_pipeline`)."""
-        return self._derived(
-            ("unallocated", scope),
-            scope,
-            lambda: self._aggregate(storage.OPERATOR_POOLS, unallocated_pipeline(scope)),
-        )
+
+        def read(part: ReportScope) -> list[dict[str, Any]]:
+            return self._aggregate(storage.OPERATOR_POOLS, unallocated_pipeline(part))
+
+        return self._grouping(("unallocated", scope), scope, read, read, merge_in_month_order)
 
     def canteen_purchase_sums(self, canteen_ids: Iterable[ObjectId], year: int) -> dict[Any, dict[str, int]]:
         """Per canteen, its ledger lines of ``year`` added up by the quota rule (``purchase_sums``).

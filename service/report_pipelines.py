@@ -33,7 +33,10 @@ def scope_match(scope: ReportScope, *, period: bool = True) -> dict[str, Any]:
             match["county_code"] = scope.county_codes[0]
         else:
             match["county_code"] = {"$in": list(scope.county_codes)}
-    if period:
+    if period and scope.from_month == scope.to_month:
+        # One month: an equality, so an index on (county_code, month) reads that month's rows only.
+        match["month"] = scope.from_month
+    elif period:
         match["month"] = {"$gte": scope.from_month, "$lte": scope.to_month}
     if scope.operator_id is not None:
         match["operator_id"] = scope.operator_id
@@ -49,6 +52,9 @@ GROUPED_SUMS = ("sales_fen", "poor_income_fen", "quantity", "lines")
 def _sales_sums() -> dict[str, Any]:
     """Sums of sales_monthly rows: sales, income, quantity, lines."""
     return {name: {"$sum": f"${name}"} for name in GROUPED_SUMS}
+
+
+POOL_SUMS = ("pool_fen", "allocated_fen", "unallocated_fen", "pools")
 
 
 def pool_totals_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
@@ -93,16 +99,17 @@ def product_sales_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
 
 
 def household_totals_pipeline(
-    scope: ReportScope, *, township_code: str | None = None
+    scope: ReportScope, *, township_code: str | None = None, nonzero: bool = True
 ) -> list[dict[str, Any]]:
-    """household_income → one row per household with a non-zero income in the period.
+    """household_income → one row per household with a non-zero income in the period (``nonzero=False``:
+    with any income, for :func:`merge_household_totals`).
 
     Township and members come from the latest month (a household may have moved or grown).
     """
     match = scope_match(scope)
     if township_code is not None:
         match["township_code"] = township_code
-    return [
+    stages: list[dict[str, Any]] = [
         {"$match": match},
         # Only what the totals read: the shares carry their links, which are not needed here.
         {"$project": {name: 1 for name in HOUSEHOLD_TOTAL_FIELDS}},
@@ -118,8 +125,10 @@ def household_totals_pipeline(
                 "members": {"$last": "$members"},
             }
         },
-        {"$match": {"income_fen": {"$ne": 0}}},
     ]
+    if nonzero:
+        stages.append({"$match": {"income_fen": {"$ne": 0}}})
+    return stages
 
 
 def unallocated_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
@@ -149,3 +158,48 @@ def stale_partitions_query(
     if county_codes is not None:
         query["county_code"] = {"$in": sorted(set(county_codes))}
     return query
+
+
+# A period's groupings from its months' (the report cache keeps each month's apart) ------------------
+
+
+def merge_sales_rows(months: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows of :func:`monthly_pipeline` or :func:`product_sales_pipeline` of several months, as the
+    pipeline gives them for the months together: the sums of rows with the same ``_id`` added."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for rows in months:
+        for row in rows:
+            key = tuple(sorted(row["_id"].items(), key=lambda item: item[0]))
+            found = merged.get(key)
+            if found is None:
+                merged[key] = dict(row)
+            else:
+                for name in GROUPED_SUMS:
+                    found[name] += row[name]
+    return list(merged.values())
+
+
+def merge_household_totals(months: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows of :func:`household_totals_pipeline` (``nonzero=False``) of consecutive months, in month
+    order, as the pipeline gives them for the months together: incomes added, township and members
+    from the latest month, households whose total is zero left out."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for rows in months:
+        for row in rows:
+            found = merged.get(row["_id"])
+            income = row["income_fen"] if found is None else found["income_fen"] + row["income_fen"]
+            merged[row["_id"]] = {**row, "income_fen": income}
+    return [row for row in merged.values() if row["income_fen"] != 0]
+
+
+def merge_pool_totals(months: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The rows of :func:`pool_totals_pipeline` of several months added up ({} when none had pools)."""
+    found = [row for row in months if row]
+    if not found:
+        return {}
+    return {"_id": None, **{name: sum(row[name] for row in found) for name in POOL_SUMS}}
+
+
+def merge_in_month_order(months: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows sorted by month first (:func:`unallocated_pipeline`) of consecutive months, in month order."""
+    return [row for rows in months for row in rows]

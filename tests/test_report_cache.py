@@ -117,8 +117,10 @@ def warm(db, cache) -> dict:
 def test_the_cached_dashboard_equals_the_uncached_one(db, books, cache):
     first = warm(db, cache)
     assert first["summary"]["sales_fen"] == 140_000
-    groupings = {key[1] for key in cache.kept_keys() if key[1] != "figure"}
+    groupings = {key[1] for key in cache.kept_keys() if key[1] not in ("figure", "month")}
     assert groupings == {"monthly", "products", "household_totals", "pools"}
+    months = {(key[2], key[3].from_month) for key in cache.kept_keys() if key[1] == "month"}
+    assert months == {(name, month) for name in groupings for month in ("2024-01", "2024-02", "2024-03")}
     figures = {key[2] for key in cache.kept_keys() if key[1] == "figure"}
     assert figures == {
         "summary",
@@ -319,13 +321,78 @@ def test_the_dashboard_counts_the_canteens_quota_from_the_cache(app, page_login,
     assert cache.hits >= hits + 5  # four groupings of the period and the canteens' sums
 
 
+# The first view after a change recomputes the months that changed -----------------------------------
+
+
+def months_aggregated(monkeypatch) -> list[str]:
+    """The months of the period each grouping's pipeline is run over from now on."""
+    seen: list[str] = []
+    computing = report_context.ReportContext._aggregate
+
+    def recording(self, collection, pipeline):
+        window = pipeline[0]["$match"].get("month", {})
+        one = isinstance(window, str)
+        seen.append(f"{window}..{window}" if one else f"{window.get('$gte')}..{window.get('$lte')}")
+        return computing(self, collection, pipeline)
+
+    monkeypatch.setattr(report_context.ReportContext, "_aggregate", recording)
+    return seen
+
+
+def test_a_change_to_one_month_recomputes_that_month_only(db, books, cache, monkeypatch):
+    warm(db, cache)
+    ingest([sale("counter", "T1", 5_000, FEB)], db)
+    seen = months_aggregated(monkeypatch)
+    assert assert_fresh(db, cache)["summary"]["sales_fen"] == 145_000
+    cached_reads = seen[: len(seen) - 4]  # the uncached dashboard's four pipelines over the period follow
+    assert cached_reads and set(cached_reads) == {"2024-02..2024-02"}
+
+
+def test_a_household_whose_months_cancel_out_is_left_out_when_months_are_merged(db, books, cache):
+    warm(db, cache)
+    refunds = [
+        SaleLine(
+            channel="jd",
+            external_id=f"R-{line['external_id']}",
+            occurred_at=FEB,
+            quantity=-1,
+            amount_fen=-line["amount_fen"],
+            sku="T1",
+            refund_of=line["external_id"],
+        )
+        for line in db["sales"].find({"channel": "jd"})
+    ]
+    ingest(refunds, db)
+    after = assert_fresh(db, cache)
+    assert after["summary"]["sales_fen"] == 0
+    assert after["summary"]["households_benefited"] == 0
+
+
+def test_a_household_that_moved_is_counted_where_it_lives_in_the_latest_month(db, books, cache):
+    warm(db, cache)
+    household = db["households"].find_one({"_id": books["household"]["_id"]})
+    moved = f"{A}102002"
+    households.update_household(
+        db, ADMIN_ACTOR, household["_id"], household["version"], {"village_code": moved}
+    )
+    # Only February's figures are recomputed: January's shares still carry the former township.
+    partitions.mark_dirty(db, [(A, "2024-02")])
+    ledger_rebuilds.rebuild(db, [A])
+    after = assert_fresh(db, cache)
+    townships = {row["township_code"] for row in after["townships"]["items"]}
+    assert f"{A}102" in townships
+
+
 # Never a stale entry -------------------------------------------------------------------------------------
 
 
 def test_a_result_computed_while_a_partition_is_dirty_is_not_kept(db, books, cache):
     partitions.mark_dirty(db, [(A, "2024-02")])
     assert_fresh(db, cache)
-    assert len(cache) == 0 and cache.refused > 0
+    assert cache.refused > 0
+    # Only the clean months are kept: nothing that covers February.
+    assert len(cache) == 8
+    assert {key[3].from_month for key in cache.kept_keys()} == {"2024-01", "2024-03"}
 
 
 def test_an_ingest_during_the_computation_never_leaves_a_stale_entry(db, books, cache, monkeypatch):

@@ -111,9 +111,11 @@ def test_several_counties_and_an_operator_are_matched_together():
     scope = ReportScope(("340722", "341822"), OPERATOR, "2024-01", "2024-01")
     assert report_pipelines.scope_match(scope) == {
         "county_code": {"$in": ["340722", "341822"]},
-        "month": {"$gte": "2024-01", "$lte": "2024-01"},
+        "month": "2024-01",
         "operator_id": OPERATOR,
     }
+    several = ReportScope(("340722",), None, "2024-01", "2024-02")
+    assert report_pipelines.scope_match(several)["month"] == {"$gte": "2024-01", "$lte": "2024-02"}
 
 
 def test_staff_without_counties_match_nothing():
