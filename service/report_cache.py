@@ -15,6 +15,12 @@ of its county-months — each marker's generation, dirty flag, lease holder and 
 - any later mark changes the stamp, so an entry is never read again once its data moved on, and the
   least recently used entries are dropped past the size limits.
 
+A grouping over several months is merged from each month's grouping
+(``report_pipelines.merge_*``), each kept by the same rules under its month's part of the stamp
+read before anything was computed: an entry read for a month reflects that month as the stamp
+says, so the merge reflects the period as ``before`` says, and is kept under it only if the whole
+stamp did not move meanwhile. The first view after a change recomputes only the months it touched.
+
 What the reports add up from those groupings in Python (channels, rankings, townships, the
 households by income and their distribution: ``ReportContext.figure``) is a pure function of them,
 computed from groupings read under the same stamp, and is kept under it by the same two rules.
