@@ -8,7 +8,6 @@ from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema
 from schemas.households import ImportErrorSchema
 from schemas.operators import ActorSchema
-from service.canteen_purchase_inputs import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH
 from service.canteen_quota import REASONS
 from service.canteens import (
     FIRST_PLAN_YEAR,
@@ -18,6 +17,7 @@ from service.canteens import (
     UNIT_TYPES,
 )
 from service.products import CHANNELS
+from service.purchase_fields import MAX_REFERENCE_LENGTH, MAX_TEXT_LENGTH
 
 _UNIT_TYPE_HELP = "; ".join(f"{code} {label}" for code, label in UNIT_TYPES.items())
 _YEAR = validate.Range(min=FIRST_PLAN_YEAR, max=2100)
@@ -313,11 +313,11 @@ class CanteenPurchaseCreateSchema(BaseSchema):
     amount_fen = Fen(required=True, metadata={"description": "Integer fen; negative only for a return."})
     invoice_no = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=MAX_INVOICE_LENGTH),
+        validate=validate.Length(min=1, max=MAX_REFERENCE_LENGTH),
         metadata={"description": "Unique per canteen (409 on a duplicate)."},
     )
     refund_of_invoice_no = fields.String(
-        validate=validate.Length(min=1, max=MAX_INVOICE_LENGTH),
+        validate=validate.Length(min=1, max=MAX_REFERENCE_LENGTH),
         metadata={"description": "A return: the invoice of the purchase it reverses."},
     )
     via_832 = fields.Boolean(

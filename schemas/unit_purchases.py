@@ -10,7 +10,8 @@ from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema
 from schemas.households import ImportErrorSchema, ImportFileSchema
 from schemas.operators import ActorSchema
-from service.unit_purchase_inputs import MAX_ORDER_LENGTH, MAX_TEXT_LENGTH, MODES
+from service.purchase_fields import MAX_REFERENCE_LENGTH, MAX_TEXT_LENGTH
+from service.unit_purchase_inputs import MODES
 
 _MODE_HELP = "; ".join(f"{code} {label}" for code, label in MODES.items())
 _TEXT = validate.Length(min=1, max=MAX_TEXT_LENGTH)
@@ -82,12 +83,12 @@ class UnitPurchaseCreateSchema(BaseSchema):
         metadata={"description": "The pairing it counts under (default: the unit's only one in force)."}
     )
     evidence_no = fields.String(
-        validate=validate.Length(min=1, max=MAX_ORDER_LENGTH),
+        validate=validate.Length(min=1, max=MAX_REFERENCE_LENGTH),
         metadata={"description": "Invoice or contract."},
     )
     order_id = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=MAX_ORDER_LENGTH),
+        validate=validate.Length(min=1, max=MAX_REFERENCE_LENGTH),
         metadata={"description": "Unique per unit; for a helped sale, the channel's order id."},
     )
 

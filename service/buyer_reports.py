@@ -21,7 +21,8 @@ from service import access, buying_units, pairings, storage
 from service.access import Principal
 from service.clock import today_local, utcnow
 from service.errors import Coded, ValidationFailed
-from service.unit_purchase_checks import LEDGER_CHANNEL, RECORDED
+from service.purchase_ledger import RECORDED
+from service.unit_purchase_checks import LEDGER_CHANNEL
 from service.unit_purchase_inputs import HELPED, MODES
 
 

@@ -18,7 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -28,18 +28,15 @@ from stdnum.cn import uscc as uscc_number
 from adapters.base import SaleLine
 from service import access, operators, product_lookups, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
-from service.canteen_purchase_inputs import MAX_INVOICE_LENGTH, MAX_TEXT_LENGTH, PurchaseInput
+from service.canteen_purchase_inputs import PurchaseInput
 from service.certification import certified_at
-from service.clock import end_of_local_day, today_local, utcnow
+from service.clock import end_of_local_day, utcnow
 from service.errors import Coded, Forbidden, ValidationFailed
+from service.purchase_fields import MAX_REFERENCE_LENGTH, check_date, check_lengths, printable_reference
+from service.purchase_ledger import PENDING
 
 CANTEEN_CHANNEL, P832_CHANNEL = "canteen", "p832"
-# A record claims its invoice as pending, and is recorded once the ledger holds its line.
-PENDING, RECORDED = "pending", "recorded"
-# 财库〔2019〕27号 started canteen reservation; earlier dates are typos.
-FIRST_DAY = date(2019, 1, 1)
 _BARCODE = re.compile(r"^\d{13}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # Look-ups --------------------------------------------------------------------------------------------
@@ -218,11 +215,11 @@ def prepare(
         errors["invoice_no"] = Coded(
             "canteen_purchase.invoice_required", "The invoice number (发票号) is required."
         )
-    elif len(invoice) > MAX_INVOICE_LENGTH or _CONTROL.search(invoice):
+    elif not printable_reference(invoice):
         errors["invoice_no"] = Coded(
             "canteen_purchase.bad_invoice",
-            f"An invoice number has 1–{MAX_INVOICE_LENGTH} printable characters.",
-            most=MAX_INVOICE_LENGTH,
+            f"An invoice number has 1–{MAX_REFERENCE_LENGTH} printable characters.",
+            most=MAX_REFERENCE_LENGTH,
         )
     elif invoice in state.rows_by_invoice:
         errors["invoice_no"] = Coded(
@@ -231,28 +228,9 @@ def prepare(
             invoice_no=invoice,
             other_row=state.rows_by_invoice[invoice],
         )
-    today = today_local()
     day = purchase.date
-    if day is not None and day > today:
-        errors["date"] = Coded(
-            "date.in_future",
-            f"{day} is in the future (today is {today} in Asia/Shanghai).",
-            day=day.isoformat(),
-            today=today.isoformat(),
-        )
-    elif day is not None and day < FIRST_DAY:
-        errors["date"] = Coded(
-            "date.too_early",
-            f"{day} is before {FIRST_DAY}; check the year.",
-            day=day.isoformat(),
-            first=FIRST_DAY.isoformat(),
-        )
-    for name in ("product_name", "unit"):
-        value = getattr(purchase, name)
-        if value is not None and len(value) > MAX_TEXT_LENGTH:
-            errors[name] = Coded(
-                "field.length_max", f"At most {MAX_TEXT_LENGTH} characters.", max=MAX_TEXT_LENGTH
-            )
+    check_date(day, errors)
+    check_lengths(purchase, ("product_name", "unit"), errors)
 
     if purchase.refund_of_invoice_no:
         facts = _return_facts(purchase, lookups, state, errors)

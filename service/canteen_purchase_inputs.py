@@ -11,16 +11,13 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bson import ObjectId
 
 from adapters import tabular
-from adapters.errors import CELL_BAD_FLAG, CELL_DIGITS_LOST, CELL_EMPTY, CELL_NOT_WHOLE, Coded, message_of
-
-MAX_INVOICE_LENGTH = 64
-MAX_TEXT_LENGTH = 100
+from adapters.errors import CELL_BAD_FLAG, Coded
+from service.purchase_fields import clean_code, clean_text, clean_uscc, read_cells
 
 # Upload columns, by the API field each fills.
 COLUMNS = {
@@ -91,27 +88,11 @@ class PurchaseInput:
         return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-def clean_code(value: Any) -> str | None:
-    """An identifier as typed: full-width folded, blanks removed; None when empty."""
-    if value is None:
-        return None
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    return text or None
-
-
-def clean_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip(" \t\r\n\u3000\u00a0")
-    return text or None
-
-
 def from_api(data: Mapping[str, Any]) -> PurchaseInput:
     """A purchase from a validated API body (schemas.canteens.CanteenPurchaseCreateSchema)."""
-    uscc = clean_code(data.get("operator_uscc"))
     return PurchaseInput(
         date=data["date"],
-        operator_uscc=uscc.upper() if uscc else None,
+        operator_uscc=clean_uscc(data.get("operator_uscc")),
         operator_id=data.get("operator_id"),
         product_id=data.get("product_id"),
         sku=clean_code(data.get("sku")),
@@ -126,52 +107,19 @@ def from_api(data: Mapping[str, Any]) -> PurchaseInput:
     )
 
 
-def _whole_number(text: str) -> int | None:
-    value = unicodedata.normalize("NFKC", text or "").strip().replace(",", "")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        return None
-    if not number.is_finite() or number != number.to_integral_value():
-        return None
-    return int(number)
-
-
 def from_row(row: tabular.Row) -> tuple[PurchaseInput, dict[str, str]]:
     """A purchase from an upload row, and the cells that could not be read, by field."""
     errors: dict[str, str] = {}
     purchase = PurchaseInput(row=row.number)
-    text = row.get(COLUMNS["date"])
-    try:
-        purchase.date = tabular.parse_local_date(text)
-    except ValueError as error:
-        errors["date"] = message_of(error)
-    for name in ("product_code", "invoice_no", "operator_uscc", "refund_of_invoice_no"):
-        if COLUMNS[name] in row.imprecise:
-            errors[name] = Coded(
-                CELL_DIGITS_LOST,
-                "Excel stored this as a number and lost its last digits; "
-                "format the column as text and enter it again.",
-            )
-    uscc = clean_code(row.get(COLUMNS["operator_uscc"]))
-    purchase.operator_uscc = uscc.upper() if uscc else None
+    purchase.date, purchase.quantity, purchase.amount_fen = read_cells(
+        row, COLUMNS, ("product_code", "invoice_no", "operator_uscc", "refund_of_invoice_no"), errors
+    )
+    purchase.operator_uscc = clean_uscc(row.get(COLUMNS["operator_uscc"]))
     purchase.product_code = clean_code(row.get(COLUMNS["product_code"]))
     purchase.product_name = clean_text(row.get(COLUMNS["product_name"]))
     purchase.unit = clean_text(row.get(COLUMNS["unit"]))
     purchase.invoice_no = clean_code(row.get(COLUMNS["invoice_no"])) or ""
     purchase.refund_of_invoice_no = clean_code(row.get(COLUMNS["refund_of_invoice_no"]))
-    quantity = row.get(COLUMNS["quantity"])
-    purchase.quantity = _whole_number(quantity)
-    if purchase.quantity is None:
-        errors["quantity"] = (
-            Coded(CELL_NOT_WHOLE, f"{quantity!r} is not a whole number.", value=quantity)
-            if quantity
-            else Coded(CELL_EMPTY, "The quantity is empty.", column=COLUMNS["quantity"])
-        )
-    try:
-        purchase.amount_fen = tabular.parse_yuan_to_fen(row.get(COLUMNS["amount_fen"]))
-    except ValueError as error:
-        errors["amount_fen"] = message_of(error)
     flag = unicodedata.normalize("NFKC", row.get(COLUMNS["via_832"])).strip().upper()
     if flag in _YES:
         purchase.via_832 = True

@@ -17,23 +17,14 @@ from pymongo.database import Database
 
 from adapters import tabular
 from adapters.errors import FILE_MISSING_COLUMNS
-from service import canteen_quota, ledger_rebuilds, registers, storage
+from service import canteen_quota, ledger_rebuilds, purchase_ledger, registers, storage
 from service.access import Principal
-from service.canteen_purchase_checks import (
-    PENDING,
-    RECORDED,
-    FileState,
-    Lookups,
-    Prepared,
-    canteen_for,
-    prepare,
-    remember,
-)
+from service.canteen_purchase_checks import FileState, Lookups, Prepared, canteen_for, prepare, remember
 from service.canteen_purchase_inputs import COLUMNS, REQUIRED_COLUMNS, PurchaseInput, from_row
-from service.canteen_purchases import conflict_message, ingest_items, ledger_problem, resumable
-from service.clock import utcnow
+from service.canteen_purchases import conflict_message, ledger_problem
 from service.errors import Coded, ValidationFailed
 from service.ingest_result import REGISTER_COUNTS, IngestResult
+from service.purchase_ledger import RECORDED, resumable
 
 # The template's example row carries an invoice number starting with this; imports skip such rows.
 EXAMPLE_MARK = "示例"
@@ -171,46 +162,29 @@ class PurchaseRegister(registers.Register):
         self, db: Database, written: list[registers.Write], result: IngestResult
     ) -> dict[int, dict[str, str]]:
         """Hand the claimed purchases to the ledger; a line it refuses loses its claim."""
-        items = []
-        for write in written:
-            item = self.prepared[write.row]
-            item.document = write.document
-            items.append(item)
-        refused, partitions = ingest_items(db, items, dry_run=result.dry_run)
+        kept, refused, partitions = purchase_ledger.hand_written(
+            db,
+            db[storage.CANTEEN_PURCHASES],
+            self.prepared,
+            written,
+            dry_run=result.dry_run,
+            problem=ledger_problem,
+        )
         result.partitions |= partitions
-        accepted = [item.document for index, item in enumerate(items) if index not in refused]
-        if not result.dry_run:
-            _settle(db, [items[index].document["_id"] for index in refused], accepted)
-        for document in accepted:
+        for item in kept:
+            document = item.document
             result.unmatched += not document["matched"]
             counts, _ = canteen_quota.qualification(
                 document["year"], document["channel"], document["certified"], document["matched"]
             )
             result.tallies["not_counted"] += not counts
-        return {
-            items[index].purchase.row or 0: dict([ledger_problem(items[index], error)])
-            for index, error in refused.items()
-        }
+        return refused
 
     def summary_county(self) -> str | None:
         return self.canteen["county_code"]
 
     def finish(self, db: Database, result: IngestResult) -> None:
         ledger_rebuilds.rebuild_partitions(db, result.partitions)
-
-
-def _settle(db: Database, refused: list[ObjectId], accepted: list[dict[str, Any]]) -> None:
-    """Remove the claims of lines the ledger refused; mark the others recorded."""
-    collection = db[storage.CANTEEN_PURCHASES]
-    if refused:
-        collection.delete_many({"_id": {"$in": refused}, "ledger_status": PENDING})
-    if accepted:
-        recorded = {"ledger_status": RECORDED, "recorded_at": utcnow()}
-        collection.update_many(
-            {"_id": {"$in": [document["_id"] for document in accepted]}}, {"$set": recorded}
-        )
-        for document in accepted:
-            document.update(recorded)
 
 
 # The upload template ------------------------------------------------------------------------------------

@@ -10,12 +10,8 @@ Each purchase is kept twice, on purpose:
 This module logs one purchase and lists them; a purchase is read by ``canteen_purchase_inputs``,
 checked by ``canteen_purchase_checks``, and a monthly file is imported by ``canteen_purchase_upload``.
 
-Write order, so that nothing is ever counted twice: the record first claims the invoice number
-(``ledger_status: pending``; the unique index refuses a second claim, so a duplicate invoice
-never reaches the ledger), then the line is ingested, then the record is marked ``recorded``. A
-line the ledger rejects has its claim removed. A crash between the two steps leaves a pending
-record; submitting the same details again (after ``PENDING_GRACE``) completes it, and the
-ledger's own de-duplication on external_id makes that retry idempotent.
+The write order that never counts a purchase twice (claim, ledger, recorded) is
+``service.purchase_ledger``'s.
 
 Records are never edited: a return is a new record with a negative quantity and amount that
 names the invoice it reverses (``refund_of_invoice_no``).
@@ -23,48 +19,31 @@ names the invoice it reverses (``refund_of_invoice_no``).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
-from adapters.base import SaleLine
 from service import (
     access,
     audit,
     canteen_quota,
     canteens,
-    ledger,
-    ledger_rebuilds,
     operators,
     product_lookups,
+    purchase_ledger,
     storage,
 )
 from service.access import CANTEEN, Principal
-from service.canteen_purchase_checks import (
-    PENDING,
-    RECORDED,
-    FileState,
-    Lookups,
-    Prepared,
-    canteen_for,
-    prepare,
-)
-from service.canteen_purchase_inputs import PurchaseInput, from_api
-from service.clock import utcnow
+from service.canteen_purchase_checks import FileState, Lookups, Prepared, canteen_for, prepare
+from service.canteen_purchase_inputs import from_api
 from service.errors import Coded, Conflict, Forbidden, ValidationFailed, validation_summary
-from service.ingest_result import IngestResult
-from service.ingest_scope import IngestScope
+from service.purchase_ledger import resumable
 
-# A pending claim younger than this may still be in flight; an older one is a crash to complete.
-PENDING_GRACE = timedelta(minutes=2)
 ALREADY_LOGGED = Coded("canteen_purchase.invoice_used", "Already logged for this canteen.")
 # Ledger error fields, as this module's fields.
-_LEDGER_FIELDS = {"occurred_at": "date", "external_id": "invoice_no", "sku": "product_code"}
+_LEDGER_FIELDS = {"occurred_at": "date", "external_id": "invoice_no"}
 
 
 # Presenting -----------------------------------------------------------------------------------------
@@ -135,54 +114,10 @@ def conflict_message(existing: Mapping[str, Any], advice: str = "") -> Coded:
     )
 
 
-def _aware(moment: datetime) -> datetime:
-    # A client without tz_aware returns naive UTC datetimes.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def resumable(existing: Mapping[str, Any], purchase: PurchaseInput) -> bool:
-    """A pending claim left by a crash, for the very same purchase, may be completed."""
-    return (
-        existing.get("ledger_status") == PENDING
-        and existing.get("fingerprint") == purchase.fingerprint()
-        and utcnow() - _aware(existing["created_at"]) >= PENDING_GRACE
-    )
-
-
-def ingest_items(
-    db: Database, items: list[Prepared], *, dry_run: bool
-) -> tuple[dict[int, dict[str, Any]], set]:
-    """Hand the lines to the ledger, county by county; the rejections by item index, and the partitions."""
-    by_county: dict[str, list[int]] = defaultdict(list)
-    for index, item in enumerate(items):
-        by_county[item.scope_county].append(index)
-    rejected: dict[int, dict[str, Any]] = {}
-    partitions: set = set()
-    for county, indexes in sorted(by_county.items()):
-        # Rows are the item indexes here, so each rejection maps back to exactly one item.
-        lines = [_with_row(items[index].line, index) for index in indexes]
-        result = ledger.ingest(
-            db, lines, IngestScope(county), dry_run=dry_run, rebuild=False, result=IngestResult()
-        )
-        for error in result.errors:
-            rejected[error["row"]] = error
-        partitions |= result.partitions
-    return rejected, partitions
-
-
-def _with_row(line: SaleLine, row: int) -> SaleLine:
-    return SaleLine(**{**{name: getattr(line, name) for name in SaleLine.__slots__}, "row": row})
-
-
-def ledger_problem(item: Prepared, error: Mapping[str, Any]) -> tuple[str, str]:
-    name = _LEDGER_FIELDS.get(error.get("field") or "", error.get("field") or "invoice_no")
-    if name == "product_code" and item.purchase.row is None:
-        name = item.purchase.product_field
-    # The ledger's own code says why, so the page gives its reason.
-    code = error.get("code") or "row.invalid"
-    return name, Coded(
-        code, f"The sales ledger refused the line: {error['message']}", **(error.get("params") or {})
-    )
+def ledger_problem(item: Prepared, error: Mapping[str, Any]) -> tuple[str, Coded]:
+    # A file names its product in 产品编号 whatever it holds; a call, in the field it used.
+    product_field = "product_code" if item.purchase.row is not None else item.purchase.product_field
+    return purchase_ledger.ledger_problem(error, _LEDGER_FIELDS, "invoice_no", product_field)
 
 
 def log_purchase(
@@ -206,34 +141,23 @@ def log_purchase(
     if item is None:
         details = {name: [message] for name, message in errors.items()}
         raise ValidationFailed(validation_summary(details), details=details)
-    collection = db[storage.CANTEEN_PURCHASES]
-    if resuming:
-        item.document = {**existing}
-    else:
-        try:
-            item.document["_id"] = collection.insert_one(item.document).inserted_id
-        except DuplicateKeyError:
-            raise Conflict(
-                Coded(
-                    "canteen_purchase.invoice_logged",
-                    f"Invoice {purchase.invoice_no} is already logged for this canteen.",
-                    invoice_no=purchase.invoice_no,
-                ),
-                details={"invoice_no": [ALREADY_LOGGED]},
-            ) from None
-    # If the ledger raises, the claim stays pending: the same submission completes it later.
-    rejected, partitions = ingest_items(db, [item], dry_run=False)
-    if rejected:
-        collection.delete_one({"_id": item.document["_id"], "ledger_status": PENDING})
-        name, message = ledger_problem(item, rejected[0])
-        raise ValidationFailed(message, details={name: [message]})
-    recorded_at = utcnow()
-    collection.update_one(
-        {"_id": item.document["_id"]}, {"$set": {"ledger_status": RECORDED, "recorded_at": recorded_at}}
+    taken = Conflict(
+        Coded(
+            "canteen_purchase.invoice_logged",
+            f"Invoice {purchase.invoice_no} is already logged for this canteen.",
+            invoice_no=purchase.invoice_no,
+        ),
+        details={"invoice_no": [ALREADY_LOGGED]},
     )
-    if rebuild:
-        ledger_rebuilds.rebuild_partitions(db, partitions)
-    record = {**item.document, "ledger_status": RECORDED, "recorded_at": recorded_at}
+    record = purchase_ledger.log_one(
+        db,
+        db[storage.CANTEEN_PURCHASES],
+        item,
+        existing if resuming else None,
+        taken=taken,
+        problem=ledger_problem,
+        rebuild=rebuild,
+    )
     audit.record(
         db,
         actor,

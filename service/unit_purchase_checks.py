@@ -14,10 +14,9 @@ flagged ``double_counted``: the reports show it once, and it is not handed to th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -27,23 +26,15 @@ from stdnum.cn import uscc as uscc_number
 from adapters.base import CHANNELS, SaleLine
 from service import operators, pairings, product_lookups, storage
 from service.access import Principal
-from service.canteen_purchase_checks import FIRST_DAY
-from service.clock import end_of_local_day, today_local, utcnow
+from service.clock import end_of_local_day, utcnow
 from service.errors import Coded
-from service.unit_purchase_inputs import (
-    HELPED,
-    MAX_ORDER_LENGTH,
-    MAX_TEXT_LENGTH,
-    PurchaseInput,
-    unit_weight_g,
-)
+from service.purchase_fields import MAX_REFERENCE_LENGTH, check_date, check_lengths, printable_reference
+from service.purchase_ledger import PENDING, RECORDED  # noqa: F401 (RECORDED: read with the checks by the unit pages)
+from service.unit_purchase_inputs import HELPED, PurchaseInput, unit_weight_g
 
 LEDGER_CHANNEL = "unit_purchase"
-# A record claims its order id as pending, and is recorded once the ledger holds its line.
-PENDING, RECORDED = "pending", "recorded"
 # A kilogram figure may differ this much from quantity × the product's unit weight (rounding).
 WEIGHT_TOLERANCE_BP = 100
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _OTHER_CHANNELS = [channel for channel in CHANNELS if channel != LEDGER_CHANNEL]
 _PRODUCT_FIELDS = {
     "name": 1,
@@ -189,17 +180,12 @@ def prepare(
     assert unit is not None
     purchase.unit_id = unit["_id"]
     _check_order(purchase, errors)
-    _check_date(purchase.date, errors)
+    check_date(purchase.date, errors)
     if purchase.quantity is not None and purchase.quantity <= 0:
         errors["quantity"] = Coded("unit_purchase.quantity_not_positive", "The quantity must be above zero.")
     if purchase.amount_fen is not None and purchase.amount_fen <= 0:
         errors["amount_fen"] = Coded("unit_purchase.amount_not_positive", "The amount must be above zero.")
-    for name in ("description", "quantity_unit"):
-        value = getattr(purchase, name)
-        if value is not None and len(value) > MAX_TEXT_LENGTH:
-            errors[name] = Coded(
-                "field.length_max", f"At most {MAX_TEXT_LENGTH} characters.", max=MAX_TEXT_LENGTH
-            )
+    check_lengths(purchase, ("description", "quantity_unit"), errors)
     product, supplier = _product_and_supplier(purchase, unit, lookups, errors)
     pairing = _pairing(purchase, unit, lookups, errors)
     if errors or purchase.date is None:
@@ -261,36 +247,18 @@ def _check_order(purchase: PurchaseInput, errors: dict[str, str]) -> None:
             "unit_purchase.order_required",
             "The order id (订单号: order, invoice or contract number) is required.",
         )
-    elif len(order) > MAX_ORDER_LENGTH or _CONTROL.search(order):
+    elif not printable_reference(order):
         errors["order_id"] = Coded(
             "unit_purchase.bad_order",
-            f"An order id has 1–{MAX_ORDER_LENGTH} printable characters.",
-            most=MAX_ORDER_LENGTH,
+            f"An order id has 1–{MAX_REFERENCE_LENGTH} printable characters.",
+            most=MAX_REFERENCE_LENGTH,
         )
     evidence = purchase.evidence_no
-    if evidence and (len(evidence) > MAX_ORDER_LENGTH or _CONTROL.search(evidence)):
+    if evidence and not printable_reference(evidence):
         errors["evidence_no"] = Coded(
             "unit_purchase.bad_evidence",
-            f"An evidence number has 1–{MAX_ORDER_LENGTH} printable characters.",
-            most=MAX_ORDER_LENGTH,
-        )
-
-
-def _check_date(day: date | None, errors: dict[str, str]) -> None:
-    today = today_local()
-    if day is not None and day > today:
-        errors["date"] = Coded(
-            "date.in_future",
-            f"{day} is in the future (today is {today} in Asia/Shanghai).",
-            day=day.isoformat(),
-            today=today.isoformat(),
-        )
-    elif day is not None and day < FIRST_DAY:
-        errors["date"] = Coded(
-            "date.too_early",
-            f"{day} is before {FIRST_DAY}; check the year.",
-            day=day.isoformat(),
-            first=FIRST_DAY.isoformat(),
+            f"An evidence number has 1–{MAX_REFERENCE_LENGTH} printable characters.",
+            most=MAX_REFERENCE_LENGTH,
         )
 
 

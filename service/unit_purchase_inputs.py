@@ -12,14 +12,14 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
 
 from adapters import tabular
-from adapters.errors import CELL_DIGITS_LOST, CELL_EMPTY, CELL_NOT_WHOLE, Coded, message_of
-from service.canteen_purchase_inputs import clean_code, clean_text
+from adapters.errors import CELL_EMPTY, Coded
+from service.purchase_fields import clean_code, clean_text, clean_uscc, read_cells
 
 DIRECT, HELPED, CANTEEN, UNION, P832 = "direct", "helped", "canteen", "union", "p832"
 # How a unit bought: all but 帮助销售 are the unit's own purchases (直接购买 in the reports).
@@ -39,8 +39,6 @@ _MODE_BY_TEXT = {
     "832": P832,
     "832平台": P832,
 }
-MAX_ORDER_LENGTH = 64
-MAX_TEXT_LENGTH = 100
 # A weight is kept in whole grams: a kilogram figure has at most three decimals.
 GRAMS_PER_KG = 1000
 
@@ -121,13 +119,12 @@ def grams(kg: Decimal | None) -> int | None:
 
 def from_api(data: Mapping[str, Any]) -> PurchaseInput:
     """A purchase from a validated API body (schemas.unit_purchases.UnitPurchaseCreateSchema)."""
-    uscc = clean_code(data.get("supplier_uscc"))
     return PurchaseInput(
         mode=data["mode"],
         date=data["date"],
         unit_id=data["unit_id"],
         product_id=data.get("product_id"),
-        supplier_uscc=uscc.upper() if uscc else None,
+        supplier_uscc=clean_uscc(data.get("supplier_uscc")),
         description=clean_text(data.get("description")),
         quantity=data["quantity"],
         quantity_unit=clean_text(data.get("quantity_unit")),
@@ -156,36 +153,19 @@ def from_row(row: tabular.Row) -> tuple[PurchaseInput, dict[str, str]]:
             value=mode_text,
             choices="、".join(MODES.values()),
         )
-    try:
-        purchase.date = tabular.parse_local_date(row.get(COLUMNS["date"]))
-    except ValueError as error:
-        errors["date"] = message_of(error)
-    for name in ("product_code", "supplier_uscc", "evidence_no", "order_id"):
-        if COLUMNS[name] in row.imprecise:
-            errors[name] = Coded(
-                CELL_DIGITS_LOST,
-                "Excel stored this as a number and lost its last digits; "
-                "format the column as text and enter it again.",
-            )
+    purchase.date, purchase.quantity, purchase.amount_fen = read_cells(
+        row, COLUMNS, ("product_code", "supplier_uscc", "evidence_no", "order_id"), errors
+    )
     purchase.unit_name = clean_text(row.get(COLUMNS["unit_name"]))
     if not purchase.unit_name:
         errors["unit_name"] = Coded(CELL_EMPTY, "The unit is empty.", column=COLUMNS["unit_name"])
     purchase.product_code = clean_code(row.get(COLUMNS["product_code"]))
-    uscc = clean_code(row.get(COLUMNS["supplier_uscc"]))
-    purchase.supplier_uscc = uscc.upper() if uscc else None
+    purchase.supplier_uscc = clean_uscc(row.get(COLUMNS["supplier_uscc"]))
     purchase.description = clean_text(row.get(COLUMNS["description"]))
     purchase.quantity_unit = clean_text(row.get(COLUMNS["quantity_unit"]))
     purchase.pairing = clean_text(row.get(COLUMNS["pairing"]))
     purchase.evidence_no = clean_code(row.get(COLUMNS["evidence_no"]))
     purchase.order_id = clean_code(row.get(COLUMNS["order_id"])) or ""
-    quantity = row.get(COLUMNS["quantity"])
-    purchase.quantity = _whole_number(quantity)
-    if purchase.quantity is None:
-        errors["quantity"] = (
-            Coded(CELL_NOT_WHOLE, f"{quantity!r} is not a whole number.", value=quantity)
-            if quantity
-            else Coded(CELL_EMPTY, "The quantity is empty.", column=COLUMNS["quantity"])
-        )
     kg = unicodedata.normalize("NFKC", row.get(COLUMNS["kg"])).strip().replace(",", "")
     if kg:
         if _KG.match(kg):
@@ -194,22 +174,7 @@ def from_row(row: tabular.Row) -> tuple[PurchaseInput, dict[str, str]]:
             errors["kg"] = Coded(
                 "unit_purchase.bad_kg", f"{kg!r} is not a weight in kilograms (at most 3 decimals).", value=kg
             )
-    try:
-        purchase.amount_fen = tabular.parse_yuan_to_fen(row.get(COLUMNS["amount_fen"]))
-    except ValueError as error:
-        errors["amount_fen"] = message_of(error)
     return purchase, errors
-
-
-def _whole_number(text: str) -> int | None:
-    value = unicodedata.normalize("NFKC", text or "").strip().replace(",", "")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        return None
-    if not number.is_finite() or number != number.to_integral_value():
-        return None
-    return int(number)
 
 
 # A product's unit as a weight: "kg", "斤", "箱(5kg)", "500g/袋"; None when it names no weight.

@@ -16,20 +16,14 @@ from typing import IO, Any
 from pymongo.database import Database
 
 from adapters import tabular
-from service import access, ledger_rebuilds, registers, storage
+from service import access, ledger_rebuilds, purchase_ledger, registers, storage
 from service.access import Principal
 from service.errors import Coded, ValidationFailed
 from service.ingest_result import REGISTER_COUNTS, IngestResult
-from service.unit_purchase_checks import RECORDED, Lookups, Prepared, prepare
+from service.purchase_ledger import RECORDED, resumable
+from service.unit_purchase_checks import Lookups, Prepared, prepare
 from service.unit_purchase_inputs import COLUMNS, MODES, REQUIRED_COLUMNS, PurchaseInput, from_row
-from service.unit_purchases import (
-    drop_claims,
-    ingest_items,
-    ledger_problem,
-    mark_recorded,
-    order_logged,
-    resumable,
-)
+from service.unit_purchases import ledger_problem, order_logged
 
 TEMPLATE_FILENAME = "unit-purchases-template.xlsx"
 # The template's example row carries an order id starting with this; imports skip such rows.
@@ -136,21 +130,16 @@ class UnitPurchaseRegister(registers.Register):
     def after_write(
         self, db: Database, written: list[registers.Write], result: IngestResult
     ) -> dict[int, dict[str, str]]:
-        items = []
-        for write in written:
-            item = self.prepared[write.row]
-            item.document = write.document
-            items.append(item)
-        rejected, partitions = ingest_items(db, items, dry_run=result.dry_run)
-        refused = {}
-        for index, error in rejected.items():
-            name, message = ledger_problem(items[index], error)
-            refused[written[index].row] = {name: message}
-        kept = [item for index, item in enumerate(items) if index not in rejected]
+        kept, refused, partitions = purchase_ledger.hand_written(
+            db,
+            db[storage.UNIT_PURCHASES],
+            self.prepared,
+            written,
+            dry_run=result.dry_run,
+            problem=ledger_problem,
+        )
         result.tallies[DOUBLE_COUNTED] += sum(1 for item in kept if item.line is None)
         if not result.dry_run:
-            drop_claims(db, [items[index].document["_id"] for index in rejected])
-            mark_recorded(db, [item.document["_id"] for item in kept])
             self.partitions |= partitions
         return refused
 

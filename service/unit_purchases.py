@@ -6,54 +6,29 @@ unique per (unit_id, order_id), and a ledger ``SaleLine`` of channel ``unit_purc
 sale a channel already brought into the ledger, which is recorded and flagged ``double_counted``
 (``service.unit_purchase_checks`` says how a purchase becomes its line).
 
-Write order, so that nothing is ever counted twice: the record first claims the order id
-(``ledger_status: pending``; the unique index refuses a second claim), then the line is ingested,
-then the record is marked ``recorded``. A line the ledger rejects has its claim removed. A crash in
-between leaves a pending claim; the same details submitted again (after ``PENDING_GRACE``) complete
-it, and the ledger's de-duplication on external_id makes that retry idempotent. Records are never
-edited. A file is imported by ``service.unit_purchase_upload``.
+The write order that never counts a purchase twice (claim, ledger, recorded) is
+``service.purchase_ledger``'s. Records are never edited. A file is imported by
+``service.unit_purchase_upload``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
-from adapters.base import SaleLine
-from service import access, audit, buying_units, ledger, ledger_rebuilds, storage
+from service import access, audit, buying_units, purchase_ledger, storage
 from service.access import Principal
-from service.clock import utcnow
 from service.errors import Coded, Conflict, Forbidden, NotFound, ValidationFailed, validation_summary
-from service.ingest_result import IngestResult
-from service.ingest_scope import IngestScope
-from service.unit_purchase_checks import PENDING, RECORDED, Lookups, Prepared, prepare
-from service.unit_purchase_inputs import PurchaseInput, from_api
+from service.purchase_ledger import RECORDED, resumable
+from service.unit_purchase_checks import Lookups, Prepared, prepare
+from service.unit_purchase_inputs import from_api
 
-# A pending claim younger than this may still be in flight; an older one is a crash to complete.
-PENDING_GRACE = timedelta(minutes=2)
 ALREADY_LOGGED = Coded("unit_purchase.order_used", "Already logged for this unit.")
 # Ledger error fields, as this module's fields.
-_LEDGER_FIELDS = {"occurred_at": "date", "external_id": "order_id", "sku": "product_id"}
-
-
-def _aware(moment: datetime) -> datetime:
-    # A client without tz_aware returns naive UTC datetimes.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def resumable(existing: Mapping[str, Any], purchase: PurchaseInput) -> bool:
-    """A pending claim left by a crash, for the very same purchase, may be completed."""
-    return (
-        existing.get("ledger_status") == PENDING
-        and existing.get("fingerprint") == purchase.fingerprint()
-        and utcnow() - _aware(existing["created_at"]) >= PENDING_GRACE
-    )
+_LEDGER_FIELDS = {"occurred_at": "date", "external_id": "order_id"}
 
 
 def order_logged(existing: Mapping[str, Any]) -> Coded:
@@ -67,60 +42,8 @@ def order_logged(existing: Mapping[str, Any]) -> Coded:
     )
 
 
-# Handing over to the ledger ---------------------------------------------------------------------------
-
-
-def ingest_items(
-    db: Database, items: list[Prepared], *, dry_run: bool
-) -> tuple[dict[int, dict[str, Any]], set]:
-    """Hand the items' lines to the ledger, county by county; the rejections by item index, and the
-    partitions written. Items without a line (double-counted helped sales) are passed over."""
-    by_county: dict[str, list[int]] = defaultdict(list)
-    for index, item in enumerate(items):
-        if item.line is not None:
-            by_county[item.scope_county].append(index)
-    rejected: dict[int, dict[str, Any]] = {}
-    partitions: set = set()
-    for county, indexes in sorted(by_county.items()):
-        # Rows are the item indexes here, so each rejection maps back to exactly one item.
-        lines = [_with_row(items[index].line, index) for index in indexes]
-        result = ledger.ingest(
-            db, lines, IngestScope(county), dry_run=dry_run, rebuild=False, result=IngestResult()
-        )
-        for error in result.errors:
-            rejected[error["row"]] = error
-        partitions |= result.partitions
-    return rejected, partitions
-
-
-def _with_row(line: SaleLine | None, row: int) -> SaleLine:
-    assert line is not None
-    return SaleLine(**{**{name: getattr(line, name) for name in SaleLine.__slots__}, "row": row})
-
-
-def ledger_problem(item: Prepared, error: Mapping[str, Any]) -> tuple[str, str]:
-    name = _LEDGER_FIELDS.get(error.get("field") or "", error.get("field") or "order_id")
-    if name == "product_id":
-        name = item.purchase.product_field
-    code = error.get("code") or "row.invalid"
-    return name, Coded(
-        code, f"The sales ledger refused the line: {error['message']}", **(error.get("params") or {})
-    )
-
-
-def mark_recorded(db: Database, ids: list[ObjectId]) -> datetime:
-    recorded_at = utcnow()
-    if ids:
-        db[storage.UNIT_PURCHASES].update_many(
-            {"_id": {"$in": ids}}, {"$set": {"ledger_status": RECORDED, "recorded_at": recorded_at}}
-        )
-    return recorded_at
-
-
-def drop_claims(db: Database, ids: list[ObjectId]) -> None:
-    """Undo the claims of purchases the ledger refused (only while still pending)."""
-    if ids:
-        db[storage.UNIT_PURCHASES].delete_many({"_id": {"$in": ids}, "ledger_status": PENDING})
+def ledger_problem(item: Prepared, error: Mapping[str, Any]) -> tuple[str, Coded]:
+    return purchase_ledger.ledger_problem(error, _LEDGER_FIELDS, "order_id", item.purchase.product_field)
 
 
 # Logging one ------------------------------------------------------------------------------------------
@@ -152,30 +75,23 @@ def log_purchase(
     if item is None:
         details = {name: [message] for name, message in errors.items()}
         raise ValidationFailed(validation_summary(details), details=details)
-    if resuming:
-        item.document = {**existing}
-    else:
-        try:
-            item.document["_id"] = collection.insert_one(item.document).inserted_id
-        except DuplicateKeyError:
-            raise Conflict(
-                Coded(
-                    "unit_purchase.order_logged",
-                    f"Order {purchase.order_id} is already logged for this unit.",
-                    order_id=purchase.order_id,
-                ),
-                details={"order_id": [ALREADY_LOGGED]},
-            ) from None
-    # If the ledger raises, the claim stays pending: the same submission completes it later.
-    rejected, partitions = ingest_items(db, [item], dry_run=False)
-    if rejected:
-        drop_claims(db, [item.document["_id"]])
-        name, message = ledger_problem(item, rejected[0])
-        raise ValidationFailed(message, details={name: [message]})
-    recorded_at = mark_recorded(db, [item.document["_id"]])
-    if rebuild:
-        ledger_rebuilds.rebuild_partitions(db, partitions)
-    record = {**item.document, "ledger_status": RECORDED, "recorded_at": recorded_at}
+    taken = Conflict(
+        Coded(
+            "unit_purchase.order_logged",
+            f"Order {purchase.order_id} is already logged for this unit.",
+            order_id=purchase.order_id,
+        ),
+        details={"order_id": [ALREADY_LOGGED]},
+    )
+    record = purchase_ledger.log_one(
+        db,
+        collection,
+        item,
+        existing if resuming else None,
+        taken=taken,
+        problem=ledger_problem,
+        rebuild=rebuild,
+    )
     audit.record(
         db,
         actor,

@@ -24,13 +24,13 @@ from schemas.canteens import (
     QuotaArgsSchema,
 )
 from service import (
-    canteen_purchase_checks,
     canteen_purchase_upload,
     canteen_purchases,
     canteen_quota,
     canteens,
     operators,
     products,
+    purchase_fields,
     xlsx,
 )
 from service.access import CANTEEN, allow
@@ -438,6 +438,6 @@ def purchases():
         args={**args, "year": year, "page": page},
         errors=errors,
         quota=canteens.canteen_quota(db, principal, principal.canteen_id, year),
-        years=range(today_local().year, canteen_purchase_checks.FIRST_DAY.year - 1, -1),
+        years=range(today_local().year, purchase_fields.FIRST_DAY.year - 1, -1),
         **LINE_LABELS,
     )
