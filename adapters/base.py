@@ -30,7 +30,8 @@ CHANNELS = (
     "unit_purchase",  # 机关/帮扶单位直接采购
 )
 
-BUYER_TYPES = ("individual", "unit")
+# "union": a unit's trade union (工会) buying apart from its canteen, the unit as buyer unit.
+BUYER_TYPES = ("individual", "unit", "union")
 
 
 @dataclass(frozen=True, slots=True)

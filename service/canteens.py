@@ -25,9 +25,18 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from service import access, audit, storage
+from service import access, audit, canteen_modes, storage
 from service.access import ENTERPRISE, Principal
-from service.canteen_quota import P832_ONLY_FROM, empty_sums
+from service.canteen_quota import (
+    NOT_REQUIRED,
+    OWN,
+    P832_ONLY_FROM,
+    REPORTED_BY_OTHER,
+    SHARED,
+    empty_sums,
+    exemption,
+    merged_sums,
+)
 from service.clock import local_date, today_local, utcnow
 from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from service.report_context import ReportContext
@@ -50,9 +59,11 @@ FIRST_PLAN_YEAR = 2019
 FLOOR_FROM_YEAR = 2021
 MAX_APPROVAL_LENGTH = 100
 MAX_NAME_LENGTH = 100
-# What a canteen account may change on its own unit (name and county are staff decisions).
-CANTEEN_EDITABLE = ("unit_type", "address", "contact")
-STAFF_EDITABLE = ("name", "county_code", *CANTEEN_EDITABLE)
+# What a canteen account may change on its own unit (name, county, mode and hierarchy are staff decisions).
+CANTEEN_EDITABLE = ("unit_type", "address", "contact", "contractor")
+STAFF_EDITABLE = ("name", "county_code", "mode", "shared_unit_ids", "parent_id", *CANTEEN_EDITABLE)
+# A supervising unit's subordinates are followed this many levels down (主管预算单位 → 所属单位).
+MAX_HIERARCHY_DEPTH = 5
 
 # Quota states, from the figures of one year.
 NO_PLAN, MET, ON_TRACK, BEHIND, NOT_STARTED = "no_plan", "met", "on_track", "behind", "not_started"
@@ -62,6 +73,8 @@ QUOTA_STATUSES = {
     MET: "已完成",
     ON_TRACK: "按进度可完成",
     BEHIND: "进度滞后",
+    NOT_REQUIRED: "不作要求",
+    REPORTED_BY_OTHER: "合并填报",
 }
 
 
@@ -145,6 +158,7 @@ def present(canteen: Mapping[str, Any]) -> dict[str, Any]:
             {
                 **plan,
                 "target_fen": target_fen(plan),
+                "union_target_fen": union_target_fen(plan),
                 "declared_late": declared_late(plan),
             }
             for plan in sorted(canteen.get("plans") or [], key=lambda plan: plan["year"])
@@ -226,6 +240,15 @@ def create_canteen(db: Database, actor: Principal, data: Mapping[str, Any]) -> d
     access.require_county(actor, data["county_code"])
     name = _checked_name(data["name"])
     _check_name_free(db, name, data["county_code"], None)
+    unit = canteen_modes.checked_changes(
+        db,
+        {"_id": None, "county_code": data["county_code"]},
+        {
+            field: data[field]
+            for field in ("mode", "contractor", "parent_id", "shared_unit_ids")
+            if field in data
+        },
+    )
     now = utcnow()
     canteen = {
         "name": name,
@@ -233,6 +256,10 @@ def create_canteen(db: Database, actor: Principal, data: Mapping[str, Any]) -> d
         "county_code": data["county_code"],
         "address": data.get("address"),
         "contact": data.get("contact"),
+        "mode": unit.get("mode", OWN),
+        "contractor": unit.get("contractor"),
+        "parent_id": unit.get("parent_id"),
+        "shared_unit_ids": unit.get("shared_unit_ids", []),
         "plans": [],
         "version": 1,
         "created_at": now,
@@ -280,6 +307,8 @@ def update_canteen(
         update["name"] = _checked_name(update["name"])
     if "county_code" in update:
         access.require_county(actor, update["county_code"])
+    if any(name in update for name in ("mode", "shared_unit_ids", "contractor", "parent_id")):
+        update = canteen_modes.checked_changes(db, before, update)
     update = {name: value for name, value in update.items() if before.get(name) != value}
     if not update:
         return present(before)
@@ -324,6 +353,13 @@ def target_fen(plan: Mapping[str, Any] | None) -> int | None:
     if plan is None:
         return None
     return -(-plan["food_total_fen"] * plan["reserve_ratio_bp"] // 10000)
+
+
+def union_target_fen(plan: Mapping[str, Any] | None) -> int | None:
+    """The union's own share (工会): its yearly purchases × its ratio, rounded up; None unless configured."""
+    if plan is None or not plan.get("union_total_fen") or not plan.get("union_ratio_bp"):
+        return None
+    return -(-plan["union_total_fen"] * plan["union_ratio_bp"] // 10000)
 
 
 def declared_late(plan: Mapping[str, Any]) -> bool:
@@ -384,6 +420,24 @@ def check_ratio(year: int, ratio_bp: int, approval: str | None) -> None:
         )
 
 
+def _check_has_share(db: Database, canteen: Mapping[str, Any]) -> None:
+    """A unit with no canteen, or reported for by a shared canteen, declares no plan of its own."""
+    reporter = canteen_modes.reporters_of(db, [canteen["_id"]]).get(canteen["_id"])
+    why = exemption(canteen_modes.mode_of(canteen), reporter)
+    if why == NOT_REQUIRED:
+        raise ValidationFailed(
+            Coded("canteen.no_canteen_no_plan", "A unit with no canteen has no reserved share to declare.")
+        )
+    if why == REPORTED_BY_OTHER:
+        raise ValidationFailed(
+            Coded(
+                "canteen.plan_by_reporter",
+                f"{reporter['name']} reports for this unit: its plan holds this unit's share.",
+                reporter=reporter["name"],
+            )
+        )
+
+
 def set_plan(
     db: Database,
     actor: Principal,
@@ -416,10 +470,24 @@ def set_plan(
             },
         )
     check_ratio(year, ratio_bp, approval)
+    union_total, union_ratio = data.get("union_total_fen"), data.get("union_ratio_bp")
+    if (union_total is None) != (union_ratio is None):
+        raise ValidationFailed(
+            Coded(
+                "canteen.union_share_pair", "The union's share needs both union_total_fen and union_ratio_bp."
+            ),
+            details={
+                "union_ratio_bp" if union_ratio is None else "union_total_fen": [
+                    Coded("field.required", "Required with the other union field.")
+                ]
+            },
+        )
     plan = {
         "year": year,
         "food_total_fen": data["food_total_fen"],
         "reserve_ratio_bp": ratio_bp,
+        "union_total_fen": union_total,
+        "union_ratio_bp": union_ratio,
         # Kept only where it lowered the floor.
         "ratio_approval": approval if year >= FLOOR_FROM_YEAR and ratio_bp < FLOOR_RATIO_BP else None,
         "declared_at": utcnow(),
@@ -427,6 +495,7 @@ def set_plan(
     }
     for _attempt in range(3):
         before = visible_canteen(db, actor, canteen_id)
+        _check_has_share(db, before)
         version = before["version"] if expected_version is None else expected_version
         if before["version"] != version:
             raise PreconditionFailed("The canteen changed since you read it; read it again.")
@@ -471,23 +540,31 @@ def days_elapsed(year: int, today: date) -> int:
 
 
 def quota_figures(
-    plan: Mapping[str, Any] | None, qualifying_fen: int, year: int, today: date
+    plan: Mapping[str, Any] | None,
+    qualifying_fen: int,
+    year: int,
+    today: date,
+    exempt: str | None = None,
 ) -> dict[str, Any]:
     """Progress and forecast of one year, in integer fen and basis points (pure).
 
     progress = qualifying ÷ target; forecast = qualifying ÷ days elapsed × days in the year
     (for a past year, the actual). Basis points are rounded down, so 10000 means truly met.
+    A unit ``exempt`` from the share (``canteen_quota.exemption``) has no target and that status,
+    so it is never behind.
     """
     days_in_year = 366 if calendar.isleap(year) else 365
     elapsed = days_elapsed(year, today)
-    target = target_fen(plan)
+    target = None if exempt else target_fen(plan)
     forecast_fen = None if elapsed == 0 else qualifying_fen * days_in_year // elapsed
     progress_bp = forecast_bp = None
     if target:
         progress_bp = qualifying_fen * 10000 // target
         if elapsed:
             forecast_bp = qualifying_fen * days_in_year * 10000 // (elapsed * target)
-    if target is None:
+    if exempt:
+        status = exempt
+    elif target is None:
         status = NO_PLAN
     elif qualifying_fen >= target:
         status = MET
@@ -510,13 +587,30 @@ def quota_figures(
     }
 
 
-def _quota_of(canteen: Mapping[str, Any], sums: Mapping[str, int], year: int, today: date) -> dict[str, Any]:
-    figures = quota_figures(plan_for(canteen, year), sums["qualifying_fen"], year, today)
+def _quota_of(
+    canteen: Mapping[str, Any],
+    sums: Mapping[str, int],
+    year: int,
+    today: date,
+    reporter: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    mode = canteen_modes.mode_of(canteen)
+    plan = plan_for(canteen, year)
+    figures = quota_figures(plan, sums["qualifying_fen"], year, today, exemption(mode, reporter))
+    union_target = None if reporter is not None else union_target_fen(plan)
+    union_qualifying = sums.get("union_qualifying_fen", 0)
     return {
         "canteen_id": canteen["_id"],
         "name": canteen["name"],
         "unit_type": canteen.get("unit_type"),
         "county_code": canteen["county_code"],
+        "mode": mode,
+        "contractor": canteen.get("contractor"),
+        "parent_id": canteen.get("parent_id"),
+        "reported_by": None
+        if reporter is None
+        else {"canteen_id": reporter["_id"], "name": reporter["name"]},
+        "shared_unit_ids": list(canteen.get("shared_unit_ids") or []),
         **figures,
         "purchases_fen": sums["purchases_fen"],
         "via_832_fen": sums["via_832_fen"],
@@ -524,6 +618,11 @@ def _quota_of(canteen: Mapping[str, Any], sums: Mapping[str, int], year: int, to
         "not_counted_fen": sums["not_counted_fen"],
         "lines": sums["lines"],
         "p832_only": year >= P832_ONLY_FROM,
+        # The union's share (工会), apart from the canteen's: its own target and its own lines.
+        "union_target_fen": union_target,
+        "union_fen": sums.get("union_fen", 0),
+        "union_qualifying_fen": union_qualifying,
+        "union_progress_bp": union_qualifying * 10000 // union_target if union_target else None,
     }
 
 
@@ -535,10 +634,27 @@ def quotas(
     context: ReportContext | None = None,
 ) -> list[dict[str, Any]]:
     """Each canteen's progress in ``year``: one aggregation of the ledger lines they all bought
-    (kept in the report cache while those lines are unchanged, given a context that has one)."""
+    (kept in the report cache while those lines are unchanged, given a context that has one).
+
+    A shared canteen's reporter adds up the lines of the units it reports for, and those units
+    show none, so a total over units counts each line once.
+    """
     today = today or today_local()
-    sums = (context or ReportContext(db)).canteen_purchase_sums([c["_id"] for c in canteens], year)
-    return [_quota_of(canteen, sums.get(canteen["_id"], empty_sums()), year, today) for canteen in canteens]
+    reporters = canteen_modes.reporters_of(db, (canteen["_id"] for canteen in canteens))
+    reported_for = {
+        canteen["_id"]: list(canteen.get("shared_unit_ids") or [])
+        for canteen in canteens
+        if canteen_modes.mode_of(canteen) == SHARED
+    }
+    wanted = {canteen["_id"] for canteen in canteens}.union(*reported_for.values())
+    sums = (context or ReportContext(db)).canteen_purchase_sums(sorted(wanted), year)
+    items = []
+    for canteen in canteens:
+        reporter = reporters.get(canteen["_id"])
+        units = [] if reporter is not None else [canteen["_id"], *reported_for.get(canteen["_id"], [])]
+        own = merged_sums(sums.get(unit, empty_sums()) for unit in units)
+        items.append(_quota_of(canteen, own, year, today, reporter))
+    return items
 
 
 def canteen_quota(
@@ -577,8 +693,11 @@ def county_quota_report(
             "with_plan": len(planned),
             "met": sum(1 for item in items if item["status"] == MET),
             "behind": sum(1 for item in items if item["status"] == BEHIND),
+            "not_required": sum(1 for item in items if item["status"] in (NOT_REQUIRED, REPORTED_BY_OTHER)),
             "target_fen": sum(item["target_fen"] for item in planned),
             "qualifying_fen": sum(item["qualifying_fen"] for item in items),
             "purchases_fen": sum(item["purchases_fen"] for item in items),
+            "union_target_fen": sum(item["union_target_fen"] or 0 for item in items),
+            "union_qualifying_fen": sum(item["union_qualifying_fen"] for item in items),
         },
     }
