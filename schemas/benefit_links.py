@@ -6,7 +6,8 @@ from marshmallow import fields, validate
 
 from schemas.base import BaseSchema, CountyCode, ObjectIdField, PageArgsSchema
 from schemas.households import ImportFileSchema
-from service.benefit_links import MAX_WEIGHT, MECHANISMS
+from service.benefit_links import MAX_WEIGHT
+from service.vocabulary import MECHANISMS
 
 _MECHANISM_HELP = "; ".join(f"{code} {label}" for code, label in MECHANISMS.items())
 

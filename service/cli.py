@@ -136,10 +136,10 @@ def benefit_links_cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Check and count only; store nothing.")
 def benefit_links_import_command(path, dry_run):
     """Create or update links from an xlsx or CSV file (columns 经营主体统一社会信用代码, 户编号, ...)."""
-    from service import benefit_links
+    from service import link_register
 
     _run_import(
-        lambda stream, name: benefit_links.import_links(
+        lambda stream, name: link_register.import_links(
             get_db(), system_principal(), stream, name, dry_run=dry_run
         ),
         path,

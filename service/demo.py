@@ -26,7 +26,6 @@ from stdnum.cn import ric, uscc
 from adapters.base import SaleLine
 from service import (
     accounts,
-    benefit_links,
     canteen_purchases,
     canteens,
     demo_exports,
@@ -35,11 +34,13 @@ from service import (
     ingest_scope,
     ledger,
     ledger_rebuilds,
+    link_register,
     operators,
     places,
     product_lookups,
     products,
     storage,
+    vocabulary,
 )
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, system_principal
 from service.clock import SHANGHAI, start_of_local_day, today_local, utcnow
@@ -382,7 +383,7 @@ def _load_households(db: Database, actor: Any, rng: random.Random, plan: Plan) -
 
 def _load_links(db: Database, actor: Any, rng: random.Random, plan: Plan, today: date) -> None:
     """Benefit links as the county's spreadsheet lists them, through the importer."""
-    labels = benefit_links.MECHANISMS
+    labels = vocabulary.MECHANISMS
     # Two operators have no links at all: their pools show as unallocated (a data problem to fix).
     linked_operators = plan.operators[:-2]
     window_start = sales_window(today)[0]
@@ -409,7 +410,7 @@ def _load_links(db: Database, actor: Any, rng: random.Random, plan: Plan, today:
             plan.links.append({"operator_id": partner["_id"], "household_no": household["household_no"]})
     header = ["经营主体统一社会信用代码", "户编号", "带贫方式", "权重", "开始日期", "结束日期"]
     data = csv_bytes(header, rows, "utf-8-sig")
-    result = benefit_links.import_links(db, actor, io.BytesIO(data), "枞阳县带贫关系.csv")
+    result = link_register.import_links(db, actor, io.BytesIO(data), "枞阳县带贫关系.csv")
     if result["rejected"]:
         raise RuntimeError(f"demo links rejected: {result['errors'][:3]}")
 

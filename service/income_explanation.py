@@ -13,12 +13,11 @@ from service import households, payouts, storage
 from service import operators as operator_records
 from service import product_lookups as product_records
 from service.access import ENTERPRISE, Principal
-from service.benefit_links import MECHANISMS
 from service.clock import today_local
 from service.errors import Coded, NotFound
 from service.report_pipelines import household_income_pipeline, stale_partitions_query
 from service.report_scope import resolve_scope
-from service.vocabulary import CHANNEL_LABELS
+from service.vocabulary import CHANNEL_LABELS, MECHANISMS
 from service.xlsx import yuan_text
 
 INCOME_METHOD = (

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import openpyxl
 import pytest
 
-from service import benefit_links, storage
+from service import benefit_links, link_register, storage
 from service.clock import end_of_local_day, start_of_local_day
 from service.link_periods import active_days_in_month
 
@@ -454,7 +454,7 @@ def test_a_link_changed_during_the_import_is_a_row_error_and_keeps_that_change(
 ):
     household = factory.household(household_no="3407221001")
     link = factory.benefit_link(operator, household, valid_from=date(2020, 1, 1), weight=5)
-    diff = benefit_links.LinkRegister.diff
+    diff = link_register.LinkRegister.diff
 
     def ended_meanwhile(self, row_number, stored, data):
         db[storage.BENEFIT_LINKS].update_one(
@@ -463,7 +463,7 @@ def test_a_link_changed_during_the_import_is_a_row_error_and_keeps_that_change(
         )
         return diff(self, row_number, stored, data)
 
-    monkeypatch.setattr(benefit_links.LinkRegister, "diff", ended_meanwhile)
+    monkeypatch.setattr(link_register.LinkRegister, "diff", ended_meanwhile)
     result = _upload(
         login("county_staff"), (HEADER + f"{USCC},3407221001,purchase,9,2020-01-01,\n").encode()
     ).json

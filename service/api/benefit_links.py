@@ -17,7 +17,7 @@ from schemas.benefit_links import (
     BenefitLinkSchema,
 )
 from schemas.households import ImportFileSchema, ImportResultSchema, multipart_body
-from service import benefit_links, link_requests
+from service import benefit_links, link_register, link_requests
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, STAFF, allow
 from service.api.openapi import IF_MATCH_REQUIRED
 from service.extensions import Blueprint
@@ -97,7 +97,7 @@ def import_links(form, files):
     Keyed by operator, household and start date, so re-importing changes nothing.
     """
     upload = files["file"]
-    return benefit_links.import_links(get_db(), principal(), upload.stream, upload.filename or "", **form)
+    return link_register.import_links(get_db(), principal(), upload.stream, upload.filename or "", **form)
 
 
 import_links.accepts_files = True

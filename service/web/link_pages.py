@@ -19,7 +19,7 @@ from schemas.benefit_links import (
     BenefitLinkPatchSchema,
     BenefitLinkQueryArgsSchema,
 )
-from service import benefit_links
+from service import benefit_links, link_register
 from service.access import STAFF, allow
 from service.clock import today_local
 from service.errors import ServiceError
@@ -203,12 +203,12 @@ def end_link(link_id):
 @allow(*STAFF)
 def import_links():
     return import_page(
-        benefit_links.import_links,
+        link_register.import_links,
         BenefitLinkImportFormSchema(),
         "web/catalogue/link_import.html",
         columns=[
             (column, name != "valid_to", LINK_IMPORT_HELP[name])
-            for name, column in benefit_links.COLUMNS.items()
+            for name, column in link_register.COLUMNS.items()
         ],
     )
 
@@ -216,4 +216,4 @@ def import_links():
 @bp.route("/links/import/template.xlsx")
 @allow(*STAFF)
 def link_template():
-    return column_template(benefit_links.COLUMNS.values(), "benefit-links-template.xlsx", "带贫关系")
+    return column_template(link_register.COLUMNS.values(), "benefit-links-template.xlsx", "带贫关系")
