@@ -26,6 +26,7 @@ class UserSchema(BaseSchema):
     county_codes = fields.List(fields.String())
     operator_id = ObjectIdField(allow_none=True)
     canteen_id = ObjectIdField(allow_none=True)
+    unit_id = ObjectIdField(allow_none=True)
     active = fields.Boolean()
     created_at = fields.DateTime()
 
@@ -51,6 +52,7 @@ class UserCreateSchema(BaseSchema):
     county_codes = fields.List(CountyCode())
     operator_id = ObjectIdField()
     canteen_id = ObjectIdField()
+    unit_id = ObjectIdField(metadata={"description": "A unit account's buying unit."})
 
 
 class UserPatchSchema(BaseSchema):

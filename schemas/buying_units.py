@@ -38,6 +38,9 @@ class BuyingUnitSchema(BaseSchema):
     uscc = fields.String(allow_none=True)
     county_code = fields.String(metadata={"description": "The county it buys from, whose staff keep it."})
     canteen_ids = fields.List(ObjectIdField(), metadata={"description": "Canteens of that county it owns."})
+    parent_unit_id = ObjectIdField(
+        allow_none=True, metadata={"description": "The unit supervising it (its clerk sees this one too)."}
+    )
     contact = fields.String(allow_none=True)
     version = fields.Integer()
     created_at = fields.DateTime()
@@ -55,6 +58,7 @@ class BuyingUnitCreateSchema(BaseSchema):
     )
     county_code = CountyCode(required=True, metadata={"description": "The county it buys from."})
     canteen_ids = fields.List(ObjectIdField(), validate=validate.Length(max=100))
+    parent_unit_id = ObjectIdField(allow_none=True, metadata={"description": "A unit of the same county."})
     contact = fields.String(validate=_TEXT, allow_none=True)
 
 
@@ -64,6 +68,7 @@ class BuyingUnitPatchSchema(BaseSchema):
     region_code = RegionCode()
     uscc = fields.String(validate=validate.Length(min=1, max=40), allow_none=True)
     canteen_ids = fields.List(ObjectIdField(), validate=validate.Length(max=100))
+    parent_unit_id = ObjectIdField(allow_none=True, metadata={"description": "A unit of the same county."})
     contact = fields.String(validate=_TEXT, allow_none=True)
 
 

@@ -21,7 +21,8 @@ ADMIN = "admin"
 COUNTY_STAFF = "county_staff"
 ENTERPRISE = "enterprise"
 CANTEEN = "canteen"
-ROLES = (ADMIN, COUNTY_STAFF, ENTERPRISE, CANTEEN)
+UNIT = "unit"  # the clerk of a buying unit (采购单位经办人)
+ROLES = (ADMIN, COUNTY_STAFF, ENTERPRISE, CANTEEN, UNIT)
 STAFF = (ADMIN, COUNTY_STAFF)
 EVERYONE = ROLES
 
@@ -36,6 +37,8 @@ class Principal:
     county_codes: tuple[str, ...] = field(default_factory=tuple)
     operator_id: ObjectId | None = None
     canteen_id: ObjectId | None = None
+    # A unit clerk's buying unit; kept when the clerk acts through ``for_unit_county``.
+    unit_id: ObjectId | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -51,7 +54,24 @@ class Principal:
         return self.role == COUNTY_STAFF and county_code in self.county_codes
 
     def as_actor(self) -> dict[str, Any]:
+        if self.unit_id is not None:
+            return {"user_id": self.user_id, "username": self.username, "role": UNIT, "unit_id": self.unit_id}
         return {"user_id": self.user_id, "username": self.username, "role": self.role}
+
+
+def for_unit_county(clerk: Principal, county_code: str) -> Principal:
+    """A unit clerk acting on units already checked to be its own, through the county's purchase
+    functions: staff of that one county, still bound to its unit (``buying_units.visible_unit`` keeps it
+    to its units) and recorded as the clerk."""
+    if clerk.role != UNIT or clerk.unit_id is None:
+        raise Forbidden(Coded("access.unit_only", "Only a unit clerk acts for its unit."))
+    return Principal(
+        user_id=clerk.user_id,
+        username=clerk.username,
+        role=COUNTY_STAFF,
+        county_codes=(county_code,),
+        unit_id=clerk.unit_id,
+    )
 
 
 def system_principal(name: str = "cli") -> Principal:

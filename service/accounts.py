@@ -10,16 +10,31 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from service import access, audit, auth, operators, storage
-from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
+from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, UNIT, Principal
 from service.clock import utcnow
 from service.errors import Coded, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 10
+# Accounts bound to one party of a county, which that county's staff manage.
+PARTY_ROLES = (ENTERPRISE, CANTEEN, UNIT)
 
 
 def _binding(db: Database, data: dict[str, Any]) -> dict[str, Any]:
-    """The role's binding (counties, operator or canteen), checked against what exists."""
+    """The role's binding (counties, operator, canteen or buying unit), checked against what exists."""
     role = data["role"]
+    if role == UNIT:
+        unit = db[storage.BUYING_UNITS].find_one({"_id": data.get("unit_id")})
+        if unit is None:
+            raise ValidationFailed(
+                Coded("account.unit_required", "A unit account is bound to an existing buying unit."),
+                details={"unit_id": [Coded("buying_unit.not_in_scope", "No such buying unit.")]},
+            )
+        return {
+            "county_codes": [unit["county_code"]],
+            "operator_id": None,
+            "canteen_id": None,
+            "unit_id": unit["_id"],
+        }
     if role == ADMIN:
         return {"county_codes": [], "operator_id": None, "canteen_id": None}
     if role == COUNTY_STAFF:
@@ -68,10 +83,10 @@ def _check_password(password: str, field: str = "password") -> None:
 
 
 def _require_may_manage(actor: Principal, user: dict[str, Any]) -> None:
-    """Admins manage everyone; county staff manage enterprise and canteen accounts of their counties."""
+    """Admins manage everyone; county staff manage enterprise, canteen and unit accounts of their counties."""
     if actor.is_admin:
         return
-    if actor.role != COUNTY_STAFF or user["role"] not in (ENTERPRISE, CANTEEN):
+    if actor.role != COUNTY_STAFF or user["role"] not in PARTY_ROLES:
         raise Forbidden(Coded("account.admin_only", "Only admins may manage staff and admin accounts."))
     for code in user.get("county_codes") or []:
         access.require_county(actor, code)
@@ -115,7 +130,7 @@ def create_user(db: Database, actor: Principal, data: dict[str, Any]) -> dict[st
 def _visible_query(actor: Principal) -> dict[str, Any]:
     if actor.is_admin:
         return {}
-    return {"county_codes": {"$in": list(actor.county_codes)}, "role": {"$in": [ENTERPRISE, CANTEEN]}}
+    return {"county_codes": {"$in": list(actor.county_codes)}, "role": {"$in": list(PARTY_ROLES)}}
 
 
 def list_users(

@@ -62,6 +62,7 @@ def principal_of(user: dict[str, Any]) -> Principal:
         county_codes=tuple(user.get("county_codes") or ()),
         operator_id=user.get("operator_id"),
         canteen_id=user.get("canteen_id"),
+        unit_id=user.get("unit_id"),
     )
 
 

@@ -3,8 +3,9 @@ commerce and units of partner regions, which buy a county's products or help sel
 
 A unit is kept by the staff of one county (``county_code``), the county it buys from; its own place is
 ``region_code`` (a 6-digit GB/T 2260 code, e.g. a partner city in Guangdong). A unit may own canteens
-of that county (``canteen_ids``). Its pairings live in ``service.pairings``, its purchases in
-``service.unit_purchases``.
+of that county (``canteen_ids``), and may be supervised by another unit of the county
+(``parent_unit_id``): a unit clerk (role ``unit``) acts for its own unit and those it supervises.
+Its pairings live in ``service.pairings``, its purchases in ``service.unit_purchases``.
 """
 
 from __future__ import annotations
@@ -32,15 +33,41 @@ KINDS = {
     "partner_unit": "协作地区单位",
 }
 MAX_NAME_LENGTH = 100
-EDITABLE = ("name", "kind", "region_code", "uscc", "canteen_ids", "contact")
+EDITABLE = ("name", "kind", "region_code", "uscc", "canteen_ids", "parent_unit_id", "contact")
+# How deep supervision goes (a ministry, its bureaux, their offices...): a bound on the clerk's scope query.
+MAX_LEVELS = 6
 UNIT_NOT_IN_SCOPE = Coded("buying_unit.not_in_scope", "No buying unit of yours has this id.")
 
 
 # Reading ----------------------------------------------------------------------------------------
 
 
+def clerk_unit_ids(db: Database, actor: Principal) -> list[ObjectId]:
+    """A unit clerk's units: its own first, then those it supervises, level by level."""
+    if actor.unit_id is None:
+        raise Forbidden(Coded("access.unit_only", "Only a unit clerk acts for its unit."))
+    found, level = [actor.unit_id], [actor.unit_id]
+    for _ in range(MAX_LEVELS):
+        level = [
+            unit["_id"]
+            for unit in db[storage.BUYING_UNITS].find({"parent_unit_id": {"$in": level}}, {"_id": 1})
+            if unit["_id"] not in found
+        ]
+        if not level:
+            break
+        found.extend(sorted(level))
+    return found
+
+
 def visible_unit(db: Database, actor: Principal, unit_id: ObjectId) -> dict[str, Any]:
-    """A unit the actor may act on (staff of its county); missing and another county's answer alike."""
+    """A unit the actor may act on (staff of its county, a clerk its units); missing and not yours alike."""
+    if actor.unit_id is not None:
+        if unit_id not in clerk_unit_ids(db, actor):
+            raise Forbidden(UNIT_NOT_IN_SCOPE)
+        unit = db[storage.BUYING_UNITS].find_one({"_id": unit_id})
+        if unit is None:
+            raise Forbidden(UNIT_NOT_IN_SCOPE)
+        return unit
     access.county_filter(actor)
     unit = db[storage.BUYING_UNITS].find_one({"_id": unit_id})
     if unit is None and actor.is_admin:
@@ -95,7 +122,30 @@ def _name_taken(name: str, county_code: str) -> Conflict:
     )
 
 
-def _checked(db: Database, county_code: str, data: Mapping[str, Any]) -> dict[str, Any]:
+def _parent_problem(
+    db: Database, county_code: str, parent_id: ObjectId, unit_id: ObjectId | None
+) -> Coded | None:
+    """Why a unit may not be supervised by ``parent_id``: not a unit of the county, or a loop."""
+    parent = db[storage.BUYING_UNITS].find_one({"_id": parent_id}, {"county_code": 1, "parent_unit_id": 1})
+    if parent is None or parent["county_code"] != county_code:
+        return Coded(
+            "buying_unit.parent_not_in_county",
+            f"The supervising unit is not a buying unit of county {county_code}.",
+            county_code=county_code,
+        )
+    seen = set()
+    while parent is not None and unit_id is not None and parent["_id"] not in seen:
+        if parent["_id"] == unit_id:
+            return Coded("buying_unit.parent_loop", "A unit cannot be supervised by itself or its own units.")
+        seen.add(parent["_id"])
+        upper = parent.get("parent_unit_id")
+        parent = db[storage.BUYING_UNITS].find_one({"_id": upper}, {"parent_unit_id": 1}) if upper else None
+    return None
+
+
+def _checked(
+    db: Database, county_code: str, data: Mapping[str, Any], unit_id: ObjectId | None = None
+) -> dict[str, Any]:
     """The fields as stored: a name trimmed, a valid USCC, canteens of the unit's county."""
     fields = {name: data[name] for name in EDITABLE if name in data}
     errors: dict[str, list[str]] = {}
@@ -134,6 +184,10 @@ def _checked(db: Database, county_code: str, data: Mapping[str, Any]) -> dict[st
                 )
             ]
         fields["canteen_ids"] = wanted
+    if fields.get("parent_unit_id") is not None:
+        problem = _parent_problem(db, county_code, fields["parent_unit_id"], unit_id)
+        if problem:
+            errors["parent_unit_id"] = [problem]
     if errors:
         raise ValidationFailed(
             Coded("buying_unit.invalid", "The buying unit is not valid: " + ", ".join(sorted(errors)) + "."),
@@ -152,6 +206,7 @@ def create_unit(db: Database, actor: Principal, data: Mapping[str, Any]) -> dict
         "county_code": data["county_code"],
         "uscc": None,
         "canteen_ids": [],
+        "parent_unit_id": None,
         "contact": None,
         **fields,
         "version": 1,
@@ -187,7 +242,7 @@ def update_unit(
     before = visible_unit(db, actor, unit_id)
     if before["version"] != expected_version:
         raise _changed_meanwhile()
-    fields = _checked(db, before["county_code"], changes)
+    fields = _checked(db, before["county_code"], changes, unit_id)
     update = {name: value for name, value in fields.items() if before.get(name) != value}
     if not update:
         return before

@@ -185,6 +185,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     BUYING_UNITS: [
         IndexModel([("county_code", ASCENDING), ("name", ASCENDING)], unique=True, name="county_name_unique"),
+        # A unit clerk's scope: its unit and the units it supervises.
+        IndexModel([("parent_unit_id", ASCENDING)], name="parent_unit"),
     ],
     PAIRINGS: [
         IndexModel([("county_code", ASCENDING), ("valid_from", ASCENDING)], name="county_from"),

@@ -156,6 +156,7 @@ ROLE_LABELS = {
     "county_staff": "县级工作人员",
     "enterprise": "企业",
     "canteen": "单位食堂",
+    "unit": "采购单位",
 }
 OPERATOR_KIND_LABELS = {
     "enterprise": "企业",

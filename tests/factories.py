@@ -9,8 +9,8 @@ from typing import Any
 
 from stdnum.cn import ric
 
-from service import accounts, benefit_links, canteen_purchases, households, products, storage
-from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, system_principal
+from service import accounts, benefit_links, buying_units, canteen_purchases, households, products, storage
+from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, UNIT, system_principal
 from service.clock import utcnow
 
 PASSWORD = "correct-horse-battery"
@@ -50,6 +50,19 @@ class Factory:
         }
         document["_id"] = self.db[storage.CANTEENS].insert_one(document).inserted_id
         return document
+
+    def buying_unit(self, county_code: str = "340722", **fields: Any) -> dict[str, Any]:
+        """A buying unit registered as staff do (default: an aid unit of Shenzhen's Futian district)."""
+        data = {
+            "name": f"测试采购单位{next(_sequence)}",
+            "kind": "aid_unit",
+            "region_code": "440304",
+            **fields,
+        }
+        with self.app.app_context():
+            return buying_units.create_unit(
+                self.db, system_principal("tests"), {**data, "county_code": county_code}
+            )
 
     def canteen_purchase(self, canteen: dict[str, Any], **fields: Any) -> dict[str, Any]:
         """A purchase made by log_purchase (default: 2024-03-15, 100.00 yuan, an uncatalogued product)."""
@@ -165,6 +178,8 @@ class Factory:
             data["canteen_id"] = (
                 binding.get("canteen_id") or self.canteen(binding.get("county_code", "340722"))["_id"]
             )
+        elif role == UNIT:
+            data["unit_id"] = binding["unit_id"]
         elif role != ADMIN:
             raise ValueError(role)
         with self.app.app_context():

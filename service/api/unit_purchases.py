@@ -14,7 +14,7 @@ from schemas.unit_purchases import (
     UnitPurchaseQueryArgsSchema,
     UnitPurchaseSchema,
 )
-from service import buyer_reports, unit_purchase_upload, unit_purchases, xlsx
+from service import buyer_reports, buyer_workbook, unit_purchase_upload, unit_purchases, xlsx
 from service.access import STAFF, allow
 from service.api.openapi import XLSX_ALTERNATIVE
 from service.extensions import Blueprint
@@ -96,15 +96,6 @@ def purchase_template():
     return xlsx.send_xlsx(unit_purchase_upload.purchase_template(), unit_purchase_upload.TEMPLATE_FILENAME)
 
 
-_SUMS = (
-    xlsx.Column("直接购买(元)", "direct_fen", xlsx.FEN),
-    xlsx.Column("帮助销售(元)", "helped_fen", xlsx.FEN),
-    xlsx.Column("合计(元)", "total_fen", xlsx.FEN),
-    xlsx.Column("其中已由电商渠道导入(元)", "double_counted_fen", xlsx.FEN),
-    xlsx.Column("笔数", "lines", xlsx.INTEGER),
-)
-
-
 @reports_blp.route("", methods=["GET"])
 @reports_blp.doc(**XLSX_ALTERNATIVE)
 @reports_blp.arguments(BuyersReportArgsSchema, location="query")
@@ -117,42 +108,4 @@ def buyers(args):
     )
     if args["format"] != "xlsx":
         return report
-    sheets = [
-        xlsx.Sheet(
-            "汇总",
-            (
-                xlsx.Column("县", "county_code", xlsx.TEXT),
-                xlsx.Column("起", "from_date", xlsx.DATE),
-                xlsx.Column("止", "to_date", xlsx.DATE),
-                *_SUMS,
-                xlsx.Column("扶持脱贫人口(人)", "people_benefited", xlsx.INTEGER),
-            ),
-            [report],
-        ),
-        xlsx.Sheet(
-            "按结对关系",
-            (
-                xlsx.Column("结对类型", "kind_label", xlsx.TEXT),
-                xlsx.Column("协作地区", "partner_region_code", xlsx.TEXT),
-                xlsx.Column("采购单位", "unit_name", xlsx.TEXT, width=30),
-                *_SUMS,
-            ),
-            report["by_pairing"],
-        ),
-        xlsx.Sheet(
-            "按协作地区",
-            (xlsx.Column("协作地区", "partner_region_code", xlsx.TEXT), *_SUMS),
-            report["by_region"],
-        ),
-        xlsx.Sheet(
-            "按采购单位",
-            (
-                xlsx.Column("采购单位", "name", xlsx.TEXT, width=30),
-                xlsx.Column("所在地区", "region_code", xlsx.TEXT),
-                *_SUMS,
-            ),
-            report["by_unit"],
-        ),
-    ]
-    filename = f"buyers-{report['county_code']}-{report['from_date']}-{report['to_date']}.xlsx"
-    return xlsx.send_xlsx(xlsx.write_xlsx(sheets), filename)
+    return xlsx.send_xlsx(buyer_workbook.workbook(report), buyer_workbook.filename(report))

@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
     from service.web import (
         account_pages,
         auth_pages,
+        buyer_pages,
         canteen_pages,
         certification_pages,
         county_canteen_pages,
@@ -37,6 +38,7 @@ def init_app(app: Flask) -> None:
         place_pages,
         product_pages,
         status_mapping_pages,
+        unit_pages,
     )
 
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
@@ -58,6 +60,8 @@ def init_app(app: Flask) -> None:
         account_pages,
         enterprise_pages,
         canteen_pages,
+        buyer_pages,
+        unit_pages,
     ):
         app.register_blueprint(module.bp)
     app.jinja_env.filters.update(formatting.FILTERS)

@@ -119,6 +119,8 @@ def home_url(role: str) -> str:
         return url_for("county_pages.dashboard")
     if role == access.ENTERPRISE:
         return url_for("enterprise_pages.home")
+    if role == access.UNIT:
+        return url_for("unit_pages.home")
     return url_for("canteen_pages.home")
 
 
@@ -136,6 +138,8 @@ NAV = {
         ("import_pages.unmatched", "未匹配商品"),
         ("status_mapping_pages.mappings", "订单状态映射"),
         ("county_canteen_pages.canteens", "单位食堂"),
+        ("buyer_pages.units", "采购单位"),
+        ("buyer_pages.report", "帮扶采购统计"),
         ("payout_pages.payouts", "到户资金"),
         ("payout_pages.control_totals", "账实核对"),
         ("account_pages.users", "账号"),
@@ -155,6 +159,12 @@ NAV = {
         ("canteen_pages.new_purchase", "登记采购"),
         ("canteen_pages.upload", "上传月度采购表"),
         ("canteen_pages.purchases", "采购记录"),
+    ],
+    access.UNIT: [
+        ("unit_pages.home", "首页"),
+        ("unit_pages.new_purchase", "登记采购"),
+        ("unit_pages.upload", "导入采购表"),
+        ("unit_pages.purchases", "采购记录"),
     ],
 }
 

@@ -450,6 +450,12 @@ CATALOGUE: dict[str, str] = {
     "unit_purchase.logged_meanwhile": "订单号 {order_id} 正由他人登记。",
     "unit_purchase.county_required": "请选择文件所列单位所在的县。",
     "unit_purchase.bad_weight": "重量应大于 0，且不超过 {most} 公斤。",
+    # Unit clerks and the units they supervise.
+    "access.unit_only": "只有采购单位账号可以办理本单位的采购。",
+    "account.unit_required": "采购单位账号必须绑定一个已登记的采购单位。",
+    "buying_unit.parent_not_in_county": "上级单位不是 {county_code} 登记的采购单位。",
+    "buying_unit.parent_loop": "上级单位不能是本单位或本单位的下属单位。",
+    "unit_purchase.not_in_scope": "没有这条采购记录，或它不属于本单位。",
     # The place register (乡镇/街道、村/社区).
     "place.staff_only": "只有县级工作人员和管理员可以维护乡镇村名录。",
     "place.bad_code": "统计用区划代码应为 12 位数字。",

@@ -29,6 +29,7 @@ ROLES = {
     "admin": {},
     "enterprise": {},
     "canteen": {},
+    "unit": {},
 }
 
 
@@ -53,6 +54,8 @@ def test_every_menu_page_and_its_forms_posted_empty_speak_chinese(app, factory, 
         binding["operator_id"] = factory.operator()["_id"]
     if role == "canteen":
         binding["canteen_id"] = factory.canteen()["_id"]
+    if role == "unit":
+        binding["unit_id"] = factory.buying_unit()["_id"]
     browser = page_login(role, **binding)
     found: dict[str, list[str]] = {}
     posted: set[str] = set()
@@ -96,6 +99,8 @@ def test_a_missing_or_foreign_record_is_refused_in_chinese(app, factory, page_lo
         binding["operator_id"] = factory.operator()["_id"]
     if role == "canteen":
         binding["canteen_id"] = factory.canteen()["_id"]
+    if role == "unit":
+        binding["unit_id"] = factory.buying_unit()["_id"]
     browser = page_login(role, **binding)
     urls = _object_pages(app)
     assert len(urls) > 5
