@@ -11,7 +11,9 @@ import re
 import pytest
 from bson import ObjectId
 
-from service import storage
+from service import storage, unit_clerks
+from service.access import UNIT, Principal
+from service.errors import ServiceError
 from tests.test_benefit_links import HEADER, USCC, _upload
 
 HOME, FAR = "340722", "341822"
@@ -370,3 +372,36 @@ def test_a_canteen_gets_the_same_answer_for_a_missing_and_an_uncertified_product
 def test_admins_get_a_plain_404_for_a_missing_product(login):
     response = login("admin").get(f"/api/v1/products/{ObjectId()}")
     assert (response.status_code, response.json["error"]["code"]) == (404, "product.not_found")
+
+
+# Unit clerks ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unit_clerk(login, factory):
+    return login("unit", unit_id=factory.buying_unit(HOME)["_id"])
+
+
+def test_a_unit_clerk_is_refused_by_every_api_list_but_its_own_account(app, unit_clerk):
+    answers = {}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/") and "GET" in rule.methods and not rule.arguments:
+            answers[rule.rule] = unit_clerk.get(rule.rule).status_code
+    own = {url: status for url, status in answers.items() if url.startswith("/api/v1/auth/")}
+    assert own and set(own.values()) <= {200}
+    refused = {
+        url: status for url, status in answers.items() if url not in own and url != "/api/v1/openapi.json"
+    }
+    assert len(refused) > 20
+    assert {url: status for url, status in refused.items() if status not in (403, 422)} == {}
+
+
+def test_a_unit_clerk_names_another_unit_and_a_missing_one_alike(app, factory, db):
+    own, other = factory.buying_unit(HOME), factory.buying_unit(HOME)
+    clerk = Principal(user_id=None, username="clerk", role=UNIT, county_codes=(HOME,), unit_id=own["_id"])
+    answers = []
+    for unit_id in (other["_id"], ObjectId()):
+        with app.app_context(), pytest.raises(ServiceError) as refused:
+            unit_clerks.list_purchases(db, clerk, unit_id=unit_id)
+        answers.append((refused.value.status, refused.value.code))
+    assert answers[0] == answers[1] == (403, "buying_unit.not_in_scope")
