@@ -40,14 +40,10 @@ from service.canteen_quota import (
 from service.clock import local_date, today_local, utcnow
 from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from service.report_context import ReportContext
+from service.vocabulary import UNIT_TYPE_LABELS
 
-UNIT_TYPES = {
-    "agency": "机关",
-    "school": "学校",
-    "hospital": "医院",
-    "state_enterprise": "国企",
-    "other": "其他",
-}
+# The unit type codes a canteen takes, with their labels.
+UNIT_TYPES = UNIT_TYPE_LABELS
 # 财库〔2021〕19号: at least 10% of the yearly canteen food purchases is reserved; 15% is encouraged.
 FLOOR_RATIO_BP = 1000
 ENCOURAGED_RATIO_BP = 1500

@@ -33,15 +33,12 @@ from service.errors import (
     ValidationFailed,
     validation_summary,
 )
+from service.vocabulary import HOUSEHOLD_STATUS_LABELS
 
 ALREADY_HEAD = Coded("household.already_head", "Already heads a household.")
 BAD_EXIT_YEAR = Coded("household.bad_exit_year", "The exit year is a year such as 2019.")
-STATUSES = {
-    "poor": "未脱贫",
-    "exited": "已脱贫",
-    "monitored": "脱贫监测户",
-    "edge": "边缘户",
-}
+# A household's status codes (with their labels, which the register's files may use).
+STATUSES = HOUSEHOLD_STATUS_LABELS
 STATUS_BY_LABEL = {label: code for code, label in STATUSES.items()}
 # Statuses that may carry the year the household was lifted out of poverty (脱贫年度).
 _EXIT_YEAR_STATUSES = ("exited", "monitored")

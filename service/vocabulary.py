@@ -186,3 +186,51 @@ ACTION_LABELS = {
     "revoke": "撤销认定",
     "withdraw": "撤回申请",
 }
+
+# Households and buying units, as the register, the pages and the downloads name them.
+HOUSEHOLD_STATUS_LABELS = {
+    "poor": "未脱贫",
+    "exited": "已脱贫",
+    "monitored": "脱贫监测户",
+    "edge": "边缘户",
+}
+UNIT_TYPE_LABELS = {
+    "agency": "机关",
+    "school": "学校",
+    "hospital": "医院",
+    "state_enterprise": "国企",
+    "other": "其他",
+}
+
+# Import runs (service.import_runs' statuses) and their counts, as the import pages and downloads name them.
+IMPORT_RUN_STATUS_LABELS = {
+    "running": "进行中",
+    "succeeded": "已完成",
+    "failed": "失败",
+    "interrupted": "已中断",
+}
+IMPORT_COUNT_LABELS = {
+    "rows": "行数",
+    "inserted": "新增",
+    "updated": "更新",
+    "unchanged": "未变",
+    "skipped": "跳过",
+    "rejected": "拒收",
+    "unmatched": "未匹配",
+}
+# A sale line's fields by the ledger's names, as an import's row error names them.
+SALE_LINE_FIELD_LABELS = {
+    "channel": "渠道",
+    "external_id": "订单号",
+    "occurred_at": "下单时间",
+    "quantity": "数量",
+    "amount_fen": "金额",
+    "unit_price_fen": "单价",
+    "sku": "SKU",
+    "barcode": "条形码",
+    "title": "商品名称",
+    "product_id": "产品",
+    "refund_of": "原订单",
+    "buyer_unit_id": "采购单位",
+    "buyer_name": "采购单位",
+}

@@ -5,19 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from service.canteens import UNIT_TYPES
 from service.clock import SHANGHAI
-from service.households import STATUSES as HOUSEHOLD_STATUSES
 from service.vocabulary import (
     ACTION_LABELS,
     CATEGORY_LABELS,
     CHANNEL_LABELS,
+    HOUSEHOLD_STATUS_LABELS,
     LINK_REQUEST_STATUS_LABELS,
     MECHANISMS,
     OPERATOR_KIND_LABELS,
     OPERATOR_STATUS_LABELS,
     ROLE_LABELS,
     STATUS_LABELS,
+    UNIT_TYPE_LABELS,
 )
 
 LABELS: dict[str, dict[str, str]] = {
@@ -29,9 +29,9 @@ LABELS: dict[str, dict[str, str]] = {
     "role": ROLE_LABELS,
     "operator_kind": OPERATOR_KIND_LABELS,
     "operator_status": OPERATOR_STATUS_LABELS,
-    "household_status": HOUSEHOLD_STATUSES,
+    "household_status": HOUSEHOLD_STATUS_LABELS,
     "link_request_status": LINK_REQUEST_STATUS_LABELS,
-    "unit_type": UNIT_TYPES,
+    "unit_type": UNIT_TYPE_LABELS,
 }
 
 

@@ -26,7 +26,12 @@ from service import import_confirm, import_runs, imports, pending_uploads, unmat
 from service.access import ENTERPRISE, STAFF, allow
 from service.errors import ServiceError
 from service.storage import get_db
-from service.vocabulary import CHANNEL_LABELS
+from service.vocabulary import (
+    CHANNEL_LABELS,
+    IMPORT_COUNT_LABELS,
+    IMPORT_RUN_STATUS_LABELS,
+    SALE_LINE_FIELD_LABELS,
+)
 from service.web.core import (
     PageBlueprint,
     all_rows,
@@ -45,37 +50,6 @@ from service.web.messages import refusal, say
 
 bp = PageBlueprint("import_pages", __name__, url_prefix="/imports")
 
-RUN_STATUS_LABELS = {
-    import_runs.RUNNING: "进行中",
-    import_runs.SUCCEEDED: "已完成",
-    import_runs.FAILED: "失败",
-    import_runs.INTERRUPTED: "已中断",
-}
-COUNT_LABELS = {
-    "rows": "行数",
-    "inserted": "新增",
-    "updated": "更新",
-    "unchanged": "未变",
-    "skipped": "跳过",
-    "rejected": "拒收",
-    "unmatched": "未匹配",
-}
-# The ledger's names for a sale line's fields, as a row error names them.
-FIELD_LABELS = {
-    "channel": "渠道",
-    "external_id": "订单号",
-    "occurred_at": "下单时间",
-    "quantity": "数量",
-    "amount_fen": "金额",
-    "unit_price_fen": "单价",
-    "sku": "SKU",
-    "barcode": "条形码",
-    "title": "商品名称",
-    "product_id": "产品",
-    "refund_of": "原订单",
-    "buyer_unit_id": "采购单位",
-    "buyer_name": "采购单位",
-}
 NO_FILE = "请选择要导入的文件（淘宝请同时选择订单报表和宝贝报表两个文件）。"
 # A refused confirmation, by its error code.
 CONFIRM_REFUSALS = {
@@ -125,7 +99,7 @@ def row_error_fields(error: dict[str, Any]) -> dict[str, Any]:
     field = error.get("field")
     return {
         "row": error.get("row"),
-        "field": FIELD_LABELS.get(field, field) if field else "",
+        "field": SALE_LINE_FIELD_LABELS.get(field, field) if field else "",
         "message": say(error),
     }
 
@@ -136,8 +110,8 @@ RUN_COLUMNS = [
     xlsx.Column("县", "county_code", xlsx.TEXT),
     xlsx.Column("文件名", lambda run: "、".join(file_names(run)), xlsx.TEXT),
     xlsx.Column("方式", lambda run: "试导入" if run["dry_run"] else "正式导入", xlsx.TEXT),
-    xlsx.Column("状态", lambda run: RUN_STATUS_LABELS.get(run["status"], run["status"]), xlsx.TEXT),
-    *(xlsx.Column(label, name, xlsx.INTEGER) for name, label in COUNT_LABELS.items()),
+    xlsx.Column("状态", lambda run: IMPORT_RUN_STATUS_LABELS.get(run["status"], run["status"]), xlsx.TEXT),
+    *(xlsx.Column(label, name, xlsx.INTEGER) for name, label in IMPORT_COUNT_LABELS.items()),
     xlsx.Column("操作人", lambda run: run["started_by"].get("username"), xlsx.TEXT),
 ]
 ROW_ERROR_COLUMNS = [
@@ -192,7 +166,7 @@ def imports_view(values: dict[str, Any], errors: dict[str, list[str]], status: i
         per_page=args["per_page"],
         total=total,
         filters=request.args,
-        run_status_labels=RUN_STATUS_LABELS,
+        run_status_labels=IMPORT_RUN_STATUS_LABELS,
     ), status
 
 
@@ -253,8 +227,8 @@ def run(run_id):
             (say({**item, "message": item["reason"]}), item["rows"])
             for item in found.get("skipped_reasons") or []
         ],
-        count_labels=COUNT_LABELS,
-        run_status_labels=RUN_STATUS_LABELS,
+        count_labels=IMPORT_COUNT_LABELS,
+        run_status_labels=IMPORT_RUN_STATUS_LABELS,
         kept_until=pending_uploads.kept_until(db, run_id) if confirmable and not confirmed_run_id else None,
         confirmable=confirmable,
         confirmed_run_id=confirmed_run_id,
