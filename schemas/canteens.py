@@ -8,12 +8,14 @@ from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSchema
 from schemas.households import ImportErrorSchema
 from schemas.operators import ActorSchema
-from service.canteen_quota import REASONS
+from service.canteen_modes import MAX_CONTRACTOR_LENGTH, MAX_SHARED_UNITS
+from service.canteen_quota import MODES, REASONS
 from service.canteens import (
     FIRST_PLAN_YEAR,
     FLOOR_RATIO_BP,
     MAX_APPROVAL_LENGTH,
     MAX_NAME_LENGTH,
+    QUOTA_STATUSES,
     UNIT_TYPES,
 )
 from service.products import CHANNELS
@@ -22,6 +24,13 @@ from service.purchase_fields import MAX_REFERENCE_LENGTH, MAX_TEXT_LENGTH
 _UNIT_TYPE_HELP = "; ".join(f"{code} {label}" for code, label in UNIT_TYPES.items())
 _YEAR = validate.Range(min=FIRST_PLAN_YEAR, max=2100)
 _TEXT = validate.Length(max=200)
+_MODE_HELP = (
+    "As the 832 system counts canteens: "
+    + "; ".join(f"{code} {label}" for code, label in MODES.items())
+    + ". none has no quota (不作要求); shared: one unit reports for the others (shared_unit_ids); "
+    "outsourced: the unit still reserves, its contractor buys."
+)
+_STATUS_HELP = "; ".join(f"{code} {label}" for code, label in QUOTA_STATUSES.items())
 _REASON_HELP = "Why it counts or not: " + "; ".join(f"{code} {label}" for code, label in REASONS.items())
 
 
@@ -39,6 +48,15 @@ class CanteenPlanSchema(BaseSchema):
         metadata={"description": "From 2021: the approval that allowed a share below 10% (else null)."},
     )
     target_fen = Fen(metadata={"description": "food_total_fen × reserve_ratio_bp / 10000, rounded up."})
+    union_total_fen = Fen(
+        allow_none=True, metadata={"description": "工会: the union's yearly purchases, in fen."}
+    )
+    union_ratio_bp = fields.Integer(
+        allow_none=True, metadata={"description": "工会: the union's own share, in basis points."}
+    )
+    union_target_fen = Fen(
+        allow_none=True, metadata={"description": "union_total_fen × union_ratio_bp / 10000, rounded up."}
+    )
     declared_at = fields.DateTime()
     declared_by = fields.Nested(ActorSchema)
     declared_late = fields.Boolean(metadata={"description": "Declared after 20 February of the year."})
@@ -53,6 +71,17 @@ class CanteenSchema(BaseSchema):
     county_code = fields.String()
     address = fields.String(allow_none=True)
     contact = fields.String(allow_none=True)
+    mode = fields.String(metadata={"description": _MODE_HELP})
+    contractor = fields.String(
+        allow_none=True, metadata={"description": "外包食堂: the contractor that buys."}
+    )
+    parent_id = ObjectIdField(
+        allow_none=True,
+        metadata={"description": "The supervising budget unit (主管预算单位), a canteen unit."},
+    )
+    shared_unit_ids = fields.List(
+        ObjectIdField(), metadata={"description": "合用食堂: the units this canteen reports for."}
+    )
     plans = fields.List(fields.Nested(CanteenPlanSchema))
     version = fields.Integer()
     created_at = fields.DateTime()
@@ -69,6 +98,25 @@ class CanteenCreateSchema(BaseSchema):
     contact = fields.String(
         validate=_TEXT, allow_none=True, metadata={"description": "Contact person and phone."}
     )
+    mode = fields.String(
+        validate=validate.OneOf(MODES), metadata={"description": _MODE_HELP + " Staff only."}
+    )
+    contractor = fields.String(
+        validate=validate.Length(max=MAX_CONTRACTOR_LENGTH),
+        allow_none=True,
+        metadata={"description": "Outsourced canteens only: the contractor (承包方)."},
+    )
+    parent_id = ObjectIdField(
+        allow_none=True,
+        metadata={
+            "description": "Staff only: the supervising budget unit, a canteen unit of the same county."
+        },
+    )
+    shared_unit_ids = fields.List(
+        ObjectIdField(),
+        validate=validate.Length(max=MAX_SHARED_UNITS),
+        metadata={"description": "Staff only, shared canteens: the units of the same county it reports for."},
+    )
 
 
 class CanteenPatchSchema(BaseSchema):
@@ -79,6 +127,25 @@ class CanteenPatchSchema(BaseSchema):
     county_code = CountyCode(metadata={"description": "Staff only."})
     address = fields.String(validate=_TEXT, allow_none=True)
     contact = fields.String(validate=_TEXT, allow_none=True)
+    mode = fields.String(
+        validate=validate.OneOf(MODES), metadata={"description": _MODE_HELP + " Staff only."}
+    )
+    contractor = fields.String(
+        validate=validate.Length(max=MAX_CONTRACTOR_LENGTH),
+        allow_none=True,
+        metadata={"description": "Outsourced canteens only: the contractor (承包方)."},
+    )
+    parent_id = ObjectIdField(
+        allow_none=True,
+        metadata={
+            "description": "Staff only: the supervising budget unit, a canteen unit of the same county."
+        },
+    )
+    shared_unit_ids = fields.List(
+        ObjectIdField(),
+        validate=validate.Length(max=MAX_SHARED_UNITS),
+        metadata={"description": "Staff only, shared canteens: the units of the same county it reports for."},
+    )
 
 
 class CanteenQueryArgsSchema(PageArgsSchema):
@@ -115,6 +182,15 @@ class CanteenPlanPutSchema(BaseSchema):
             "description": "The reference of the approval allowing a share below 10% (适当放宽预留比例)."
         },
     )
+    union_total_fen = Fen(
+        validate=validate.Range(min=1),
+        metadata={"description": "工会: the union's yearly purchases, in fen (with union_ratio_bp)."},
+    )
+    union_ratio_bp = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=10000),
+        metadata={"description": "工会: the union's own share, in basis points (with union_total_fen)."},
+    )
 
 
 # Progress against the reserved share ---------------------------------------------------------------
@@ -122,6 +198,11 @@ class CanteenPlanPutSchema(BaseSchema):
 
 class QuotaArgsSchema(BaseSchema):
     year = fields.Integer(validate=_YEAR, metadata={"description": "Default: this year (Asia/Shanghai)."})
+
+
+class CanteenRefSchema(BaseSchema):
+    canteen_id = ObjectIdField()
+    name = fields.String()
 
 
 class CanteenQuotaSchema(BaseSchema):
@@ -153,7 +234,22 @@ class CanteenQuotaSchema(BaseSchema):
         },
     )
     forecast_bp = fields.Integer(allow_none=True)
-    status = fields.String(metadata={"description": "no_plan, not_started, met, on_track or behind."})
+    status = fields.String(metadata={"description": _STATUS_HELP})
+    mode = fields.String(metadata={"description": _MODE_HELP})
+    contractor = fields.String(allow_none=True)
+    parent_id = ObjectIdField(allow_none=True)
+    reported_by = fields.Nested(
+        CanteenRefSchema,
+        allow_none=True,
+        metadata={"description": "合并填报: the canteen that reports for this unit."},
+    )
+    shared_unit_ids = fields.List(ObjectIdField())
+    union_target_fen = Fen(
+        allow_none=True, metadata={"description": "The union's own share (工会); null unless set."}
+    )
+    union_fen = Fen(metadata={"description": "The union's purchases, apart from the canteen's."})
+    union_qualifying_fen = Fen(metadata={"description": "The union's purchases that count toward its share."})
+    union_progress_bp = fields.Integer(allow_none=True)
     purchases_fen = Fen(
         metadata={"description": "Every purchase of the unit in the ledger, qualifying or not."}
     )
@@ -183,9 +279,14 @@ class CanteenReportTotalsSchema(BaseSchema):
     with_plan = fields.Integer()
     met = fields.Integer()
     behind = fields.Integer()
+    not_required = fields.Integer(
+        metadata={"description": "Units with no share of their own (no canteen, or reported for)."}
+    )
     target_fen = Fen()
     qualifying_fen = Fen()
     purchases_fen = Fen()
+    union_target_fen = Fen()
+    union_qualifying_fen = Fen()
 
 
 class CanteenReportSchema(BaseSchema):
@@ -365,6 +466,74 @@ class CanteenPurchaseImportResultSchema(BaseSchema):
     not_counted = fields.Integer(
         metadata={"description": "New purchases that do not count toward the reserved share."}
     )
+    dry_run = fields.Boolean()
+    errors = fields.List(fields.Nested(ImportErrorSchema))
+    errors_truncated = fields.Boolean()
+
+
+# A supervising unit's roll-up (主管预算单位) ----------------------------------------------------------
+
+
+class CanteenRollupItemSchema(CanteenQuotaSchema):
+    depth = fields.Integer(metadata={"description": "0 the supervising unit itself, 1 directly below it, …"})
+
+
+class CanteenRollupTotalsSchema(BaseSchema):
+    units = fields.Integer()
+    met = fields.Integer()
+    behind = fields.Integer()
+    not_required = fields.Integer()
+    target_fen = Fen()
+    qualifying_fen = Fen()
+    purchases_fen = Fen()
+    via_832_fen = Fen()
+    not_counted_fen = Fen()
+    union_target_fen = Fen()
+    union_qualifying_fen = Fen()
+    progress_bp = fields.Integer(allow_none=True)
+
+
+class CanteenRollupSchema(BaseSchema):
+    canteen_id = ObjectIdField()
+    name = fields.String()
+    county_code = fields.String()
+    year = fields.Integer()
+    generated_at = fields.DateTime()
+    items = fields.List(fields.Nested(CanteenRollupItemSchema))
+    subordinates = fields.Nested(
+        CanteenRollupTotalsSchema,
+        metadata={"description": "The sum of the units below the supervising unit."},
+    )
+    totals = fields.Nested(
+        CanteenRollupTotalsSchema,
+        metadata={"description": "The sum of every item, the supervising unit included."},
+    )
+
+
+# A canteen's own 832 order export -------------------------------------------------------------------
+
+
+class Canteen832OrdersFormSchema(BaseSchema):
+    canteen_id = ObjectIdField(metadata={"description": "Staff: the canteen whose export this is."})
+    union = fields.Boolean(
+        load_default=False,
+        metadata={"description": "The union's (工会) export: counts toward its own share."},
+    )
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "Check and count only; store nothing."}
+    )
+
+
+class Canteen832OrdersResultSchema(BaseSchema):
+    canteen_id = ObjectIdField()
+    union = fields.Boolean()
+    rows = fields.Integer()
+    inserted = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    skipped = fields.Integer(metadata={"description": "Cancelled orders."})
+    rejected = fields.Integer()
+    unmatched = fields.Integer(metadata={"description": "Lines of goods not (yet) in the catalogue."})
     dry_run = fields.Boolean()
     errors = fields.List(fields.Nested(ImportErrorSchema))
     errors_truncated = fields.Boolean()

@@ -68,3 +68,16 @@ def test_a_canteen_account_imports_for_its_own_canteen_only(db, factory, hospita
     with pytest.raises(Exception) as refused:
         import_own(db, account_of(hospital), canteen_id=other["_id"])
     assert refused.value.code == "canteen_purchase.other_canteen"
+
+
+def test_a_canteen_account_uploads_its_export_through_the_api(login, db, hospital):
+    cook = login(CANTEEN, canteen_id=hospital["_id"])
+    with ORDERS.open("rb") as stream:
+        response = cook.post(
+            "/api/v1/canteen-purchases/832-orders",
+            data={"file": (stream, ORDERS.name), "dry_run": "true"},
+            content_type="multipart/form-data",
+        )
+    assert response.status_code == 200, response.json
+    assert (response.json["inserted"], response.json["dry_run"]) == (5, True)
+    assert db[storage.SALES].count_documents({}) == 0

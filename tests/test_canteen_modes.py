@@ -225,3 +225,33 @@ def test_the_unions_share_needs_both_its_total_and_its_ratio(db, factory):
             db, staff(), unit["_id"], YEAR, {"food_total_fen": 1_000_000, "union_ratio_bp": 3000}
         )
     assert refused.value.code == "canteen.union_share_pair"
+
+
+def test_the_roll_up_api_answers_the_supervising_units_account_and_refuses_another(login, factory):
+    bureau = factory.canteen(COUNTY, mode="none")
+    school = factory.canteen(COUNTY, parent_id=bureau["_id"], plans=PLAN)
+    own = login(CANTEEN, canteen_id=bureau["_id"]).get(f"/api/v1/canteens/{bureau['_id']}/rollup?year={YEAR}")
+    assert own.status_code == 200, own.json
+    assert [item["canteen_id"] for item in own.json["items"]] == [str(bureau["_id"]), str(school["_id"])]
+    assert own.json["subordinates"]["target_fen"] == own.json["totals"]["target_fen"] == 100_000
+    other = login(CANTEEN, canteen_id=school["_id"]).get(f"/api/v1/canteens/{bureau['_id']}/rollup")
+    assert other.status_code == 403
+
+
+def test_staff_set_a_units_mode_and_supervising_unit_through_the_api(login, factory):
+    staff_api = login(COUNTY_STAFF, county_codes=[COUNTY])
+    bureau, school = factory.canteen(COUNTY), factory.canteen(COUNTY)
+    response = staff_api.patch(
+        f"/api/v1/canteens/{school['_id']}",
+        json={"mode": "outsourced", "contractor": "安徽膳食公司", "parent_id": str(bureau["_id"])},
+        headers={"If-Match": f'"{school["_id"]}-1"'},
+    )
+    assert response.status_code == 200, response.json
+    assert (response.json["mode"], response.json["parent_id"]) == ("outsourced", str(bureau["_id"]))
+    cook = login(CANTEEN, canteen_id=school["_id"])
+    refused = cook.patch(
+        f"/api/v1/canteens/{school['_id']}",
+        json={"mode": "none"},
+        headers={"If-Match": f'"{school["_id"]}-2"'},
+    )
+    assert refused.status_code == 403

@@ -6,6 +6,8 @@ from flask import request
 
 from schemas.base import page_of
 from schemas.canteens import (
+    Canteen832OrdersFormSchema,
+    Canteen832OrdersResultSchema,
     CanteenCreateSchema,
     CanteenPatchSchema,
     CanteenPlanPutSchema,
@@ -20,13 +22,22 @@ from schemas.canteens import (
     CanteenQuotaSchema,
     CanteenReportArgsSchema,
     CanteenReportSchema,
+    CanteenRollupSchema,
     CanteenSchema,
     QuotaArgsSchema,
 )
 from schemas.households import ImportFileSchema
-from service import canteen_purchase_upload, canteen_purchases, canteens, xlsx
+from service import (
+    canteen_832_orders,
+    canteen_purchase_upload,
+    canteen_purchases,
+    canteen_rollups,
+    canteens,
+    xlsx,
+)
 from service.access import CANTEEN, STAFF, allow
 from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED, XLSX_ALTERNATIVE
+from service.canteen_sheets import QUOTA_COLUMNS
 from service.clock import today_local
 from service.extensions import Blueprint
 from service.http import expected_version, principal, with_etag
@@ -119,6 +130,15 @@ def get_quota(args, canteen_id):
     return canteens.canteen_quota(get_db(), principal(), canteen_id, args.get("year"))
 
 
+@blp.route("/<objectid:canteen_id>/rollup", methods=["GET"])
+@blp.arguments(QuotaArgsSchema, location="query")
+@blp.response(200, CanteenRollupSchema)
+@allow(*STAFF, CANTEEN)
+def get_rollup(args, canteen_id):
+    """A supervising budget unit (主管预算单位) with every unit below it: plans, progress and their sums."""
+    return canteen_rollups.unit_rollup(get_db(), principal(), canteen_id, args.get("year"))
+
+
 @blp.route("/<objectid:canteen_id>/purchase-lines", methods=["GET"])
 @blp.arguments(CanteenPurchaseLineArgsSchema, location="query")
 @blp.response(200, CanteenPurchaseLinePageSchema)
@@ -178,6 +198,26 @@ def import_purchases(form, files):
 import_purchases.accepts_files = True
 
 
+@purchases_blp.route("/832-orders", methods=["POST"])
+@purchases_blp.arguments(Canteen832OrdersFormSchema, location="form")
+@purchases_blp.arguments(ImportFileSchema, location="files")
+@purchases_blp.response(200, Canteen832OrdersResultSchema)
+@allow(*STAFF, CANTEEN)
+def import_832_orders(form, files):
+    """The canteen's own 832 order export (multipart: file; union; dry_run; staff: canteen_id).
+
+    Every order line becomes the canteen's purchase (its union's with union=true), the same line the
+    county's import of the platform's export writes; an order already another unit's is refused.
+    """
+    upload = files["file"]
+    return canteen_832_orders.import_orders(
+        get_db(), principal(), upload.stream, upload.filename or "", **form
+    )
+
+
+import_832_orders.accepts_files = True
+
+
 @purchases_blp.route("/template", methods=["GET"])
 @purchases_blp.doc(
     responses={
@@ -197,23 +237,6 @@ def purchase_template():
 
 # County report -----------------------------------------------------------------------------------------
 
-_REPORT_COLUMNS = (
-    xlsx.Column("食堂", "name", xlsx.TEXT, width=30),
-    xlsx.Column(
-        "单位类型", lambda row: canteens.UNIT_TYPES.get(row["unit_type"], row["unit_type"]), xlsx.TEXT
-    ),
-    xlsx.Column("年度采购总额(元)", lambda row: (row["plan"] or {}).get("food_total_fen"), xlsx.FEN),
-    xlsx.Column("预留比例(‱)", lambda row: (row["plan"] or {}).get("reserve_ratio_bp"), xlsx.INTEGER),
-    xlsx.Column("预留金额(元)", "target_fen", xlsx.FEN),
-    xlsx.Column("已完成(元)", "qualifying_fen", xlsx.FEN),
-    xlsx.Column("其中832平台(元)", "via_832_fen", xlsx.FEN),
-    xlsx.Column("完成进度(‱)", "progress_bp", xlsx.INTEGER),
-    xlsx.Column("全年预计(元)", "forecast_fen", xlsx.FEN),
-    xlsx.Column("预计进度(‱)", "forecast_bp", xlsx.INTEGER),
-    xlsx.Column("状态", lambda row: canteens.QUOTA_STATUSES.get(row["status"], row["status"]), xlsx.TEXT),
-    xlsx.Column("全部采购(元)", "purchases_fen", xlsx.FEN),
-)
-
 
 @reports_blp.route("", methods=["GET"])
 @reports_blp.doc(**XLSX_ALTERNATIVE)
@@ -224,6 +247,6 @@ def county_canteens(args):
     """Every canteen of a county with its progress in the year (format=xlsx for a workbook)."""
     report = canteens.county_quota_report(get_db(), principal(), args["county_code"], args.get("year"))
     if args["format"] == "xlsx":
-        data = xlsx.rows_to_xlsx(_REPORT_COLUMNS, report["items"], title=f"{report['year']}年食堂预留份额")
+        data = xlsx.rows_to_xlsx(QUOTA_COLUMNS, report["items"], title=f"{report['year']}年食堂预留份额")
         return xlsx.send_xlsx(data, f"canteens-{report['county_code']}-{report['year']}.xlsx")
     return report
