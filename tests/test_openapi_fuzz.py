@@ -72,7 +72,7 @@ RULES_BEYOND_THE_DOCUMENT = {
     "GET /api/v1/canteen-purchases": "a month needs its year",
     "POST /api/v1/canteen-purchases": "operator_uscc or operator_id, not both; the product must exist",
     "POST /api/v1/canteen-purchases/import": "staff name the canteen; the file must be a readable workbook",
-    "PUT /api/v1/canteens/{canteen_id}/plans/{year}": "plan years 2019 to next year; no plan without a canteen",
+    "PUT /api/v1/canteens/{canteen_id}/plans/{year}": "plan years 2019 to next year; a canteen to plan for",
     "POST /api/v1/canteens": "shared units, contractor and parent fit the mode and the county",
     "PATCH /api/v1/canteens/{canteen_id}": "shared units, contractor and parent fit the mode and exist",
     "POST /api/v1/canteen-purchases/832-orders": "staff name the canteen; the file is an 832 export",
