@@ -84,7 +84,7 @@ def unmatched_skus(db: Database, actor: Principal, cache: report_cache.ReportCac
     scope = report_scope.resolve_scope(actor, today=today_local())
 
     def count() -> int:
-        return unmatched.unmatched_report(db, actor, page=None)["groups"]
+        return unmatched.unmatched_report(db, actor, page=None, cache=cache)["groups"]
 
     def stamp() -> report_cache.Stamp | None:
         months = report_scope.months_between(scope.from_month, scope.to_month)

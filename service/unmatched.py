@@ -27,6 +27,7 @@ from service import (
     operators,
     product_lookups,
     products,
+    report_cache,
     report_scope,
     storage,
     unmatched_sales,
@@ -180,6 +181,7 @@ def unmatched_report(
     to_month: str | None = None,
     page: int | None = 1,
     per_page: int = 50,
+    cache: report_cache.ReportCache | None = None,
 ) -> dict[str, Any]:
     """Unmatched sales of the staff member's counties in the period, biggest first, for mapping.
 
@@ -191,8 +193,11 @@ def unmatched_report(
         actor, county_code=county_code, from_month=from_month, to_month=to_month, today=today_local()
     )
     q = (q or "").strip()[:MAX_SEARCH_CHARS] or None
-    pipeline = unmatched_pipeline(counties, scope.from_month, scope.to_month, channel, q)
-    items = merge_groups(storage.aggregate(db[storage.SALES], pipeline))
+    if cache is None or q:
+        pipeline = unmatched_pipeline(counties, scope.from_month, scope.to_month, channel, q)
+        items = merge_groups(storage.aggregate(db[storage.SALES], pipeline))
+    else:
+        items = merge_groups(_groups_by_month(db, cache, counties, scope.from_month, scope.to_month, channel))
     kept = items[:MAX_GROUPS]
     shown = kept if page is None else kept[(page - 1) * per_page : page * per_page]
     if page is not None:
@@ -211,6 +216,31 @@ def unmatched_report(
         "per_page": per_page,
         "items": shown,
     }
+
+
+def _groups_by_month(
+    db: Database,
+    cache: report_cache.ReportCache,
+    counties: list[str],
+    from_month: str,
+    to_month: str,
+    channel: str | None,
+) -> list[dict[str, Any]]:
+    """The unmatched groups of each month, each kept while its county-months are unchanged: after a
+    sale only that sale's month is grouped again (every change to a line marks its county-month)."""
+    groups: list[dict[str, Any]] = []
+    for month in report_scope.months_between(from_month, to_month):
+
+        def group(month: str = month) -> list[dict[str, Any]]:
+            pipeline = unmatched_pipeline(counties, month, month, channel)
+            return list(storage.aggregate(db[storage.SALES], pipeline))
+
+        def stamp(month: str = month) -> report_cache.Stamp | None:
+            return report_cache.read_stamp(db, counties, [month])
+
+        key = ("unmatched_groups", db.name, tuple(sorted(counties)), channel, month)
+        groups += cache.read_through(key, stamp(), group, stamp)
+    return groups
 
 
 # Suggestions ----------------------------------------------------------------------------------------

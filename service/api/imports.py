@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from schemas.households import multipart_body
 from schemas.imports import (
     ImportRunFileSchema,
@@ -15,7 +17,7 @@ from schemas.imports import (
     UnmatchedQueryArgsSchema,
     UnmatchedReportSchema,
 )
-from service import import_confirm, import_runs, imports, unmatched
+from service import import_confirm, import_runs, imports, report_cache, unmatched
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, STAFF, allow
 from service.extensions import Blueprint
 from service.http import principal
@@ -124,7 +126,7 @@ def unmatched_report(args):
     suggestions: the county's products (certified or not) with the lines' barcode first, then
     those of the most alike names, each with its operator, specification and status.
     """
-    return unmatched.unmatched_report(get_db(), principal(), **args)
+    return unmatched.unmatched_report(get_db(), principal(), **args, cache=report_cache.for_app(current_app))
 
 
 @unmatched_blp.route("/map", methods=["POST"])

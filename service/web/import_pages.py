@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 
 from adapters.base import REGISTRY
 from schemas.imports import (
@@ -22,7 +22,7 @@ from schemas.imports import (
     UnmatchedMapSchema,
     UnmatchedQueryArgsSchema,
 )
-from service import import_confirm, import_runs, imports, pending_uploads, unmatched, xlsx
+from service import import_confirm, import_runs, imports, pending_uploads, report_cache, unmatched, xlsx
 from service.access import ENTERPRISE, STAFF, allow
 from service.errors import ServiceError
 from service.storage import get_db
@@ -291,7 +291,12 @@ def unmatched_list():
     page = page_number()
     try:
         report = unmatched.unmatched_report(
-            db, principal, **args, page=None if wants_xlsx() else page, per_page=UNMATCHED_PER_PAGE
+            db,
+            principal,
+            **args,
+            page=None if wants_xlsx() else page,
+            per_page=UNMATCHED_PER_PAGE,
+            cache=report_cache.for_app(current_app),
         )
     except ServiceError as error:
         report, errors = None, {**errors, **translated_errors(error)}
