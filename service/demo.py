@@ -28,6 +28,7 @@ from service import (
     accounts,
     canteen_purchases,
     canteens,
+    demo_buyers,
     demo_exports,
     households,
     imports,
@@ -149,6 +150,11 @@ def load(db: Database, *, with_sales: bool = True) -> dict[str, Any]:
         with ledger_rebuilds.deferred_rebuilds(db):
             _load_sales(db, actor, rng, plan, unit_ids, today)
     _load_accounts(db, actor, plan, unit_ids)
+    suppliers = [operator["uscc"] for operator in plan.operators]
+    window = sales_window(today)
+    demo_buyers.load(
+        db, actor, COUNTY_CODE, suppliers, window, password=DEMO_PASSWORD, with_purchases=with_sales
+    )
     result = summary(db)
     log.warning("demo county loaded in %.1f s: %s", time.monotonic() - started, describe(result))
     return result
@@ -610,5 +616,5 @@ def describe(result: dict[str, Any]) -> str:
     figures = ", ".join(f"{k} {v}" for k, v in result.items() if k not in ("county", "loaded_at"))
     return (
         f"Demo county {result['county']}: {figures}\n"
-        f"Demo accounts (password {DEMO_PASSWORD}): admin, county, enterprise, canteen"
+        f"Demo accounts (password {DEMO_PASSWORD}): admin, county, enterprise, canteen, unit"
     )

@@ -134,12 +134,23 @@ def test_the_sales_window_is_a_year_of_past_days(today, first_day, months):
     assert demo.window_months(today)[-1] <= today.strftime("%Y-%m")
 
 
-@pytest.mark.parametrize("username", ["admin", "county", "enterprise", "canteen"])
+@pytest.mark.parametrize("username", ["admin", "county", "enterprise", "canteen", "unit"])
 def test_the_demo_accounts_log_in(demo_app, username):
     response = demo_app.test_client().post(
         "/api/v1/auth/login", json={"username": username, "password": demo.DEMO_PASSWORD}
     )
     assert response.status_code == 200
+
+
+def test_the_demo_units_bought_tens_of_millions_of_fen_and_helped_sell_a_fraction(demo_app, demo_db):
+    api = ApiCaller(demo_app.test_client())
+    api.login("county", demo.DEMO_PASSWORD)
+    first_day, end = demo.sales_window(demo_app.loaded_on)
+    query = {"county_code": demo.COUNTY_CODE, "from": first_day.isoformat(), "to": end.isoformat()}
+    report = api.get("/api/v1/reports/buyers", query_string=query).json
+    assert 10_000_000 <= report["direct_fen"] < 100_000_000
+    assert 0 < report["helped_fen"] < report["direct_fen"]
+    assert len(report["by_unit"]) >= 6 and len({row["kind"] for row in report["by_pairing"]}) >= 5
 
 
 def test_loading_twice_changes_nothing(demo_db):
@@ -249,7 +260,8 @@ def test_every_query_of_pages_api_and_ledger_starts_on_an_index(demo_app, demo_d
     product = demo_db[storage.PRODUCTS].find_one({"status": "certified"})
     ids = {name: demo_db[collection].find_one({}, {"_id": 1})["_id"] for name, collection in _IDS.items()}
     with query_shapes.recording(demo_db) as shapes:
-        opened = sum(_get_everything(demo_app, ids, user) for user in ("county", "enterprise", "canteen"))
+        users = ("county", "enterprise", "canteen", "unit")
+        opened = sum(_get_everything(demo_app, ids, user) for user in users)
         partitions.mark_product_changed(demo_db, product["_id"])
         partitions.mark_product_changed(demo_db, product["_id"], since=utcnow() - timedelta(days=60))
         partitions.mark_operator_links_changed(demo_db, product["operator_id"])
