@@ -99,3 +99,8 @@ def unit_rollup(
         "subordinates": totals(items[1:]),
         "totals": totals(items),
     }
+
+
+def has_subordinates(db: Database, canteen_id: ObjectId) -> bool:
+    """Whether any unit names this one as its supervising unit."""
+    return db[storage.CANTEENS].find_one({"parent_id": canteen_id}, {"_id": 1}) is not None

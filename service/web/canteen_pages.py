@@ -17,6 +17,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from adapters import tabular
 from schemas.canteens import (
+    Canteen832OrdersFormSchema,
     CanteenPlanPutSchema,
     CanteenPurchaseCreateSchema,
     CanteenPurchaseImportFormSchema,
@@ -24,9 +25,11 @@ from schemas.canteens import (
     QuotaArgsSchema,
 )
 from service import (
+    canteen_832_orders,
     canteen_purchase_upload,
     canteen_purchases,
     canteen_quota,
+    canteen_rollups,
     canteens,
     operators,
     products,
@@ -127,9 +130,17 @@ def home():
     latest, _ = canteen_purchases.purchase_lines(
         db, principal, principal.canteen_id, quota["year"], per_page=LATEST_PURCHASES
     )
+    # A supervising budget unit (主管预算单位) sees its subordinates' progress beside its own.
+    rollup = (
+        canteen_rollups.unit_rollup(db, principal, principal.canteen_id, quota["year"])
+        if canteen_rollups.has_subordinates(db, principal.canteen_id)
+        else None
+    )
     return render_template(
         "web/canteen/home.html",
         quota=quota,
+        rollup=rollup,
+        modes=canteen_quota.MODES,
         bar=progress_bar(quota),
         statuses=canteens.QUOTA_STATUSES,
         latest=latest,
@@ -400,6 +411,29 @@ def upload():
         except ServiceError as error:
             errors = service_error_fields(error)
     page = render_template("web/canteen/upload.html", errors=errors, values=values, result=result)
+    return page, (422 if errors else 200)
+
+
+@bp.route("/orders-832", methods=["GET", "POST"])
+@allow(CANTEEN)
+def orders_832():
+    """The canteen's own 832 order export (or its union's), imported into its purchases."""
+    if request.method == "GET":
+        return render_template("web/canteen/orders_832.html", errors={}, values={}, result=None)
+    values = form_values(["union", "dry_run"])
+    form, errors = load_form(Canteen832OrdersFormSchema(), values)
+    upload_file = request.files.get("file")
+    if upload_file is None or not upload_file.filename:
+        errors["file"] = ["请选择从 832 平台导出的订单文件（xlsx 或 CSV）。"]
+    result = None
+    if not errors:
+        try:
+            result = canteen_832_orders.import_orders(
+                get_db(), current_principal(), upload_file.stream, upload_file.filename, **form
+            )
+        except ServiceError as error:
+            errors = service_error_fields(error)
+    page = render_template("web/canteen/orders_832.html", errors=errors, values=values, result=result)
     return page, (422 if errors else 200)
 
 
