@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import openpyxl
 import pytest
 
-from service import canteens, storage
+from service import canteen_sheets, canteens, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, system_principal
 from service.canteens import quota_figures
 
@@ -362,5 +362,12 @@ def test_the_county_report_downloads_as_xlsx(staff, canteen, purchases):
     sheet = openpyxl.load_workbook(io.BytesIO(response.data)).worksheets[0]
     header = [cell.value for cell in sheet[1]]
     row = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
-    assert row["食堂"] == "枞阳县人民医院食堂" and row["完成进度(‱)"] == 3000
+    assert row["食堂"] == "枞阳县人民医院食堂" and row["完成进度"] == "30.00%"
     assert str(row["已完成(元)"]) in ("4500", "4500.00")
+
+
+def test_the_county_report_downloads_the_one_quota_sheet(staff, canteen, purchases):
+    # One definition of the quota sheet: the API's workbook and the dashboard's sheet read alike.
+    api = staff.get(REPORT, query_string={"county_code": COUNTY, "year": 2024, "format": "xlsx"})
+    headers = [cell.value for cell in openpyxl.load_workbook(io.BytesIO(api.data)).worksheets[0][1]]
+    assert headers == [column.header for column in canteen_sheets.QUOTA_COLUMNS]

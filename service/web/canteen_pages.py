@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from bson import ObjectId
@@ -37,6 +36,7 @@ from service import (
     xlsx,
 )
 from service.access import CANTEEN, allow
+from service.canteen_sheets import PLAN_COLUMNS, PURCHASE_LINE_COLUMNS
 from service.clock import today_local
 from service.errors import PreconditionFailed, ServiceError
 from service.storage import get_db
@@ -90,33 +90,8 @@ PLAN_STALE_MESSAGE = (
     "请核对；如仍要保存您填写的数字，请再次提交。"
 )
 
-PURCHASE_COLUMNS = (
-    xlsx.Column("采购日期", lambda row: date.fromisoformat(row["date"]), xlsx.DATE),
-    xlsx.Column("来源", lambda row: canteen_quota.SOURCES[row["source"]], xlsx.TEXT),
-    xlsx.Column("发票号/订单号", lambda row: row["invoice_no"] or row["external_id"], xlsx.TEXT, width=24),
-    xlsx.Column("原发票号(退货)", "refund_of_invoice_no", xlsx.TEXT),
-    xlsx.Column("产品名称", "product_name", xlsx.TEXT, width=24),
-    xlsx.Column("产品编号", "product_code", xlsx.TEXT),
-    xlsx.Column("供应商", "operator_name", xlsx.TEXT, width=24),
-    xlsx.Column("供应商统一社会信用代码", "operator_uscc", xlsx.TEXT),
-    xlsx.Column("数量", "quantity", xlsx.INTEGER),
-    xlsx.Column("单位", "unit", xlsx.TEXT),
-    xlsx.Column("金额(元)", "amount_fen", xlsx.FEN),
-    xlsx.Column("832平台", lambda row: row["channel"] == canteen_quota.P832_CHANNEL),
-    xlsx.Column("计入预留份额", "counted_for_quota"),
-    xlsx.Column("原因", lambda row: canteen_quota.REASONS[row["quota_reason"]], xlsx.TEXT, width=16),
-)
 # The labels the purchase list shows a line's verdict and source with.
 LINE_LABELS = {"reasons": canteen_quota.REASONS, "sources": canteen_quota.SOURCES}
-PLAN_COLUMNS = (
-    xlsx.Column("年度", "year", xlsx.INTEGER),
-    xlsx.Column("年度食材采购总额(元)", "food_total_fen", xlsx.FEN),
-    xlsx.Column("预留比例", lambda plan: percent_bp(plan["reserve_ratio_bp"]), xlsx.TEXT),
-    xlsx.Column("预留目标(元)", "target_fen", xlsx.FEN),
-    xlsx.Column("申报时间", "declared_at", xlsx.DATETIME),
-    xlsx.Column("申报人", lambda plan: (plan.get("declared_by") or {}).get("username"), xlsx.TEXT),
-    xlsx.Column("逾期申报", "declared_late"),
-)
 
 
 # Home: the reserved share ------------------------------------------------------------------------
@@ -460,7 +435,9 @@ def purchases():
     canteen_id = args.get("canteen_id") or principal.canteen_id
     if wants_xlsx():
         rows = all_rows(canteen_purchases.purchase_lines, canteen_id=canteen_id, year=year, month=month)
-        return download_table(PURCHASE_COLUMNS, rows, f"canteen-purchases-{year}.xlsx", f"{year}年采购记录")
+        return download_table(
+            PURCHASE_LINE_COLUMNS, rows, f"canteen-purchases-{year}.xlsx", f"{year}年采购记录"
+        )
     page = page_number()
     items, total = canteen_purchases.purchase_lines(
         db, principal, canteen_id, year, month=month, page=page, per_page=args["per_page"]

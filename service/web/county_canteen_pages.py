@@ -17,12 +17,11 @@ from flask import redirect, render_template, request, url_for
 from schemas.canteens import CanteenCreateSchema, CanteenPatchSchema, CanteenQueryArgsSchema
 from service import canteen_purchases, canteens, xlsx
 from service.access import STAFF, allow
+from service.canteen_sheets import CANTEEN_LIST_COLUMNS, PLAN_COLUMNS, PURCHASE_LINE_COLUMNS
 from service.errors import Conflict, ServiceError
 from service.storage import get_db
 from service.web.canteen_pages import (
     LINE_LABELS,
-    PLAN_COLUMNS,
-    PURCHASE_COLUMNS,
     PlanForm,
     plan_context,
     plan_form,
@@ -48,8 +47,7 @@ from service.web.core import (
     submitted_version,
     wants_xlsx,
 )
-from service.web.formatting import label, percent_bp
-from service.xlsx import FEN, TEXT, Column, Sheet
+from service.xlsx import Sheet
 
 bp = PageBlueprint("county_canteen_pages", __name__, url_prefix="/canteens")
 
@@ -59,29 +57,6 @@ CANTEEN_REQUIRED = tuple(name for name, field in CanteenCreateSchema().fields.it
 CANTEEN_NULLABLE = tuple(name for name, field in CanteenPatchSchema().fields.items() if field.allow_none)
 NAME_TAKEN_MESSAGE = "本县已有同名的单位食堂：名称在县内须唯一（832 平台按名称匹配采购单位）。"
 PER_PAGE = 50
-
-
-def _plan(row: Mapping[str, Any]) -> Mapping[str, Any]:
-    return row["quota"]["plan"] or {}
-
-
-CANTEEN_COLUMNS = (
-    Column("食堂", "name", TEXT, width=30),
-    Column("单位类型", lambda row: label(row["unit_type"], "unit_type"), TEXT),
-    Column("县代码", "county_code", TEXT),
-    Column("地址", "address", TEXT, width=30),
-    Column("联系人及电话", "contact", TEXT, width=24),
-    Column("年度食材采购总额(元)", lambda row: _plan(row).get("food_total_fen"), FEN),
-    Column("预留比例", lambda row: percent_bp(_plan(row).get("reserve_ratio_bp")), TEXT),
-    Column("预留目标(元)", lambda row: row["quota"]["target_fen"], FEN),
-    Column("已完成(元)", lambda row: row["quota"]["qualifying_fen"], FEN),
-    Column("其中832平台(元)", lambda row: row["quota"]["via_832_fen"], FEN),
-    Column("完成进度", lambda row: percent_bp(row["quota"]["progress_bp"]), TEXT),
-    Column("全年预计(元)", lambda row: row["quota"]["forecast_fen"], FEN),
-    Column("预计进度", lambda row: percent_bp(row["quota"]["forecast_bp"]), TEXT),
-    Column("状态", lambda row: canteens.QUOTA_STATUSES[row["quota"]["status"]], TEXT),
-    Column("全部采购(元)", lambda row: row["quota"]["purchases_fen"], FEN),
-)
 
 
 # The canteens and their progress ----------------------------------------------------------------
@@ -114,7 +89,8 @@ def canteen_list():
         rows = all_rows(canteens.list_canteens, **args)
         rows = with_quotas(rows, county_reports((row["county_code"] for row in rows), year))
         title = f"{year}年单位食堂预留份额"
-        return download_table(CANTEEN_COLUMNS, in_status(rows, status), f"canteens-{year}.xlsx", title)
+        rows = [{**row, **row["quota"]} for row in in_status(rows, status)]
+        return download_table(CANTEEN_LIST_COLUMNS, rows, f"canteens-{year}.xlsx", title)
     args["page"] = page_number()
     if status is None:
         items, total = canteens.list_canteens(db, principal, **args)
@@ -262,7 +238,7 @@ def render_canteen(
         purchases = all_rows(canteen_purchases.purchase_lines, canteen_id=canteen_id, year=year)
         sheets = [
             Sheet("年度计划", PLAN_COLUMNS, canteen["plans"]),
-            Sheet(f"{year}年采购", PURCHASE_COLUMNS, purchases),
+            Sheet(f"{year}年采购", PURCHASE_LINE_COLUMNS, purchases),
         ]
         return xlsx.send_xlsx(xlsx.write_xlsx(sheets), f"canteen-{canteen_id}-{year}.xlsx")
     page = page_number()

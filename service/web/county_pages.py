@@ -14,26 +14,16 @@ from pymongo.database import Database
 from schemas.reports import ReportQueryArgsSchema
 from service import canteens, report_context, report_downloads, report_scope, reports, xlsx
 from service.access import STAFF, Principal, allow
+from service.canteen_sheets import QUOTA_COLUMNS
 from service.storage import get_db
 from service.web.canteen_pages import progress_bar
 from service.web.core import PageBlueprint, current_principal, query_args, wants_xlsx
-from service.web.formatting import percent_bp
 
 bp = PageBlueprint("county_pages", __name__, url_prefix="/county")
 
 TOP = 10
 # The dashboard narrows by county and period only (an operator's figures are on its own page).
 DASHBOARD_ARGS = ("county_code", "from_month", "to_month")
-CANTEEN_COLUMNS = (
-    xlsx.Column("县代码", "county_code", xlsx.TEXT),
-    xlsx.Column("食堂", "name", xlsx.TEXT, width=30),
-    xlsx.Column("预留金额（元）", "target_fen", xlsx.FEN, width=16),
-    xlsx.Column("已完成（元）", "qualifying_fen", xlsx.FEN, width=16),
-    xlsx.Column("完成进度", lambda row: percent_bp(row["progress_bp"]), xlsx.TEXT),
-    xlsx.Column("全年预计（元）", "forecast_fen", xlsx.FEN, width=16),
-    xlsx.Column("预计进度", lambda row: percent_bp(row["forecast_bp"]), xlsx.TEXT),
-    xlsx.Column("状态", lambda row: canteens.QUOTA_STATUSES.get(row["status"], row["status"]), xlsx.TEXT),
-)
 
 
 @bp.route("/")
@@ -209,7 +199,7 @@ def _workbook(sections: dict[str, Any], quota_reports: list[dict[str, Any]]):
         sheet for name, report in sections.items() for sheet in report_downloads.report_sheets(name, report)
     ]
     quotas = [item for report in quota_reports for item in report["items"]]
-    sheets.append(xlsx.Sheet("食堂预留份额", CANTEEN_COLUMNS, quotas))
+    sheets.append(xlsx.Sheet("食堂预留份额", QUOTA_COLUMNS, quotas))
     summary = sections["summary"]
     counties = summary["county_codes"]
     scope = report_scope.ReportScope(

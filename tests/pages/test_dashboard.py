@@ -308,5 +308,6 @@ def test_the_workbook_holds_every_section_and_the_summary_values(page_login, log
     assert round(rows["未分配"][0] * 100) == summary["unallocated_fen"]
     assert rows["受益户数"][1] == summary["households_benefited"]
     assert workbook["受益户"].max_row - 1 == summary["households_benefited"]
-    canteens = list(workbook["食堂预留份额"].iter_rows(min_row=2, values_only=True))
-    assert [(row[1], round(row[3] * 100)) for row in canteens] == [("枞阳县机关食堂", 30_000)]
+    header, *canteens = workbook["食堂预留份额"].iter_rows(values_only=True)
+    canteens = [dict(zip(header, row, strict=True)) for row in canteens]
+    assert [(row["食堂"], round(row["已完成(元)"] * 100)) for row in canteens] == [("枞阳县机关食堂", 30_000)]
