@@ -102,9 +102,7 @@ def list_purchases(
     _own_unit(db, clerk)
     ids = buying_units.clerk_unit_ids(db, clerk)
     if unit_id is not None:
-        if unit_id not in ids:
-            raise Forbidden(buying_units.UNIT_NOT_IN_SCOPE)
-        ids = [unit_id]
+        ids = [buying_units.visible_unit(db, clerk, unit_id)["_id"]]
     query = {"unit_id": {"$in": ids}, "ledger_status": RECORDED}
     return storage.page_of(db[storage.UNIT_PURCHASES], query, [("date", -1), ("_id", -1)], page, per_page)
 
