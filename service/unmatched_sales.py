@@ -19,7 +19,9 @@ def unmatched_match(
     negative amount, so every sum over this match is net of refunds. The raw ``sales`` and the
     ``sales_monthly`` rollup carry these fields alike.
     """
-    match: dict[str, Any] = {**UNMATCHED_LINES, "month": {"$gte": from_month, "$lte": to_month}}
+    # One month as an equality, so every backend starts on the (county, month) part of the index.
+    months = from_month if from_month == to_month else {"$gte": from_month, "$lte": to_month}
+    match: dict[str, Any] = {**UNMATCHED_LINES, "month": months}
     if county_codes is not None:
         match = {"county_code": {"$in": sorted(county_codes)}, **match}
     if channel is not None:
