@@ -29,6 +29,7 @@ from service import (
     canteen_purchases,
     canteens,
     demo_buyers,
+    demo_canteens,
     demo_exports,
     households,
     imports,
@@ -154,6 +155,9 @@ def load(db: Database, *, with_sales: bool = True) -> dict[str, Any]:
     window = sales_window(today)
     demo_buyers.load(
         db, actor, COUNTY_CODE, suppliers, window, password=DEMO_PASSWORD, with_purchases=with_sales
+    )
+    demo_canteens.load(
+        db, actor, COUNTY_CODE, suppliers, today, password=DEMO_PASSWORD, with_purchases=with_sales
     )
     result = summary(db)
     log.warning("demo county loaded in %.1f s: %s", time.monotonic() - started, describe(result))

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from adapters.base import SaleLine
-from service import canteen_rollups, canteens, ledger, todos
+from service import canteen_rollups, canteens, demo_canteens, ledger, todos
 from service.access import CANTEEN, COUNTY_STAFF, Principal
 from service.canteen_quota import UNION_SHARE, VIA_832, line_qualification
 from service.clock import end_of_local_day
@@ -255,3 +255,17 @@ def test_staff_set_a_units_mode_and_supervising_unit_through_the_api(login, fact
         headers={"If-Match": f'"{school["_id"]}-2"'},
     )
     assert refused.status_code == 403
+
+
+# The demo ---------------------------------------------------------------------------------------------
+
+
+def test_the_demo_supervising_unit_has_three_subordinate_canteens_of_different_modes(db):
+    bureau = demo_canteens.load(db, staff(), COUNTY, ["91110108551385082Q"], TODAY, password="demo-pass-2020")
+    rollup = canteen_rollups.unit_rollup(db, account_of(bureau), bureau["_id"], YEAR, TODAY)
+    canteens_below = [item for item in rollup["items"] if item["depth"] == 1 and not item["reported_by"]]
+    assert sorted(item["mode"] for item in canteens_below) == ["outsourced", "own", "shared"]
+    assert rollup["items"][0]["status"] == canteens.NOT_REQUIRED
+    below = rollup["items"][1:]
+    assert rollup["subordinates"]["qualifying_fen"] == sum(item["qualifying_fen"] for item in below) > 0
+    assert rollup["subordinates"]["union_qualifying_fen"] == 900_000
