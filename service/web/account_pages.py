@@ -21,8 +21,8 @@ from schemas.auth import (
     UserPatchSchema,
     UserQueryArgsSchema,
 )
-from service import accounts, audit, canteens, counters, operators, storage
-from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, EVERYONE, ROLES, STAFF, allow
+from service import accounts, audit, buying_units, canteens, counters, operators, storage
+from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, EVERYONE, ROLES, STAFF, UNIT, allow
 from service.clock import SHANGHAI
 from service.errors import ServiceError
 from service.storage import get_db
@@ -47,8 +47,13 @@ from service.xlsx import DATETIME, TEXT, Column
 bp = PageBlueprint("account_pages", __name__)
 
 # The form field that carries each role's binding (admins have none).
-BINDING_FIELDS = {COUNTY_STAFF: "county_codes", ENTERPRISE: "operator_id", CANTEEN: "canteen_id"}
-CHOICES_LIMIT = 2_000  # operators or canteens offered in a chooser; a county has far fewer
+BINDING_FIELDS = {
+    COUNTY_STAFF: "county_codes",
+    ENTERPRISE: "operator_id",
+    CANTEEN: "canteen_id",
+    UNIT: "unit_id",
+}
+CHOICES_LIMIT = 2_000  # operators, canteens or buying units offered in a chooser; a county has far fewer
 
 # Account messages the shared translations do not cover.
 ENTITY_KINDS = {
@@ -139,16 +144,26 @@ def _canteen_names() -> dict[ObjectId, str]:
     return {canteen["_id"]: canteen["name"] for canteen in all_rows(canteens.list_canteens, CHOICES_LIMIT)}
 
 
+def _unit_choices() -> list[tuple[str, str]]:
+    """The buying units the caller sees, by name: the choices of a unit account's binding."""
+    return [
+        (str(unit["_id"]), f"{unit['name']}（{unit['county_code']}）")
+        for unit in all_rows(buying_units.list_units, CHOICES_LIMIT)
+    ]
+
+
 def _with_bindings(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Accounts with the names of the operator or canteen each is bound to."""
+    """Accounts with the names of the operator, canteen or buying unit each is bound to."""
     db = get_db()
     operator_names = operators.names_by_id(db, (user.get("operator_id") for user in users))
     canteen_names = storage.names_by_id(db, storage.CANTEENS, (user.get("canteen_id") for user in users))
+    unit_names = storage.names_by_id(db, storage.BUYING_UNITS, (user.get("unit_id") for user in users))
     return [
         {
             **user,
             "operator_name": operator_names.get(user.get("operator_id")),
             "canteen_name": canteen_names.get(user.get("canteen_id")),
+            "unit_name": unit_names.get(user.get("unit_id")),
         }
         for user in users
     ]
@@ -159,6 +174,8 @@ def _binding_text(user: Mapping[str, Any]) -> str:
         return user.get("operator_name") or "—"
     if user["role"] == CANTEEN:
         return user.get("canteen_name") or "—"
+    if user["role"] == UNIT:
+        return user.get("unit_name") or "—"
     return "、".join(user.get("county_codes") or []) or "全部"
 
 
@@ -175,7 +192,7 @@ USER_COLUMNS = [
 
 def _offered_roles() -> tuple[str, ...]:
     """The roles the form offers the caller (the service still decides who may manage whom)."""
-    return ROLES if current_principal().role == ADMIN else (ENTERPRISE, CANTEEN)
+    return ROLES if current_principal().role == ADMIN else (ENTERPRISE, CANTEEN, UNIT)
 
 
 @bp.route("/users/")
@@ -224,6 +241,7 @@ def _user_form(values: Mapping[str, Any], errors: Mapping[str, list[str]], statu
         role_choices=[(code, label(code, "role")) for code in _offered_roles()],
         operator_choices=operator_choices,
         canteen_choices=canteen_choices,
+        unit_choices=_unit_choices(),
         min_password=accounts.MIN_PASSWORD_LENGTH,
     ), status
 
@@ -231,7 +249,8 @@ def _user_form(values: Mapping[str, Any], errors: Mapping[str, list[str]], statu
 @bp.route("/users/new", methods=["GET", "POST"])
 @allow(*STAFF)
 def new_user():
-    """Open an account; ?role=enterprise&operator_id=… (or role=canteen&canteen_id=…) fills the binding."""
+    """Open an account; ?role=enterprise&operator_id=… (role=canteen&canteen_id=…, role=unit&unit_id=…)
+    fills the binding."""
     if request.method == "GET":
         return _user_form(request.args.to_dict(), {})
     values = form_values()

@@ -100,6 +100,29 @@ def test_staff_open_a_canteen_account_from_the_canteen_chooser(page_login, facto
     assert len(rows) == 1 and "枞阳县政府机关食堂" in rows[0] and "单位食堂" in rows[0]
 
 
+def test_staff_open_a_unit_account_from_the_buying_units_page(app, page_login, factory, db):
+    unit = factory.buying_unit(A, name="深圳市福田区帮扶工作组")
+    factory.buying_unit(B, name="外县采购单位")
+    staff = page_login("county_staff", county_codes=[A])
+    href = f"/users/new?role=unit&amp;unit_id={unit['_id']}"
+    assert href in staff.text(f"/buyers/units/{unit['_id']}")
+    form = staff.text(href.replace("&amp;", "&"))
+    assert "为采购单位开通账号" in form and "外县采购单位" not in form
+    assert f'<option value="{unit["_id"]}" selected>深圳市福田区帮扶工作组' in form
+    response = staff.post(
+        "/users/new",
+        {"role": "unit", "username": "ft-clerk", "password": "initial-pass-1", "unit_id": str(unit["_id"])},
+    )
+    assert "深圳市福田区帮扶工作组" in follow(staff, response)
+    account = user_named(db, "ft-clerk")
+    assert account["unit_id"] == unit["_id"] and account["county_codes"] == [A]
+    rows = staff.text("/users/?q=ft-clerk").split('data-testid="user-row"')[1:]
+    assert len(rows) == 1 and "深圳市福田区帮扶工作组" in rows[0]
+
+    _, response = login_page(app, "ft-clerk", "initial-pass-1")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/unit/")
+
+
 def test_staff_cannot_bind_an_account_to_another_countys_operator(page_login, factory, db):
     outside = factory.operator(B, name="外县合作社")
     staff = page_login("county_staff", county_codes=[A])
