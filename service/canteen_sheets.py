@@ -14,8 +14,7 @@ from typing import Any
 from service import canteen_quota
 from service.canteens import QUOTA_STATUSES
 from service.vocabulary import UNIT_TYPE_LABELS
-from service.web.formatting import percent_bp
-from service.xlsx import DATE, DATETIME, FEN, INTEGER, TEXT, Column
+from service.xlsx import DATE, DATETIME, FEN, INTEGER, TEXT, Column, percent_bp
 
 
 def _plan(quota: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -89,6 +89,14 @@ def yuan_text(fen: int) -> str:
     return f"{fen_to_yuan(fen):.2f}"
 
 
+def percent_bp(bp: Any, blank: str = "—") -> str:
+    """Basis points as a percentage with two decimals: 1234 → '12.34%'."""
+    if bp is None:
+        return blank
+    whole, rest = divmod(abs(int(bp)), 100)
+    return f"{'-' if bp < 0 else ''}{whole}.{rest:02d}%"
+
+
 def neutralise(text: str) -> str:
     """Text safe to put in a cell: no XML-illegal characters, and never read as a formula."""
     text = ILLEGAL_CHARACTERS_RE.sub("", text)

@@ -121,3 +121,14 @@ def test_adapters_import_nothing_of_the_service():
         if name.split(".")[0] == "adapters"
     }
     assert {name: targets for name, targets in leaks.items() if targets} == {}
+
+
+def test_only_the_app_factory_imports_the_pages():
+    """The pages sit over the service: the API, the CLI and the domain modules never import them."""
+    page_layer = [name for name in MODULES if name == "service.web" or name.startswith("service.web.")]
+    leaks = {
+        name: sorted(target for target in imports_of(name) if target in page_layer)
+        for name in MODULES
+        if name not in page_layer and name != "service"
+    }
+    assert {name: targets for name, targets in leaks.items() if targets} == {}

@@ -19,6 +19,7 @@ from service.vocabulary import (
     STATUS_LABELS,
     UNIT_TYPE_LABELS,
 )
+from service.xlsx import percent_bp
 
 LABELS: dict[str, dict[str, str]] = {
     "action": ACTION_LABELS,
@@ -51,14 +52,6 @@ def yuan_input(fen: Any) -> str:
     if fen is None or fen == "":
         return ""
     return yuan(fen).replace(",", "")
-
-
-def percent_bp(bp: Any, blank: str = "—") -> str:
-    """Basis points as a percentage with two decimals: 1234 → '12.34%'."""
-    if bp is None:
-        return blank
-    whole, rest = divmod(abs(int(bp)), 100)
-    return f"{'-' if bp < 0 else ''}{whole}.{rest:02d}%"
 
 
 def _local(value: datetime) -> datetime:
