@@ -20,7 +20,7 @@ from adapters import tabular
 from service import access, buyer_reports, buying_units, registers, storage, unit_purchases
 from service.access import UNIT, Principal
 from service.errors import Coded, Forbidden
-from service.unit_purchase_checks import RECORDED
+from service.purchase_ledger import RECORDED
 from service.unit_purchase_inputs import PurchaseInput
 from service.unit_purchase_upload import UnitPurchaseRegister
 

@@ -29,7 +29,7 @@ from service.access import Principal
 from service.clock import end_of_local_day, utcnow
 from service.errors import Coded
 from service.purchase_fields import MAX_REFERENCE_LENGTH, check_date, check_lengths, printable_reference
-from service.purchase_ledger import PENDING, RECORDED  # noqa: F401 (RECORDED: read with the checks by the unit pages)
+from service.purchase_ledger import PENDING
 from service.unit_purchase_inputs import HELPED, PurchaseInput, unit_weight_g
 
 LEDGER_CHANNEL = "unit_purchase"
