@@ -126,10 +126,13 @@ def lines_query(canteen_ids: Iterable[ObjectId], year: int, month: int | None = 
     return query
 
 
-def sums_pipeline(canteen_ids: Iterable[ObjectId], year: int) -> list[dict[str, Any]]:
-    """The canteens' lines of a year grouped by the flags the rule reads, summed (pure)."""
+def sums_pipeline(
+    canteen_ids: Iterable[ObjectId], year: int, month: int | None = None
+) -> list[dict[str, Any]]:
+    """The canteens' lines of a year (or one month of it) grouped by the flags the rule reads, summed
+    (pure)."""
     return [
-        {"$match": lines_query(canteen_ids, year)},
+        {"$match": lines_query(canteen_ids, year, month)},
         {
             "$group": {
                 "_id": {

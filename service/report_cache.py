@@ -26,12 +26,13 @@ households by income and their distribution: ``ReportContext.figure``) is a pure
 computed from groupings read under the same stamp, and is kept under it by the same two rules.
 
 The canteens' quotas add up the raw ``sales`` lines the canteens bought in a year
-(``ReportContext.canteen_purchase_sums``), kept the same way. A sale line is written only by an
-ingest or a rematch, which mark its county-month (generation raised, dirty) before writing and
-raise its generation again when done, or by a rebuild bringing its certification and rate up to
-date, which holds the lease and sets ``rebuilt_at`` when done: so every write to a line changes the
-stamp of its county-month, as every write to the derived ledger does. A canteen buys from sellers
-of any county, so these sums are stamped by every county's county-months of the year (a
+(``ReportContext.canteen_purchase_sums``), grouped and kept month by month the same way. A sale
+line is written only by an ingest or a rematch, which open a ticket on (or mark) its county-month
+(generation raised, dirty) before writing and raise its generation again when done, or by a
+rebuild bringing its certification and rate up to date, which holds the lease and sets
+``rebuilt_at`` when done: so every write to a line changes the stamp of its county-month, as every
+write to the derived ledger does. A canteen buys from sellers
+of any county, so each month's sums are stamped by every county's markers of that month (a
 county-month's first sale adds its marker to that stamp). The canteens, their plans and today's
 date are read fresh, and the quota figures computed from them and the kept sums on every request.
 

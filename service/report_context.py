@@ -182,15 +182,19 @@ class ReportContext:
         ids = tuple(sorted(set(canteen_ids)))
         if not ids:
             return {}
-        months = months_between(f"{year:04d}-01", f"{year:04d}-12")
-        return self._kept(
-            ("canteen_sums", ids, year),
-            ("every county", year),
-            lambda: report_cache.read_stamp(self.db, None, months),
-            lambda: canteen_quota.purchase_sums(
-                self._aggregate(storage.SALES, canteen_quota.sums_pipeline(ids, year)), year
-            ),
-        )
+        # Kept month by month: after a sale only its month is grouped again.
+        groups: list[dict[str, Any]] = []
+        for number in range(1, 13):
+            month = f"{year:04d}-{number:02d}"
+            groups += self._kept(
+                ("canteen_groups", ids, month),
+                ("every county", month),
+                lambda month=month: report_cache.read_stamp(self.db, None, [month]),
+                lambda number=number: self._aggregate(
+                    storage.SALES, canteen_quota.sums_pipeline(ids, year, number)
+                ),
+            )
+        return canteen_quota.purchase_sums(groups, year)
 
     def stale_partitions(self, scope: ReportScope) -> list[dict[str, str]]:
         """The county-months in scope whose figures are being recomputed."""
