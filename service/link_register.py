@@ -18,7 +18,7 @@ from pymongo.database import Database
 
 from adapters import tabular
 from adapters.errors import CELL_DIGITS_LOST, Coded, message_of
-from service import access, operators, partitions, registers, storage
+from service import access, partitions, registers, storage
 from service.access import ENTERPRISE, Principal
 from service.benefit_links import MAX_WEIGHT, new_link, unknown_household
 from service.errors import Forbidden
@@ -119,7 +119,7 @@ def import_links(
     return registers.run_import(db, actor, register, stream, filename, dry_run=dry_run).as_dict()
 
 
-class LinkRegister(registers.Register):
+class LinkRegister(registers.PartyRegister):
     """The benefit-link import: keyed by operator, household and first day; a pair's periods never overlap."""
 
     collection = storage.BENEFIT_LINKS
@@ -131,26 +131,11 @@ class LinkRegister(registers.Register):
 
     def __init__(self, actor: Principal):
         super().__init__(actor)
-        self.operators: dict[str, dict[str, Any] | None] = {}
-        self.households: dict[str, dict[str, Any]] = {}
         # Every period known for a pair, stored or from an earlier row, by its first instant.
         self.known: dict[tuple[ObjectId, ObjectId], dict[datetime, _Known]] = {}
 
     def parse(self, row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
         return _row_data(row)
-
-    def resolve(self, db: Database, rows: list[dict[str, Any]]) -> None:
-        wanted = {data["uscc"] for data in rows if data["uscc"] not in self.operators}
-        if wanted:
-            found = {op["uscc"]: op for op in operators.matching(db, usccs=wanted)}
-            self.operators.update({uscc: found.get(uscc) for uscc in wanted})
-        self.households = {
-            household["household_no"]: household
-            for household in db[storage.HOUSEHOLDS].find(
-                {"household_no": {"$in": sorted({data["household_no"] for data in rows})}},
-                {"household_no": 1, "county_code": 1},
-            )
-        }
 
     def check(self, data: dict[str, Any]) -> dict[str, str]:
         operator = self.operators.get(data["uscc"])

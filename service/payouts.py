@@ -380,7 +380,7 @@ def _row_data(row: tabular.Row, today: date) -> tuple[dict[str, Any], dict[str, 
     return data, errors
 
 
-class PayoutRegister(registers.Register):
+class PayoutRegister(registers.PartyRegister):
     """The payout import: keyed by operator and voucher number; payouts are only ever inserted."""
 
     collection = storage.PAYOUTS
@@ -393,8 +393,6 @@ class PayoutRegister(registers.Register):
     def __init__(self, actor: Principal):
         super().__init__(actor)
         self.today = today_local()
-        self.operators: dict[str, dict[str, Any] | None] = {}
-        self.households: dict[str, dict[str, Any]] = {}
         self.links: set[tuple[ObjectId, ObjectId, str]] = set()
         self.now = utcnow()
 
@@ -405,17 +403,7 @@ class PayoutRegister(registers.Register):
         return data["voucher_no"].startswith(EXAMPLE_MARK)
 
     def resolve(self, db: Database, rows: list[dict[str, Any]]) -> None:
-        wanted = {data["uscc"] for data in rows if data["uscc"] not in self.operators}
-        if wanted:
-            found = {operator["uscc"]: operator for operator in operators.matching(db, usccs=wanted)}
-            self.operators.update({uscc: found.get(uscc) for uscc in wanted})
-        self.households = {
-            household["household_no"]: household
-            for household in db[storage.HOUSEHOLDS].find(
-                {"household_no": {"$in": sorted({data["household_no"] for data in rows})}},
-                {"household_no": 1, "county_code": 1},
-            )
-        }
+        super().resolve(db, rows)
         pairs = [
             (operator["_id"], household["_id"], data["period"])
             for data in rows

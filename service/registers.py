@@ -26,7 +26,7 @@ from pymongo.errors import BulkWriteError
 
 from adapters import tabular
 from adapters.errors import Coded, code_of
-from service import audit, batching, spreadsheets
+from service import audit, batching, operators, spreadsheets, storage
 from service.access import Principal
 from service.clock import utcnow
 from service.ingest_result import REGISTER_COUNTS, IngestResult
@@ -137,6 +137,29 @@ class Register:
 
     def finish(self, db: Database, result: IngestResult) -> None:
         """After a file that wrote something (not on a dry run)."""
+
+
+class PartyRegister(Register):
+    """A register whose rows name an operator by USCC and a household by number (links, payouts)."""
+
+    def __init__(self, actor: Principal):
+        super().__init__(actor)
+        # Operators by USCC, kept across batches (None: no such operator); households of the batch.
+        self.operators: dict[str, dict[str, Any] | None] = {}
+        self.households: dict[str, dict[str, Any]] = {}
+
+    def resolve(self, db: Database, rows: list[RowData]) -> None:
+        wanted = {data["uscc"] for data in rows if data["uscc"] not in self.operators}
+        if wanted:
+            found = {operator["uscc"]: operator for operator in operators.matching(db, usccs=wanted)}
+            self.operators.update({uscc: found.get(uscc) for uscc in wanted})
+        self.households = {
+            household["household_no"]: household
+            for household in db[storage.HOUSEHOLDS].find(
+                {"household_no": {"$in": sorted({data["household_no"] for data in rows})}},
+                {"household_no": 1, "county_code": 1},
+            )
+        }
 
 
 @dataclass

@@ -12,7 +12,7 @@ from bson import ObjectId
 
 from adapters import tabular
 from adapters.errors import Coded
-from service import ingest_result, registers, storage
+from service import ingest_result, link_register, operators, payouts, registers, storage
 from service.access import ADMIN, Principal
 from service.errors import ValidationFailed
 from service.ingest_result import IngestResult
@@ -331,3 +331,30 @@ def test_a_row_finishes_the_half_done_write_of_an_interrupted_import(db):
     assert db[SHELVES].count_documents({}) == 1 and _stored(db)["A"]["done"] is True
     again = _run_ledgered(db, "A,盐,5,袋\n", LedgeredShelf())
     assert (again.inserted, again.rejected) == (0, 1)
+
+
+def test_links_and_payouts_resolve_operators_by_uscc_once_and_households_by_batch(db, factory, monkeypatch):
+    assert issubclass(link_register.LinkRegister, registers.PartyRegister)
+    assert issubclass(payouts.PayoutRegister, registers.PartyRegister)
+    operator = factory.operator(uscc="91340722MA2TEST01X")
+    first, second = factory.household(), factory.household()
+    asked: list[list[str]] = []
+    matching = operators.matching
+    monkeypatch.setattr(
+        operators,
+        "matching",
+        lambda db, **named: asked.append(sorted(named["usccs"])) or matching(db, **named),
+    )
+    register = registers.PartyRegister(ACTOR)
+    register.resolve(db, [{"uscc": operator["uscc"], "household_no": first["household_no"]}])
+    register.resolve(
+        db,
+        [
+            {"uscc": operator["uscc"], "household_no": second["household_no"]},
+            {"uscc": "91340722MA2NONE01X", "household_no": "3407229999999999"},
+        ],
+    )
+    assert asked == [[operator["uscc"]], ["91340722MA2NONE01X"]]
+    assert register.operators == {operator["uscc"]: operator, "91340722MA2NONE01X": None}
+    assert list(register.households) == [second["household_no"]]
+    assert register.households[second["household_no"]]["_id"] == second["_id"]
