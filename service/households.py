@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import IO, Any
 
 from bson import ObjectId
@@ -21,16 +21,18 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from adapters import tabular
-from adapters.errors import CELL_DIGITS_LOST, Coded, message_of
+from adapters.errors import CELL_DIGITS_LOST, Coded, FileRefused, message_of
 from service import access, audit, pii, places, registers, storage
+from service import household_categories as categories
 from service.access import CANTEEN, ENTERPRISE, Principal
-from service.clock import today_local, utcnow
+from service.clock import start_of_local_day, today_local, utcnow
 from service.errors import (
     Conflict,
     Forbidden,
     NotFound,
     PreconditionFailed,
     ValidationFailed,
+    refused_file,
     validation_summary,
 )
 from service.vocabulary import HOUSEHOLD_STATUS_LABELS
@@ -59,6 +61,20 @@ COLUMNS = {
     "exit_year": "脱贫年度",
 }
 REQUIRED_COLUMNS = tuple(COLUMNS[name] for name in COLUMNS if name != "exit_year")
+# The national monitoring system's export (防止返贫监测), by its own column names: it records the
+# categories of households already on the register; other columns of the export are ignored.
+MONITORING_COLUMNS = {
+    "household_no": "户编号",
+    "household_type": "户类型",
+    "monitoring_category": "监测对象类别",
+    "identified_on": "识别监测时间",
+    "risk_removed": "风险是否已消除",
+    "removal_method": "风险消除方式",
+    "risk_removed_on": "消除监测时间",
+}
+MONITORING_REQUIRED = ("户编号", "户类型", "监测对象类别")
+# A file with this column is the monitoring export; without it, the register's own sheet.
+MONITORING_MARK = MONITORING_COLUMNS["monitoring_category"]
 
 # What a reader may see of a household (an allow-list, so the hash can never slip out).
 _VISIBLE_FIELDS = (
@@ -71,6 +87,7 @@ _VISIBLE_FIELDS = (
     "members",
     "status",
     "exit_year",
+    "registered_on",
     "version",
     "created_at",
     "updated_at",
@@ -169,6 +186,10 @@ def _validated(
         )
     fields["status"] = status
     fields["exit_year"] = exit_year
+    registered, registered_error = _registered_on(data)
+    if registered_error:
+        errors["registered_on"] = registered_error
+    fields["registered_on"] = registered
 
     if with_id_number:
         try:
@@ -179,6 +200,34 @@ def _validated(
             fields["id_number_hash"] = pii.hash_id_number(number)
             fields["id_number_masked"] = pii.mask_id_number(number)
     return fields, errors
+
+
+def _registered_on(data: Mapping[str, Any]) -> tuple[str | None, Coded | None]:
+    """The registration day (登记日期) as stored (ISO text, or None when not known), or its problem."""
+    value = data.get("registered_on")
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return None, Coded(
+                "household.bad_registered_on", "The registration day is a date such as 2016-05-01."
+            )
+    if not categories.REGISTER_BEGAN <= value <= today_local():
+        return value.isoformat(), Coded(
+            "household.registered_on_range",
+            f"The registration day is between {categories.REGISTER_BEGAN} and today.",
+            first=categories.REGISTER_BEGAN.isoformat(),
+        )
+    history = data.get("categories") or []
+    if history and value.isoformat() > history[0]["valid_from"]:
+        return value.isoformat(), Coded(
+            "household.registered_after_category",
+            f"The household's categories are recorded from {history[0]['valid_from']}, before this day.",
+            day=history[0]["valid_from"],
+        )
+    return value.isoformat(), None
 
 
 def _bad_members() -> Coded:
@@ -221,6 +270,9 @@ def _id_number_conflict(actor: Principal, holder: Mapping[str, Any]) -> Conflict
 def present(household: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
     """A household as ``actor`` may see it: enterprises get a masked name and no ID number."""
     view = {name: household.get(name) for name in _VISIBLE_FIELDS}
+    history = categories.history_of(household)
+    view["categories"] = history
+    view["category"] = categories.current_category(history, today_local())
     if actor.role == ENTERPRISE:
         view["head_name"] = pii.mask_name(household.get("head_name"))
     else:
@@ -459,6 +511,110 @@ def update_household(
     return shown(db, after, actor)
 
 
+# Categories over time ---------------------------------------------------------------------
+
+
+def _change_entry(data: Mapping[str, Any]) -> categories.Entry:
+    return categories.entry(
+        data.get("valid_from"),
+        data.get("household_type"),
+        data.get("monitoring_category"),
+        data.get("identified_on"),
+        data.get("risk_removed_on"),
+        data.get("removal_method"),
+    )
+
+
+def category_history(db: Database, actor: Principal, household_id: ObjectId) -> dict[str, Any]:
+    """A household's categories over time, and the one that holds today."""
+    household = load_visible(db, actor, household_id)
+    history = categories.history_of(household)
+    return {
+        "household_id": household["_id"],
+        "registered_on": categories.registered_on(household),
+        "recorded": bool(household.get("categories")),
+        "category": categories.current_category(history, today_local()),
+        "items": history,
+        "version": household["version"],
+    }
+
+
+def change_category(
+    db: Database, actor: Principal, household_id: ObjectId, expected_version: int, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Record a dated change of a household's category (in force from ``valid_from``; the same day's
+    earlier change is replaced). Days before the household's registration or after today are refused."""
+    _require_staff(actor)
+    before = load_visible(db, actor, household_id)
+    if before["version"] != expected_version:
+        raise PreconditionFailed("The household changed since you read it; read it again.")
+    item = _change_entry(data)
+    _raise_if(categories.check_entry(item, registered=categories.registered_on(before), today=today_local()))
+    history = categories.with_entry(categories.history_of(before), item)
+    update = {
+        "categories": history,
+        "category": categories.current_category(history, today_local()),
+        "updated_at": utcnow(),
+    }
+    result = db[storage.HOUSEHOLDS].update_one(
+        {"_id": household_id, "version": expected_version}, {"$set": update, "$inc": {"version": 1}}
+    )
+    if result.matched_count == 0:
+        raise PreconditionFailed("The household changed since you read it; read it again.")
+    after = _load(db, household_id)
+    audit.record(
+        db,
+        actor,
+        "household.category_change",
+        entity_kind="household",
+        entity_id=household_id,
+        county_code=after["county_code"],
+        before=before,
+        after=after,
+    )
+    return category_history(db, actor, household_id)
+
+
+def _monitored_query() -> dict[str, Any]:
+    """Households monitored now: by their recorded category, or by their status when none is recorded."""
+    legacy = [status for status, (_type, category) in categories.STATUS_STATES.items() if category]
+    return {
+        "$or": [
+            {"category": {"$in": list(categories.MONITORED)}},
+            {"category": None, "status": {"$in": legacy}},
+        ]
+    }
+
+
+def targeting_gaps(
+    db: Database,
+    actor: Principal,
+    *,
+    county_code: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """Monitored households (监测对象) no benefit link reaches today: the targeting gaps (staff)."""
+    _require_staff(actor)
+    conditions = [*access.staff_conditions(actor, county_code), _monitored_query()]
+    counties = [county_code] if county_code else None if actor.is_admin else list(actor.county_codes)
+    if county_code:
+        conditions.append({"county_code": county_code})
+    start = start_of_local_day(today_local())
+    active: list[dict[str, Any]] = [
+        {"valid_from": {"$lte": start}},
+        {"$or": [{"valid_to": None}, {"valid_to": {"$gt": start}}]},
+    ]
+    if counties is not None:
+        active.append({"household_county_code": {"$in": counties}})
+    linked = db[storage.BENEFIT_LINKS].distinct("household_id", {"$and": active})
+    conditions.append({"_id": {"$nin": linked}})
+    found, total = storage.page_of(
+        db[storage.HOUSEHOLDS], {"$and": conditions}, [("household_no", 1)], page, per_page
+    )
+    return places.with_names(db, [present(household, actor) for household in found]), total
+
+
 # Bulk import ------------------------------------------------------------------------------
 
 
@@ -483,6 +639,78 @@ def _row_data(row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
     if year_text and data["exit_year"] is None:
         errors["exit_year"] = BAD_EXIT_YEAR
     return data, errors
+
+
+_TYPE_BY_LABEL = {
+    **{label: code for code, label in categories.HOUSEHOLD_TYPES.items()},
+    # The older register's words for a household lifted out of poverty.
+    STATUSES["exited"]: "exited",
+    STATUSES["poor"]: "exited",
+}
+_CATEGORY_BY_LABEL = {
+    **{label: code for code, label in categories.MONITORING_CATEGORIES.items()},
+    **categories.LEGACY_CATEGORY_LABELS,
+}
+_METHOD_BY_LABEL = {label: code for code, label in categories.REMOVAL_METHODS.items()}
+_YES, _NO = ("是", "已消除", "Y", "y"), ("否", "未消除", "N", "n", "")
+
+
+def _monitoring_row(row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
+    """A row of the monitoring export: the household number and the state it exports, or its problems."""
+    errors: dict[str, str] = {}
+    household_no = row.get(MONITORING_COLUMNS["household_no"]).strip()
+    if MONITORING_COLUMNS["household_no"] in row.imprecise:
+        errors["household_no"] = Coded(
+            CELL_DIGITS_LOST,
+            "Excel stored this as a number and lost its last digits; "
+            "format the column as text and enter it again.",
+        )
+    elif not HOUSEHOLD_NO.match(household_no):
+        errors["household_no"] = Coded("household.bad_number", "A household number (户编号) is 1–32 digits.")
+
+    def code(name: str, by_label: Mapping[str, str], empty: bool) -> str | None:
+        text = row.get(MONITORING_COLUMNS[name]).strip()
+        if not text and empty:
+            return None
+        if text in by_label:
+            return by_label[text]
+        choices = "、".join(label for label in by_label)
+        errors[name] = Coded(
+            "category.bad_label", f"{text or '(empty)'} is not one of {choices}.", value=text
+        )
+        return None
+
+    def day(name: str) -> str | None:
+        text = row.get(MONITORING_COLUMNS[name]).strip()
+        if not text:
+            return None
+        try:
+            return tabular.parse_local_date(text).isoformat()
+        except ValueError as error:
+            errors[name] = message_of(error)
+            return None
+
+    state = {
+        "household_type": code("household_type", _TYPE_BY_LABEL, empty=False),
+        "monitoring_category": code("monitoring_category", _CATEGORY_BY_LABEL, empty=True),
+        "identified_on": day("identified_on"),
+        "risk_removed_on": day("risk_removed_on"),
+        "removal_method": code("removal_method", _METHOD_BY_LABEL, empty=True),
+    }
+    removed = row.get(MONITORING_COLUMNS["risk_removed"]).strip()
+    if removed not in _YES + _NO:
+        errors["risk_removed"] = Coded(
+            "category.bad_yes_no", f"{removed} is neither 是 nor 否.", value=removed
+        )
+    elif removed in _NO and (state["risk_removed_on"] or state["removal_method"]):
+        errors["risk_removed"] = Coded(
+            "category.removal_not_marked", "The risk is not marked removed (是), yet a removal is given."
+        )
+    elif removed in _YES and state["risk_removed_on"] is None and "risk_removed_on" not in errors:
+        errors["risk_removed_on"] = Coded(
+            "category.removed_on_required", "A removed risk needs the day it was removed."
+        )
+    return {"household_no": household_no, "state": state}, errors
 
 
 def _whole_number(text: str) -> int | None:
@@ -519,21 +747,35 @@ class HouseholdRegister(registers.Register):
 
     collection = storage.HOUSEHOLDS
     entity_kind = "household"
-    columns = COLUMNS
-    required = REQUIRED_COLUMNS
+    # Both layouts have the household number; the rest is checked once the layout is known.
+    required = (COLUMNS["household_no"],)
     key_field = "household_no"
 
     def __init__(self, actor: Principal, county_code: str | None):
         super().__init__(actor)
         self.county_code = county_code
         self.holders: dict[str, dict[str, Any]] = {}
+        self.monitoring = False
+        self.columns: Mapping[str, str] = COLUMNS
+
+    def check_header(self, header: list[str]) -> None:
+        self.monitoring = MONITORING_MARK in header
+        self.columns = MONITORING_COLUMNS if self.monitoring else COLUMNS
+        try:
+            tabular.require_columns(header, MONITORING_REQUIRED if self.monitoring else REQUIRED_COLUMNS)
+        except FileRefused as error:
+            raise refused_file(error) from error
 
     def parse(self, row: tabular.Row) -> tuple[dict[str, Any], dict[str, str]]:
+        if self.monitoring:
+            return _monitoring_row(row)
         data, errors = _row_data(row)
         fields, problems = _validated(data)
         return fields, {**problems, **errors}
 
     def resolve(self, db: Database, rows: list[dict[str, Any]]) -> None:
+        if self.monitoring:
+            return
         # Who already heads a household, for every ID number of the batch at once.
         self.holders = {
             household["id_number_hash"]: household
@@ -544,6 +786,8 @@ class HouseholdRegister(registers.Register):
         }
 
     def check(self, data: dict[str, Any]) -> dict[str, str]:
+        if self.monitoring:
+            return {}
         county = data["county_code"]
         if self.county_code is not None and county != self.county_code:
             return {
@@ -568,6 +812,8 @@ class HouseholdRegister(registers.Register):
         return document["household_no"]
 
     def unique_keys(self, data: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+        if self.monitoring:
+            return super().unique_keys(data)
         return [
             *super().unique_keys(data),
             (
@@ -583,6 +829,8 @@ class HouseholdRegister(registers.Register):
     def diff(
         self, row_number: int, stored: Mapping[str, Any] | None, data: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str]]:
+        if self.monitoring:
+            return self._category_diff(stored, data)
         holder = self.holders.get(data["id_number_hash"])
         if holder is not None and holder["household_no"] != data["household_no"]:
             return {}, {"id_number": _id_number_taken(self.actor, holder)}
@@ -597,6 +845,38 @@ class HouseholdRegister(registers.Register):
                 )
             }
         return {name: data[name] for name in _COMPARED_FIELDS if stored.get(name) != data[name]}, {}
+
+    def _category_diff(
+        self, stored: Mapping[str, Any] | None, data: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """A monitoring export's row against the household it names: the categories it adds."""
+        if stored is None or not self.actor.sees_county(stored["county_code"]):
+            return {}, {
+                "household_no": Coded(
+                    "household.not_on_register",
+                    f"Household {data['household_no']} is not on your register; import it first.",
+                    household_no=data["household_no"],
+                )
+            }
+        registered = categories.registered_on(stored)
+        state = data["state"]
+        checked = categories.entry(
+            state["identified_on"] or registered,
+            state["household_type"],
+            state["monitoring_category"],
+            state["identified_on"],
+            state["risk_removed_on"],
+            state["removal_method"],
+        )
+        errors = categories.check_entry(checked, registered=registered, today=today_local())
+        if errors:
+            return {}, errors
+        history = categories.merged(
+            categories.history_of(stored), categories.snapshot_entries(**state, registered=registered)
+        )
+        if history == stored.get("categories"):
+            return {}, {}
+        return {"categories": history, "category": categories.current_category(history, today_local())}, {}
 
     def build(self, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         return dict(data)
