@@ -82,7 +82,7 @@ RULES_BEYOND_THE_DOCUMENT = {
     "PUT /api/v1/counties/{county_code}/places/{code}": "the place's code begins with its county's",
     "POST /api/v1/buying-units": "a name unique in the county, not blank; the USCC's check character",
     "POST /api/v1/pairings": "the unit must exist and be the caller's; the period ends on or after it starts",
-    "POST /api/v1/unit-purchases": "the unit must exist and be the caller's, with a pairing in force that day",
+    "POST /api/v1/unit-purchases": "the unit must exist and be the caller's, with a pairing in force then",
     "POST /api/v1/unit-purchases/import": "the file is a unit-purchase spreadsheet of the county's units",
     "GET /api/v1/reports/buyers": "the period ends on or after it starts",
     "POST /api/v1/counties/{county_code}/places/import": "the file is the national division-code file",
