@@ -148,6 +148,22 @@ def test_a_ticket_never_handed_over_is_recomputed_once_abandoned(db, certified, 
     )
 
 
+def test_at_start_up_the_one_owner_of_the_data_abandons_every_open_ticket(db, certified, monkeypatch):  # noqa: F811
+    """The zero-setup default restarts after a kill -9: no ticket of the dead process will be handed over."""
+    monkeypatch.setattr(ledger_session.Session, "hand_over", lambda self: set(self.groups))
+    ledger.ingest(db, [line("A-1", 10_000)], IngestScope(COUNTY), rebuild=False)
+    monkeypatch.undo()
+    assert partitions.abandon_tickets(db) == 1
+    marker = db[storage.LEDGER_PARTITIONS].find_one({"_id": f"{COUNTY}:{MONTH}"})
+    assert marker["tickets"] == {} and marker["dirty_groups"] == [certified["operator"]["_id"]]
+    assert ledger_rebuilds.rebuild(db)[0][2]["groups"] == 1
+    assert reconcile.verify(db)[1] == []
+    assert (
+        db[storage.SALES_MONTHLY].find_one({"operator_id": certified["operator"]["_id"]})["sales_fen"]
+        == 10_000
+    )
+
+
 def test_a_ticket_taken_off_by_a_rebuild_is_recomputed_not_applied(db, certified, monkeypatch):  # noqa: F811
     """A full rebuild runs while an ingest is between writing its lines and handing over."""
     real = ledger_session.Session.hand_over
