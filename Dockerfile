@@ -15,6 +15,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BIND=0.0.0.0:8000
 
+# The Chinese TrueType font of the income statements' PDF (FONT_PATH's default): never fetched at run time.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt

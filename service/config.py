@@ -48,6 +48,11 @@ class Config:
     LOGIN_FAILURE_WINDOW_SECONDS = 60
     # Keyed hash for household ID numbers; production must set its own.
     PII_HASH_KEY = "dev-only-pii-key"
+    # Key of the statements' verification codes (收益明白卡); changing it supersedes every printed code.
+    STATEMENT_CODE_KEY = "dev-only-statement-key"
+    # The Chinese TrueType font of the statements' PDF (Debian's fonts-wqy-microhei), and its face in a .ttc.
+    FONT_PATH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    FONT_SUBFONT_INDEX = 0
 
     # Product certification (扶贫产品认定): publicity (公示) period, validity, certificate numbers.
     PUBLICITY_DAYS = 7
@@ -128,6 +133,9 @@ _ENV_SETTINGS: dict[str, type] = {
     "LOGIN_MAX_FAILURES_PER_ADDRESS": int,
     "LOGIN_FAILURE_WINDOW_SECONDS": int,
     "PII_HASH_KEY": str,
+    "STATEMENT_CODE_KEY": str,
+    "FONT_PATH": str,
+    "FONT_SUBFONT_INDEX": int,
     "PUBLICITY_DAYS": int,
     "CERTIFICATION_VALID_DAYS": int,
     "CERTIFICATE_PREFIX": str,

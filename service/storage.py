@@ -73,8 +73,18 @@ PAIRINGS = "pairings"
 # A buying unit's own record of its purchases and helped sales; each not already sold through a
 # channel is also a line of the sales ledger.
 UNIT_PURCHASES = "unit_purchases"
+# Printed income statements (收益明白卡) by verification code, with the figures they were printed with.
+STATEMENTS = "statements"
+# The per-capita income line of a province and year (收入监测线), set by admins.
+INCOME_LINES = "income_lines"
 
 INDEXES: dict[str, list[IndexModel]] = {
+    STATEMENTS: [IndexModel([("household_id", ASCENDING), ("year", ASCENDING)], name="household_year")],
+    INCOME_LINES: [
+        IndexModel(
+            [("province_code", ASCENDING), ("year", ASCENDING)], unique=True, name="province_year_unique"
+        )
+    ],
     CANTEENS: [
         # The 832 importer matches buyer units by exact name within a county.
         IndexModel([("county_code", ASCENDING), ("name", ASCENDING)], unique=True, name="county_name_unique"),

@@ -36,6 +36,31 @@ ensure_assets() {
   fi
 }
 
+# The Chinese TrueType font the income statements' PDF is written with (FONT_PATH, default Debian's
+# fonts-wqy-microhei), installed once with apt-get: the service never fetches a font at run time.
+# Never stops the caller: without it only the statements fail (503 statement.font_missing), loudly here.
+ensure_font() {
+  local font="${FONT_PATH:-/usr/share/fonts/truetype/wqy/wqy-microhei.ttc}"
+  [ -f "$font" ] && return 0
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then
+    sudo="sudo"
+  fi
+  echo "Installing Debian's fonts-wqy-microhei for the income statements (PDF)" >&2
+  if $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+    $sudo apt-get install -y -qq --no-install-recommends fonts-wqy-microhei >/dev/null && [ -f "$font" ]; then
+    return 0
+  fi
+  {
+    echo
+    echo "!!! The Chinese font $font is missing and could not be installed."
+    echo "!!! Income statements (收益明白卡) answer 503 statement.font_missing until it is there:"
+    echo "!!!   sudo apt-get install fonts-wqy-microhei   (or set FONT_PATH to another TrueType font)"
+    echo
+  } >&2
+  return 0
+}
+
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser),
 # and a Chinese font so the screenshots show characters rather than boxes.
 ensure_chromium() {

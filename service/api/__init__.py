@@ -21,12 +21,14 @@ def register_blueprints(api: Api) -> None:
         households,
         imports,
         income,
+        income_lines,
         operators,
         payouts,
         places,
         products,
         reports,
         sales,
+        statements,
         status_mappings,
         unit_purchases,
         users,
@@ -54,6 +56,8 @@ def register_blueprints(api: Api) -> None:
     for blueprint in payouts.BLUEPRINTS:
         api.register_blueprint(blueprint)
     for blueprint in imports.BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    for blueprint in (*statements.BLUEPRINTS, *income_lines.BLUEPRINTS):
         api.register_blueprint(blueprint)
     for blueprint in (*buying_units.BLUEPRINTS, *unit_purchases.BLUEPRINTS):
         api.register_blueprint(blueprint)
