@@ -88,64 +88,49 @@ class CanteenSchema(BaseSchema):
     updated_at = fields.DateTime(allow_none=True)
 
 
-class CanteenCreateSchema(BaseSchema):
+class _CanteenSetupSchema(BaseSchema):
+    """What a canteen's registration and its changes share: where it is and how it reports."""
+
+    address = fields.String(validate=_TEXT, allow_none=True)
+    mode = fields.String(
+        validate=validate.OneOf(MODES), metadata={"description": _MODE_HELP + " Staff only."}
+    )
+    contractor = fields.String(
+        validate=validate.Length(max=MAX_CONTRACTOR_LENGTH),
+        allow_none=True,
+        metadata={"description": "Outsourced canteens only: the contractor (承包方)."},
+    )
+    parent_id = ObjectIdField(
+        allow_none=True,
+        metadata={
+            "description": "Staff only: the supervising budget unit, a canteen unit of the same county."
+        },
+    )
+    shared_unit_ids = fields.List(
+        ObjectIdField(),
+        validate=validate.Length(max=MAX_SHARED_UNITS),
+        metadata={"description": "Staff only, shared canteens: the units of the same county it reports for."},
+    )
+
+
+class CanteenCreateSchema(_CanteenSetupSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NAME_LENGTH))
     unit_type = fields.String(
         required=True, validate=validate.OneOf(UNIT_TYPES), metadata={"description": _UNIT_TYPE_HELP}
     )
     county_code = CountyCode(required=True)
-    address = fields.String(validate=_TEXT, allow_none=True)
     contact = fields.String(
         validate=_TEXT, allow_none=True, metadata={"description": "Contact person and phone."}
     )
-    mode = fields.String(
-        validate=validate.OneOf(MODES), metadata={"description": _MODE_HELP + " Staff only."}
-    )
-    contractor = fields.String(
-        validate=validate.Length(max=MAX_CONTRACTOR_LENGTH),
-        allow_none=True,
-        metadata={"description": "Outsourced canteens only: the contractor (承包方)."},
-    )
-    parent_id = ObjectIdField(
-        allow_none=True,
-        metadata={
-            "description": "Staff only: the supervising budget unit, a canteen unit of the same county."
-        },
-    )
-    shared_unit_ids = fields.List(
-        ObjectIdField(),
-        validate=validate.Length(max=MAX_SHARED_UNITS),
-        metadata={"description": "Staff only, shared canteens: the units of the same county it reports for."},
-    )
 
 
-class CanteenPatchSchema(BaseSchema):
+class CanteenPatchSchema(_CanteenSetupSchema):
     name = fields.String(
         validate=validate.Length(min=1, max=MAX_NAME_LENGTH), metadata={"description": "Staff only."}
     )
     unit_type = fields.String(validate=validate.OneOf(UNIT_TYPES))
     county_code = CountyCode(metadata={"description": "Staff only."})
-    address = fields.String(validate=_TEXT, allow_none=True)
     contact = fields.String(validate=_TEXT, allow_none=True)
-    mode = fields.String(
-        validate=validate.OneOf(MODES), metadata={"description": _MODE_HELP + " Staff only."}
-    )
-    contractor = fields.String(
-        validate=validate.Length(max=MAX_CONTRACTOR_LENGTH),
-        allow_none=True,
-        metadata={"description": "Outsourced canteens only: the contractor (承包方)."},
-    )
-    parent_id = ObjectIdField(
-        allow_none=True,
-        metadata={
-            "description": "Staff only: the supervising budget unit, a canteen unit of the same county."
-        },
-    )
-    shared_unit_ids = fields.List(
-        ObjectIdField(),
-        validate=validate.Length(max=MAX_SHARED_UNITS),
-        metadata={"description": "Staff only, shared canteens: the units of the same county it reports for."},
-    )
 
 
 class CanteenQueryArgsSchema(PageArgsSchema):
