@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from bson import ObjectId
 
-from service.errors import Coded, Forbidden
+from service.errors import Coded, Forbidden, NotFound
 
 ADMIN = "admin"
 COUNTY_STAFF = "county_staff"
@@ -156,6 +156,20 @@ def county_filter(principal: Principal, field_name: str = "county_code") -> dict
     if principal.role == COUNTY_STAFF:
         return {field_name: {"$in": list(principal.county_codes)}}
     raise Forbidden(Coded("access.staff_only", "Only county staff and admins may list this."))
+
+
+def county_record(collection: Any, principal: Principal, record_id: Any, refusal: Coded) -> dict[str, Any]:
+    """A record of the staff member's counties by ``_id``; a missing one and another county's answer alike.
+
+    Admins, who see every county, are told 404 for a missing record.
+    """
+    county_filter(principal)
+    record = collection.find_one({"_id": record_id})
+    if record is None and principal.is_admin:
+        raise NotFound(refusal)
+    if record is None or not principal.sees_county(record["county_code"]):
+        raise Forbidden(refusal)
+    return record
 
 
 def staff_conditions(principal: Principal, county_code: str | None = None) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from stdnum.cn import uscc as uscc_number
 from service import access, audit, canteens, storage
 from service.access import Principal
 from service.clock import utcnow
-from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from service.errors import Coded, Conflict, Forbidden, PreconditionFailed, ValidationFailed
 
 KINDS = {
     "aid_unit": "帮扶单位",  # agencies and state enterprises assigned to help the county
@@ -68,21 +68,12 @@ def visible_unit(db: Database, actor: Principal, unit_id: ObjectId) -> dict[str,
         if unit is None:
             raise Forbidden(UNIT_NOT_IN_SCOPE)
         return unit
-    access.county_filter(actor)
-    unit = db[storage.BUYING_UNITS].find_one({"_id": unit_id})
-    if unit is None and actor.is_admin:
-        raise NotFound(UNIT_NOT_IN_SCOPE)
-    if unit is None or not actor.sees_county(unit["county_code"]):
-        raise Forbidden(UNIT_NOT_IN_SCOPE)
-    return unit
+    return access.county_record(db[storage.BUYING_UNITS], actor, unit_id, UNIT_NOT_IN_SCOPE)
 
 
 def units_by_id(db: Database, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
     """Units by id in one query, unscoped (callers check the county)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    return {unit["_id"]: unit for unit in db[storage.BUYING_UNITS].find({"_id": {"$in": wanted}})}
+    return storage.documents_by_id(db, storage.BUYING_UNITS, ids)
 
 
 def list_units(

@@ -19,7 +19,7 @@ from pymongo.database import Database
 from service import access, audit, buying_units, storage
 from service.access import Principal
 from service.clock import utcnow
-from service.errors import Coded, Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from service.errors import Coded, Conflict, PreconditionFailed, ValidationFailed
 
 KINDS = {
     "east_west": "东西部协作",
@@ -44,21 +44,12 @@ def in_force_on(pairing: Mapping[str, Any], day: date) -> bool:
 
 def visible_pairing(db: Database, actor: Principal, pairing_id: ObjectId) -> dict[str, Any]:
     """A pairing of the actor's counties; missing and another county's answer alike."""
-    access.county_filter(actor)
-    pairing = db[storage.PAIRINGS].find_one({"_id": pairing_id})
-    if pairing is None and actor.is_admin:
-        raise NotFound(PAIRING_NOT_IN_SCOPE)
-    if pairing is None or not actor.sees_county(pairing["county_code"]):
-        raise Forbidden(PAIRING_NOT_IN_SCOPE)
-    return pairing
+    return access.county_record(db[storage.PAIRINGS], actor, pairing_id, PAIRING_NOT_IN_SCOPE)
 
 
 def pairings_by_id(db: Database, ids: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
     """Pairings by id in one query, unscoped (callers check the county)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    return {pairing["_id"]: pairing for pairing in db[storage.PAIRINGS].find({"_id": {"$in": wanted}})}
+    return storage.documents_by_id(db, storage.PAIRINGS, ids)
 
 
 def list_pairings(

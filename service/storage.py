@@ -398,9 +398,9 @@ def page_of(collection: Any, query: dict[str, Any], sort: Any, page: int, per_pa
 
 
 def documents_by_id(
-    db: Database, collection: str, ids: Iterable[Any], fields: dict[str, int]
+    db: Database, collection: str, ids: Iterable[Any], fields: dict[str, int] | None = None
 ) -> dict[Any, dict]:
-    """Documents by ``_id`` in one ``$in`` query, unscoped: for rows the caller may already see."""
+    """Documents by ``_id`` in one ``$in`` query (``fields`` None: whole), unscoped: rows the caller sees."""
     wanted = sorted({value for value in ids if value is not None})
     if not wanted:
         return {}
