@@ -36,6 +36,11 @@ def clock():
 
 @pytest.fixture
 def books(factory, db):
+    return statement_books(factory, db)
+
+
+def statement_books(factory, db) -> dict:
+    """The ledger of this module's docstring (shared by the income-line and page tests)."""
     p = factory.operator(A, name="枞阳茶叶合作社")
     since = datetime(2023, 1, 1, tzinfo=UTC)
     product = factory.product(

@@ -37,6 +37,7 @@ def init_app(app: Flask) -> None:
         payout_pages,
         place_pages,
         product_pages,
+        statement_pages,
         status_mapping_pages,
         unit_pages,
     )
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
         place_pages,
         county_canteen_pages,
         payout_pages,
+        statement_pages,
         account_pages,
         enterprise_pages,
         canteen_pages,

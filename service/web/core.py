@@ -142,6 +142,8 @@ NAV = {
         ("buyer_pages.report", "帮扶采购统计"),
         ("payout_pages.payouts", "到户资金"),
         ("payout_pages.control_totals", "账实核对"),
+        ("statement_pages.income_line_page", "收入监测线"),
+        ("statement_pages.verify", "明白卡核验"),
         ("account_pages.users", "账号"),
         ("account_pages.audit", "操作日志"),
     ],
