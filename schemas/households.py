@@ -7,9 +7,17 @@ from marshmallow import fields, validate
 
 from adapters.errors import Coded
 from schemas.base import BaseSchema, CountyCode, ObjectIdField, PageArgsSchema
+from service.household_categories import (
+    CATEGORY_LABELS,
+    HOUSEHOLD_TYPES,
+    MONITORING_CATEGORIES,
+    REMOVAL_METHODS,
+)
 from service.households import MAX_MEMBERS, MAX_NAME_LENGTH, STATUSES
 
 _STATUS_HELP = "; ".join(f"{code} {label}" for code, label in STATUSES.items())
+_CATEGORY_HELP = "Today's: " + "; ".join(f"{code} {label}" for code, label in CATEGORY_LABELS.items())
+_REGISTERED_HELP = "登记日期 (Asia/Shanghai); category changes may not precede it."
 _ID_NUMBER_HELP = "居民身份证号 of the head, write-only: stored only as a keyed hash and a masked form."
 
 
@@ -32,6 +40,11 @@ class HouseholdSchema(BaseSchema):
     members = fields.Integer()
     status = fields.String(metadata={"description": _STATUS_HELP})
     exit_year = fields.Integer(allow_none=True)
+    registered_on = fields.Date(
+        allow_none=True, metadata={"description": "登记日期; null when not recorded."}
+    )
+    category = fields.String(allow_none=True, metadata={"description": _CATEGORY_HELP})
+    categories = fields.List(fields.Nested(lambda: CategoryEntrySchema()))
     version = fields.Integer()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -57,6 +70,7 @@ class HouseholdCreateSchema(BaseSchema):
     exit_year = fields.Integer(
         strict=True, allow_none=True, metadata={"description": "脱贫年度; required if exited."}
     )
+    registered_on = fields.Date(allow_none=True, metadata={"description": _REGISTERED_HELP})
 
 
 class HouseholdPatchSchema(BaseSchema):
@@ -68,6 +82,7 @@ class HouseholdPatchSchema(BaseSchema):
     members = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_MEMBERS))
     status = fields.String(validate=validate.OneOf(STATUSES))
     exit_year = fields.Integer(strict=True, allow_none=True)
+    registered_on = fields.Date(allow_none=True, metadata={"description": _REGISTERED_HELP})
 
 
 class HouseholdQueryArgsSchema(PageArgsSchema):
@@ -85,6 +100,55 @@ class HouseholdQueryArgsSchema(PageArgsSchema):
         validate=validate.Length(min=1, max=50),
         metadata={"description": "Household number prefix, or part of the head's name (staff only)."},
     )
+
+
+class CategoryEntrySchema(BaseSchema):
+    """A household's category from one day on (every field is the whole state from that day)."""
+
+    valid_from = fields.Date(
+        required=True, metadata={"description": "The day it takes effect (Asia/Shanghai)."}
+    )
+    household_type = fields.String(
+        required=True,
+        validate=validate.OneOf(HOUSEHOLD_TYPES),
+        metadata={"description": "; ".join(f"{code} {label}" for code, label in HOUSEHOLD_TYPES.items())},
+    )
+    monitoring_category = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.OneOf(MONITORING_CATEGORIES),
+        metadata={
+            "description": "; ".join(f"{code} {label}" for code, label in MONITORING_CATEGORIES.items())
+        },
+    )
+    identified_on = fields.Date(allow_none=True, load_default=None, metadata={"description": "识别监测时间"})
+    risk_removed_on = fields.Date(
+        allow_none=True, load_default=None, metadata={"description": "风险消除: not monitored from this day."}
+    )
+    removal_method = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.OneOf(REMOVAL_METHODS),
+        metadata={"description": "; ".join(f"{code} {label}" for code, label in REMOVAL_METHODS.items())},
+    )
+    household_type_label = fields.String(dump_only=True)
+    monitoring_category_label = fields.String(dump_only=True, allow_none=True)
+    removal_method_label = fields.String(dump_only=True, allow_none=True)
+
+
+class CategoryHistorySchema(BaseSchema):
+    household_id = ObjectIdField(attribute="_id", dump_only=True)
+    registered_on = fields.Date()
+    recorded = fields.Boolean(
+        metadata={"description": "False: no change recorded yet; the history is derived from the status."}
+    )
+    category = fields.String(allow_none=True, metadata={"description": _CATEGORY_HELP})
+    items = fields.List(fields.Nested(CategoryEntrySchema))
+    version = fields.Integer()
+
+
+class TargetingGapArgsSchema(PageArgsSchema):
+    county_code = CountyCode()
 
 
 class HouseholdLookupSchema(BaseSchema):

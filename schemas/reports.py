@@ -107,6 +107,19 @@ class SummaryReportSchema(ReportSchema):
     operators_selling = fields.Integer(metadata={"description": "Operators with net sales above zero."})
     products_selling = fields.Integer(metadata={"description": "Products with net sales above zero."})
     by_channel = fields.List(fields.Nested(ChannelSalesSchema))
+    by_category = fields.List(
+        fields.Nested(lambda: CategoryIncomeSchema()),
+        metadata={"description": "Income and households by household category, each month as it was then."},
+    )
+
+
+class CategoryIncomeSchema(BaseSchema):
+    category = fields.String(
+        allow_none=True, metadata={"description": "null: a household no longer on the register."}
+    )
+    category_label = fields.String()
+    income_fen = Fen()
+    households = fields.Integer(metadata={"description": "Counted under their latest month with income."})
 
 
 class MonthlyRowSchema(BaseSchema):

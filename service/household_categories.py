@@ -78,6 +78,20 @@ def entry(
     }
 
 
+def readable(history: Iterable[Entry]) -> list[dict[str, Any]]:
+    """A history with its days as dates (for schemas and pages) and each category's label."""
+    return [
+        {
+            **item,
+            **{name: date.fromisoformat(item[name]) if item.get(name) else None for name in DATE_FIELDS},
+            "household_type_label": HOUSEHOLD_TYPES.get(item.get("household_type")),
+            "monitoring_category_label": MONITORING_CATEGORIES.get(item.get("monitoring_category")),
+            "removal_method_label": REMOVAL_METHODS.get(item.get("removal_method")),
+        }
+        for item in history
+    ]
+
+
 def history_of(household: Mapping[str, Any]) -> list[Entry]:
     """A household's history: the stored one, or one derived from its register status."""
     stored = household.get("categories")
@@ -261,19 +275,19 @@ def merged(history: Iterable[Entry], entries: Iterable[Entry]) -> list[Entry]:
 def month_split(
     rows: Iterable[Mapping[str, Any]], histories: Mapping[Any, list[Entry]]
 ) -> dict[str | None, dict[str, int]]:
-    """Income by category: ``rows`` are a household's income in one month ({household_id, month,
+    """Income by category: ``rows`` are a household's income in one month ({_id: {household_id, month},
     income_fen}); each month's income goes to the category that held then. A household is counted
     once, under the category of the latest month in which it had income (so counts add up too)."""
     split: dict[str | None, dict[str, int]] = {}
     latest: dict[Any, tuple[str, str | None]] = {}
     totals: dict[Any, int] = {}
     for row in rows:
-        household = row["household_id"]
-        category = category_in(histories.get(household, []), row["month"])
+        household, month = row["_id"]["household_id"], row["_id"]["month"]
+        category = category_in(histories.get(household, []), month)
         split.setdefault(category, {"income_fen": 0, "households": 0})["income_fen"] += row["income_fen"]
         totals[household] = totals.get(household, 0) + row["income_fen"]
-        if row["income_fen"] and (household not in latest or latest[household][0] < row["month"]):
-            latest[household] = (row["month"], category)
+        if row["income_fen"] and (household not in latest or latest[household][0] < month):
+            latest[household] = (month, category)
     # Counted as the reports count households benefited: those whose income in the period is not zero.
     for household, (_month, category) in latest.items():
         if totals[household]:

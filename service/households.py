@@ -271,8 +271,10 @@ def present(household: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
     """A household as ``actor`` may see it: enterprises get a masked name and no ID number."""
     view = {name: household.get(name) for name in _VISIBLE_FIELDS}
     history = categories.history_of(household)
-    view["categories"] = history
+    view["categories"] = categories.readable(history)
     view["category"] = categories.current_category(history, today_local())
+    if view["registered_on"]:
+        view["registered_on"] = date.fromisoformat(view["registered_on"])
     if actor.role == ENTERPRISE:
         view["head_name"] = pii.mask_name(household.get("head_name"))
     else:
@@ -530,11 +532,11 @@ def category_history(db: Database, actor: Principal, household_id: ObjectId) -> 
     household = load_visible(db, actor, household_id)
     history = categories.history_of(household)
     return {
-        "household_id": household["_id"],
+        "_id": household["_id"],
         "registered_on": categories.registered_on(household),
         "recorded": bool(household.get("categories")),
         "category": categories.current_category(history, today_local()),
-        "items": history,
+        "items": categories.readable(history),
         "version": household["version"],
     }
 
@@ -869,6 +871,8 @@ class HouseholdRegister(registers.Register):
             state["removal_method"],
         )
         errors = categories.check_entry(checked, registered=registered, today=today_local())
+        # The row's entry takes effect on its identification day, whose column names the problem.
+        errors.pop("valid_from", None)
         if errors:
             return {}, errors
         history = categories.merged(

@@ -16,6 +16,7 @@ from pymongo.database import Database
 
 from service import canteen_quota, report_cache, storage
 from service.report_pipelines import (
+    household_month_pipeline,
     household_totals_pipeline,
     merge_household_totals,
     merge_in_month_order,
@@ -140,6 +141,14 @@ class ReportContext:
             lambda part: read(part, nonzero=False),
             merge_household_totals,
         )
+
+    def household_months(self, scope: ReportScope) -> list[dict[str, Any]]:
+        """Each household's income in each month of the period (:func:`household_month_pipeline`)."""
+
+        def read(part: ReportScope) -> list[dict[str, Any]]:
+            return self._aggregate(storage.HOUSEHOLD_INCOME, household_month_pipeline(part))
+
+        return self._grouping(("household_months", scope), scope, read, read, merge_in_month_order)
 
     def month_channel_sales(self, scope: ReportScope) -> list[dict[str, Any]]:
         """Sales by month, channel and flags (:func:`monthly_pipeline`)."""

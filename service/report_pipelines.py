@@ -131,6 +131,20 @@ def household_totals_pipeline(
     return stages
 
 
+def household_month_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
+    """household_income → each household's income in each month of the period (split by category)."""
+    return [
+        {"$match": scope_match(scope)},
+        {
+            "$group": {
+                "_id": {"household_id": "$household_id", "month": "$month"},
+                "income_fen": {"$sum": "$share_fen"},
+            }
+        },
+        {"$sort": {"_id.month": 1, "_id.household_id": 1}},
+    ]
+
+
 def unallocated_pipeline(scope: ReportScope) -> list[dict[str, Any]]:
     """operator_pools → the pools nobody was linked to share (a data problem to fix)."""
     return [

@@ -24,7 +24,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import households, places, storage, unmatched_sales
+from service import household_categories, households, places, storage, unmatched_sales
 from service import operators as operator_records
 from service import product_lookups as product_records
 from service.access import Principal
@@ -69,7 +69,29 @@ def summary(db: Database, actor: Principal, *, context: ReportContext | None = N
     return {
         **_meta(context, scope),
         **context.figure(scope, "summary", lambda: _summary_figures(context, scope)),
+        "by_category": category_split(db, context, scope),
     }
+
+
+def category_split(db: Database, context: ReportContext, scope: ReportScope) -> list[dict[str, Any]]:
+    """Household income and households benefited by household category, each month under the category
+    that held then (:func:`service.household_categories.month_split`); they add up to the totals."""
+    rows = context.household_months(scope)
+    # Read fresh: a category change is no change to the ledger the kept groupings are stamped by.
+    register = storage.documents_by_id(
+        db,
+        storage.HOUSEHOLDS,
+        (row["_id"]["household_id"] for row in rows),
+        {"categories": 1, "status": 1, "registered_on": 1},
+    )
+    histories = {id_: household_categories.history_of(household) for id_, household in register.items()}
+    split = household_categories.month_split(rows, histories)
+    labels = household_categories.CATEGORY_LABELS
+    return [
+        {"category": code, "category_label": labels.get(code, "未登记"), **split[code]}
+        for code in [*labels, None]
+        if code in split
+    ]
 
 
 def _summary_figures(context: ReportContext, scope: ReportScope) -> dict[str, Any]:
