@@ -38,7 +38,7 @@ from service import (
 from service.access import CANTEEN, Principal
 from service.canteen_purchase_checks import FileState, Lookups, Prepared, canteen_for, prepare
 from service.canteen_purchase_inputs import from_api
-from service.errors import Coded, Conflict, Forbidden, ValidationFailed, validation_summary
+from service.errors import Coded, Conflict, Forbidden, ValidationFailed, invalid_fields
 from service.purchase_ledger import resumable
 
 ALREADY_LOGGED = Coded("canteen_purchase.invoice_used", "Already logged for this canteen.")
@@ -139,8 +139,7 @@ def log_purchase(
         raise Conflict(conflict_message(existing), details={"invoice_no": [ALREADY_LOGGED]})
     item, errors = prepare(purchase, canteen, lookups, actor, FileState(), source={"kind": "api"})
     if item is None:
-        details = {name: [message] for name, message in errors.items()}
-        raise ValidationFailed(validation_summary(details), details=details)
+        raise invalid_fields(errors)
     taken = Conflict(
         Coded(
             "canteen_purchase.invoice_logged",

@@ -243,3 +243,9 @@ def validation_summary(details: dict[str, Any]) -> Coded:
         return Coded("validation_error", "The request is not valid.")
     fields = sorted(str(key) for key in details)
     return Coded("validation_error", "Invalid input: " + ", ".join(fields) + ".", fields=fields)
+
+
+def invalid_fields(problems: dict[str, Any]) -> ValidationFailed:
+    """The 422 of one write checked as an import row is: one problem a field."""
+    details = {name: [problem] for name, problem in problems.items()}
+    return ValidationFailed(validation_summary(details), details=details)

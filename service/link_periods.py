@@ -10,7 +10,7 @@ from typing import Any
 
 from adapters.errors import Coded
 from service.clock import end_of_local_day, local_date, start_of_local_day
-from service.errors import ValidationFailed, validation_summary
+from service.errors import invalid_fields
 
 # Dates outside this range are typos (and would overflow the UTC conversion at the extremes).
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
@@ -95,5 +95,4 @@ def check_period(start: date, last: date | None) -> None:
 
 def raise_if(errors: Mapping[str, str]) -> None:
     if errors:
-        details = {name: [message] for name, message in errors.items()}
-        raise ValidationFailed(validation_summary(details), details=details)
+        raise invalid_fields(errors)

@@ -25,7 +25,7 @@ from adapters.errors import Coded, message_of
 from service import access, audit, operators, pii, registers, storage
 from service.access import CANTEEN, ENTERPRISE, Principal
 from service.clock import local_date, start_of_local_day, today_local, utcnow
-from service.errors import Conflict, Forbidden, ValidationFailed, validation_summary
+from service.errors import Conflict, Forbidden, invalid_fields
 from service.vocabulary import PAYOUT_KIND_LABELS, PAYOUT_METHOD_LABELS
 
 KINDS = PAYOUT_KIND_LABELS
@@ -113,8 +113,7 @@ def check_fields(data: Mapping[str, Any], today: date) -> dict[str, Any]:
 
 def _raise_if(errors: Mapping[str, Any]) -> None:
     if errors:
-        details = {name: [message] for name, message in errors.items()}
-        raise ValidationFailed(validation_summary(details), details=details)
+        raise invalid_fields(errors)
 
 
 def _operator_for(db: Database, actor: Principal, operator_id: ObjectId | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pymongo.database import Database
 
 from service import access, audit, buying_units, purchase_ledger, storage
 from service.access import Principal
-from service.errors import Coded, Conflict, Forbidden, NotFound, ValidationFailed, validation_summary
+from service.errors import Coded, Conflict, Forbidden, NotFound, invalid_fields
 from service.purchase_ledger import RECORDED, resumable
 from service.unit_purchase_checks import Lookups, Prepared, prepare
 from service.unit_purchase_inputs import from_api
@@ -73,8 +73,7 @@ def log_purchase(
     if existing is not None and not resuming:
         raise Conflict(order_logged(existing), details={"order_id": [ALREADY_LOGGED]})
     if item is None:
-        details = {name: [message] for name, message in errors.items()}
-        raise ValidationFailed(validation_summary(details), details=details)
+        raise invalid_fields(errors)
     taken = Conflict(
         Coded(
             "unit_purchase.order_logged",
