@@ -42,13 +42,8 @@ def english_in(page: str, username: str) -> list[str]:
     return _SENTENCE.findall(text) + _FIELD_NAME.findall(text)
 
 
-def _menu(app, role: str) -> list[str]:
-    with app.test_request_context():
-        return [url_for(endpoint) for endpoint, _label in nav_items(role)]
-
-
-@pytest.mark.parametrize("role", sorted(ROLES))
-def test_every_menu_page_and_its_forms_posted_empty_speak_chinese(app, factory, page_login, role):
+def _logged_in(factory, page_login, role: str):
+    """A browser logged in as ``role``, bound to a record of its own where the role needs one."""
     binding = dict(ROLES[role])
     if role == "enterprise":
         binding["operator_id"] = factory.operator()["_id"]
@@ -56,7 +51,17 @@ def test_every_menu_page_and_its_forms_posted_empty_speak_chinese(app, factory, 
         binding["canteen_id"] = factory.canteen()["_id"]
     if role == "unit":
         binding["unit_id"] = factory.buying_unit()["_id"]
-    browser = page_login(role, **binding)
+    return page_login(role, **binding)
+
+
+def _menu(app, role: str) -> list[str]:
+    with app.test_request_context():
+        return [url_for(endpoint) for endpoint, _label in nav_items(role)]
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_every_menu_page_and_its_forms_posted_empty_speak_chinese(app, factory, page_login, role):
+    browser = _logged_in(factory, page_login, role)
     found: dict[str, list[str]] = {}
     posted: set[str] = set()
     for url in _menu(app, role):
@@ -94,14 +99,7 @@ def _object_pages(app) -> list[str]:
 
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_a_missing_or_foreign_record_is_refused_in_chinese(app, factory, page_login, role):
-    binding = dict(ROLES[role])
-    if role == "enterprise":
-        binding["operator_id"] = factory.operator()["_id"]
-    if role == "canteen":
-        binding["canteen_id"] = factory.canteen()["_id"]
-    if role == "unit":
-        binding["unit_id"] = factory.buying_unit()["_id"]
-    browser = page_login(role, **binding)
+    browser = _logged_in(factory, page_login, role)
     urls = _object_pages(app)
     assert len(urls) > 5
     found, refused = {}, 0
