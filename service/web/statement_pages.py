@@ -21,11 +21,11 @@ bp = PageBlueprint("statement_pages", __name__)
 
 
 def _year(default: int | None = None) -> int:
-    """The year asked for (?year=), else last year: a statement is printed once the year is over."""
+    """The year asked for (?year=), else this year so far, as the reports' default period."""
     asked = (request.values.get("year") or "").strip()
     if asked.isdigit() and len(asked) == 4:
         return int(asked)
-    return default if default is not None else today_local().year - 1
+    return default if default is not None else today_local().year
 
 
 @bp.route("/households/<objectid:household_id>/statement.pdf")
