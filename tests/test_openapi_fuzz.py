@@ -58,6 +58,7 @@ RULES_BEYOND_THE_DOCUMENT = {
     "POST /api/v1/households": "ID number check character, the village in the county, exit year if exited",
     "PATCH /api/v1/households/{household_id}": "the village stays in the household's county; ID number check",
     "POST /api/v1/households/lookup": "ID number check character (GB 11643)",
+    "POST /api/v1/households/{household_id}/categories": "days from registration to today",
     "POST /api/v1/auth/password": "the current password must be the account's",
     "POST /api/v1/users": "the role decides which of county, operator or canteen is bound, and it must exist",
     "GET /api/v1/households/{household_id}/income": "from (default: a year back) is not after to",
