@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service import cli, http, import_runs, observability, partitions, storage, web
     from service.api import places as api_places
     from service.api import register_blueprints
+    from service.api import statements as api_statements
     from service.extensions import Api
 
     observability.configure_logging(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
@@ -38,6 +39,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_converter(http.ObjectIdConverter, http.objectid_param_schema)
     app.url_map.converters["placecode"] = api_places.PlaceCodeConverter
     api.register_converter(api_places.PlaceCodeConverter, api_places.place_code_param_schema)
+    for name, converter in api_statements.CONVERTERS.items():
+        app.url_map.converters[name] = converter
+        api.register_converter(converter, api_statements.param_schema)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     register_blueprints(api)
     app.extensions["api"] = api

@@ -44,13 +44,16 @@ def _bad(code: str, message: str, field: str, **params: Any) -> ValidationFailed
     return ValidationFailed(Coded(code, message, **params), details={field: [Coded(code, message, **params)]})
 
 
+def _check_year(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        message = f"A year from {FIRST_YEAR} to {LAST_YEAR}."
+        raise _bad("income_line.bad_year", message, "year", first=FIRST_YEAR)
+
+
 def _check(province_code: str, year: int) -> None:
     if not PROVINCE_CODE.match(province_code or ""):
         raise _bad("income_line.bad_province", "A province is its 2-digit code, e.g. 34.", "province_code")
-    if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise _bad(
-            "income_line.bad_year", f"A year from {FIRST_YEAR} to {LAST_YEAR}.", "year", first=FIRST_YEAR
-        )
+    _check_year(year)
 
 
 def _provinces_of(actor: Principal) -> set[str] | None:
@@ -150,7 +153,7 @@ def progress(db: Database, actor: Principal, county_code: str, year: int) -> dic
     paid, against the province's line for the year, by village (staff of the county, admins)."""
     _provinces_of(actor)
     access.require_county(actor, county_code)
-    _check(county_code[:2], year)
+    _check_year(year)
     line = line_for(db, county_code[:2], year)
     line_fen = line["amount_fen"] if line else None
     register = db[storage.HOUSEHOLDS].find(

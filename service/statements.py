@@ -184,10 +184,10 @@ def village_statements(
     _check_year(year)
     access.require_county(actor, county_code)
     if not (village_code.isdigit() and len(village_code) == 12 and village_code.startswith(county_code)):
-        raise ValidationFailed(
+        raise NotFound(
             Coded(
                 "statement.village_outside_county",
-                f"Village {village_code} is not a 12-digit code in county {county_code}.",
+                f"County {county_code} has no village {village_code}.",
                 village=village_code,
                 county_code=county_code,
             )

@@ -18,7 +18,8 @@ from bson import ObjectId
 from pypdf import PdfReader
 
 from adapters.base import SaleLine
-from service import ledger, storage
+from service import ledger, statements, storage
+from service.errors import ValidationFailed
 from service.ingest_scope import IngestScope
 from service.xlsx import yuan_text
 
@@ -162,7 +163,11 @@ def test_a_village_without_income_and_a_malformed_code_are_refused_with_codes(st
     assert (empty.status_code, empty.json["error"]["code"]) == (404, "statement.village_without_income")
     outside = staff.get(f"/api/v1/counties/{A}/villages/{B}100200/statements?year=2024")
     assert outside.json["error"]["code"] == "statement.village_outside_county"
-    assert staff.get("/api/v1/statements/0O1I").json["error"]["code"] == "statement.bad_code"
+    assert staff.get("/api/v1/statements/0O1I").status_code == 404  # not a code's shape: no such URL
+    with pytest.raises(ValidationFailed) as refused:
+        statements.normalized_code("ABCDE-FGH1I")
+    assert refused.value.code == "statement.bad_code"
+    assert statements.normalized_code(" abcde fgh23 ") == "ABCDEFGH23"
 
 
 def test_a_missing_font_is_a_coded_503(app, staff, books):

@@ -40,7 +40,7 @@ def list_lines(args):
     return {"items": income_lines.list_lines(get_db(), principal(), **args)}
 
 
-@blp.route("/<province_code>/<int:year>", methods=["PUT"])
+@blp.route("/<provincecode:province_code>/<lineyear:year>", methods=["PUT"])
 @blp.arguments(IncomeLineSetSchema)
 @blp.response(200, IncomeLineSchema)
 @allow(ADMIN)

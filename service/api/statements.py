@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from werkzeug.routing import BaseConverter
+
 from schemas.statements import StatementCheckSchema, StatementQueryArgsSchema
 from service import statement_pdf, statements
 from service.access import STAFF, allow
@@ -17,6 +19,50 @@ PDF_ANSWER = {
         }
     }
 }
+
+
+class VillageCodeConverter(BaseConverter):
+    """A village's 12-digit statistical code in a URL."""
+
+    regex = r"\d{12}"
+
+
+class StatementCodeConverter(BaseConverter):
+    """A verification code in a URL: 10 base32 characters, the printed dash optional, any case."""
+
+    regex = r"[A-Za-z2-7]{5}-?[A-Za-z2-7]{5}"
+
+
+class ProvinceCodeConverter(BaseConverter):
+    """A province's 2-digit code (34 安徽)."""
+
+    regex = r"\d{2}"
+
+
+class LineYearConverter(BaseConverter):
+    """A year an income line may be set for, 2014 to 2100."""
+
+    regex = r"201[4-9]|20[2-9]\d|2100"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+# URL converters the app registers, each with its pattern in the OpenAPI document.
+CONVERTERS = {
+    "villagecode": VillageCodeConverter,
+    "statementcode": StatementCodeConverter,
+    "provincecode": ProvinceCodeConverter,
+    "lineyear": LineYearConverter,
+}
+
+
+def param_schema(converter: BaseConverter) -> dict[str, str]:
+    return {"type": "string", "pattern": f"^({converter.regex})$"}
+
 
 household_blp = Blueprint(
     "household_statements",
@@ -55,7 +101,7 @@ def household_statement(args, household_id):
     )
 
 
-@village_blp.route("/<village_code>/statements", methods=["GET"])
+@village_blp.route("/<villagecode:village_code>/statements", methods=["GET"])
 @village_blp.arguments(StatementQueryArgsSchema, location="query")
 @village_blp.doc(**PDF_ANSWER)
 @allow(*STAFF)
@@ -67,7 +113,7 @@ def village_statements(args, county_code, village_code):
     return statement_pdf.send_pdf(data, f"statements-{village_code}-{args['year']}.pdf")
 
 
-@code_blp.route("/<code>", methods=["GET"])
+@code_blp.route("/<statementcode:code>", methods=["GET"])
 @code_blp.response(200, StatementCheckSchema)
 @allow(*STAFF)
 def check_code(code):

@@ -445,7 +445,7 @@ CATALOGUE: dict[str, str] = {
     "statement.bad_year": "年度应为 {first} 年以后的年份，如 2020。",
     "statement.bad_code": "核验码是 10 位字母和数字，如 ABCDE-FGH23。",
     "statement.not_in_scope": "没有这个核验码，或它不属于您管辖的县。",
-    "statement.village_outside_county": "村代码 {village} 不是 {county_code} 的 12 位村代码。",
+    "statement.village_outside_county": "{county_code} 没有村代码为 {village} 的村。",
     "statement.village_without_income": "{village} 村在 {year} 年没有哪一户有消费帮扶收益，无明白卡可打印。",
     "statement.font_missing": "服务器上没有安装中文字体（{path}），无法生成明白卡，请联系管理员。",
     "income_line.bad_province": "省份应为 2 位省级代码，如 34（安徽）。",
