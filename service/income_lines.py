@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from service import access, audit, places, storage, yearly_income
+from service import access, audit, household_categories, places, storage, yearly_income
 from service.access import Principal
-from service.clock import utcnow
+from service.clock import today_local, utcnow
 from service.errors import Coded, Forbidden, ValidationFailed
 
 NOT_A_DECISION = "本页数据仅反映消费帮扶带来的收益，不作为脱贫退出或监测识别的依据。"
@@ -27,17 +28,20 @@ PROVINCE_CODE = re.compile(r"^\d{2}$")
 FIRST_YEAR = 2014
 LAST_YEAR = 2100
 MAX_LINE_FEN = 100_000_000  # one million yuan a person: anything above is a typo
-# The categories compared with the line, and the register statuses that fall in each (for now).
+# The categories compared with the line.
 CATEGORY_LABELS = {"exited": "脱贫户", "monitored": "监测对象"}
-_CATEGORY_OF_STATUS = {"exited": "exited", "monitored": "monitored", "edge": "monitored"}
+# What the category history needs of a household (service/household_categories.py).
+_CATEGORY_FIELDS = ("status", "categories", "registered_on")
 
 
 def category_of(household: Mapping[str, Any], year: int) -> str | None:
-    """The household's category for the line in ``year`` (exited / monitored), None when neither.
-
-    Read from the register's current status: the one place to change when categories are kept by date.
-    """
-    return _CATEGORY_OF_STATUS.get(household.get("status") or "")
+    """The household's category for the line in ``year`` (exited / monitored), None when neither
+    (一般农户): the one that held on the year's last day, or today while the year runs."""
+    day = min(date(year, 12, 31), today_local())
+    category = household_categories.category_at(household_categories.history_of(household), day)
+    if household_categories.is_monitored(category):
+        return "monitored"
+    return "exited" if category == "exited" else None
 
 
 def _bad(code: str, message: str, field: str, **params: Any) -> ValidationFailed:
@@ -156,10 +160,8 @@ def progress(db: Database, actor: Principal, county_code: str, year: int) -> dic
     _check_year(year)
     line = line_for(db, county_code[:2], year)
     line_fen = line["amount_fen"] if line else None
-    register = db[storage.HOUSEHOLDS].find(
-        {"county_code": county_code, "status": {"$in": sorted(_CATEGORY_OF_STATUS)}},
-        {"household_no": 1, "head_name": 1, "village_code": 1, "township_code": 1, "members": 1, "status": 1},
-    )
+    shown = ("household_no", "head_name", "village_code", "township_code", "members", *_CATEGORY_FIELDS)
+    register = db[storage.HOUSEHOLDS].find({"county_code": county_code}, {name: 1 for name in shown})
     chosen = [(household, category_of(household, year)) for household in register]
     chosen = [(household, category) for household, category in chosen if category]
     incomes = yearly_income.year_income(db, (household["_id"] for household, _ in chosen), year)

@@ -108,10 +108,29 @@ def test_without_a_line_the_progress_still_lists_income_and_compares_nothing(sta
     assert all(row["estimated_reaches_line"] is None for row in _rows(body).values())
 
 
-def test_poor_households_are_left_out_and_another_county_is_refused(staff, books, factory, login):
-    factory.household(A, status="poor")
+def test_the_category_is_the_one_held_at_the_years_end_and_ordinary_households_are_left_out(
+    staff, books, factory, login, db
+):
+    removed = factory.household(A, status="edge")
+    history = [
+        {
+            "valid_from": "2014-01-01",
+            "household_type": "ordinary",
+            "monitoring_category": "edge",
+            "identified_on": "2020-01-01",
+            "risk_removed_on": "2023-06-01",
+            "removal_method": "assisted",
+        }
+    ]
+    db[storage.HOUSEHOLDS].update_one({"_id": removed["_id"]}, {"$set": {"categories": history}})
+    before = _rows(staff.get(f"/api/v1/counties/{A}/income-line-progress?year=2022").json)
+    assert before[removed["household_no"]]["category"] == "monitored"
     body = staff.get(f"/api/v1/counties/{A}/income-line-progress?year=2024").json
+    assert removed["household_no"] not in _rows(body)
     assert sum(village["households"] for village in body["villages"]) == 4
+
+
+def test_another_county_and_enterprises_are_refused(staff, books, login):
     assert staff.get(f"/api/v1/counties/{B}/income-line-progress?year=2024").status_code == 403
     enterprise = login("enterprise", operator_id=books["P"]["_id"])
     assert enterprise.get(f"/api/v1/counties/{A}/income-line-progress?year=2024").status_code == 403
