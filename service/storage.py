@@ -301,6 +301,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("county_code", ASCENDING), ("household_no", ASCENDING)], name="county_household_no"),
         IndexModel([("township_code", ASCENDING), ("household_no", ASCENDING)], name="township_household_no"),
         IndexModel([("village_code", ASCENDING), ("household_no", ASCENDING)], name="village_household_no"),
+        # Targeting gaps: the monitored categories, or a legacy monitored status where none is recorded.
+        IndexModel(
+            [("category", ASCENDING), ("county_code", ASCENDING), ("status", ASCENDING)],
+            name="category_county_status",
+        ),
     ],
     BENEFIT_LINK_REQUESTS: [
         IndexModel([("operator_id", ASCENDING), ("created_at", DESCENDING)], name="operator_created"),

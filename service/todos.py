@@ -17,6 +17,7 @@ from pymongo.database import Database
 from service import (
     canteens,
     certification,
+    households,
     import_runs,
     products,
     report_cache,
@@ -119,15 +120,26 @@ def interrupted_imports(db: Database, actor: Principal) -> Todo:
     return Todo("interrupted", "中断的导入", count, "import_pages.imports", args)
 
 
+def targeting_gaps(db: Database, actor: Principal) -> Todo:
+    """Monitored households (监测对象) no benefit link reaches today."""
+    count = _total(households.targeting_gaps, db, actor)
+    return Todo("targeting_gaps", "监测对象未覆盖帮扶", count, "household_pages.targeting_gaps")
+
+
 def staff_todos(db: Database, actor: Principal, cache: report_cache.ReportCache | None = None) -> list[Todo]:
     found = [
         review_queue(db, actor),
         publicity_ended(db, actor),
         expiring_certificates(db, actor),
     ]
-    # Unmatched sales and canteen reports are read county by county; an admin names one on the page.
+    # Unmatched sales, canteen reports and targeting gaps are read county by county; an admin names
+    # one on the page.
     if actor.county_codes:
-        found += [unmatched_skus(db, actor, cache), canteens_behind(db, actor, cache)]
+        found += [
+            unmatched_skus(db, actor, cache),
+            canteens_behind(db, actor, cache),
+            targeting_gaps(db, actor),
+        ]
     found += [stale_figures(db, actor), interrupted_imports(db, actor)]
     return found
 

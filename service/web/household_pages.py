@@ -1,8 +1,10 @@
-"""County staff's household pages (脱贫户): the register, one household's page, its form, look-up, import.
+"""County staff's household pages (脱贫户): the register, one household's page, its form, look-up, import,
+and the monitored households no benefit link reaches (targeting gaps).
 
-A household's page shows its benefit links and its income in a period, with the working. The ID
-number of a household's head is typed on create and in a look-up, and never shown in full again:
-the pages show the masked number only.
+A household's page shows its benefit links, its income in a period with the working, and its
+categories over time (户类型与监测记录) with a form to record a dated change. The ID number of a
+household's head is typed on create and in a look-up, and never shown in full again: the pages show
+the masked number only.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 
 from schemas.households import (
+    CategoryEntrySchema,
     HouseholdCreateSchema,
     HouseholdImportFormSchema,
     HouseholdLookupSchema,
     HouseholdPatchSchema,
     HouseholdQueryArgsSchema,
+    TargetingGapArgsSchema,
 )
 from service import benefit_links, households, income_explanation, places
+from service import household_categories as categories
 from service.access import STAFF, allow
 from service.errors import NotFound, ServiceError
 from service.storage import get_db
@@ -46,7 +51,7 @@ from service.web.core import (
 )
 from service.web.formatting import label
 from service.web.link_pages import LINK_COLUMNS, LINK_STATES, with_link_states
-from service.xlsx import FEN, INTEGER, TEXT, Column, Sheet
+from service.xlsx import DATE, FEN, INTEGER, TEXT, Column, Sheet
 
 bp = PageBlueprint("household_pages", __name__)
 
@@ -82,6 +87,26 @@ INCOME_SOURCE_COLUMNS = [
     Column("笔数", "lines", INTEGER),
 ]
 
+CATEGORY_COLUMNS = [
+    Column("生效日期", "valid_from", DATE),
+    Column("户类型", "household_type_label", TEXT),
+    Column("监测对象类别", "monitoring_category_label", TEXT),
+    Column("识别监测时间", "identified_on", DATE),
+    Column("风险消除日期", "risk_removed_on", DATE),
+    Column("风险消除方式", "removal_method_label", TEXT),
+]
+# The category form's boxes; the three days are typed as YYYY-MM-DD.
+CATEGORY_FIELDS = categories.FIELDS
+CATEGORY_CHOICES = {
+    "household_type": list(categories.HOUSEHOLD_TYPES.items()),
+    "monitoring_category": list(categories.MONITORING_CATEGORIES.items()),
+    "removal_method": list(categories.REMOVAL_METHODS.items()),
+}
+GAP_COLUMNS = [
+    *HOUSEHOLD_COLUMNS[:9],
+    Column("监测对象类别", lambda row: categories.CATEGORY_LABELS.get(row.get("category")), TEXT),
+]
+
 
 @bp.route("/households/", endpoint="households")
 @allow(*STAFF)
@@ -109,21 +134,34 @@ def _income_sources(income: Mapping[str, Any]) -> list[dict[str, Any]]:
 @bp.route("/households/<objectid:household_id>")
 @allow(*STAFF)
 def household(household_id):
-    """A household (ID number masked), its links, and its income in the period with the working."""
-    household = places.with_names(
-        get_db(), [households.get_household(get_db(), current_principal(), household_id)]
-    )[0]
+    """A household (ID number masked), its links, its income in the period with the working, and its
+    categories over time."""
+    return _household_page(household_id)
+
+
+def _household_page(
+    household_id,
+    category_values: Mapping[str, Any] | None = None,
+    category_errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+):
+    """The household's page; after a refused category change, with the form as sent and its errors."""
+    db, principal = get_db(), current_principal()
+    household = places.with_names(db, [households.get_household(db, principal, household_id)])[0]
     income, period_errors = period_report(income_explanation.household_income, household_id)
     links = with_link_states(all_rows(benefit_links.list_links, household_id=household_id))
+    history = households.category_history(db, principal, household_id)
     if wants_xlsx():
         return send_sheets(
             [
                 Sheet("收益计算", INCOME_COLUMNS, income["items"]),
                 Sheet("收益来源", INCOME_SOURCE_COLUMNS, _income_sources(income)),
                 Sheet("带贫关系", LINK_COLUMNS, links),
+                Sheet("户类型与监测记录", CATEGORY_COLUMNS, history["items"]),
             ],
             f"household-{household['household_no']}.xlsx",
         )
+    posted = category_values is not None
     return render_template(
         "web/catalogue/household.html",
         household=household,
@@ -131,6 +169,48 @@ def household(household_id):
         links=links,
         period_errors=period_errors,
         link_states=LINK_STATES,
+        history=history,
+        category_values=category_values if posted else _latest_state(history),
+        category_errors=category_errors or {},
+        # A redisplayed form keeps the version it was read at, so a change made meanwhile is still refused.
+        category_version=request.form.get("version") if posted else history["version"],
+        category_choices=CATEGORY_CHOICES,
+    ), status
+
+
+def _latest_state(history: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's starting values: the state in force now, to be changed from a new day."""
+    latest = history["items"][-1] if history["items"] else {}
+    return {name: latest.get(name) for name in CATEGORY_FIELDS if name != "valid_from"}
+
+
+@bp.route("/households/<objectid:household_id>/categories", methods=["POST"])
+@allow(*STAFF)
+def change_category(household_id):
+    """Record a dated change of the household's category (the API's service function and rules)."""
+    values = form_values(CATEGORY_FIELDS)
+    data, errors = read_form(CategoryEntrySchema(), values)
+    if errors:
+        return _household_page(household_id, values, errors, 422)
+    try:
+        households.change_category(get_db(), current_principal(), household_id, submitted_version(), data)
+    except ServiceError as error:
+        return _household_page(household_id, values, refusal_errors(error), error.status)
+    ok(f"已记录自 {data['valid_from'].isoformat()} 起的户类型与监测记录。")
+    return redirect(url_for(".household", household_id=household_id) + "#categories")
+
+
+@bp.route("/households/targeting-gaps", endpoint="targeting_gaps")
+@allow(*STAFF)
+def targeting_gap_list():
+    """Monitored households (监测对象) no benefit link reaches today, each a link to make."""
+    return list_page(
+        households.targeting_gaps,
+        TargetingGapArgsSchema(),
+        GAP_COLUMNS,
+        ("targeting-gaps.xlsx", "未覆盖帮扶的监测对象"),
+        "web/catalogue/targeting_gaps.html",
+        category_labels=categories.CATEGORY_LABELS,
     )
 
 
