@@ -31,6 +31,7 @@ ROWS = {
     "canteens_behind": 'data-testid="canteen-row"',
     "stale": 'data-testid="stale-partition"',
     "interrupted": 'data-testid="import-run"',
+    "targeting_gaps": 'data-testid="gap-row"',
     "returned": 'data-testid="product-row"',
     "row_errors": 'data-testid="import-run"',
     "plan": 'data-testid="plan-missing"',
@@ -124,6 +125,9 @@ def county_work(db, factory):
     partitions.mark_dirty(db, [(A, "2040-04"), (A, "2040-05")])
     import_run(db, A, status="interrupted")
     import_run(db, A, status="failed")
+    factory.household(A, status="edge")
+    factory.household(A, status="monitored", exit_year=2019)
+    factory.benefit_link(factory.operator(A), factory.household(A, status="edge"))
 
 
 def test_each_staff_to_do_counts_the_rows_of_the_list_it_opens(page_login, county_work):
@@ -138,6 +142,7 @@ def test_each_staff_to_do_counts_the_rows_of_the_list_it_opens(page_login, count
             "canteens_behind": 2,
             "stale": 2,
             "interrupted": 1,
+            "targeting_gaps": 2,
         },
     )
 
