@@ -178,3 +178,17 @@ class ControlTotalSchema(BaseSchema):
 
 class ControlTotalListSchema(BaseSchema):
     items = fields.List(fields.Nested(ControlTotalSchema))
+
+
+class ControlTotalImportFormSchema(BaseSchema):
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "Check and count only; store nothing."}
+    )
+
+
+class ControlTotalImportRequestSchema(ImportFileSchema, ControlTotalImportFormSchema):
+    """The whole multipart body, for the API docs (the route parses it as form plus files)."""
+
+
+class ControlTotalImportResultSchema(ImportResultSchema):
+    skipped = fields.Integer(metadata={"description": "The template's example row."})

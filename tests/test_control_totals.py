@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
+import openpyxl
 import pytest
 import time_machine
 
@@ -102,6 +104,130 @@ def test_staff_list_only_their_counties_figures(login, staff, admin_put):
 @pytest.fixture
 def admin_put(login):
     assert put(login("admin"), county=B).status_code == 200
+
+
+# Import ------------------------------------------------------------------------------------------------
+
+HEADER = "县区代码,渠道,月份,金额(元),来源\n"
+
+
+def upload(caller, text: str, filename: str = "totals.csv", encoding: str = "utf-8", **form):
+    return caller.post(
+        "/api/v1/control-totals/import",
+        data={
+            "file": (io.BytesIO(text.encode(encoding)), filename),
+            **{name: str(value).lower() for name, value in form.items()},
+        },
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_file_enters_figures_in_yuan_beside_the_ledger_and_again_changes_nothing(staff, sold, db):
+    text = HEADER + f'{A},京东,2024-03,"1,234.56",京东结算单\n{A},pdd,2024-3,50,\n'
+    first = upload(staff, text).json
+    assert (first["rows"], first["inserted"], first["rejected"]) == (2, 2, 0), first
+    items = staff.get(f"/api/v1/control-totals?county_code={A}").json["items"]
+    assert [(i["channel"], i["amount_fen"], i["difference_fen"], i["source"]) for i in items] == [
+        ("jd", 123_456, 0, "京东结算单"),
+        ("pdd", 5_000, 0, None),
+    ]
+    again = upload(staff, text).json
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 2)
+    assert db[storage.AUDIT_LOG].count_documents({"action": "control_total.create"}) == 2
+    assert db[storage.AUDIT_LOG].count_documents({"action": "control_total.update"}) == 0
+
+
+def test_a_changed_amount_in_a_later_file_replaces_the_figure_like_entering_it(staff, sold, db):
+    put(staff, amount_fen=1)
+    result = upload(staff, HEADER + f"{A},jd,2024-03,1234.56,\n").json
+    assert (result["updated"], result["rejected"]) == (1, 0)
+    stored = db[storage.CONTROL_TOTALS].find_one({"county_code": A})
+    assert (stored["amount_fen"], stored["version"], stored["updated_by"]["role"]) == (
+        123_456,
+        2,
+        "county_staff",
+    )
+    assert db[storage.AUDIT_LOG].count_documents({"action": "control_total.update"}) == 1
+
+
+def test_a_gb18030_csv_is_read(staff, sold, db):
+    result = upload(staff, HEADER + f"{A},京东,2024-03,1234.56,结算单\n", encoding="gb18030").json
+    assert (result["inserted"], result["rejected"]) == (1, 0), result
+    assert db[storage.CONTROL_TOTALS].find_one()["source"] == "结算单"
+
+
+def test_row_errors_name_the_column_and_row_and_nothing_of_theirs_is_stored(login, staff, db):
+    text = HEADER + (
+        f"{A},京东,2040-07,1,\n"  # row 2: not begun (10:00 on 15 June 2040)
+        f"{A},亚马逊,2024-03,1,\n"  # row 3: no such channel
+        f"{B},jd,2024-03,1,\n"  # row 4: another's county
+        "999999,jd,2024-03,1,\n"  # row 5: no such county: read alike
+        f"{A},jd,2024-03,1.234,\n"  # row 6: below a fen
+        f"{A},jd,2040-06,1,\n"  # row 7: this month: fine
+        f"{A},京东,2040-06,2,\n"  # row 8: the same figure twice
+    )
+    result = upload(staff, text).json
+    assert (result["inserted"], result["rejected"]) == (1, 6), result
+    by_row = {error["row"]: (error["column"], error["message"]) for error in result["errors"]}
+    assert {row: column for row, (column, _message) in by_row.items()} == {
+        2: "月份",
+        3: "渠道",
+        4: "县区代码",
+        5: "县区代码",
+        6: "金额(元)",
+        8: "月份",
+    }
+    assert by_row[4][1] == by_row[5][1]
+    assert "has not begun" in by_row[2][1]
+    assert db[storage.CONTROL_TOTALS].count_documents({}) == 1
+
+
+def test_a_dry_run_counts_and_stores_nothing(staff, db):
+    result = upload(staff, HEADER + f"{A},jd,2024-03,1,\n", dry_run=True).json
+    assert (result["dry_run"], result["inserted"]) == (True, 1)
+    assert db[storage.CONTROL_TOTALS].count_documents({}) == 0
+    assert db[storage.AUDIT_LOG].count_documents({"action": {"$regex": "^control_total"}}) == 0
+
+
+def test_a_file_without_the_required_columns_is_refused(staff):
+    response = upload(staff, "县区代码,渠道,月份\n340722,jd,2024-03\n")
+    assert response.status_code == 422
+
+
+def test_only_staff_import_and_download_the_template(login):
+    for role in ("enterprise", "canteen"):
+        caller = login(role)
+        assert upload(caller, HEADER + f"{A},jd,2024-03,1,\n").status_code == 403
+        assert caller.get("/api/v1/control-totals/template").status_code == 403
+
+
+def test_the_template_downloads_and_its_example_row_is_skipped(staff, db):
+    response = staff.get("/api/v1/control-totals/template")
+    assert response.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).worksheets[0]
+    assert [cell.value for cell in sheet[1]] == HEADER.strip().split(",")
+    result = staff.post(
+        "/api/v1/control-totals/import",
+        data={"file": (io.BytesIO(response.data), "totals.xlsx")},
+        content_type="multipart/form-data",
+    ).json
+    assert (result["rows"], result["skipped"], result["rejected"]) == (1, 1, 0)
+    assert db[storage.CONTROL_TOTALS].count_documents({}) == 0
+
+
+def test_an_xlsx_file_is_read_with_its_month_as_a_date_cell(staff, sold, db):
+    book = openpyxl.Workbook()
+    book.active.append(HEADER.strip().split(","))
+    book.active.append([A, "京东", datetime(2024, 3, 1), 1234.56, None])
+    stream = io.BytesIO()
+    book.save(stream)
+    result = staff.post(
+        "/api/v1/control-totals/import",
+        data={"file": (io.BytesIO(stream.getvalue()), "totals.xlsx")},
+        content_type="multipart/form-data",
+    ).json
+    assert (result["inserted"], result["rejected"]) == (1, 0), result
+    assert staff.get("/api/v1/control-totals").json["items"][0]["difference_fen"] == 0
 
 
 # ledger verify --------------------------------------------------------------------------------------------

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from adapters.base import CHANNELS
+from schemas.households import ImportFileSchema, multipart_body
 from schemas.payouts import (
+    ControlTotalImportFormSchema,
+    ControlTotalImportRequestSchema,
+    ControlTotalImportResultSchema,
     ControlTotalListSchema,
     ControlTotalQueryArgsSchema,
     ControlTotalSchema,
     ControlTotalSetSchema,
 )
-from service import control_totals
+from service import control_totals, xlsx
 from service.access import STAFF, allow
 from service.extensions import Blueprint
 from service.http import principal
@@ -39,3 +43,39 @@ def list_control_totals(args):
 def set_control_total(data, county_code, channel, month):
     """Enter or replace the figure of a month that has begun (YYYY-MM, Asia/Shanghai); audited."""
     return control_totals.set_control_total(get_db(), principal(), county_code, channel, month, **data)
+
+
+@blp.route("/import", methods=["POST"])
+@blp.arguments(ControlTotalImportFormSchema, location="form")
+@blp.arguments(ImportFileSchema, location="files")
+@blp.doc(parameters=[], requestBody=multipart_body(ControlTotalImportRequestSchema))
+@blp.response(200, ControlTotalImportResultSchema)
+@allow(*STAFF)
+def import_control_totals(form, files):
+    """Figures from a spreadsheet in the template's columns (multipart: file; optional dry_run).
+
+    Columns 县区代码, 渠道 (name or code), 月份 (YYYY-MM), 金额(元), 来源 (optional). Keyed by county,
+    channel and month: re-importing a file changes nothing, a changed amount replaces the figure.
+    """
+    upload = files["file"]
+    return control_totals.import_control_totals(
+        get_db(), principal(), upload.stream, upload.filename or "", **form
+    )
+
+
+import_control_totals.accepts_files = True
+
+
+@blp.route("/template", methods=["GET"])
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The xlsx upload template.",
+            "content": {xlsx.XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+)
+@allow(*STAFF)
+def control_total_template():
+    """The upload template: the columns, one example row (skipped on import) and a sheet of notes."""
+    return xlsx.send_xlsx(control_totals.template(), control_totals.TEMPLATE_FILENAME)
