@@ -456,6 +456,10 @@ CATALOGUE: dict[str, str] = {
     "control_total.future_month": "{month} 尚未开始（本月为 {current}），不能登记。",
     "control_total.unknown_channel": "无法识别的渠道。",
     "control_total.changed_meanwhile": "有人同时登记了这个数字，请刷新后重试。",
+    "control_total.month_required": "请填写月份（YYYY-MM）。",
+    "control_total.county_not_yours": "您管辖的县中没有这个县区代码。",
+    "control_total.staff_only": "只有县级工作人员和管理员可以登记外部数据。",
+    "control_total.source_too_long": "来源最多 {limit} 个字符。",
     # Buying units (采购单位), pairings (结对帮扶) and unit purchases (单位采购).
     "buying_unit.not_in_scope": "没有这个采购单位，或它不属于您的范围。",
     "buying_unit.name_taken": "{county_code} 已有名为“{name}”的采购单位。",
