@@ -116,10 +116,10 @@ def households_cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Check and count only; store nothing.")
 def households_import_command(path, county_code, dry_run):
     """Upsert households from an xlsx or CSV file (columns 户编号, 村代码, 户主姓名, 身份证号, ...)."""
-    from service import households
+    from service import household_register
 
     _run_import(
-        lambda stream, name: households.import_households(
+        lambda stream, name: household_register.import_households(
             get_db(), system_principal(), stream, name, county_code=county_code, dry_run=dry_run
         ),
         path,

@@ -31,7 +31,7 @@ from service import (
     demo_buyers,
     demo_canteens,
     demo_exports,
-    households,
+    household_register,
     imports,
     ingest_scope,
     ledger,
@@ -384,7 +384,7 @@ def _load_households(db: Database, actor: Any, rng: random.Random, plan: Plan) -
         plan.households.append({"household_no": number, "members": members})
     header = ["户编号", "村代码", "户主姓名", "身份证号", "家庭人口数", "户类型", "脱贫年度"]
     data = csv_bytes(header, rows, "gb18030")
-    result = households.import_households(
+    result = household_register.import_households(
         db, actor, io.BytesIO(data), "枞阳县建档立卡户.csv", county_code=COUNTY_CODE
     )
     if result["rejected"]:

@@ -17,7 +17,7 @@ from pymongo.database import Database
 from service import (
     canteens,
     certification,
-    households,
+    household_category_changes,
     import_runs,
     products,
     report_cache,
@@ -122,7 +122,7 @@ def interrupted_imports(db: Database, actor: Principal) -> Todo:
 
 def targeting_gaps(db: Database, actor: Principal) -> Todo:
     """Monitored households (监测对象) no benefit link reaches today."""
-    count = _total(households.targeting_gaps, db, actor)
+    count = _total(household_category_changes.targeting_gaps, db, actor)
     return Todo("targeting_gaps", "监测对象未覆盖帮扶", count, "household_pages.targeting_gaps")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service import benefit_links, households, storage
+from service import benefit_links, household_register, storage
 from service.access import system_principal
 from tests.factories import valid_id_number
 
@@ -498,7 +498,7 @@ def test_a_household_changed_during_the_import_is_a_row_error_and_keeps_that_cha
     staff = login("county_staff", county_codes=["340722"])
     original = _fixture("households_utf8_bom.csv")
     _upload(staff, original)
-    diff = households.HouseholdRegister.diff
+    diff = household_register.HouseholdRegister.diff
 
     def edited_meanwhile(self, row_number, stored, data):
         if stored is not None and stored["household_no"] == "3407221003":
@@ -507,7 +507,7 @@ def test_a_household_changed_during_the_import_is_a_row_error_and_keeps_that_cha
             )
         return diff(self, row_number, stored, data)
 
-    monkeypatch.setattr(households.HouseholdRegister, "diff", edited_meanwhile)
+    monkeypatch.setattr(household_register.HouseholdRegister, "diff", edited_meanwhile)
     changed = original.decode("utf-8-sig").replace(",2,", ",4,")
     result = _upload(staff, changed.encode("utf-8-sig")).json
     assert (result["updated"], result["rejected"]) == (0, 1)

@@ -18,7 +18,7 @@ from schemas.households import (
     TargetingGapArgsSchema,
     multipart_body,
 )
-from service import households
+from service import household_category_changes, household_register, households
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, STAFF, allow
 from service.api.openapi import IF_MATCH_REQUIRED
 from service.extensions import Blueprint
@@ -77,7 +77,7 @@ def update_household(changes, household_id):
 @allow(*STAFF)
 def targeting_gaps(args):
     """Monitored households (监测对象) that no benefit link reaches today (帮扶未覆盖)."""
-    items, total = households.targeting_gaps(get_db(), principal(), **args)
+    items, total = household_category_changes.targeting_gaps(get_db(), principal(), **args)
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
 
@@ -86,7 +86,7 @@ def targeting_gaps(args):
 @allow(ADMIN, COUNTY_STAFF, ENTERPRISE)
 def category_history(household_id):
     """The household's categories over time (户类型, 监测对象类别, 风险消除) and today's."""
-    return with_etag(households.category_history(get_db(), principal(), household_id))
+    return with_etag(household_category_changes.category_history(get_db(), principal(), household_id))
 
 
 @blp.route("/<objectid:household_id>/categories", methods=["POST"])
@@ -100,7 +100,8 @@ def change_category(data, household_id):
     A day before the household's registration or after today is refused (400, naming the field).
     """
     version = expected_version(household_id)
-    return with_etag(households.change_category(get_db(), principal(), household_id, version, data))
+    changed = household_category_changes.change_category(get_db(), principal(), household_id, version, data)
+    return with_etag(changed)
 
 
 @blp.route("/lookup", methods=["POST"])
@@ -129,7 +130,9 @@ def import_households(form, files):
     Rejected rows are listed with the file's row numbers (header = row 1); re-importing changes nothing.
     """
     upload = files["file"]
-    return households.import_households(get_db(), principal(), upload.stream, upload.filename or "", **form)
+    return household_register.import_households(
+        get_db(), principal(), upload.stream, upload.filename or "", **form
+    )
 
 
 import_households.accepts_files = True

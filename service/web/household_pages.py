@@ -23,7 +23,14 @@ from schemas.households import (
     HouseholdQueryArgsSchema,
     TargetingGapArgsSchema,
 )
-from service import benefit_links, households, income_explanation, places
+from service import (
+    benefit_links,
+    household_category_changes,
+    household_register,
+    households,
+    income_explanation,
+    places,
+)
 from service import household_categories as categories
 from service.access import STAFF, allow
 from service.errors import NotFound, ServiceError
@@ -150,7 +157,7 @@ def _household_page(
     household = places.with_names(db, [households.get_household(db, principal, household_id)])[0]
     income, period_errors = period_report(income_explanation.household_income, household_id)
     links = with_link_states(all_rows(benefit_links.list_links, household_id=household_id))
-    history = households.category_history(db, principal, household_id)
+    history = household_category_changes.category_history(db, principal, household_id)
     if wants_xlsx():
         return send_sheets(
             [
@@ -193,7 +200,9 @@ def change_category(household_id):
     if errors:
         return _household_page(household_id, values, errors, 422)
     try:
-        households.change_category(get_db(), current_principal(), household_id, submitted_version(), data)
+        household_category_changes.change_category(
+            get_db(), current_principal(), household_id, submitted_version(), data
+        )
     except ServiceError as error:
         return _household_page(household_id, values, refusal_errors(error), error.status)
     ok(f"已记录自 {data['valid_from'].isoformat()} 起的户类型与监测记录。")
@@ -205,7 +214,7 @@ def change_category(household_id):
 def targeting_gap_list():
     """Monitored households (监测对象) no benefit link reaches today, each a link to make."""
     return list_page(
-        households.targeting_gaps,
+        household_category_changes.targeting_gaps,
         TargetingGapArgsSchema(),
         GAP_COLUMNS,
         ("targeting-gaps.xlsx", "未覆盖帮扶的监测对象"),
@@ -316,12 +325,12 @@ def lookup_household():
 @allow(*STAFF)
 def import_households():
     return import_page(
-        households.import_households,
+        household_register.import_households,
         HouseholdImportFormSchema(),
         "web/catalogue/household_import.html",
         columns=[
             (column, name != "exit_year", HOUSEHOLD_IMPORT_HELP[name])
-            for name, column in households.COLUMNS.items()
+            for name, column in household_register.COLUMNS.items()
         ],
         counties=county_options(),
     )
@@ -330,4 +339,4 @@ def import_households():
 @bp.route("/households/import/template.xlsx")
 @allow(*STAFF)
 def household_template():
-    return column_template(households.COLUMNS.values(), "household-register-template.xlsx", "脱贫户")
+    return column_template(household_register.COLUMNS.values(), "household-register-template.xlsx", "脱贫户")
