@@ -15,6 +15,7 @@ from flask import redirect, render_template, request, url_for
 from adapters import tabular
 from adapters.base import CHANNELS
 from schemas.payouts import (
+    ControlTotalImportFormSchema,
     ControlTotalQueryArgsSchema,
     PayoutCreateSchema,
     PayoutImportFormSchema,
@@ -171,9 +172,17 @@ def estimated_and_paid():
 # Control totals ----------------------------------------------------------------------------------------
 
 
-def _control_totals_page(values: dict[str, Any], errors: dict[str, list[str]], status: int = 200):
+def _control_totals_page(
+    values: dict[str, Any],
+    errors: dict[str, list[str]],
+    status: int = 200,
+    *,
+    upload: dict[str, Any] | None = None,
+):
+    """The figures beside the ledger, the form that enters one, and the upload (with its last outcome)."""
     args, filter_errors = query_args(ControlTotalQueryArgsSchema())
     items = control_totals.list_control_totals(get_db(), current_principal(), **args)
+    upload = upload or {"upload_values": {}, "upload_errors": {}, "upload_result": None}
     return render_template(
         "web/payouts/control_totals.html",
         items=items,
@@ -181,6 +190,7 @@ def _control_totals_page(values: dict[str, Any], errors: dict[str, list[str]], s
         filter_errors=filter_errors,
         values=values,
         errors=errors,
+        **upload,
         counties=core.county_options(),
         channels=[(code, CHANNEL_LABELS.get(code, code)) for code in CHANNELS],
     ), status
@@ -222,3 +232,29 @@ def set_control_total():
             ok(f"已登记 {saved['county_code']} {saved['channel_label']} {saved['month']} 的外部数据。")
             return redirect(url_for(".control_totals", county_code=saved["county_code"]))
     return _control_totals_page(values, errors, 422)
+
+
+@bp.route("/control-totals/import", methods=["POST"])
+@allow(*STAFF)
+def import_control_totals():
+    values = form_values(ControlTotalImportFormSchema().fields)
+    form, errors = read_form(ControlTotalImportFormSchema(), values)
+    sheet = request.files.get("file")
+    if sheet is None or not sheet.filename:
+        errors["file"] = ["请选择要上传的文件（xlsx 或 CSV）。"]
+    result = None
+    if not errors:
+        try:
+            result = control_totals.import_control_totals(
+                get_db(), current_principal(), sheet.stream, sheet.filename, **form
+            )
+        except ServiceError as error:
+            errors = core.refusal_errors(error)
+    upload = {"upload_values": values, "upload_errors": errors, "upload_result": result}
+    return _control_totals_page({}, {}, 422 if errors else 200, upload=upload)
+
+
+@bp.route("/control-totals/template.xlsx")
+@allow(*STAFF)
+def control_total_template():
+    return xlsx.send_xlsx(control_totals.template(), control_totals.TEMPLATE_FILENAME)

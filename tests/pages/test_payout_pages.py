@@ -143,3 +143,39 @@ def test_a_control_total_for_a_month_not_begun_is_shown_at_the_month(page_login,
     assert response.status_code == 422
     assert 'data-testid="error-month"' in response.get_data(as_text=True)
     assert db[storage.CONTROL_TOTALS].count_documents({}) == 0
+
+
+def _upload_totals(staff, text: str, **form):
+    return staff.post(
+        "/control-totals/import",
+        {"file": (io.BytesIO(text.encode("gb18030")), "totals.csv"), **form},
+        content_type="multipart/form-data",
+    )
+
+
+def test_staff_upload_control_totals_on_the_page_and_see_the_rows_errors(page_login, db):
+    lines = [SaleLine("jd", "J-1", datetime(2024, 3, 3, 2, tzinfo=UTC), 1, 100_000)]
+    assert ledger.ingest(db, lines, IngestScope(A)).rejected == 0
+    staff = page_login("county_staff", county_codes=[A])
+    listing = staff.text("/control-totals/")
+    assert 'data-testid="control-total-upload"' in listing
+    template = staff.get("/control-totals/template.xlsx")
+    assert template.status_code == 200
+    assert openpyxl.load_workbook(io.BytesIO(template.data)).worksheets[0]["A1"].value == "县区代码"
+    text = f"县区代码,渠道,月份,金额(元),来源\n{A},京东,2024-03,1000.01,结算单\n{B},京东,2024-03,1,\n"
+    response = _upload_totals(staff, text)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page[-800:]
+    assert 'data-testid="count-inserted">1<' in page
+    assert page.count('data-testid="control-total-row"') == 1
+    assert "-0.01" in page
+    assert '<tr data-row="3"><td data-label="行号" class="num">3</td><td data-label="列">县区代码' in page
+    assert "您管辖的县中没有这个县区代码。" in page
+
+
+def test_a_control_total_upload_without_a_file_is_shown_at_the_file(page_login, db):
+    staff = page_login("county_staff", county_codes=[A])
+    response = staff.post("/control-totals/import", {"dry_run": "true"}, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "请选择要上传的文件" in response.get_data(as_text=True)
+    assert page_login("enterprise").post("/control-totals/import", {}).status_code == 403
