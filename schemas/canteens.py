@@ -9,15 +9,10 @@ from schemas.base import BaseSchema, CountyCode, Fen, ObjectIdField, PageArgsSch
 from schemas.households import ImportErrorSchema
 from schemas.operators import ActorSchema
 from service.canteen_modes import MAX_CONTRACTOR_LENGTH, MAX_SHARED_UNITS
+from service.canteen_plans import FIRST_PLAN_YEAR, FLOOR_RATIO_BP, MAX_APPROVAL_LENGTH
+from service.canteen_progress import QUOTA_STATUSES
 from service.canteen_quota import MODES, REASONS
-from service.canteens import (
-    FIRST_PLAN_YEAR,
-    FLOOR_RATIO_BP,
-    MAX_APPROVAL_LENGTH,
-    MAX_NAME_LENGTH,
-    QUOTA_STATUSES,
-    UNIT_TYPES,
-)
+from service.canteens import MAX_NAME_LENGTH, UNIT_TYPES
 from service.products import CHANNELS
 from service.purchase_fields import MAX_REFERENCE_LENGTH, MAX_TEXT_LENGTH
 

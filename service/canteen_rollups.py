@@ -2,7 +2,7 @@
 
 A canteen unit names its supervising unit in ``parent_id`` (``service.canteen_modes``); the
 supervising unit's account and its county's staff see every unit below it, each with its figures
-from the one quota rule (``canteens.quotas``), and totals that are their sum to the fen.
+from the one quota rule (``canteen_progress.quotas``), and totals that are their sum to the fen.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from service import canteens, storage
+from service import canteen_progress, canteens, storage
 from service.access import Principal
 from service.clock import today_local, utcnow
 from service.report_context import ReportContext
@@ -57,8 +57,8 @@ def totals(items: list[dict[str, Any]]) -> dict[str, Any]:
     target = summed["target_fen"]
     return {
         "units": len(items),
-        "met": sum(1 for item in items if item["status"] == canteens.MET),
-        "behind": sum(1 for item in items if item["status"] == canteens.BEHIND),
+        "met": sum(1 for item in items if item["status"] == canteen_progress.MET),
+        "behind": sum(1 for item in items if item["status"] == canteen_progress.BEHIND),
         "not_required": sum(
             1 for item in items if item["status"] in (canteens.NOT_REQUIRED, canteens.REPORTED_BY_OTHER)
         ),
@@ -87,7 +87,7 @@ def unit_rollup(
     depths = [0, *(depth for _child, depth in below)]
     items = [
         {**item, "depth": depth}
-        for item, depth in zip(canteens.quotas(db, units, year, today, context), depths, strict=True)
+        for item, depth in zip(canteen_progress.quotas(db, units, year, today, context), depths, strict=True)
     ]
     return {
         "canteen_id": unit["_id"],

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from service import canteen_quota
-from service.canteens import QUOTA_STATUSES
+from service.canteen_progress import QUOTA_STATUSES
 from service.vocabulary import UNIT_TYPE_LABELS
 from service.xlsx import DATE, DATETIME, FEN, INTEGER, TEXT, Column, percent_bp
 
@@ -38,7 +38,7 @@ _PROGRESS = (
     Column("状态", lambda row: QUOTA_STATUSES.get(row["status"], row["status"]), TEXT),
     Column("全部采购(元)", "purchases_fen", FEN),
 )
-# A canteen's progress in a year: a row per item of ``canteens.quotas`` (the county report's items).
+# A canteen's progress in a year: a row per item of ``canteen_progress.quotas`` (the county report's items).
 QUOTA_COLUMNS = (*_UNIT, *_PROGRESS)
 # The same, with where to reach the canteen: a quota item with its canteen's address and contact.
 CANTEEN_LIST_COLUMNS = (

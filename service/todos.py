@@ -15,7 +15,8 @@ from typing import Any
 from pymongo.database import Database
 
 from service import (
-    canteens,
+    canteen_plans,
+    canteen_progress,
     certification,
     household_category_changes,
     import_runs,
@@ -53,7 +54,7 @@ def _total(list_rows: Callable[..., tuple[list, int]], db: Database, actor: Prin
 
 def declaration_overdue(year: int, today: date) -> bool:
     """Whether the year's plan is past its declaration deadline (20 February, Asia/Shanghai)."""
-    month, day = canteens.DECLARATION_DEADLINE
+    month, day = canteen_plans.DECLARATION_DEADLINE
     return today > date(year, month, day)
 
 
@@ -100,10 +101,10 @@ def canteens_behind(db: Database, actor: Principal, cache: report_cache.ReportCa
     # The canteens' purchase sums are kept in the reports' cache while their county-months are unchanged.
     context = report_context.ReportContext(db, cache)
     count = sum(
-        canteens.county_quota_report(db, actor, county, context=context)["totals"]["behind"]
+        canteen_progress.county_quota_report(db, actor, county, context=context)["totals"]["behind"]
         for county in actor.county_codes
     )
-    args = {"status": canteens.BEHIND}
+    args = {"status": canteen_progress.BEHIND}
     return Todo("canteens_behind", "食堂进度滞后", count, "county_canteen_pages.canteens", args)
 
 
@@ -174,14 +175,19 @@ def enterprise_todos(db: Database, actor: Principal) -> list[Todo]:
 def canteen_todos(db: Database, actor: Principal) -> list[Todo]:
     """This year's plan while it is not declared (overdue after 20 February), and progress behind it."""
     today = today_local()
-    quota = canteens.canteen_quota(db, actor, actor.canteen_id, today.year, today)
+    quota = canteen_progress.canteen_quota(db, actor, actor.canteen_id, today.year, today)
     year = quota["year"]
-    missing = quota["status"] == canteens.NO_PLAN
+    missing = quota["status"] == canteen_progress.NO_PLAN
     overdue = missing and declaration_overdue(year, today)
     plan_label = f"{year} 年计划逾期未申报" if overdue else f"申报 {year} 年计划（2 月 20 日前）"
     return [
         Todo("plan", plan_label, int(missing), "canteen_pages.plan", {"year": year}, overdue=overdue),
-        Todo("behind", "预留份额进度滞后", int(quota["status"] == canteens.BEHIND), "canteen_pages.home"),
+        Todo(
+            "behind",
+            "预留份额进度滞后",
+            int(quota["status"] == canteen_progress.BEHIND),
+            "canteen_pages.home",
+        ),
     ]
 
 

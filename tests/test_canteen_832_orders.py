@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service import canteen_832_orders, canteens, imports, storage
+from service import canteen_832_orders, canteen_progress, imports, storage
 from service.access import CANTEEN, COUNTY_STAFF, Principal
 
 COUNTY = "340722"
@@ -32,7 +32,7 @@ def test_a_canteens_own_export_is_its_purchases_whatever_unit_the_file_names(db,
     result = import_own(db, account_of(hospital))
     assert (result["inserted"], result["skipped"], result["rejected"]) == (5, 1, 0)
     assert db[storage.SALES].count_documents({"buyer.unit_id": hospital["_id"]}) == 5
-    quota = canteens.canteen_quota(db, STAFF, hospital["_id"], 2020)
+    quota = canteen_progress.canteen_quota(db, STAFF, hospital["_id"], 2020)
     assert quota["via_832_fen"] == quota["qualifying_fen"] == quota["purchases_fen"]
 
 
@@ -58,7 +58,7 @@ def test_an_order_already_another_units_purchase_is_refused(db, factory, hospita
 
 def test_the_unions_export_counts_toward_the_unions_share_only(db, hospital):
     import_own(db, account_of(hospital), union=True)
-    quota = canteens.canteen_quota(db, STAFF, hospital["_id"], 2020)
+    quota = canteen_progress.canteen_quota(db, STAFF, hospital["_id"], 2020)
     assert quota["qualifying_fen"] == 0
     assert quota["union_qualifying_fen"] == quota["union_fen"] == quota["purchases_fen"] > 0
 

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from adapters.base import SaleLine
-from service import canteen_rollups, canteens, demo_canteens, ledger, todos
+from service import canteen_progress, canteen_rollups, canteens, demo_canteens, ledger, todos
 from service.access import CANTEEN, COUNTY_STAFF, Principal
 from service.canteen_quota import UNION_SHARE, VIA_832, line_qualification
 from service.clock import end_of_local_day
@@ -59,11 +59,11 @@ def bought(
 
 
 def quota(db, unit: dict) -> dict:
-    return canteens.canteen_quota(db, staff(), unit["_id"], YEAR, TODAY)
+    return canteen_progress.canteen_quota(db, staff(), unit["_id"], YEAR, TODAY)
 
 
 def report(db) -> dict:
-    return canteens.county_quota_report(db, staff(), COUNTY, YEAR, TODAY)
+    return canteen_progress.county_quota_report(db, staff(), COUNTY, YEAR, TODAY)
 
 
 # No canteen (无食堂) ---------------------------------------------------------------------------------
@@ -72,10 +72,10 @@ def report(db) -> dict:
 @pytest.mark.parametrize("moment", [date(2025, 1, 1), TODAY, date(2025, 12, 31), date(2026, 3, 1)])
 def test_a_unit_without_a_canteen_needs_no_share_and_is_never_behind(db, factory, moment):
     unit = factory.canteen(COUNTY, mode="none", plans=PLAN)
-    figures = canteens.canteen_quota(db, staff(), unit["_id"], YEAR, moment)
+    figures = canteen_progress.canteen_quota(db, staff(), unit["_id"], YEAR, moment)
     assert figures["status"] == canteens.NOT_REQUIRED
     assert figures["target_fen"] is None and figures["progress_bp"] is None
-    assert canteens.QUOTA_STATUSES[figures["status"]] == "不作要求"
+    assert canteen_progress.QUOTA_STATUSES[figures["status"]] == "不作要求"
 
 
 def test_the_menu_and_the_dashboard_count_the_same_canteens_behind_and_never_one_without_a_canteen(
@@ -110,7 +110,7 @@ def test_a_shared_canteens_reporter_carries_the_units_it_reports_for(db, factory
     bought(db, school, 30_000)
     bought(db, kindergarten, 30_000)
     reporter, reported = quota(db, school), quota(db, kindergarten)
-    assert reporter["qualifying_fen"] == 60_000 and reporter["status"] == canteens.ON_TRACK
+    assert reporter["qualifying_fen"] == 60_000 and reporter["status"] == canteen_progress.ON_TRACK
     assert reported["status"] == canteens.REPORTED_BY_OTHER and reported["purchases_fen"] == 0
     assert reported["reported_by"] == {"canteen_id": school["_id"], "name": "实验小学"}
     assert report(db)["totals"]["purchases_fen"] == 60_000  # each line once
@@ -140,9 +140,9 @@ def test_an_outsourced_canteen_still_reserves_and_its_contractors_purchases_coun
         db, staff(), unit["_id"], 1, {"mode": "outsourced", "contractor": "安徽膳食公司"}
     )
     assert after["contractor"] == "安徽膳食公司"
-    assert quota(db, unit)["status"] == canteens.BEHIND
+    assert quota(db, unit)["status"] == canteen_progress.BEHIND
     bought(db, unit, 100_000)
-    assert quota(db, unit)["status"] == canteens.MET
+    assert quota(db, unit)["status"] == canteen_progress.MET
 
 
 def test_only_an_outsourced_canteen_names_a_contractor(db, factory):

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime
 import openpyxl
 import pytest
 
-from service import canteen_sheets, canteens, storage
+from service import canteen_progress, canteen_sheets, canteens, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, system_principal
-from service.canteens import quota_figures
+from service.canteen_progress import quota_figures
+from service.clock import today_local
 
 COUNTY = "340722"
 OTHER_COUNTY = "341024"
@@ -303,15 +304,20 @@ def test_the_quota_counts_the_832_purchases_of_the_year(login, canteen, purchase
 
 
 def test_the_quota_forecasts_from_the_days_elapsed(db, canteen, purchases):
-    quota = canteens.canteen_quota(db, system_principal(), canteen["_id"], 2024, today=date(2024, 3, 31))
+    quota = canteen_progress.canteen_quota(
+        db, system_principal(), canteen["_id"], 2024, today=date(2024, 3, 31)
+    )
     assert (quota["forecast_fen"], quota["forecast_bp"], quota["status"]) == (1_809_890, 12065, "on_track")
 
 
 def test_the_quota_reads_the_ledger_lines_the_canteen_bought(db, canteen, purchases):
     db[storage.SALES_MONTHLY].delete_many({})
-    assert canteens.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"] == 450_000
+    assert (
+        canteen_progress.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"]
+        == 450_000
+    )
     db[storage.SALES].delete_many({})
-    assert canteens.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"] == 0
+    assert canteen_progress.canteen_quota(db, system_principal(), canteen["_id"], 2024)["qualifying_fen"] == 0
 
 
 def test_a_canteen_cannot_read_another_canteens_quota(login, factory, canteen):
@@ -322,7 +328,7 @@ def test_a_canteen_cannot_read_another_canteens_quota(login, factory, canteen):
 
 def test_the_quota_defaults_to_this_year_without_a_plan(staff, canteen):
     quota = staff.get(f"{URL}/{canteen['_id']}/quota").json
-    assert quota["year"] == canteens.today_local().year
+    assert quota["year"] == today_local().year
     assert (quota["status"], quota["target_fen"], quota["qualifying_fen"]) == ("no_plan", None, 0)
 
 

@@ -14,7 +14,7 @@ from bson import ObjectId
 
 from adapters import quoting, tabular
 from adapters.base import REGISTRY, RowError, SaleLine
-from service import canteens, import_runs, import_sources, imports, partitions, pii, storage
+from service import canteen_progress, import_runs, import_sources, imports, partitions, pii, storage
 from service.access import ADMIN, CANTEEN, COUNTY_STAFF, ENTERPRISE, Principal
 from service.clock import utcnow
 from service.errors import Forbidden, ValidationFailed
@@ -341,7 +341,7 @@ def test_a_named_buyer_unit_is_resolved_to_its_canteen_and_its_purchases(db, fac
     unknown = db[storage.SALES].find_one({"external_id": "A-2"})
     assert unknown["buyer"]["unit_id"] is None and unknown["buyer"]["name"] == "没有登记的单位"
     assert (result["unknown_buyers"], result["unknown_buyer_names"]) == (1, ["没有登记的单位"])
-    quota = canteens.canteen_quota(db, STAFF, canteen["_id"], 2024)
+    quota = canteen_progress.canteen_quota(db, STAFF, canteen["_id"], 2024)
     # Bought outside the 832 platform: the unit's purchase, not its reserved share (from 2021).
     assert (quota["purchases_fen"], quota["qualifying_fen"]) == (10_000, 0)
 
@@ -683,7 +683,7 @@ def test_a_p832_export_credits_the_buying_canteens_quota(db, factory):
     assert (result["inserted"], result["skipped"]) == (5, 1)
     assert (result["unknown_buyers"], result["unknown_buyer_names"]) == (1, ["安徽大学第一食堂"])
     assert db[storage.SALES].count_documents({"buyer.unit_id": hospital["_id"]}) == 4
-    quota = canteens.canteen_quota(db, STAFF, hospital["_id"], 2020)
+    quota = canteen_progress.canteen_quota(db, STAFF, hospital["_id"], 2020)
     assert (quota["via_832_fen"], quota["qualifying_fen"]) == (172_700, 172_700)
 
 

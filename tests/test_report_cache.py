@@ -15,6 +15,7 @@ import pytest
 from adapters.base import SaleLine
 from service import (
     benefit_links,
+    canteen_progress,
     canteens,
     households,
     ledger,
@@ -262,7 +263,7 @@ def canteen(factory, books):
 
 def quota_report(db, cache, year: int = 2024) -> dict:
     context = report_context.ReportContext(db, cache=cache)
-    report = canteens.county_quota_report(db, STAFF, A, year, today=SUMMER, context=context)
+    report = canteen_progress.county_quota_report(db, STAFF, A, year, today=SUMMER, context=context)
     return {name: value for name, value in report.items() if name != "generated_at"}
 
 

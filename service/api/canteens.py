@@ -29,6 +29,7 @@ from schemas.canteens import (
 from schemas.households import ImportFileSchema
 from service import (
     canteen_832_orders,
+    canteen_progress,
     canteen_purchase_upload,
     canteen_purchases,
     canteen_rollups,
@@ -127,7 +128,7 @@ def put_plan(data, canteen_id, year):
 @allow(*STAFF, CANTEEN)
 def get_quota(args, canteen_id):
     """Progress against the reserved share: qualifying ÷ target, and a forecast at the current pace."""
-    return canteens.canteen_quota(get_db(), principal(), canteen_id, args.get("year"))
+    return canteen_progress.canteen_quota(get_db(), principal(), canteen_id, args.get("year"))
 
 
 @blp.route("/<objectid:canteen_id>/rollup", methods=["GET"])
@@ -245,7 +246,9 @@ def purchase_template():
 @allow(*STAFF)
 def county_canteens(args):
     """Every canteen of a county with its progress in the year (format=xlsx for a workbook)."""
-    report = canteens.county_quota_report(get_db(), principal(), args["county_code"], args.get("year"))
+    report = canteen_progress.county_quota_report(
+        get_db(), principal(), args["county_code"], args.get("year")
+    )
     if args["format"] == "xlsx":
         data = xlsx.rows_to_xlsx(QUOTA_COLUMNS, report["items"], title=f"{report['year']}年食堂预留份额")
         return xlsx.send_xlsx(data, f"canteens-{report['county_code']}-{report['year']}.xlsx")

@@ -25,6 +25,8 @@ from schemas.canteens import (
 )
 from service import (
     canteen_832_orders,
+    canteen_plans,
+    canteen_progress,
     canteen_purchase_upload,
     canteen_purchases,
     canteen_quota,
@@ -79,11 +81,11 @@ PLAN_FIELDS = ("food_total", "reserve_ratio", "ratio_approval")
 PLAN_RANGE_MESSAGES = {
     "food_total": "年度食材采购总额应大于 0。",
     "reserve_ratio": (
-        f"自 {canteens.FLOOR_FROM_YEAR} 年起预留比例不得低于 {percent_bp(canteens.FLOOR_RATIO_BP)}"
+        f"自 {canteen_plans.FLOOR_FROM_YEAR} 年起预留比例不得低于 {percent_bp(canteen_plans.FLOOR_RATIO_BP)}"
         "（财库〔2021〕19号），经批准适当放宽的请填写批准文号；最高 100%；"
-        f"鼓励预留 {percent_bp(canteens.ENCOURAGED_RATIO_BP)}。"
+        f"鼓励预留 {percent_bp(canteen_plans.ENCOURAGED_RATIO_BP)}。"
     ),
-    "ratio_approval": f"批准文号最多 {canteens.MAX_APPROVAL_LENGTH} 个字。",
+    "ratio_approval": f"批准文号最多 {canteen_plans.MAX_APPROVAL_LENGTH} 个字。",
 }
 PLAN_STALE_MESSAGE = (
     "提交前这个食堂的信息刚被修改过（可能是他人同时申报或修改了计划）。页面上已显示最新的计划，"
@@ -101,7 +103,7 @@ LINE_LABELS = {"reasons": canteen_quota.REASONS, "sources": canteen_quota.SOURCE
 @allow(CANTEEN)
 def home():
     db, principal = get_db(), current_principal()
-    quota = canteens.canteen_quota(db, principal, principal.canteen_id)
+    quota = canteen_progress.canteen_quota(db, principal, principal.canteen_id)
     latest, _ = canteen_purchases.purchase_lines(
         db, principal, principal.canteen_id, quota["year"], per_page=LATEST_PURCHASES
     )
@@ -117,7 +119,7 @@ def home():
         rollup=rollup,
         modes=canteen_quota.MODES,
         bar=progress_bar(quota),
-        statuses=canteens.QUOTA_STATUSES,
+        statuses=canteen_progress.QUOTA_STATUSES,
         latest=latest,
         **LINE_LABELS,
     )
@@ -169,7 +171,7 @@ def plan_context(
         "year": year,
         "year_errors": year_errors,
         "years": plan_years(),
-        "current": canteens.plan_for(canteen, year),
+        "current": canteen_plans.plan_for(canteen, year),
         "form": form,
     }
 
@@ -182,7 +184,7 @@ def selected_year() -> tuple[int, dict[str, list[str]]]:
 
 def plan_years() -> range:
     """The years a plan may be declared for, the latest first (next year's may be declared early)."""
-    return range(today_local().year + 1, canteens.FIRST_PLAN_YEAR - 1, -1)
+    return range(today_local().year + 1, canteen_plans.FIRST_PLAN_YEAR - 1, -1)
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ class PlanForm:
 
 def plan_form(canteen: Mapping[str, Any], year: int) -> PlanForm:
     """The form for the year's plan: the declared one, or a new one at the 10% floor."""
-    current = canteens.plan_for(canteen, year) or {"reserve_ratio_bp": canteens.FLOOR_RATIO_BP}
+    current = canteen_plans.plan_for(canteen, year) or {"reserve_ratio_bp": canteen_plans.FLOOR_RATIO_BP}
     values = {
         "food_total": yuan_input(current.get("food_total_fen")),
         "reserve_ratio": percent_bp(current["reserve_ratio_bp"]).removesuffix("%"),
@@ -264,7 +266,7 @@ def submit_plan(canteen_id: ObjectId, year: int) -> PlanForm | None:
             years = plan_years()
             errors = {"_form": [f"只能申报 {years[-1]} 至 {years[0]} 年的计划。"]}
         return PlanForm(values, errors, version)
-    flash_plan_saved(canteens.plan_for(canteen, year))
+    flash_plan_saved(canteen_plans.plan_for(canteen, year))
     return None
 
 
@@ -277,7 +279,7 @@ def flash_plan_saved(saved: Mapping[str, Any]) -> None:
         + f"，预留目标 {yuan(saved['target_fen'])} 元。"
     )
     if saved["declared_late"]:
-        month, day = canteens.DECLARATION_DEADLINE
+        month, day = canteen_plans.DECLARATION_DEADLINE
         flash(f"{text}申报晚于 {saved['year']} 年 {month} 月 {day} 日，记为逾期申报。", "warn")
     else:
         ok(text)
@@ -448,7 +450,7 @@ def purchases():
         total=total,
         args={**args, "year": year, "page": page},
         errors=errors,
-        quota=canteens.canteen_quota(db, principal, principal.canteen_id, year),
+        quota=canteen_progress.canteen_quota(db, principal, principal.canteen_id, year),
         years=range(today_local().year, purchase_fields.FIRST_DAY.year - 1, -1),
         **LINE_LABELS,
     )

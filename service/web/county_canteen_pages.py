@@ -15,7 +15,7 @@ from bson import ObjectId
 from flask import redirect, render_template, request, url_for
 
 from schemas.canteens import CanteenCreateSchema, CanteenPatchSchema, CanteenQueryArgsSchema
-from service import canteen_purchases, canteens, xlsx
+from service import canteen_progress, canteen_purchases, canteens, xlsx
 from service.access import STAFF, allow
 from service.canteen_sheets import CANTEEN_LIST_COLUMNS, PLAN_COLUMNS, PURCHASE_LINE_COLUMNS
 from service.errors import Conflict, ServiceError
@@ -66,7 +66,8 @@ def county_reports(counties: Iterable[str], year: int) -> dict[str, dict[str, An
     """The year's canteen report of each county (the API's /reports/canteens), by county code."""
     db, principal = get_db(), current_principal()
     return {
-        county: canteens.county_quota_report(db, principal, county, year) for county in sorted(set(counties))
+        county: canteen_progress.county_quota_report(db, principal, county, year)
+        for county in sorted(set(counties))
     }
 
 
@@ -84,7 +85,7 @@ def canteen_list():
     args, errors = query_args(CanteenQueryArgsSchema())
     year, year_errors = selected_year()
     status = request.args.get("status")
-    status = status if status in canteens.QUOTA_STATUSES else None
+    status = status if status in canteen_progress.QUOTA_STATUSES else None
     if wants_xlsx():
         rows = all_rows(canteens.list_canteens, **args)
         rows = with_quotas(rows, county_reports((row["county_code"] for row in rows), year))
@@ -110,7 +111,7 @@ def canteen_list():
         totals=[reports[county] for county in shown],
         counties=principal.county_codes,
         unit_types=canteens.UNIT_TYPES,
-        statuses=canteens.QUOTA_STATUSES,
+        statuses=canteen_progress.QUOTA_STATUSES,
         status=status,
     )
 
@@ -245,14 +246,14 @@ def render_canteen(
     purchases, total = canteen_purchases.purchase_lines(
         db, principal, canteen_id, year, page=page, per_page=PER_PAGE
     )
-    quota = canteens.canteen_quota(db, principal, canteen_id, year)
+    quota = canteen_progress.canteen_quota(db, principal, canteen_id, year)
     form = form or plan_form(canteen, year)
     return render_template(
         "web/county_canteens/canteen.html",
         **plan_context(canteen, year, year_errors, form),
         quota=quota,
         bar=progress_bar(quota),
-        statuses=canteens.QUOTA_STATUSES,
+        statuses=canteen_progress.QUOTA_STATUSES,
         purchases=purchases,
         total=total,
         **LINE_LABELS,

@@ -12,7 +12,7 @@ from flask import current_app, render_template, request, url_for
 from pymongo.database import Database
 
 from schemas.reports import ReportQueryArgsSchema
-from service import canteens, report_context, report_downloads, report_scope, reports, xlsx
+from service import canteen_progress, report_context, report_downloads, report_scope, reports, xlsx
 from service.access import STAFF, Principal, allow
 from service.canteen_sheets import QUOTA_COLUMNS
 from service.storage import get_db
@@ -52,7 +52,7 @@ def dashboard():
         counties=actor.county_codes,
         is_admin=actor.is_admin,
         quota_reports=quota_reports,
-        quota_statuses=canteens.QUOTA_STATUSES,
+        quota_statuses=canteen_progress.QUOTA_STATUSES,
         progress_bar=progress_bar,
         trend=trend,
         charts=_charts(sections, trend),
@@ -96,7 +96,9 @@ def _canteen_quotas(
     """The canteens' progress in the year the period ends, per county (none for an admin's "every county")."""
     counties = [county_code] if county_code else list(actor.county_codes)
     year = int(to_month[:4])
-    return [canteens.county_quota_report(db, actor, county, year, context=context) for county in counties]
+    return [
+        canteen_progress.county_quota_report(db, actor, county, year, context=context) for county in counties
+    ]
 
 
 def _trend(summary: dict[str, Any], monthly: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from service import canteens
+from service import canteen_progress, canteens
 from service.access import COUNTY_STAFF, Principal
 
 COUNTY = "340722"
@@ -71,7 +71,7 @@ def test_the_canteen_imports_its_own_832_orders_from_its_page(page_login, factor
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert 'data-testid="count-inserted">5<' in page
-    assert canteens.canteen_quota(db, STAFF, unit["_id"], 2020)["lines"] == 5
+    assert canteen_progress.canteen_quota(db, STAFF, unit["_id"], 2020)["lines"] == 5
 
 
 def test_the_orders_page_without_a_file_is_a_field_error(page_login, factory):
