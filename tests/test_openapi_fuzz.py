@@ -91,6 +91,7 @@ RULES_BEYOND_THE_DOCUMENT = {
     "POST /api/v1/payouts/import": "the file is a payout spreadsheet",
     "GET /api/v1/reports/payouts": "the period ends on or after it starts",
     "PUT /api/v1/control-totals/{county_code}/{channel}/{month}": "the month is YYYY-MM and has begun",
+    "POST /api/v1/control-totals/import": "the file is a control-total spreadsheet",
     **{
         f"GET /api/v1/reports/{name}": "the period ends on or after it starts"
         for name in (
