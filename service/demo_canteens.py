@@ -41,8 +41,11 @@ KINDERGARTEN = "枞阳县实验幼儿园"
 PURCHASES = ((40, 1_800_000), (20, 2_600_000), (5, 1_400_000))
 
 
-def _day(today: date, days_back: int) -> date:
-    return max(today - timedelta(days=days_back), date(today.year, 1, 1))
+def _day(today: date, days_back: int) -> date | None:
+    """A past day of this year, ``days_back`` before today or its first day; None on 1 January,
+    when the year has no past day yet (the demo's sales all lie before today)."""
+    first = date(today.year, 1, 1)
+    return None if today == first else max(today - timedelta(days=days_back), first)
 
 
 def load(
@@ -73,7 +76,7 @@ def load(
         if union_total:
             plan |= {"union_total_fen": union_total, "union_ratio_bp": union_ratio}
         canteens.set_plan(db, actor, canteen["_id"], today.year, plan)
-        if not with_purchases:
+        if not with_purchases or _day(today, 0) is None:
             continue
         for index, (days_back, amount) in enumerate(PURCHASES):
             canteen_purchases.log_purchase(

@@ -107,6 +107,8 @@ FIELD_LABELS = {
     "voucher_no": "凭证号",
     "weight": "权重",
     "year": "年度",
+    "categories": "户类型与监测记录",
+    "registered_on": "登记日期",
 }
 
 # Channels, categories and certification statuses, as the reports, pages and downloads name them.
