@@ -20,7 +20,7 @@ from service import (
     certification,
     household_category_changes,
     import_runs,
-    products,
+    product_listing,
     report_cache,
     report_context,
     report_scope,
@@ -63,20 +63,21 @@ def declaration_overdue(year: int, today: date) -> bool:
 
 def review_queue(db: Database, actor: Principal) -> Todo:
     count = sum(
-        _total(products.list_products, db, actor, status=status) for status in certification.AWAITING_COUNTY
+        _total(product_listing.list_products, db, actor, status=status)
+        for status in certification.AWAITING_COUNTY
     )
     return Todo("review", "待审核产品", count, "certification_pages.review_queue")
 
 
 def publicity_ended(db: Database, actor: Principal) -> Todo:
     args = {"publicity_ended": "true"}
-    count = _total(products.list_products, db, actor, publicity_ended=True)
+    count = _total(product_listing.list_products, db, actor, publicity_ended=True)
     return Todo("publicity_ended", "公示期满待认定", count, "product_pages.products", args)
 
 
 def expiring_certificates(db: Database, actor: Principal, endpoint: str = "product_pages.products") -> Todo:
     args = {"expiring_within_days": EXPIRING_WITHIN_DAYS}
-    count = _total(products.list_products, db, actor, **args)
+    count = _total(product_listing.list_products, db, actor, **args)
     return Todo("expiring", f"认定 {EXPIRING_WITHIN_DAYS} 天内到期", count, endpoint, args)
 
 
@@ -151,7 +152,7 @@ def staff_todos(db: Database, actor: Principal, cache: report_cache.ReportCache 
 def returned_applications(db: Database, actor: Principal) -> Todo:
     """Applications sent back by the county, rejected or objected to during publicity (both end rejected)."""
     args = {"status": certification.REJECTED}
-    count = _total(products.list_products, db, actor, **args)
+    count = _total(product_listing.list_products, db, actor, **args)
     return Todo("returned", "被退回的申请", count, "enterprise_pages.products", args)
 
 

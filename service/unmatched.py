@@ -25,6 +25,7 @@ from service import (
     access,
     ledger_rebuilds,
     operators,
+    product_listing,
     product_lookups,
     products,
     report_cache,
@@ -308,7 +309,7 @@ def county_candidates(
     db: Database, actor: Principal, county_code: str, product_q: str | None = None
 ) -> list[dict[str, Any]]:
     """The county's products, certified or not, with their operators' names (narrowed by name)."""
-    found, _total = products.list_products(
+    found, _total = product_listing.list_products(
         db,
         actor,
         county_code=county_code,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import operators, products, storage
+from service import operators, product_listing, storage
 from service.access import COUNTY_STAFF, Principal
 from service.clock import utcnow
 
@@ -40,7 +40,7 @@ def catalogue(db, factory):
 def every_page(db, per_page: int, **filters) -> list:
     found, page = [], 1
     while True:
-        items, total = products.list_products(db, STAFF, page=page, per_page=per_page, **filters)
+        items, total = product_listing.list_products(db, STAFF, page=page, per_page=per_page, **filters)
         found += items
         if page * per_page >= total:
             assert len(found) == total
@@ -54,7 +54,7 @@ def every_page(db, per_page: int, **filters) -> list:
 def test_the_pages_hold_every_product_once_in_the_sort_order(
     db, catalogue, sort, per_page, counted_ahead, monkeypatch
 ):
-    monkeypatch.setattr(products, "COUNTED_AHEAD", counted_ahead)
+    monkeypatch.setattr(product_listing, "COUNTED_AHEAD", counted_ahead)
     field, direction = sort.lstrip("-"), -1 if sort.startswith("-") else 1
     expected = sorted(
         db[storage.PRODUCTS].find({"county_code": {"$in": [A, B]}}),
@@ -104,11 +104,11 @@ def test_a_filter_on_a_field_named_twice_keeps_both_conditions(db, catalogue, fi
 
 
 def test_conditions_on_distinct_fields_make_one_filter_an_index_can_start_on():
-    one = products._one_query(
+    one = product_listing._one_query(
         [{"county_code": A}, {"status": "certified", "valid_until": {"$gt": 1}}, {"county_code": A}]
     )
     assert one == {"county_code": A, "status": "certified", "valid_until": {"$gt": 1}}
-    repeated = products._one_query([{"county_code": {"$in": [A, B]}}, {"county_code": A}])
+    repeated = product_listing._one_query([{"county_code": {"$in": [A, B]}}, {"county_code": A}])
     assert repeated == {"county_code": {"$in": [A, B]}, "$and": [{"county_code": A}]}
 
 
@@ -127,6 +127,6 @@ def test_the_operators_drop_down_reads_no_benefit_figures(app, db, factory, page
 
 @pytest.mark.parametrize("counted_ahead", [0, 100])
 def test_a_page_past_the_end_is_empty_with_the_total(db, catalogue, counted_ahead, monkeypatch):
-    monkeypatch.setattr(products, "COUNTED_AHEAD", counted_ahead)
-    assert products.list_products(db, STAFF, page=30, per_page=1) == ([], len(catalogue))
-    assert products.list_products(db, STAFF, status="expired", expiring_within_days=30) == ([], 0)
+    monkeypatch.setattr(product_listing, "COUNTED_AHEAD", counted_ahead)
+    assert product_listing.list_products(db, STAFF, page=30, per_page=1) == ([], len(catalogue))
+    assert product_listing.list_products(db, STAFF, status="expired", expiring_within_days=30) == ([], 0)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service import certification, product_lookups, products, storage
+from service import certification, product_listing, product_lookups, products, storage
 from service import clock as clock_module
 from service.access import system_principal
 from service.clock import local_date, start_of_local_day, utcnow
@@ -19,7 +19,7 @@ VALID_GTIN = "6901234567892"
 
 @pytest.fixture
 def clock(monkeypatch):
-    """A settable now for the products module and the Asia/Shanghai day cut."""
+    """A settable now for the products modules and the Asia/Shanghai day cut."""
 
     class Clock:
         now = utcnow()
@@ -29,6 +29,7 @@ def clock(monkeypatch):
 
     frozen = Clock()
     monkeypatch.setattr(products, "utcnow", lambda: frozen.now)
+    monkeypatch.setattr(product_listing, "utcnow", lambda: frozen.now)
     monkeypatch.setattr(clock_module, "utcnow", lambda: frozen.now)
     return frozen
 

@@ -13,7 +13,7 @@ from schemas.products import (
     ProductSchema,
     ProductTransitionSchema,
 )
-from service import products
+from service import product_listing, products
 from service.access import ENTERPRISE, EVERYONE, STAFF, allow
 from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED
 from service.certification import TRANSITIONS
@@ -48,7 +48,7 @@ def _transition(product_id, action: str, data: dict):
 @allow(*EVERYONE)
 def list_products(args):
     """Products the caller may see; canteens see certified products only (their product picker)."""
-    items, total = products.list_products(get_db(), principal(), **args)
+    items, total = product_listing.list_products(get_db(), principal(), **args)
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
 

@@ -33,7 +33,7 @@ from service import (
     canteen_rollups,
     canteens,
     operators,
-    products,
+    product_listing,
     purchase_fields,
     xlsx,
 )
@@ -307,7 +307,9 @@ def new_purchase():
                 return redirect(url_for(".home"))
     q = request.args.get("q", "").strip()
     # With a canteen principal the catalogue lists certified products only.
-    choices, matches = products.list_products(db, principal, q=q or None, sort="name", per_page=PICKER_SIZE)
+    choices, matches = product_listing.list_products(
+        db, principal, q=q or None, sort="name", per_page=PICKER_SIZE
+    )
     return render_template(
         "web/canteen/new_purchase.html",
         values=values,

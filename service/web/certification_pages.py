@@ -16,7 +16,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 
 from schemas.products import ProductApproveSchema, ProductTransitionSchema
-from service import certification, operators, products
+from service import certification, operators, product_listing, products
 from service.access import ENTERPRISE, STAFF, allow
 from service.clock import end_of_local_day, local_date, start_of_local_day, today_local, utcnow
 from service.errors import ServiceError
@@ -69,7 +69,7 @@ def _waiting_since(product: Mapping[str, Any]) -> datetime:
 def review_queue():
     """Products waiting for a county step, the longest-waiting first."""
     waiting = {
-        status: all_rows(products.list_products, status=status, sort="created_at")
+        status: all_rows(product_listing.list_products, status=status, sort="created_at")
         for status in REVIEW_STATUSES
     }
     wanted = request.args.get("status")
@@ -173,7 +173,7 @@ def publicity_list():
         phone = ""
     start, end = start_of_local_day(first), end_of_local_day(last)
     rows = []
-    for product in all_rows(products.list_products, sort="created_at"):
+    for product in all_rows(product_listing.list_products, sort="created_at"):
         for started, ends in certification.publicity_periods(product.get("status_history") or []):
             if start <= started <= end:
                 rows.append({**product, "publicity_started_at": started, "publicity_until": ends})

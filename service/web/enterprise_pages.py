@@ -20,7 +20,7 @@ from service import (
     benefit_links,
     certification,
     operators,
-    products,
+    product_listing,
     report_downloads,
     report_figures,
     reports,
@@ -153,7 +153,7 @@ PRODUCT_COLUMNS = (
 @allow(ENTERPRISE)
 def product_list():
     return list_page(
-        products.list_products,
+        product_listing.list_products,
         ProductQueryArgsSchema(),
         PRODUCT_COLUMNS,
         ("my-products.xlsx", "我的产品"),

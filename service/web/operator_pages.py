@@ -21,7 +21,7 @@ from schemas.operators import (
     OperatorReactivateSchema,
     OperatorSuspendSchema,
 )
-from service import benefit_links, operators, products, reports
+from service import benefit_links, operators, product_listing, reports
 from service.access import STAFF, allow
 from service.errors import ServiceError
 from service.storage import get_db
@@ -98,7 +98,7 @@ def operator_list():
 def operator(operator_id):
     """An operator with its products, its benefit links and its sales in the period."""
     operator = operators.get_operator(get_db(), current_principal(), operator_id)
-    catalogue = with_operator_names(all_rows(products.list_products, operator_id=operator_id))
+    catalogue = with_operator_names(all_rows(product_listing.list_products, operator_id=operator_id))
     links = with_link_states(all_rows(benefit_links.list_links, operator_id=operator_id))
     summary, period_errors = period_report(reports.summary, operator_id=operator_id)
     if wants_xlsx():

@@ -12,7 +12,16 @@ from datetime import date, datetime
 from flask import redirect, render_template, url_for
 
 from schemas.products import ChannelSkuSchema, ProductQueryArgsSchema
-from service import certification, operators, products, report_figures, reports, sales, unmatched
+from service import (
+    certification,
+    operators,
+    product_listing,
+    products,
+    report_figures,
+    reports,
+    sales,
+    unmatched,
+)
 from service.access import ENTERPRISE, STAFF, allow
 from service.clock import local_date, utcnow
 from service.errors import ServiceError
@@ -99,7 +108,7 @@ SALE_COLUMNS = [
 @allow(*STAFF)
 def product_list():
     return list_page(
-        products.list_products,
+        product_listing.list_products,
         ProductQueryArgsSchema(),
         PRODUCT_COLUMNS,
         ("products.xlsx", "扶贫产品"),
