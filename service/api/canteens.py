@@ -37,7 +37,7 @@ from service import (
     xlsx,
 )
 from service.access import CANTEEN, STAFF, allow
-from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED, XLSX_ALTERNATIVE
+from service.api.openapi import IF_MATCH_OPTIONAL, IF_MATCH_REQUIRED, XLSX_ALTERNATIVE, XLSX_TEMPLATE
 from service.canteen_sheets import QUOTA_COLUMNS
 from service.clock import today_local
 from service.extensions import Blueprint
@@ -220,14 +220,7 @@ import_832_orders.accepts_files = True
 
 
 @purchases_blp.route("/template", methods=["GET"])
-@purchases_blp.doc(
-    responses={
-        "200": {
-            "description": "The xlsx upload template.",
-            "content": {xlsx.XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}}},
-        }
-    }
-)
+@purchases_blp.doc(**XLSX_TEMPLATE)
 @allow(*STAFF, CANTEEN)
 def purchase_template():
     """The upload template: the columns, one example row (skipped on import) and a sheet of notes."""

@@ -15,6 +15,7 @@ from schemas.payouts import (
 )
 from service import control_totals, xlsx
 from service.access import STAFF, allow
+from service.api.openapi import XLSX_TEMPLATE
 from service.extensions import Blueprint
 from service.http import principal
 from service.storage import get_db
@@ -67,14 +68,7 @@ import_control_totals.accepts_files = True
 
 
 @blp.route("/template", methods=["GET"])
-@blp.doc(
-    responses={
-        "200": {
-            "description": "The xlsx upload template.",
-            "content": {xlsx.XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}}},
-        }
-    }
-)
+@blp.doc(**XLSX_TEMPLATE)
 @allow(*STAFF)
 def control_total_template():
     """The upload template: the columns, one example row (skipped on import) and a sheet of notes."""

@@ -45,6 +45,15 @@ IF_MATCH_OPTIONAL = {
         }
     ]
 }
+# An upload's template: a workbook of its columns, an example row and notes.
+XLSX_TEMPLATE = {
+    "responses": {
+        "200": {
+            "description": "The xlsx upload template.",
+            "content": {XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+}
 # Reports answer ?format=xlsx with a workbook instead of JSON.
 XLSX_ALTERNATIVE = {
     "responses": {

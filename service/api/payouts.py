@@ -16,6 +16,7 @@ from schemas.payouts import (
 )
 from service import payout_report, payouts, xlsx
 from service.access import ADMIN, COUNTY_STAFF, ENTERPRISE, allow
+from service.api.openapi import XLSX_TEMPLATE
 from service.extensions import Blueprint
 from service.http import principal
 from service.storage import get_db
@@ -81,14 +82,7 @@ import_payouts.accepts_files = True
 
 
 @blp.route("/template", methods=["GET"])
-@blp.doc(
-    responses={
-        "200": {
-            "description": "The xlsx upload template.",
-            "content": {xlsx.XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}}},
-        }
-    }
-)
+@blp.doc(**XLSX_TEMPLATE)
 @allow(*ROLES)
 def payout_template():
     """The upload template: the columns, one example row (skipped on import) and a sheet of notes."""

@@ -16,7 +16,7 @@ from schemas.unit_purchases import (
 )
 from service import buyer_reports, buyer_workbook, unit_purchase_upload, unit_purchases, xlsx
 from service.access import STAFF, allow
-from service.api.openapi import XLSX_ALTERNATIVE
+from service.api.openapi import XLSX_ALTERNATIVE, XLSX_TEMPLATE
 from service.extensions import Blueprint
 from service.http import principal
 from service.storage import get_db
@@ -82,14 +82,7 @@ import_purchases.accepts_files = True
 
 
 @blp.route("/template", methods=["GET"])
-@blp.doc(
-    responses={
-        "200": {
-            "description": "The xlsx import template.",
-            "content": {xlsx.XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}}},
-        }
-    }
-)
+@blp.doc(**XLSX_TEMPLATE)
 @allow(*STAFF)
 def purchase_template():
     """The import template: the columns, one example row (skipped on import) and a sheet of notes."""
