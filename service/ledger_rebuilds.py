@@ -120,14 +120,13 @@ def _round(
         for ticket, entry in tickets.items()
         if not entry.get("ready") and _aware(entry["at"]) <= abandoned_since
     )
-    died = marker.get("applying")
-    if died is not None and died.get("owner") != owner:
-        whole = whole or bool(died.get("whole"))
-    scratch: set[Any] = set(marker.get("dirty_groups") or [])
+    # What a holder that died while writing was changing (this round's own is cleared between rounds).
+    applying = marker.get("applying") or {}
+    died = applying if applying.get("owner") not in (None, owner) else {}
+    whole = whole or bool(died.get("whole"))
+    scratch: set[Any] = set(marker.get("dirty_groups") or []) | set(died.get("groups", []))
     for ticket in abandoned:
         scratch |= set(tickets[ticket].get("groups", []))
-    if died is not None and died.get("owner") != owner:
-        scratch |= set(died.get("groups", []))
     handed = {group for ticket in ready for group in tickets[ticket].get("groups", [])}
     partitions.begin_round(
         db,
