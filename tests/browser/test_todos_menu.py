@@ -27,6 +27,7 @@ ROWS = {
     "row_errors": "[data-testid=import-run]",
     "plan": "[data-testid=plan-missing]",
     "behind": ".badge.quota-behind",
+    "targeting_gaps": "[data-testid=gap-row]",
 }
 
 
