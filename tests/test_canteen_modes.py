@@ -17,10 +17,10 @@ from service.errors import ValidationFailed
 from service.ingest_scope import IngestScope
 
 COUNTY = "340722"
-YEAR = 2025
-# 10:00 on 1 July 2025 in Asia/Shanghai: half the plan year gone by.
-JULY = datetime(2025, 7, 1, 2, 0, tzinfo=UTC)
-TODAY = date(2025, 7, 1)
+YEAR = 2041
+# 10:00 on 1 July 2041 in Asia/Shanghai: half the plan year gone by.
+JULY = datetime(2041, 7, 1, 2, 0, tzinfo=UTC)
+TODAY = date(2041, 7, 1)
 PLAN = [{"year": YEAR, "food_total_fen": 1_000_000}]  # target 100,000 fen
 
 
@@ -42,7 +42,7 @@ _orders = iter(range(1, 10_000))
 
 
 def bought(
-    db, unit: dict, amount_fen: int, *, day: date = date(2025, 3, 1), buyer_type: str = "unit"
+    db, unit: dict, amount_fen: int, *, day: date = date(2041, 3, 1), buyer_type: str = "unit"
 ) -> None:
     """An 832 order of the unit (or of its union), as the county's import ingests it."""
     line = SaleLine(
@@ -69,7 +69,7 @@ def report(db) -> dict:
 # No canteen (无食堂) ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("moment", [date(2025, 1, 1), TODAY, date(2025, 12, 31), date(2026, 3, 1)])
+@pytest.mark.parametrize("moment", [date(2041, 1, 1), TODAY, date(2041, 12, 31), date(2042, 3, 1)])
 def test_a_unit_without_a_canteen_needs_no_share_and_is_never_behind(db, factory, moment):
     unit = factory.canteen(COUNTY, mode="none", plans=PLAN)
     figures = canteen_progress.canteen_quota(db, staff(), unit["_id"], YEAR, moment)
@@ -213,7 +213,7 @@ def test_the_unions_purchases_count_toward_its_own_share_only(db, factory):
 
 
 def test_a_union_line_shows_it_counts_toward_the_union_share():
-    line = {"month": "2025-03", "channel": "p832", "amount_fen": 500, "buyer": {"type": "union"}}
+    line = {"month": "2041-03", "channel": "p832", "amount_fen": 500, "buyer": {"type": "union"}}
     assert line_qualification(line) == (False, UNION_SHARE)
     assert line_qualification({**line, "buyer": {"type": "unit"}}) == (True, VIA_832)
 

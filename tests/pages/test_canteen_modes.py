@@ -18,8 +18,8 @@ STAFF = Principal(user_id=None, username="staff", role=COUNTY_STAFF, county_code
 
 
 @pytest.fixture(autouse=True)
-def july_2024():
-    with time_machine.travel(datetime(2024, 7, 1, 2, 0, tzinfo=UTC), tick=False):
+def july_2040():
+    with time_machine.travel(datetime(2040, 7, 1, 2, 0, tzinfo=UTC), tick=False):
         yield
 
 
@@ -45,7 +45,7 @@ def test_an_outsourced_canteen_names_its_contractor(page_login, factory):
 
 
 def test_a_supervising_unit_sees_its_subordinates_and_their_sum(page_login, factory):
-    plan = [{"year": 2024, "food_total_fen": 1_000_000}]
+    plan = [{"year": 2040, "food_total_fen": 1_000_000}]
     bureau = factory.canteen(COUNTY, name="县教育局", mode="none")
     for name in ("一中食堂", "二中食堂"):
         factory.canteen(COUNTY, name=name, parent_id=bureau["_id"], plans=plan)
